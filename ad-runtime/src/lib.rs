@@ -1,0 +1,21 @@
+//! The runtime of `adjoint`: the [`Tensor`] type and its kernels, the dynamic
+//! [`tape`] (PyTorch-autograd semantics), and finite-difference [`check`]s.
+#![warn(missing_docs)]
+
+mod error;
+mod float;
+mod rng;
+mod shape;
+mod tensor;
+
+pub use error::{Result, ShapeError};
+pub use float::{Float, FloatExt};
+pub use shape::{broadcast_shapes, Shape, MAX_DIMS};
+pub use tensor::Tensor;
+
+/// Items the code that `#[differentiable]` emits refers to. Not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::float::{Float, FloatExt};
+    pub use crate::tensor::Tensor;
+}
