@@ -33,15 +33,24 @@ impl Data {
             x.extend_from_slice(&self.x[i * 64..(i + 1) * 64]);
             y[r * 10 + self.labels[i]] = 1.0;
         }
-        (Tensor::from_vec(x, &[idx.len(), 64]), Tensor::from_vec(y, &[idx.len(), 10]))
+        (
+            Tensor::from_vec(x, &[idx.len(), 64]),
+            Tensor::from_vec(y, &[idx.len(), 10]),
+        )
     }
 }
 
 fn load() -> Data {
     let text = include_str!("../data/digits.csv");
-    let mut data = Data { x: Vec::new(), labels: Vec::new() };
+    let mut data = Data {
+        x: Vec::new(),
+        labels: Vec::new(),
+    };
     for line in text.lines().filter(|l| !l.is_empty()) {
-        let fields: Vec<f64> = line.split(',').map(|f| f.trim().parse().expect("a number")).collect();
+        let fields: Vec<f64> = line
+            .split(',')
+            .map(|f| f.trim().parse().expect("a number"))
+            .collect();
         assert_eq!(fields.len(), 65, "a digits row has 64 pixels and a label");
         data.x.extend(fields[..64].iter().map(|p| p / 16.0));
         data.labels.push(fields[64] as usize);
@@ -57,7 +66,9 @@ fn accuracy(params: &[Tensor; 4], x: &Tensor, labels: &[usize]) -> f64 {
         .chunks_exact(10)
         .zip(labels)
         .filter(|(row, &label)| {
-            let best = (0..10).max_by(|&a, &b| row[a].total_cmp(&row[b])).unwrap_or(0);
+            let best = (0..10)
+                .max_by(|&a, &b| row[a].total_cmp(&row[b]))
+                .unwrap_or(0);
             best == label
         })
         .count();
@@ -103,5 +114,8 @@ fn main() {
             100.0 * accuracy(&params, &x_train, &train_labels)
         );
     }
-    println!("test accuracy: {:.1}%", 100.0 * accuracy(&params, &x_test, &test_labels));
+    println!(
+        "test accuracy: {:.1}%",
+        100.0 * accuracy(&params, &x_test, &test_labels)
+    );
 }

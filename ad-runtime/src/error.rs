@@ -20,13 +20,22 @@ pub struct ShapeError {
 impl ShapeError {
     /// Builds an error for `op` on the two shapes.
     pub fn new(op: &'static str, lhs: &[usize], rhs: &[usize], reason: impl Into<String>) -> Self {
-        ShapeError { op, lhs: lhs.to_vec(), rhs: rhs.to_vec(), reason: reason.into() }
+        ShapeError {
+            op,
+            lhs: lhs.to_vec(),
+            rhs: rhs.to_vec(),
+            reason: reason.into(),
+        }
     }
 }
 
 impl fmt::Display for ShapeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: shapes {:?} and {:?}: {}", self.op, self.lhs, self.rhs, self.reason)
+        write!(
+            f,
+            "{}: shapes {:?} and {:?}: {}",
+            self.op, self.lhs, self.rhs, self.reason
+        )
     }
 }
 

@@ -17,6 +17,7 @@ pub trait Float:
     + Sum
     + Send
     + Sync
+    + FloatExt
     + 'static
 {
     /// The type's name as Rust spells it, for error messages and the DOT export.
@@ -32,10 +33,58 @@ pub trait Float:
     fn from_usize(n: usize) -> Self {
         Self::from_f64(n as f64)
     }
+
+    /// `C ← α·A·B + β·C` through `matrixmultiply`'s `sgemm`/`dgemm`, with
+    /// `A` m×k, `B` k×n and `C` m×n given by pointers and element strides.
+    /// Use the safe [`kernels::matmul::gemm`](crate::kernels::matmul::gemm) instead.
+    ///
+    /// # Safety
+    /// The contract of `matrixmultiply::dgemm`: every element the strides
+    /// address must lie inside its allocation, and `C` must not alias `A` or `B`.
+    #[doc(hidden)]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn gemm_raw(
+        m: usize,
+        k: usize,
+        n: usize,
+        alpha: Self,
+        a: *const Self,
+        rsa: isize,
+        csa: isize,
+        b: *const Self,
+        rsb: isize,
+        csb: isize,
+        beta: Self,
+        c: *mut Self,
+        rsc: isize,
+        csc: isize,
+    );
 }
 
 impl Float for f32 {
     const NAME: &'static str = "f32";
+    #[inline]
+    unsafe fn gemm_raw(
+        m: usize,
+        k: usize,
+        n: usize,
+        alpha: Self,
+        a: *const Self,
+        rsa: isize,
+        csa: isize,
+        b: *const Self,
+        rsb: isize,
+        csb: isize,
+        beta: Self,
+        c: *mut Self,
+        rsc: isize,
+        csc: isize,
+    ) {
+        // SAFETY: the caller upholds `sgemm`'s contract, which this forwards unchanged.
+        unsafe {
+            matrixmultiply::sgemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc)
+        }
+    }
     #[inline(always)]
     fn from_f64(x: f64) -> Self {
         x as f32
@@ -48,6 +97,28 @@ impl Float for f32 {
 
 impl Float for f64 {
     const NAME: &'static str = "f64";
+    #[inline]
+    unsafe fn gemm_raw(
+        m: usize,
+        k: usize,
+        n: usize,
+        alpha: Self,
+        a: *const Self,
+        rsa: isize,
+        csa: isize,
+        b: *const Self,
+        rsb: isize,
+        csb: isize,
+        beta: Self,
+        c: *mut Self,
+        rsc: isize,
+        csc: isize,
+    ) {
+        // SAFETY: the caller upholds `dgemm`'s contract, which this forwards unchanged.
+        unsafe {
+            matrixmultiply::dgemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc)
+        }
+    }
     #[inline(always)]
     fn from_f64(x: f64) -> Self {
         x

@@ -2,10 +2,16 @@
 //! [`tape`] (PyTorch-autograd semantics), and finite-difference [`check`]s.
 #![warn(missing_docs)]
 
+pub mod check;
 mod error;
 mod float;
+pub mod kernels;
+#[cfg(feature = "ndarray")]
+mod ndarray_conv;
+mod ops;
 mod rng;
 mod shape;
+pub mod tape;
 mod tensor;
 
 pub use error::{Result, ShapeError};
@@ -17,5 +23,9 @@ pub use tensor::Tensor;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::float::{Float, FloatExt};
+    pub use crate::kernels;
+    pub use crate::kernels::fused;
+    pub use crate::tape;
+    pub use crate::tape::{Function, Tape, Value, Var};
     pub use crate::tensor::Tensor;
 }

@@ -23,14 +23,20 @@ impl Shape {
             dims.len() <= MAX_DIMS,
             "a tensor has at most {MAX_DIMS} dimensions, got shape {dims:?}"
         );
-        let mut s = Shape { dims: [0; MAX_DIMS], ndim: dims.len() as u8 };
+        let mut s = Shape {
+            dims: [0; MAX_DIMS],
+            ndim: dims.len() as u8,
+        };
         s.dims[..dims.len()].copy_from_slice(dims);
         s
     }
 
     /// The shape of a 0-d (scalar) tensor.
     pub const fn scalar() -> Self {
-        Shape { dims: [0; MAX_DIMS], ndim: 0 }
+        Shape {
+            dims: [0; MAX_DIMS],
+            ndim: 0,
+        }
     }
 
     /// The extents.
@@ -63,12 +69,25 @@ impl fmt::Debug for Shape {
 pub fn broadcast_shapes(op: &'static str, a: &[usize], b: &[usize]) -> Result<Shape, ShapeError> {
     let n = a.len().max(b.len());
     if n > MAX_DIMS {
-        return Err(ShapeError::new(op, a, b, format!("more than {MAX_DIMS} dimensions")));
+        return Err(ShapeError::new(
+            op,
+            a,
+            b,
+            format!("more than {MAX_DIMS} dimensions"),
+        ));
     }
     let mut out = [0usize; MAX_DIMS];
     for i in 0..n {
-        let da = if i < n - a.len() { 1 } else { a[i - (n - a.len())] };
-        let db = if i < n - b.len() { 1 } else { b[i - (n - b.len())] };
+        let da = if i < n - a.len() {
+            1
+        } else {
+            a[i - (n - a.len())]
+        };
+        let db = if i < n - b.len() {
+            1
+        } else {
+            b[i - (n - b.len())]
+        };
         out[i] = if da == db || db == 1 {
             da
         } else if da == 1 {

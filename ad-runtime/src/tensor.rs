@@ -1,9 +1,9 @@
 //! The tensor type: contiguous row-major storage of `f32`/`f64` and an inline shape.
 
+use crate::error::ShapeError;
 use crate::float::Float;
 use crate::rng::SplitMix64;
 use crate::shape::Shape;
-use crate::error::ShapeError;
 
 /// An n-dimensional array of `f32` or `f64`, contiguous and row-major.
 ///
@@ -28,7 +28,7 @@ impl<T: Float> Tensor<T> {
     /// If `data.len()` is not the product of `shape`; see [`Tensor::try_from_vec`].
     #[track_caller]
     pub fn from_vec(data: Vec<T>, shape: &[usize]) -> Self {
-        Self::try_from_vec(data, shape).unwrap_or_else(|e| panic!("{e}"))
+        crate::ops::expect(Self::try_from_vec(data, shape))
     }
 
     /// [`Tensor::from_vec`], returning an error instead of panicking.
@@ -39,7 +39,11 @@ impl<T: Float> Tensor<T> {
                 "from_vec",
                 &[data.len()],
                 shape,
-                format!("{} elements cannot fill a tensor of {} elements", data.len(), s.numel()),
+                format!(
+                    "{} elements cannot fill a tensor of {} elements",
+                    data.len(),
+                    s.numel()
+                ),
             ));
         }
         Ok(Tensor { data, shape: s })
@@ -65,31 +69,50 @@ impl<T: Float> Tensor<T> {
     /// A tensor with every element `value`.
     pub fn full(shape: &[usize], value: T) -> Self {
         let s = Shape::new(shape);
-        Tensor { data: vec![value; s.numel()], shape: s }
+        Tensor {
+            data: vec![value; s.numel()],
+            shape: s,
+        }
     }
 
     /// A 0-d tensor holding one value.
     pub fn scalar(value: T) -> Self {
-        Tensor { data: vec![value], shape: Shape::scalar() }
+        Tensor {
+            data: vec![value],
+            shape: Shape::scalar(),
+        }
     }
 
     /// `[0, 1, ..., n-1]` as a 1-d tensor.
     pub fn arange(n: usize) -> Self {
-        Tensor { data: (0..n).map(T::from_usize).collect(), shape: Shape::new(&[n]) }
+        Tensor {
+            data: (0..n).map(T::from_usize).collect(),
+            shape: Shape::new(&[n]),
+        }
     }
 
     /// Uniform on `[0, 1)`; the same seed gives the same tensor on every platform.
     pub fn rand(shape: &[usize], seed: u64) -> Self {
         let s = Shape::new(shape);
         let mut rng = SplitMix64::new(seed);
-        Tensor { data: (0..s.numel()).map(|_| T::from_f64(rng.next_f64())).collect(), shape: s }
+        Tensor {
+            data: (0..s.numel())
+                .map(|_| T::from_f64(rng.next_f64()))
+                .collect(),
+            shape: s,
+        }
     }
 
     /// Standard normal; the same seed gives the same tensor on every platform.
     pub fn randn(shape: &[usize], seed: u64) -> Self {
         let s = Shape::new(shape);
         let mut rng = SplitMix64::new(seed);
-        Tensor { data: (0..s.numel()).map(|_| T::from_f64(rng.next_normal())).collect(), shape: s }
+        Tensor {
+            data: (0..s.numel())
+                .map(|_| T::from_f64(rng.next_normal()))
+                .collect(),
+            shape: s,
+        }
     }
 
     /// The extents, outermost first; empty for a 0-d tensor.

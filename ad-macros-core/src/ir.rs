@@ -1,0 +1,526 @@
+//! The typed SSA IR of the static path: a flat arena of nodes whose operands point backwards.
+//!
+//! A [`Func`] is a list of [`Node`]s; a node's operands always have smaller [`Id`]s than
+//! the node itself (egg's `RecExpr` invariant), so push order is already a topological
+//! order: the reverse sweep is a reverse walk and needs no DFS. [`Func::verify`] checks
+//! this in debug builds.
+//!
+//! Every node has a [`Ty`]. Only float kinds (and, with issue 5, tensors; with issue 6,
+//! slices and arrays) carry gradients; integers and bools are constants of the adjoint.
+//!
+//! Structured control flow lives in [`Region`]s: the body of a function is a region, and
+//! an [`Op::If`] owns two regions whose nodes are listed there rather than in the
+//! enclosing region. A region ends with the values it yields; [`Op::Proj`] reads the
+//! `k`-th yielded value of a structured node. Nodes inside a region may refer to any
+//! earlier node of an enclosing region; adjoint code may also refer to a value defined
+//! inside a region (a saved value), which the emitter exports from that region.
+//!
+//! How the later issues plug in:
+//! - tensors (issue 5): `Ty::Tensor`; the elementwise ops below are reused with tensor
+//!   kinds, new ops (`MatMul`, `Sum`, `SumToShape`, ...) join [`Op`]; the emitter fuses
+//!   chains of elementwise tensor nodes into one pass.
+//! - loops (issue 6): `Op::For`/`Op::While` own a body region with loop-carried values as
+//!   region arguments; the adjoint pushes overwritten values on stacks in the forward
+//!   region and pops them in the reversed region, exactly like `If` records its branch.
+
+use proc_macro2::{Span, TokenStream};
+use std::fmt;
+
+/// The index of a node in [`Func::nodes`].
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+pub struct Id(pub u32);
+
+impl Id {
+    /// The index as `usize`.
+    pub fn idx(self) -> usize {
+        self.0 as usize
+    }
+}
+
+impl fmt::Display for Id {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "%{}", self.0)
+    }
+}
+
+/// A float width.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum FloatTy {
+    /// `f32`
+    F32,
+    /// `f64`
+    F64,
+}
+
+impl FloatTy {
+    /// The Rust name of the type.
+    pub fn name(self) -> &'static str {
+        match self {
+            FloatTy::F32 => "f32",
+            FloatTy::F64 => "f64",
+        }
+    }
+
+    /// Rounds an `f64` to this width (exact for `f64`).
+    pub fn round(self, x: f64) -> f64 {
+        match self {
+            FloatTy::F32 => x as f32 as f64,
+            FloatTy::F64 => x,
+        }
+    }
+}
+
+/// The kind of a value.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum Ty {
+    /// A float scalar: differentiable.
+    Float(FloatTy),
+    /// An integer of some Rust integer type (rustc infers which): a constant.
+    Int,
+    /// A `bool`: a constant.
+    Bool,
+    /// A constant whose Rust type only rustc knows (an outside `const`, an int literal).
+    Opaque,
+    /// A `Tensor<f32/f64>` (issue 5; the tape expansion handles it today).
+    Tensor(FloatTy),
+    /// A slice, `Vec` or array of floats (issue 6).
+    Slice(FloatTy),
+    /// The tuple a structured node ([`Op::If`]) yields; read with [`Op::Proj`].
+    Tuple,
+}
+
+impl Ty {
+    /// Whether values of this kind can carry a gradient.
+    pub fn is_differentiable(self) -> bool {
+        matches!(self, Ty::Float(_) | Ty::Tensor(_) | Ty::Slice(_))
+    }
+
+    /// The float width of a float kind.
+    pub fn float(self) -> Option<FloatTy> {
+        match self {
+            Ty::Float(t) | Ty::Tensor(t) | Ty::Slice(t) => Some(t),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Ty {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Ty::Float(t) => f.write_str(t.name()),
+            Ty::Int => f.write_str("int"),
+            Ty::Bool => f.write_str("bool"),
+            Ty::Opaque => f.write_str("const"),
+            Ty::Tensor(t) => write!(f, "Tensor<{}>", t.name()),
+            Ty::Slice(t) => write!(f, "[{}]", t.name()),
+            Ty::Tuple => f.write_str("tuple"),
+        }
+    }
+}
+
+/// A binary operator.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum BinOp {
+    /// `+`
+    Add,
+    /// `-`
+    Sub,
+    /// `*`
+    Mul,
+    /// `/`
+    Div,
+    /// `%` (integers only)
+    Rem,
+    /// `<`
+    Lt,
+    /// `<=`
+    Le,
+    /// `>`
+    Gt,
+    /// `>=`
+    Ge,
+    /// `==`
+    Eq,
+    /// `!=`
+    Ne,
+    /// `&&`
+    And,
+    /// `||`
+    Or,
+}
+
+impl BinOp {
+    /// The operator as Rust spells it.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            BinOp::Add => "+",
+            BinOp::Sub => "-",
+            BinOp::Mul => "*",
+            BinOp::Div => "/",
+            BinOp::Rem => "%",
+            BinOp::Lt => "<",
+            BinOp::Le => "<=",
+            BinOp::Gt => ">",
+            BinOp::Ge => ">=",
+            BinOp::Eq => "==",
+            BinOp::Ne => "!=",
+            BinOp::And => "&&",
+            BinOp::Or => "||",
+        }
+    }
+
+    /// Whether the result is a `bool`.
+    pub fn is_comparison(self) -> bool {
+        !matches!(
+            self,
+            BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Rem
+        )
+    }
+}
+
+macro_rules! math_fns {
+    ($($variant:ident $name:literal $arity:literal $ext:literal,)*) => {
+        /// A float method (or `FloatExt` method) with a derivative rule in `rules.rs`.
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+        pub enum MathFn {
+            $(
+                #[doc = concat!("`x.", $name, "(..)`")]
+                $variant,
+            )*
+        }
+
+        impl MathFn {
+            /// Every function, in declaration order.
+            pub const ALL: &'static [MathFn] = &[$(MathFn::$variant),*];
+
+            /// The method name.
+            pub fn name(self) -> &'static str {
+                match self { $(MathFn::$variant => $name,)* }
+            }
+
+            /// The number of operands, the receiver included.
+            pub fn arity(self) -> usize {
+                match self { $(MathFn::$variant => $arity,)* }
+            }
+
+            /// Whether the method comes from the runtime's `FloatExt` rather than `std`.
+            pub fn is_ext(self) -> bool {
+                match self { $(MathFn::$variant => $ext,)* }
+            }
+        }
+    };
+}
+
+math_fns! {
+    Sin "sin" 1 false,
+    Cos "cos" 1 false,
+    Tan "tan" 1 false,
+    Asin "asin" 1 false,
+    Acos "acos" 1 false,
+    Atan "atan" 1 false,
+    Atan2 "atan2" 2 false,
+    Sinh "sinh" 1 false,
+    Cosh "cosh" 1 false,
+    Tanh "tanh" 1 false,
+    Exp "exp" 1 false,
+    Exp2 "exp2" 1 false,
+    Ln "ln" 1 false,
+    Log10 "log10" 1 false,
+    Log2 "log2" 1 false,
+    Sqrt "sqrt" 1 false,
+    Cbrt "cbrt" 1 false,
+    Powi "powi" 2 false,
+    Powf "powf" 2 false,
+    Recip "recip" 1 false,
+    Abs "abs" 1 false,
+    Hypot "hypot" 2 false,
+    Min "min" 2 false,
+    Max "max" 2 false,
+    Clamp "clamp" 3 false,
+    MulAdd "mul_add" 3 false,
+    Relu "relu" 1 true,
+    Sigmoid "sigmoid" 1 true,
+    Softplus "softplus" 1 true,
+}
+
+impl MathFn {
+    /// Looks a method up by name.
+    pub fn from_name(name: &str) -> Option<MathFn> {
+        MathFn::ALL.iter().copied().find(|f| f.name() == name)
+    }
+}
+
+/// An operation. Operand ids always point to earlier nodes.
+#[derive(Clone, PartialEq, Debug)]
+pub enum Op {
+    /// The function's parameter number `.0` (index into the signature's parameters).
+    Param(u32),
+    /// The `seed` parameter of `_vjp`.
+    Seed,
+    /// A float constant (its value rounded to the node's width).
+    Const(f64),
+    /// A constant expression kept as tokens (`Func::opaque[.0]`): int and bool literals,
+    /// paths to outside constants.
+    Opaque(u32),
+    /// `-a` (floats and ints).
+    Neg(Id),
+    /// `!a` (bools and ints).
+    Not(Id),
+    /// `a op b`.
+    Binary(BinOp, Id, Id),
+    /// A float method; `args[0]` is the receiver.
+    Math(MathFn, Vec<Id>),
+    /// `a as T`: `T` is the node's kind; `Func::opaque[.1]` holds the type as written.
+    Cast(Id, u32),
+    /// `x.detach()`: the value of `x`; no gradient flows back.
+    Detach(Id),
+    /// `if c { a } else { b }` on values already computed (adjoint code only).
+    Select(Id, Id, Id),
+    /// A call of a user function `Func::paths[path](args)` returning a float. When `vjp`,
+    /// it is emitted as `path_vjp(args, 1)` whose partials [`Op::CallGrad`] reads.
+    Call {
+        /// Index into `Func::paths`.
+        path: u32,
+        /// The arguments.
+        args: Vec<Id>,
+        /// Whether some partial of the call is used (set by the simplifier).
+        vjp: bool,
+    },
+    /// The partial derivative of a [`Op::Call`] with respect to its float argument number
+    /// `index` of `of` float arguments.
+    CallGrad {
+        /// The call node.
+        call: Id,
+        /// Which float argument.
+        index: u32,
+        /// How many float arguments the call has (1 means a bare gradient).
+        of: u32,
+    },
+    /// `if cond { then } else { else_ }`: yields the values its regions yield.
+    If {
+        /// The condition (a bool).
+        cond: Id,
+        /// The branch taken when `cond` holds.
+        then: Region,
+        /// The other branch.
+        else_: Region,
+    },
+    /// The `.1`-th value yielded by the structured node `.0`.
+    Proj(Id, u32),
+    /// A node that failed to lower; an error has been reported for it.
+    Error,
+}
+
+impl Op {
+    /// The operands of the node, in order; for structured nodes, only the ones it reads
+    /// directly (the condition), not the nodes of its regions.
+    pub fn operands(&self) -> Vec<Id> {
+        match self {
+            Op::Param(_) | Op::Seed | Op::Const(_) | Op::Opaque(_) | Op::Error => vec![],
+            Op::Neg(a) | Op::Not(a) | Op::Cast(a, _) | Op::Detach(a) | Op::Proj(a, _) => vec![*a],
+            Op::Binary(_, a, b) => vec![*a, *b],
+            Op::Math(_, args) | Op::Call { args, .. } => args.clone(),
+            Op::Select(c, a, b) => vec![*c, *a, *b],
+            Op::CallGrad { call, .. } => vec![*call],
+            Op::If { cond, then, else_ } => {
+                let mut v = vec![*cond];
+                v.extend(then.yields.iter().copied());
+                v.extend(else_.yields.iter().copied());
+                v
+            }
+        }
+    }
+
+    /// Applies `f` to every operand (including region yields).
+    pub fn map_operands(&mut self, f: &mut impl FnMut(Id) -> Id) {
+        match self {
+            Op::Param(_) | Op::Seed | Op::Const(_) | Op::Opaque(_) | Op::Error => {}
+            Op::Neg(a) | Op::Not(a) | Op::Cast(a, _) | Op::Detach(a) | Op::Proj(a, _) => *a = f(*a),
+            Op::Binary(_, a, b) => {
+                *a = f(*a);
+                *b = f(*b);
+            }
+            Op::Math(_, args) | Op::Call { args, .. } => args.iter_mut().for_each(|a| *a = f(*a)),
+            Op::Select(c, a, b) => {
+                *c = f(*c);
+                *a = f(*a);
+                *b = f(*b);
+            }
+            Op::CallGrad { call, .. } => *call = f(*call),
+            Op::If { cond, then, else_ } => {
+                *cond = f(*cond);
+                for r in [then, else_] {
+                    r.nodes.iter_mut().for_each(|a| *a = f(*a));
+                    r.yields.iter_mut().for_each(|a| *a = f(*a));
+                }
+            }
+        }
+    }
+}
+
+/// A straight-line list of nodes (in push order) and the values it yields.
+#[derive(Clone, PartialEq, Debug, Default)]
+pub struct Region {
+    /// The nodes executed by this region, in order.
+    pub nodes: Vec<Id>,
+    /// The values the region yields to its structured node.
+    pub yields: Vec<Id>,
+}
+
+/// Whether a node computes the primal value or belongs to the reverse sweep.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Origin {
+    /// Part of the user's computation: never rewritten by algebraic identities, so the
+    /// value of `_grad` is bit-identical to the primal's.
+    Primal,
+    /// Created by the adjoint builder.
+    Adjoint,
+}
+
+/// One operation with its kind and the span of the source it comes from.
+#[derive(Clone, Debug)]
+pub struct Node {
+    /// What it computes.
+    pub op: Op,
+    /// The kind of its value.
+    pub ty: Ty,
+    /// The user's source span (adjoint nodes get the span of the primal node they
+    /// differentiate), so errors in emitted code point at the user's code.
+    pub span: Span,
+    /// Primal or adjoint.
+    pub origin: Origin,
+    /// A name the emitter may use in the variable name (the user's `let` name).
+    pub hint: Option<String>,
+}
+
+/// A function in IR form.
+///
+/// Invariant: every operand of `nodes[i]` is an id `< i`; the ids in a region are
+/// increasing; the ids in a region's `yields` are defined before the region ends.
+#[derive(Clone, Debug, Default)]
+pub struct Func {
+    /// The arena.
+    pub nodes: Vec<Node>,
+    /// The top-level region.
+    pub body: Region,
+    /// The token side table of [`Op::Opaque`].
+    pub opaque: Vec<TokenStream>,
+    /// The callee side table of [`Op::Call`].
+    pub paths: Vec<syn::Path>,
+    /// What the function returns: for a primal the result; after `adjoint::build` the
+    /// result followed by one gradient per differentiated parameter.
+    pub outputs: Vec<Id>,
+}
+
+impl Func {
+    /// Appends a node to the arena (not to any region).
+    pub fn push(&mut self, node: Node) -> Id {
+        let id = Id(self.nodes.len() as u32);
+        self.nodes.push(node);
+        id
+    }
+
+    /// The node of an id.
+    pub fn node(&self, id: Id) -> &Node {
+        &self.nodes[id.idx()]
+    }
+
+    /// Checks the backward-pointing invariant; returns a description of the first
+    /// violation.
+    pub fn verify(&self) -> Result<(), String> {
+        for (i, node) in self.nodes.iter().enumerate() {
+            let mut ops = node.op.operands();
+            if let Op::If { then, else_, .. } = &node.op {
+                ops.extend(then.nodes.iter().chain(&else_.nodes));
+            }
+            for op in ops {
+                if op.idx() >= i {
+                    return Err(format!("node %{i} refers forward to {op}"));
+                }
+            }
+        }
+        fn check_region(r: &Region, len: usize) -> Result<(), String> {
+            if r.nodes.windows(2).any(|w| w[0] >= w[1]) {
+                return Err("region nodes are not increasing".into());
+            }
+            if r.nodes.iter().chain(&r.yields).any(|id| id.idx() >= len) {
+                return Err("region refers past the arena".into());
+            }
+            Ok(())
+        }
+        check_region(&self.body, self.nodes.len())?;
+        if self.outputs.iter().any(|id| id.idx() >= self.nodes.len()) {
+            return Err("output refers past the arena".into());
+        }
+        Ok(())
+    }
+
+    fn fmt_region(&self, f: &mut fmt::Formatter<'_>, region: &Region, depth: usize) -> fmt::Result {
+        let pad = "  ".repeat(depth);
+        for &id in &region.nodes {
+            let node = self.node(id);
+            write!(f, "{pad}{id}: {} = ", node.ty)?;
+            match &node.op {
+                Op::Param(i) => write!(f, "param {i}")?,
+                Op::Seed => write!(f, "seed")?,
+                Op::Const(v) => write!(f, "{v:?}")?,
+                Op::Opaque(i) => write!(f, "`{}`", self.opaque[*i as usize])?,
+                Op::Neg(a) => write!(f, "neg {a}")?,
+                Op::Not(a) => write!(f, "not {a}")?,
+                Op::Binary(op, a, b) => write!(f, "{a} {} {b}", op.symbol())?,
+                Op::Math(m, args) => {
+                    write!(f, "{}", m.name())?;
+                    for a in args {
+                        write!(f, " {a}")?;
+                    }
+                }
+                Op::Cast(a, t) => write!(f, "{a} as {}", self.opaque[*t as usize])?,
+                Op::Detach(a) => write!(f, "detach {a}")?,
+                Op::Select(c, a, b) => write!(f, "select {c} {a} {b}")?,
+                Op::Call { path, args, vjp } => {
+                    let p = &self.paths[*path as usize];
+                    write!(
+                        f,
+                        "call{} {}",
+                        if *vjp { "_vjp" } else { "" },
+                        quote::quote!(#p)
+                    )?;
+                    for a in args {
+                        write!(f, " {a}")?;
+                    }
+                }
+                Op::CallGrad { call, index, of } => write!(f, "callgrad {call} {index}/{of}")?,
+                Op::Proj(a, k) => write!(f, "{a}.{k}")?,
+                Op::Error => write!(f, "error")?,
+                Op::If { cond, then, else_ } => {
+                    writeln!(f, "if {cond} {{")?;
+                    self.fmt_region(f, then, depth + 1)?;
+                    writeln!(f, "{pad}  yield {}", list(&then.yields))?;
+                    writeln!(f, "{pad}}} else {{")?;
+                    self.fmt_region(f, else_, depth + 1)?;
+                    writeln!(f, "{pad}  yield {}", list(&else_.yields))?;
+                    write!(f, "{pad}}}")?;
+                }
+            }
+            if node.origin == Origin::Adjoint {
+                write!(f, "  ; adj")?;
+            }
+            writeln!(f)?;
+        }
+        Ok(())
+    }
+}
+
+fn list(ids: &[Id]) -> String {
+    ids.iter()
+        .map(|i| i.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl fmt::Display for Func {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.fmt_region(f, &self.body, 0)?;
+        write!(f, "return {}", list(&self.outputs))
+    }
+}

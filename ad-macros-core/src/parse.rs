@@ -1,0 +1,243 @@
+//! `syn::ItemFn` -> the signature model: which parameters exist, their kinds, which
+//! ones are differentiated, and what the function returns.
+
+use crate::args::Args;
+use crate::ctxt::Ctxt;
+use crate::ir::{FloatTy, Ty};
+use proc_macro2::Span;
+use quote::ToTokens;
+use syn::{FnArg, Ident, Pat, ReturnType, Type};
+
+/// One parameter of the function.
+#[derive(Clone, Debug)]
+pub struct Param {
+    /// Its name.
+    pub ident: Ident,
+    /// Its type as written.
+    pub ty: Type,
+    /// Its kind.
+    pub kind: Ty,
+    /// Whether the type is a shared reference (`&Tensor`).
+    pub by_ref: bool,
+    /// Whether a gradient is computed for it.
+    pub diff: bool,
+}
+
+/// The signature model of a `#[differentiable]` function.
+#[derive(Clone, Debug)]
+pub struct Signature {
+    /// The visibility, reused for `_grad` and `_vjp`.
+    pub vis: syn::Visibility,
+    /// The function's name.
+    pub ident: Ident,
+    /// Its parameters, in order.
+    pub params: Vec<Param>,
+    /// The return type as written.
+    pub ret: Type,
+    /// The kind of the result (a float or a tensor).
+    pub ret_kind: Ty,
+    /// The float width of untyped literals: the result's.
+    pub float: FloatTy,
+}
+
+impl Signature {
+    /// The differentiated parameters, in order.
+    pub fn diff_params(&self) -> impl Iterator<Item = (usize, &Param)> {
+        self.params.iter().enumerate().filter(|(_, p)| p.diff)
+    }
+
+    /// The type of the gradient of parameter `p`: its own type, owned.
+    pub fn grad_type(p: &Param) -> proc_macro2::TokenStream {
+        match p.kind {
+            Ty::Tensor(t) => {
+                let t = Ident::new(t.name(), Span::call_site());
+                quote::quote!(::adjoint::__private::Tensor<#t>)
+            }
+            _ => {
+                let ty = &p.ty;
+                quote::quote!(#ty)
+            }
+        }
+    }
+
+    /// The `Grads` type: the bare gradient for one parameter, a tuple otherwise.
+    pub fn grads_type(&self) -> proc_macro2::TokenStream {
+        let tys: Vec<_> = self
+            .diff_params()
+            .map(|(_, p)| Self::grad_type(p))
+            .collect();
+        if tys.len() == 1 {
+            tys[0].clone()
+        } else {
+            quote::quote!((#(#tys),*))
+        }
+    }
+}
+
+/// Classifies a type as written; `None` when `#[differentiable]` cannot take it.
+pub fn classify(ty: &Type) -> Option<(Ty, bool)> {
+    match ty {
+        Type::Paren(p) => classify(&p.elem),
+        Type::Group(g) => classify(&g.elem),
+        Type::Reference(r) if r.mutability.is_none() => match classify(&r.elem)? {
+            (Ty::Tensor(t), false) => Some((Ty::Tensor(t), true)),
+            _ => None,
+        },
+        Type::Path(p) if p.qself.is_none() => {
+            let last = p.path.segments.last()?;
+            let name = last.ident.to_string();
+            if p.path.segments.len() == 1 {
+                match name.as_str() {
+                    "f32" => return Some((Ty::Float(FloatTy::F32), false)),
+                    "f64" => return Some((Ty::Float(FloatTy::F64), false)),
+                    "bool" => return Some((Ty::Bool, false)),
+                    "i8" | "i16" | "i32" | "i64" | "i128" | "isize" | "u8" | "u16" | "u32"
+                    | "u64" | "u128" | "usize" => return Some((Ty::Int, false)),
+                    _ => {}
+                }
+            }
+            if name == "Tensor" {
+                return match &last.arguments {
+                    syn::PathArguments::None => Some((Ty::Tensor(FloatTy::F64), false)),
+                    syn::PathArguments::AngleBracketed(a) if a.args.len() == 1 => {
+                        match a.args.first() {
+                            Some(syn::GenericArgument::Type(t)) => match classify(t)? {
+                                (Ty::Float(f), false) => Some((Ty::Tensor(f), false)),
+                                _ => None,
+                            },
+                            _ => None,
+                        }
+                    }
+                    _ => None,
+                };
+            }
+            None
+        }
+        _ => None,
+    }
+}
+
+/// Builds the signature model, reporting every problem into `cx`. Returns `None` when
+/// the signature is unusable (then no `_grad`/`_vjp` stubs can be written either).
+pub fn parse(cx: &Ctxt, item: &syn::ItemFn, args: &Args) -> Option<Signature> {
+    let sig = &item.sig;
+    let mut ok = true;
+    let mut fail = |tokens: &dyn ToTokens, msg: String| {
+        cx.error_spanned_by(tokens.to_token_stream(), msg);
+        ok = false;
+    };
+    if let Some(a) = &sig.asyncness {
+        fail(a, "async functions are not supported by #[differentiable]; differentiate a synchronous function and call it from async code".into());
+    }
+    if let Some(c) = &sig.constness {
+        fail(
+            c,
+            "const functions are not supported by #[differentiable]; remove `const`".into(),
+        );
+    }
+    if let Some(v) = &sig.variadic {
+        fail(
+            v,
+            "variadic functions are not supported by #[differentiable]".into(),
+        );
+    }
+    let type_generics: Vec<_> = sig
+        .generics
+        .params
+        .iter()
+        .filter(|p| !matches!(p, syn::GenericParam::Lifetime(_)))
+        .collect();
+    if !type_generics.is_empty() {
+        // The parameter and return types name the generics: one error says it all.
+        cx.error_spanned_by(
+            &sig.generics,
+            "generic functions are not supported by #[differentiable]; write the function for a concrete float type (`f32` or `f64`)",
+        );
+        return None;
+    }
+    let mut params = Vec::new();
+    for input in &sig.inputs {
+        match input {
+            FnArg::Receiver(r) => fail(
+                r,
+                "methods taking `self` are not supported by #[differentiable]; write a free function that takes the fields it needs as parameters".into(),
+            ),
+            FnArg::Typed(pt) => {
+                let ident = match &*pt.pat {
+                    Pat::Ident(pi) if pi.subpat.is_none() && pi.by_ref.is_none() => pi.ident.clone(),
+                    other => {
+                        fail(other, "parameter patterns are not supported by #[differentiable]; give the parameter a name and destructure it in the body".into());
+                        continue;
+                    }
+                };
+                if let Type::Reference(r) = &*pt.ty {
+                    if r.mutability.is_some() {
+                        fail(&pt.ty, format!("`&mut` parameters are not supported by #[differentiable]: `{ident}` would be an output the gradient cannot see; take the value and return the result instead"));
+                        continue;
+                    }
+                }
+                match classify(&pt.ty) {
+                    Some((kind, by_ref)) => params.push(Param { ident, ty: (*pt.ty).clone(), kind, by_ref, diff: kind.is_differentiable() }),
+                    None => fail(&pt.ty, format!(
+                        "the type of parameter `{ident}` is not supported by #[differentiable]; parameters are `f32`, `f64`, `Tensor`, `&Tensor`, integers and `bool`"
+                    )),
+                }
+            }
+        }
+    }
+    let (ret, ret_kind) = match &sig.output {
+        ReturnType::Default => {
+            fail(&sig.ident, "a #[differentiable] function must return a value to differentiate; add a return type (`f32`, `f64` or `Tensor`)".into());
+            (syn::parse_quote!(()), Ty::Opaque)
+        }
+        ReturnType::Type(_, ty) => match classify(ty) {
+            Some((k @ (Ty::Float(_) | Ty::Tensor(_)), false)) => ((**ty).clone(), k),
+            _ => {
+                fail(ty, format!(
+                    "#[differentiable] functions must return `f32`, `f64` or `Tensor`, not `{}`; only a float result has a gradient",
+                    ty.to_token_stream().to_string().replace(" ", "")
+                ));
+                ((**ty).clone(), Ty::Opaque)
+            }
+        },
+    };
+    if let Some(wrt) = &args.wrt {
+        for p in &mut params {
+            p.diff = false;
+        }
+        for name in wrt {
+            match params.iter_mut().find(|p| p.ident == *name) {
+                None => fail(
+                    name,
+                    format!(
+                        "`wrt` names `{name}`, which is not a parameter of `{}`",
+                        sig.ident
+                    ),
+                ),
+                Some(p) if !p.kind.is_differentiable() => {
+                    let ty = &p.ty;
+                    fail(name, format!(
+                        "`wrt` names `{name}`, which has type `{}`: only float and tensor parameters can be differentiated",
+                        quote::quote!(#ty).to_string().replace(" ", "")
+                    ))
+                }
+                Some(p) => p.diff = true,
+            }
+        }
+    }
+    let float = ret_kind
+        .float()
+        .or_else(|| params.iter().find_map(|p| p.kind.float()))
+        .unwrap_or(FloatTy::F64);
+    if !ok {
+        return None;
+    }
+    Some(Signature {
+        vis: item.vis.clone(),
+        ident: sig.ident.clone(),
+        params,
+        ret,
+        ret_kind,
+        float,
+    })
+}

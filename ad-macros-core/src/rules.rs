@@ -1,0 +1,305 @@
+//! The one table of derivative rules: for each operation, its pullback expressed in IR
+//! nodes. Given the adjoint `dy` of a node's value, a rule returns the contribution to
+//! the adjoint of each operand; `adjoint.rs` accumulates them.
+//!
+//! The arms follow the order of [`Op`] and [`MathFn`]; each has its formula above it.
+//! Rules reuse the primal node's own value (`y`) where the derivative is a function of
+//! it (`exp`, `tanh`, `sqrt`, `sigmoid`, ...), so the reverse sweep recomputes nothing.
+//! The tape's rules (`ad-runtime/src/tape/`) implement the same formulas.
+//!
+//! Non-differentiable points follow PyTorch: `relu'(0) = 0`, `abs'(0) = 0`, `clamp`
+//! passes the gradient to `x` on the closed interval `[lo, hi]`, and `max`/`min` split
+//! the gradient evenly between tied operands.
+
+use crate::adjoint::Builder;
+use crate::ir::{BinOp, Id, MathFn, Op, Ty};
+
+/// The contributions of node `id`'s adjoint `dy` to its operands' adjoints, as pairs
+/// `(operand, contribution)`. Operands that are not differentiable may appear; the
+/// caller skips them.
+pub fn pullback(b: &mut Builder<'_>, id: Id, dy: Id) -> Vec<(Id, Id)> {
+    let node = b.func.node(id).clone();
+    let ty = node.ty;
+    let y = id;
+    match node.op {
+        Op::Param(_) | Op::Seed | Op::Const(_) | Op::Opaque(_) | Op::Error | Op::Not(_) => vec![],
+        // d(-a) = -da
+        Op::Neg(a) => vec![(a, b.neg(dy))],
+        // d(a + c) = da + dc
+        Op::Binary(BinOp::Add, a, c) => vec![(a, dy), (c, dy)],
+        // d(a - c) = da - dc
+        Op::Binary(BinOp::Sub, a, c) => {
+            let dc = b.neg(dy);
+            vec![(a, dy), (c, dc)]
+        }
+        // d(a c) = c da + a dc
+        Op::Binary(BinOp::Mul, a, c) => {
+            let da = b.mul(dy, c);
+            let dc = b.mul(dy, a);
+            vec![(a, da), (c, dc)]
+        }
+        // d(a / c) = da / c - (a / c) dc / c = da / c - y dc / c
+        Op::Binary(BinOp::Div, a, c) => {
+            let da = b.div(dy, c);
+            let t = b.mul(dy, y);
+            let t = b.div(t, c);
+            let dc = b.neg(t);
+            vec![(a, da), (c, dc)]
+        }
+        // Integer `%` and comparisons carry no gradient (float `%` is rejected by lowering).
+        Op::Binary(_, _, _) => vec![],
+        // d(x as T) = (dy as U), for float-to-float casts; casts from integers are constants.
+        Op::Cast(a, _) => match b.func.node(a).ty {
+            Ty::Float(ft) => {
+                let back = b.cast(dy, ft);
+                vec![(a, back)]
+            }
+            _ => vec![],
+        },
+        // detach(x): the value flows, the gradient stops.
+        Op::Detach(_) => vec![],
+        // Only adjoint code creates selects; they are never differentiated.
+        Op::Select(..) => vec![],
+        // y = g(a..) through `g_vjp`: d y = sum_k (dg/da_k) da_k, with the partials read
+        // from the forward call `g_vjp(a.., 1)` (the VJP of a scalar function is linear in
+        // the seed, so one call in the forward sweep serves the reverse sweep).
+        Op::Call { args, .. } => {
+            let mut out = Vec::new();
+            let grads = call_grads(b, id);
+            let floats = args
+                .iter()
+                .filter(|a| matches!(b.func.node(**a).ty, Ty::Float(_)));
+            for (arg, g) in floats.copied().collect::<Vec<_>>().into_iter().zip(grads) {
+                let d = b.mul(dy, g);
+                out.push((arg, d));
+            }
+            out
+        }
+        // Partials are read once in the forward sweep; second derivatives are not taken.
+        Op::CallGrad { .. } => vec![],
+        // Structured nodes are reversed by `adjoint.rs` itself.
+        Op::If { .. } | Op::Proj(..) => vec![],
+        Op::Math(f, args) => math(b, f, &args, ty, y, dy),
+    }
+}
+
+/// The [`Op::CallGrad`] nodes that lowering placed right after the call `id`.
+fn call_grads(b: &Builder<'_>, id: Id) -> Vec<Id> {
+    (id.0 + 1..b.func.nodes.len() as u32)
+        .map(Id)
+        .take_while(|g| matches!(b.func.node(*g).op, Op::CallGrad { call, .. } if call == id))
+        .collect()
+}
+
+fn math(b: &mut Builder<'_>, f: MathFn, args: &[Id], ty: Ty, y: Id, dy: Id) -> Vec<(Id, Id)> {
+    let x = args[0];
+    let one = b.constant(1.0, ty);
+    let zero = b.constant(0.0, ty);
+    match f {
+        // d sin x = cos x dx
+        MathFn::Sin => {
+            let c = b.math(MathFn::Cos, &[x], ty);
+            vec![(x, b.mul(dy, c))]
+        }
+        // d cos x = -sin x dx
+        MathFn::Cos => {
+            let s = b.math(MathFn::Sin, &[x], ty);
+            let t = b.mul(dy, s);
+            vec![(x, b.neg(t))]
+        }
+        // d tan x = (1 + y^2) dx
+        MathFn::Tan => {
+            let yy = b.mul(y, y);
+            let t = b.add(one, yy);
+            vec![(x, b.mul(dy, t))]
+        }
+        // d asin x = dx / sqrt(1 - x^2)
+        MathFn::Asin => {
+            let r = one_minus_sq_sqrt(b, x, ty);
+            vec![(x, b.div(dy, r))]
+        }
+        // d acos x = -dx / sqrt(1 - x^2)
+        MathFn::Acos => {
+            let r = one_minus_sq_sqrt(b, x, ty);
+            let t = b.div(dy, r);
+            vec![(x, b.neg(t))]
+        }
+        // d atan x = dx / (1 + x^2)
+        MathFn::Atan => {
+            let xx = b.mul(x, x);
+            let r = b.add(one, xx);
+            vec![(x, b.div(dy, r))]
+        }
+        // y = atan2(u, v): dy = (v du - u dv) / (u^2 + v^2)
+        MathFn::Atan2 => {
+            let (u, v) = (x, args[1]);
+            let uu = b.mul(u, u);
+            let vv = b.mul(v, v);
+            let r = b.add(uu, vv);
+            let s = b.div(dy, r);
+            let du = b.mul(s, v);
+            let t = b.mul(s, u);
+            let dv = b.neg(t);
+            vec![(u, du), (v, dv)]
+        }
+        // d sinh x = cosh x dx
+        MathFn::Sinh => {
+            let c = b.math(MathFn::Cosh, &[x], ty);
+            vec![(x, b.mul(dy, c))]
+        }
+        // d cosh x = sinh x dx
+        MathFn::Cosh => {
+            let s = b.math(MathFn::Sinh, &[x], ty);
+            vec![(x, b.mul(dy, s))]
+        }
+        // d tanh x = (1 - y^2) dx
+        MathFn::Tanh => {
+            let yy = b.mul(y, y);
+            let t = b.sub(one, yy);
+            vec![(x, b.mul(dy, t))]
+        }
+        // d e^x = y dx
+        MathFn::Exp => vec![(x, b.mul(dy, y))],
+        // d 2^x = y ln 2 dx
+        MathFn::Exp2 => {
+            let ln2 = b.constant(std::f64::consts::LN_2, ty);
+            let t = b.mul(dy, y);
+            vec![(x, b.mul(t, ln2))]
+        }
+        // d ln x = dx / x
+        MathFn::Ln => vec![(x, b.div(dy, x))],
+        // d log10 x = dx / (x ln 10)
+        MathFn::Log10 => {
+            let k = b.constant(std::f64::consts::LN_10, ty);
+            let r = b.mul(x, k);
+            vec![(x, b.div(dy, r))]
+        }
+        // d log2 x = dx / (x ln 2)
+        MathFn::Log2 => {
+            let k = b.constant(std::f64::consts::LN_2, ty);
+            let r = b.mul(x, k);
+            vec![(x, b.div(dy, r))]
+        }
+        // d sqrt x = dx / (2 y)
+        MathFn::Sqrt => {
+            let two = b.constant(2.0, ty);
+            let r = b.mul(two, y);
+            vec![(x, b.div(dy, r))]
+        }
+        // d cbrt x = dx / (3 y^2)
+        MathFn::Cbrt => {
+            let three = b.constant(3.0, ty);
+            let yy = b.mul(y, y);
+            let r = b.mul(three, yy);
+            vec![(x, b.div(dy, r))]
+        }
+        // d x^n = n x^(n-1) dx   (n an integer constant)
+        MathFn::Powi => {
+            let n = args[1];
+            let nf = b.cast_int(n, ty);
+            let n1 = b.int_sub_one(n);
+            let p = b.math(MathFn::Powi, &[x, n1], ty);
+            let t = b.mul(dy, nf);
+            vec![(x, b.mul(t, p))]
+        }
+        // y = x^p: dy = p x^(p-1) dx + y ln x dp   (the dp term is 0 where x = 0, as in PyTorch)
+        MathFn::Powf => {
+            let p = args[1];
+            let p1 = b.sub(p, one);
+            let xp = b.math(MathFn::Powf, &[x, p1], ty);
+            let t = b.mul(dy, p);
+            let dx = b.mul(t, xp);
+            let lnx = b.math(MathFn::Ln, &[x], ty);
+            let t = b.mul(dy, y);
+            let t = b.mul(t, lnx);
+            let at_zero = b.cmp(BinOp::Eq, x, zero);
+            let dp = b.select(at_zero, zero, t);
+            vec![(x, dx), (p, dp)]
+        }
+        // d (1/x) = -y^2 dx
+        MathFn::Recip => {
+            let yy = b.mul(y, y);
+            let t = b.mul(dy, yy);
+            vec![(x, b.neg(t))]
+        }
+        // d |x| = sign(x) dx, with abs'(0) = 0
+        MathFn::Abs => {
+            let pos = b.cmp(BinOp::Gt, x, zero);
+            let neg = b.cmp(BinOp::Lt, x, zero);
+            let ndy = b.neg(dy);
+            let inner = b.select(neg, ndy, zero);
+            vec![(x, b.select(pos, dy, inner))]
+        }
+        // y = hypot(u, v): dy = (u du + v dv) / y
+        MathFn::Hypot => {
+            let (u, v) = (x, args[1]);
+            let s = b.div(dy, y);
+            let du = b.mul(s, u);
+            let dv = b.mul(s, v);
+            vec![(u, du), (v, dv)]
+        }
+        // y = min(u, v): the gradient goes to the smaller operand; ties split it evenly
+        MathFn::Min => pick(b, BinOp::Lt, x, args[1], dy, ty),
+        // y = max(u, v): the gradient goes to the larger operand; ties split it evenly
+        MathFn::Max => pick(b, BinOp::Gt, x, args[1], dy, ty),
+        // y = clamp(x, lo, hi): dx = dy on lo <= x <= hi (closed), else the bound it hit gets it
+        MathFn::Clamp => {
+            let (lo, hi) = (args[1], args[2]);
+            let ge = b.cmp(BinOp::Ge, x, lo);
+            let le = b.cmp(BinOp::Le, x, hi);
+            let inside = b.cmp(BinOp::And, ge, le);
+            let dx = b.select(inside, dy, zero);
+            let below = b.cmp(BinOp::Lt, x, lo);
+            let dlo = b.select(below, dy, zero);
+            let above = b.cmp(BinOp::Gt, x, hi);
+            let dhi = b.select(above, dy, zero);
+            vec![(x, dx), (lo, dlo), (hi, dhi)]
+        }
+        // d (u v + w) = v du + u dv + dw
+        MathFn::MulAdd => {
+            let (u, v, w) = (x, args[1], args[2]);
+            let du = b.mul(dy, v);
+            let dv = b.mul(dy, u);
+            vec![(u, du), (v, dv), (w, dy)]
+        }
+        // d relu x = [x > 0] dx, with relu'(0) = 0
+        MathFn::Relu => {
+            let pos = b.cmp(BinOp::Gt, x, zero);
+            vec![(x, b.select(pos, dy, zero))]
+        }
+        // d sigmoid x = y (1 - y) dx
+        MathFn::Sigmoid => {
+            let t = b.sub(one, y);
+            let t = b.mul(y, t);
+            vec![(x, b.mul(dy, t))]
+        }
+        // d softplus x = sigmoid(x) dx
+        MathFn::Softplus => {
+            let s = b.math(MathFn::Sigmoid, &[x], ty);
+            vec![(x, b.mul(dy, s))]
+        }
+    }
+}
+
+/// `sqrt(1 - x^2)`
+fn one_minus_sq_sqrt(b: &mut Builder<'_>, x: Id, ty: Ty) -> Id {
+    let one = b.constant(1.0, ty);
+    let xx = b.mul(x, x);
+    let t = b.sub(one, xx);
+    b.math(MathFn::Sqrt, &[t], ty)
+}
+
+/// The pullback of `max` (`wins = Gt`) or `min` (`wins = Lt`): the winner takes `dy`,
+/// a tie gives each operand `dy / 2`.
+fn pick(b: &mut Builder<'_>, wins: BinOp, u: Id, v: Id, dy: Id, ty: Ty) -> Vec<(Id, Id)> {
+    let zero = b.constant(0.0, ty);
+    let half = b.constant(0.5, ty);
+    let hdy = b.mul(dy, half);
+    let tie = b.cmp(BinOp::Eq, u, v);
+    let tied = b.select(tie, hdy, zero);
+    let u_wins = b.cmp(wins, u, v);
+    let du = b.select(u_wins, dy, tied);
+    let v_wins = b.cmp(wins, v, u);
+    let dv = b.select(v_wins, dy, tied);
+    vec![(u, du), (v, dv)]
+}

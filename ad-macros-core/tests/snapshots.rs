@@ -1,0 +1,121 @@
+//! Snapshot tests of the expansion: each case is expanded, pretty-printed and compared
+//! with the checked-in file `tests/snapshots/NAME.rs`. Regenerate with
+//! `UPDATE_SNAPSHOTS=1 cargo test -p ad-macros-core --test snapshots` and review the diff.
+
+use proc_macro2::TokenStream;
+use quote::quote;
+use std::path::PathBuf;
+
+fn check(name: &str, args: TokenStream, item: TokenStream) {
+    let out = ad_macros_core::expand(args, item);
+    let file: syn::File = syn::parse2(out).expect("the expansion parses as a file");
+    let text = prettyplease::unparse(&file);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/snapshots")
+        .join(format!("{name}.rs"));
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+        std::fs::write(&path, &text).expect("write snapshot");
+        return;
+    }
+    let want = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+        panic!(
+            "missing snapshot {}; run with UPDATE_SNAPSHOTS=1",
+            path.display()
+        )
+    });
+    assert!(
+        want == text,
+        "the expansion of `{name}` changed; review it and run with UPDATE_SNAPSHOTS=1\n--- want\n{want}\n--- got\n{text}"
+    );
+}
+
+#[test]
+fn quickstart() {
+    check(
+        "quickstart",
+        quote!(),
+        quote! {
+            fn f(x1: f64, x2: f64) -> f64 {
+                (x2.sin() + 1.0) / (x2 + x1.exp()) + x1 * x2
+            }
+        },
+    );
+}
+
+#[test]
+fn rosenbrock() {
+    check(
+        "rosenbrock",
+        quote!(),
+        quote! {
+            pub fn rosenbrock(x: f64, y: f64) -> f64 {
+                let a = 1.0 - x;
+                let b = y - x * x;
+                a * a + 100.0 * b * b
+            }
+        },
+    );
+}
+
+#[test]
+fn activations_wrt_and_detach() {
+    check(
+        "activations",
+        quote!(wrt(w)),
+        quote! {
+            pub(crate) fn neuron(w: f32, b: f32, x: f32, n: i32) -> f32 {
+                let z = w.mul_add(x, b);
+                let s = z.tanh() + z.sigmoid().detach();
+                s.powi(n) + z.relu()
+            }
+        },
+    );
+}
+
+#[test]
+fn branch_and_call() {
+    check(
+        "branch_call",
+        quote!(),
+        quote! {
+            fn piecewise(x: f64, y: f64) -> f64 {
+                let mut s = x * y;
+                if x > 0.0 {
+                    s += x.exp();
+                } else {
+                    s = s * 2.0;
+                }
+                s + round_ste(y)
+            }
+        },
+    );
+}
+
+#[test]
+fn rejected_function_gets_stubs() {
+    check(
+        "rejected",
+        quote!(),
+        quote! {
+            fn f(x: f64) -> f64 {
+                let g = |t: f64| t * 2.0;
+                g(x)
+            }
+        },
+    );
+}
+
+#[test]
+fn tape_expansion() {
+    check(
+        "tape",
+        quote!(tape),
+        quote! {
+            fn f(x: f64, y: f64) -> f64 {
+                let mut s: f64 = 0.0;
+                s += g(x, 2.0) * y.max(x);
+                s
+            }
+        },
+    );
+}

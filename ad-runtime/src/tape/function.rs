@@ -1,0 +1,177 @@
+//! Custom operations with their own backward: the [`Function`] trait
+//! (PyTorch's `torch.autograd.Function`) and closure-based [`Tape::apply_fn`].
+
+use super::graph::{Ext, NONE};
+use super::rules::Op;
+use super::var::push_result;
+use super::{Tape, Value, Var};
+use crate::float::Float;
+use std::rc::Rc;
+use std::time::Instant;
+
+/// A user-defined operation with its own forward and backward, recorded as one
+/// node by [`Tape::apply`] (the analogue of `torch.autograd.Function`).
+///
+/// The tape keeps the inputs' values and the output for the backward, as
+/// PyTorch's `ctx.save_for_backward` would.
+///
+/// ```
+/// use ad_runtime::tape::{Function, Tape, Value};
+///
+/// /// `e^x`, whose backward reuses the output.
+/// struct Exp;
+///
+/// impl Function<f64> for Exp {
+///     fn name(&self) -> &str {
+///         "Exp"
+///     }
+///     fn forward(&self, inputs: &[Value<f64>]) -> Value<f64> {
+///         inputs[0].map(f64::exp)
+///     }
+///     fn backward(&self, _inputs: &[Value<f64>], output: &Value<f64>, grad: &Value<f64>) -> Vec<Option<Value<f64>>> {
+///         vec![Some(grad.zip_map(output, |g, y| g * y))]
+///     }
+/// }
+///
+/// let tape: Tape = Tape::new();
+/// let x = tape.var(1.0);
+/// let y = tape.apply(Exp, &[x]);
+/// y.backward();
+/// assert_eq!(x.grad_scalar(), 1f64.exp());
+/// assert_eq!(y.grad_fn().unwrap().name(), "ExpBackward");
+/// ```
+pub trait Function<T: Float> {
+    /// The operation's name; its node is called `NAMEBackward`.
+    fn name(&self) -> &str;
+
+    /// The output for the given input values.
+    fn forward(&self, inputs: &[Value<T>]) -> Value<T>;
+
+    /// The gradient with respect to each input (of that input's shape), given
+    /// the inputs, the output and the output's gradient; `None` for an input
+    /// that gets no gradient.
+    fn backward(
+        &self,
+        inputs: &[Value<T>],
+        output: &Value<T>,
+        grad_output: &Value<T>,
+    ) -> Vec<Option<Value<T>>>;
+}
+
+/// The backward of a recorded custom node.
+pub(crate) trait CustomBackward<T: Float> {
+    fn name(&self) -> &str;
+    fn backward(&self, grad_output: &Value<T>) -> Vec<Option<Value<T>>>;
+}
+
+struct FunctionNode<T: Float, F> {
+    f: F,
+    inputs: Vec<Value<T>>,
+    output: Value<T>,
+}
+
+impl<T: Float, F: Function<T>> CustomBackward<T> for FunctionNode<T, F> {
+    fn name(&self) -> &str {
+        self.f.name()
+    }
+    fn backward(&self, grad_output: &Value<T>) -> Vec<Option<Value<T>>> {
+        self.f.backward(&self.inputs, &self.output, grad_output)
+    }
+}
+
+struct ClosureNode<B> {
+    name: String,
+    backward: B,
+}
+
+impl<T: Float, B: Fn(&Value<T>) -> Vec<Value<T>>> CustomBackward<T> for ClosureNode<B> {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn backward(&self, grad_output: &Value<T>) -> Vec<Option<Value<T>>> {
+        (self.backward)(grad_output).into_iter().map(Some).collect()
+    }
+}
+
+impl<T: Float> Tape<T> {
+    /// Records the custom operation `f` on `inputs` as one node.
+    ///
+    /// # Panics
+    /// If a `Var` belongs to another tape; in backward, if `f.backward`
+    /// returns the wrong number of gradients or one of the wrong shape.
+    pub fn apply<'t, F: Function<T> + 'static>(
+        &'t self,
+        f: F,
+        inputs: &[Var<'t, T>],
+    ) -> Var<'t, T> {
+        let t0 = self.profiling.get().then(Instant::now);
+        let values: Vec<Value<T>> = inputs.iter().map(|v| v.value()).collect();
+        let output = f.forward(&values).normalized();
+        let name = f.name().to_string();
+        let node = FunctionNode {
+            f,
+            inputs: values,
+            output: output.clone(),
+        };
+        let var = self.push_custom(Rc::new(node), inputs, output);
+        if let Some(t0) = t0 {
+            self.record_forward(&name, t0.elapsed());
+        }
+        var
+    }
+
+    /// Records a custom operation given by its already computed output `value`
+    /// and a `backward` closure that maps the output's gradient to one gradient
+    /// per input (each of that input's shape). This is how the tape expansion
+    /// of `#[differentiable]` calls a function's `_vjp`.
+    ///
+    /// ```
+    /// use ad_runtime::tape::{Tape, Value};
+    /// let tape: Tape = Tape::new();
+    /// let x = tape.var(3.0);
+    /// let y = tape.var(4.0);
+    /// // f(x, y) = x y, with its vector-Jacobian product written by hand.
+    /// let (xv, yv) = (x.item(), y.item());
+    /// let f = tape.apply_fn("f", &[x, y], xv * yv, move |g: &Value<f64>| {
+    ///     vec![Value::Scalar(g.item() * yv), Value::Scalar(g.item() * xv)]
+    /// });
+    /// f.backward();
+    /// assert_eq!((x.grad_scalar(), y.grad_scalar()), (4.0, 3.0));
+    /// ```
+    pub fn apply_fn<'t>(
+        &'t self,
+        name: &str,
+        inputs: &[Var<'t, T>],
+        value: impl Into<Value<T>>,
+        backward: impl Fn(&Value<T>) -> Vec<Value<T>> + 'static,
+    ) -> Var<'t, T> {
+        let t0 = self.profiling.get().then(Instant::now);
+        let node = ClosureNode {
+            name: name.to_string(),
+            backward,
+        };
+        let var = self.push_custom(Rc::new(node), inputs, value.into().normalized());
+        if let Some(t0) = t0 {
+            self.record_forward(name, t0.elapsed());
+        }
+        var
+    }
+
+    fn push_custom<'t>(
+        &'t self,
+        node: Rc<dyn CustomBackward<T>>,
+        inputs: &[Var<'t, T>],
+        output: Value<T>,
+    ) -> Var<'t, T> {
+        for v in inputs {
+            assert!(std::ptr::eq(v.tape, self), "apply: a Var of another tape");
+        }
+        let rg = self.is_grad_enabled() && inputs.iter().any(|v| v.requires_grad());
+        let g = self.g();
+        let mut ext = Ext::new(None);
+        ext.inputs = inputs.iter().map(|v| v.idx()).collect();
+        ext.custom = Some(node);
+        let idx = push_result(g, Op::Custom, output, [NONE, NONE], rg, [T::zero(); 2], ext);
+        Var::from_parts(self, idx, g.epoch)
+    }
+}

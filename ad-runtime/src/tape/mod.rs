@@ -1,0 +1,277 @@
+//! The dynamic tape: reverse-mode automatic differentiation with PyTorch
+//! autograd's semantics, recorded at run time.
+//!
+//! A [`Tape`] owns one arena of nodes; a [`Var`] is a `Copy` handle (the tape
+//! and an index). Operations on `Var`s compute their value at once and record
+//! a node; [`Var::backward`] walks the arena in reverse and accumulates the
+//! gradients of the leaves.
+//!
+//! ```
+//! use ad_runtime::tape::Tape;
+//!
+//! let tape: Tape = Tape::new();
+//! let x1 = tape.var(1.5);
+//! let x2 = tape.var(0.5);
+//! let f = (x2.sin() + 1.0) / (x2 + x1.exp()) + x1 * x2;
+//! f.backward();
+//! assert!((x2.grad_scalar() - 1.6165488003791768).abs() < 1e-12);
+//! ```
+//!
+//! # What PyTorch users will recognise
+//!
+//! | PyTorch | here |
+//! |---|---|
+//! | `torch.tensor(1.5, requires_grad=True)` | `tape.var(1.5)` / `tape.tensor(t)` |
+//! | `torch.tensor(3.0)` | `tape.constant(3.0)` / `tape.constant_tensor(t)`, or a plain `f64` operand |
+//! | `y.backward()`, `y.backward(v)` | [`Var::backward`], [`Var::backward_with`] |
+//! | `x.grad`, `x.grad.zero_()`, `opt.zero_grad()` | [`Var::grad`], [`Var::zero_grad`], [`Tape::zero_grad`] |
+//! | `torch.autograd.grad(l, (a, b))` | [`Tape::grad`] |
+//! | `with torch.no_grad():` | [`Tape::no_grad`] |
+//! | `x.detach()`, `y.retain_grad()` | [`Var::detach`], [`Var::retain_grad`] |
+//! | `with torch.no_grad(): a -= lr * a.grad` | [`Var::set_value`] |
+//! | `torch.autograd.Function` | [`Function`] and [`Tape::apply`]; [`Tape::apply_fn`] for a closure |
+//! | `y.grad_fn`, `.next_functions`, `x.is_leaf` | [`Var::grad_fn`], [`GradFn::next_functions`], [`Var::is_leaf`] |
+//! | `torchviz.make_dot(y)` | [`Tape::to_dot`] |
+//! | `torch.autograd.profiler.profile()` | [`Tape::profile`] |
+//!
+//! # Training loops
+//!
+//! The graph is kept after `backward` (PyTorch's `retain_graph=True` is the
+//! only mode), so a loop that records a new forward pass on every step calls
+//! [`Tape::clear_graph`] at the end of each step: it drops every recorded
+//! operation and keeps the leaves created before the first operation, with
+//! their values and gradients. A `Var` of a dropped node panics when used.
+//!
+//! ```
+//! use ad_runtime::tape::Tape;
+//!
+//! let tape: Tape = Tape::new();
+//! let a = tape.var(0.5);
+//! let b = tape.var(-0.5);
+//! for _ in 0..100 {
+//!     let l = (a - 1.0).powi(2) + (b + 1.0).powi(2) + (a - b).powi(2);
+//!     l.backward();
+//!     a.set_value(a.item() - 0.1 * a.grad_scalar());
+//!     b.set_value(b.item() - 0.1 * b.grad_scalar());
+//!     tape.zero_grad();
+//!     tape.clear_graph();
+//! }
+//! assert!((a.item() - 1.0 / 3.0).abs() < 1e-6);
+//! assert_eq!(tape.len(), 2);
+//! ```
+
+mod backward;
+mod dot;
+mod elementwise;
+mod error;
+mod function;
+mod graph;
+mod inspect;
+mod operators;
+mod profile;
+mod rules;
+mod value;
+mod var;
+
+pub use error::TapeError;
+pub use function::Function;
+pub use inspect::GradFn;
+pub use operators::{Arg, Operand};
+pub use profile::{Profile, ProfileRow};
+pub use value::Value;
+pub use var::Var;
+
+use crate::float::Float;
+use crate::tensor::Tensor;
+use graph::{Ext, Graph, REQUIRES_GRAD};
+use rules::Op;
+use std::cell::{Cell, UnsafeCell};
+
+/// A recording of operations: one arena of nodes, shared by the [`Var`]s
+/// that point into it.
+///
+/// A tape is used from one thread (it is not `Sync`); operations take `&self`.
+pub struct Tape<T: Float = f64> {
+    graph: UnsafeCell<Graph<T>>,
+    grad_enabled: Cell<bool>,
+    profiling: Cell<bool>,
+}
+
+impl<T: Float> Default for Tape<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T: Float> Tape<T> {
+    /// An empty tape.
+    pub fn new() -> Self {
+        Tape {
+            graph: UnsafeCell::new(Graph::new()),
+            grad_enabled: Cell::new(true),
+            profiling: Cell::new(false),
+        }
+    }
+
+    /// An empty tape with room for `n` nodes.
+    pub fn with_capacity(n: usize) -> Self {
+        let tape = Self::new();
+        tape.g().nodes.reserve(n);
+        tape
+    }
+
+    #[inline(always)]
+    #[allow(clippy::mut_from_ref)]
+    fn g(&self) -> &mut Graph<T> {
+        // SAFETY: a tape is not `Sync`, so only the current thread reaches the
+        // graph. Every reference returned here is used inside one tape method
+        // and is dead before that method runs code that could call back into the
+        // tape (the closures of `no_grad` and `profile`, a custom operation's
+        // forward and backward, the drop of a custom operation after
+        // `clear_graph`), so no two references to the graph are ever alive at
+        // the same time.
+        unsafe { &mut *self.graph.get() }
+    }
+
+    /// A scalar leaf that requires a gradient.
+    #[inline]
+    pub fn var(&self, x: T) -> Var<'_, T> {
+        self.scalar_leaf(x, Op::Leaf, REQUIRES_GRAD | graph::LEAF)
+    }
+
+    #[inline(always)]
+    fn scalar_leaf(&self, x: T, op: Op, flags: u8) -> Var<'_, T> {
+        let g = self.g();
+        let idx = g.push(Graph::leaf(x, op, flags));
+        Var::from_parts(self, idx, g.epoch)
+    }
+
+    /// Scalar leaves that require gradients, one per value.
+    pub fn vars(&self, xs: &[T]) -> Vec<Var<'_, T>> {
+        xs.iter().map(|&x| self.var(x)).collect()
+    }
+
+    /// A tensor leaf that requires a gradient. A 0-d tensor becomes a scalar leaf.
+    pub fn tensor(&self, t: Tensor<T>) -> Var<'_, T> {
+        self.leaf(Value::Tensor(t), true)
+    }
+
+    /// A scalar constant: no gradient flows into it.
+    #[inline]
+    pub fn constant(&self, x: T) -> Var<'_, T> {
+        self.scalar_leaf(x, Op::Constant, 0)
+    }
+
+    /// A tensor constant.
+    pub fn constant_tensor(&self, t: Tensor<T>) -> Var<'_, T> {
+        self.leaf(Value::Tensor(t), false)
+    }
+
+    /// A leaf holding `value`, requiring a gradient or not
+    /// (PyTorch's `torch.tensor(value, requires_grad=...)`).
+    pub fn leaf(&self, value: impl Into<Value<T>>, requires_grad: bool) -> Var<'_, T> {
+        let (op, flags) = if requires_grad {
+            (Op::Leaf, REQUIRES_GRAD | graph::LEAF)
+        } else {
+            (Op::Constant, 0)
+        };
+        let g = self.g();
+        let idx = match value.into().normalized() {
+            Value::Scalar(x) => g.push(Graph::leaf(x, op, flags)),
+            Value::Tensor(t) => g.push_ext(Graph::leaf(T::zero(), op, flags), Ext::new(Some(t))),
+        };
+        Var::from_parts(self, idx, g.epoch)
+    }
+
+    /// Runs `f` with recording switched off: every result computed inside is a
+    /// constant (PyTorch's `with torch.no_grad():`). Nests; restores the previous
+    /// state even if `f` panics.
+    ///
+    /// ```
+    /// use ad_runtime::tape::Tape;
+    /// let tape: Tape = Tape::new();
+    /// let x = tape.var(2.0);
+    /// let y = tape.no_grad(|| x * 2.0);
+    /// assert!(!y.requires_grad());
+    /// assert_eq!(y.item(), 4.0);
+    /// ```
+    pub fn no_grad<R>(&self, f: impl FnOnce() -> R) -> R {
+        struct Restore<'a>(&'a Cell<bool>, bool);
+        impl Drop for Restore<'_> {
+            fn drop(&mut self) {
+                self.0.set(self.1);
+            }
+        }
+        let _restore = Restore(&self.grad_enabled, self.grad_enabled.replace(false));
+        f()
+    }
+
+    /// Whether operations are being recorded (false inside [`Tape::no_grad`]).
+    pub fn is_grad_enabled(&self) -> bool {
+        self.grad_enabled.get()
+    }
+
+    /// Sets every accumulated gradient to none (PyTorch's `optimizer.zero_grad()`).
+    pub fn zero_grad(&self) {
+        let g = self.g();
+        for n in g.nodes.iter_mut() {
+            n.flags &= !graph::HAS_GRAD;
+        }
+        for e in g.ext.iter_mut() {
+            e.grad = None;
+        }
+    }
+
+    /// The number of nodes on the tape.
+    pub fn len(&self) -> usize {
+        self.g().nodes.len()
+    }
+
+    /// Whether the tape holds no node.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Drops every node, leaves included, keeping the allocated memory: the
+    /// fastest way to record anew. Taking `&mut self` guarantees that no `Var`
+    /// of the old recording is alive.
+    pub fn clear(&mut self) {
+        let g = self.graph.get_mut();
+        let mut removed = g.truncate(0);
+        g.epoch = 0;
+        // Keep the side storage's allocation.
+        removed.clear();
+        g.ext = removed;
+    }
+
+    /// Drops every recorded operation and keeps the leaves (and constants)
+    /// created before the first operation, with their values and gradients:
+    /// what a training loop calls at the end of each step. Using a `Var` of a
+    /// dropped node afterwards panics.
+    pub fn clear_graph(&self) {
+        let g = self.g();
+        let start = g.leaf_prefix();
+        g.epoch = g.epoch.wrapping_add(1);
+        let removed = g.truncate(start);
+        drop(removed);
+    }
+
+    /// The sum of the `Var`s of an iterator; an empty iterator gives the constant 0.
+    pub fn sum<'t>(&'t self, vars: impl IntoIterator<Item = Var<'t, T>>) -> Var<'t, T> {
+        let mut it = vars.into_iter();
+        match it.next() {
+            None => self.constant(T::zero()),
+            Some(first) => it.fold(first, |acc, v| acc + v),
+        }
+    }
+
+    /// Stacks values of one shape along a new leading axis: `n` scalars give a
+    /// `[n]` tensor, `n` tensors of shape `s` give `[n, s...]` (PyTorch's `torch.stack`).
+    ///
+    /// # Panics
+    /// If `vars` is empty or the shapes differ.
+    #[track_caller]
+    pub fn stack<'t>(&'t self, vars: &[Var<'t, T>]) -> Var<'t, T> {
+        var::stack(self, vars)
+    }
+}

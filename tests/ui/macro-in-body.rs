@@ -1,0 +1,10 @@
+use adjoint::prelude::*;
+
+#[differentiable]
+fn f(x: f64) -> f64 {
+    let y = x * 2.0;
+    println!("y = {y}");
+    y
+}
+
+fn main() {}
