@@ -37,6 +37,72 @@
 //! - `#[differentiable(wrt(a, b))]`: differentiate only `a` and `b`; no adjoint code is
 //!   emitted for the other parameters.
 //! - `#[differentiable(tape)]`: the same `_grad`/`_vjp`, computed on the dynamic tape.
+//! - `#[differentiable(static)]`: require the static path; a construct that would take
+//!   the tape fallback (below) is a compile error on its span instead.
+//! - `#[differentiable(inline(g, h))]`: calls of `g` and `h` run as written on tape
+//!   values instead of chaining through `g_vjp` (the callee is generic over the value
+//!   type, as `fn g<V: Copy + Mul<Output = V>>(v: V) -> V`); implies the tape.
+//!
+//! # The tape fallback
+//!
+//! Without `tape` or `static`, a function takes the tape automatically, with no
+//! warning, exactly when its signature or body contains one of:
+//!
+//! - a `&[f64]`, `Vec<f64>` or `[f64; N]` parameter (or `f32`, `&Vec<_>`, `&[_; N]`);
+//! - a function named in `inline(..)`;
+//! - a closure;
+//! - `for`, `while`, `loop`, `break` or `continue`;
+//! - `return` anywhere but as the last statement of the body;
+//! - `match`, `if let`, `while let` or `let .. else`;
+//! - indexing `a[i]`;
+//! - a macro call (`vec![..]`, `assert!(..)`, `println!(..)`);
+//! - a destructuring `let` (`let (a, b) = ..`, `let _ = ..`) or a tuple value;
+//! - field access (`p.0`, `s.x`);
+//! - a local `Vec` (a `Vec<..>` annotation or a `Vec::..` call);
+//! - a call of an integer type's function (`usize::min(i, n)`).
+//!
+//! Everything else, tensors included, takes the static path. The decision is one
+//! syntactic pass made before anything is lowered (`ad_macros_core::route`).
+//!
+//! On the tape, a slice, `Vec` or array parameter becomes one scalar leaf per element,
+//! held in a `Vec<Var>` (an array in a `[Var; N]`); the body sees the parameter with
+//! the same shape of type (`&[f64]` as `&[Var]`, `Vec<f64>` as `Vec<Var>`, `[f64; N]`
+//! as `[Var; N]`), so `x[i]`, `x.len()`, `for v in x` and `x.iter().sum()` work as
+//! written. Its gradient is a `Vec` (an array for an array).
+//! Integers and loop counters stay plain values and control flow simply runs, so
+//! data-dependent loops record exactly the operations that ran.
+//!
+//! ```
+//! use adjoint::prelude::*;
+//!
+//! // The trip count depends on `a`: f(a) = c·2^k·a piecewise, so f'(a) = f(a)/a.
+//! #[differentiable]
+//! fn doubling(a: f64) -> f64 {
+//!     let mut b = 2.0 * a;
+//!     while b.abs() < 1000.0 {
+//!         b = b * 2.0;
+//!     }
+//!     if b > 0.0 { b } else { 100.0 * b }
+//! }
+//!
+//! #[differentiable]
+//! fn rosenbrock(x: &[f64]) -> f64 {
+//!     let mut s = 0.0;
+//!     for i in 0..x.len() - 1 {
+//!         s += (1.0 - x[i]).powi(2) + 100.0 * (x[i + 1] - x[i] * x[i]).powi(2);
+//!     }
+//!     s
+//! }
+//!
+//! let (y, dy) = doubling_grad(0.3);
+//! assert!((dy - y / 0.3).abs() < 1e-9);
+//! let (_, g): (f64, Vec<f64>) = rosenbrock_grad(&[1.0, 1.0, 1.0]);
+//! assert_eq!(g, vec![0.0; 3]);
+//! ```
+//!
+//! Neither path takes `async`, `unsafe` code, items inside the body, generic
+//! functions, `self` methods, `&mut` parameters, or results other than `f32`, `f64`
+//! and `Tensor`: each is a compile error on its span.
 //!
 //! # Composition and custom gradients
 //!
@@ -191,6 +257,64 @@ pub mod __private {
     partials_tuple!(0 1 2 3 4 5);
     partials_tuple!(0 1 2 3 4 5 6);
     partials_tuple!(0 1 2 3 4 5 6 7);
+
+    /// An item of an iterator that a tape-expanded body sums: a variable, a reference
+    /// to one (`x.iter()` over a slice parameter), or a plain float.
+    pub trait TapeItem<'t, T: FloatT> {
+        /// The item as a variable of `tape`.
+        fn tape_item(self, tape: &'t TapeT<T>) -> VarT<'t, T>;
+    }
+
+    impl<'t, T: FloatT> TapeItem<'t, T> for VarT<'t, T> {
+        fn tape_item(self, _: &'t TapeT<T>) -> VarT<'t, T> {
+            self
+        }
+    }
+
+    impl<'t, T: FloatT> TapeItem<'t, T> for &VarT<'t, T> {
+        fn tape_item(self, _: &'t TapeT<T>) -> VarT<'t, T> {
+            *self
+        }
+    }
+
+    macro_rules! tape_item_float {
+        ($($t:ty)*) => {$(
+            impl<'t> TapeItem<'t, $t> for $t {
+                fn tape_item(self, tape: &'t TapeT<$t>) -> VarT<'t, $t> {
+                    tape.constant(self)
+                }
+            }
+            impl<'t> TapeItem<'t, $t> for &$t {
+                fn tape_item(self, tape: &'t TapeT<$t>) -> VarT<'t, $t> {
+                    tape.constant(*self)
+                }
+            }
+        )*};
+    }
+    tape_item_float!(f32 f64);
+
+    /// `iter.sum()` in a tape-expanded body: the sum on the tape, the constant 0 when
+    /// `iter` is empty (a `Var` alone cannot make a 0: it needs the tape).
+    pub fn tape_sum<'t, T: FloatT, I>(tape: &'t TapeT<T>, iter: I) -> VarT<'t, T>
+    where
+        I: IntoIterator,
+        I::Item: TapeItem<'t, T>,
+    {
+        tape.sum(iter.into_iter().map(|v| v.tape_item(tape)))
+    }
+
+    /// `iter.product()` in a tape-expanded body: the constant 1 when `iter` is empty.
+    pub fn tape_product<'t, T: FloatT, I>(tape: &'t TapeT<T>, iter: I) -> VarT<'t, T>
+    where
+        I: IntoIterator,
+        I::Item: TapeItem<'t, T>,
+    {
+        let mut it = iter.into_iter().map(|v| v.tape_item(tape));
+        match it.next() {
+            None => tape.constant(T::one()),
+            Some(first) => it.fold(first, |acc, v| acc * v),
+        }
+    }
 
     /// Records a call of a scalar function as one tape node: its value `y` and the
     /// partials with respect to `inputs` (read from its `_vjp` with seed 1).

@@ -14,26 +14,31 @@ fn rel_diff<T: Float>(a: &Tensor<T>, b: &Tensor<T>) -> f64 {
     let scale = b
         .as_slice()
         .iter()
-        .fold(0.0f64, |m, v| m.max(v.to_f64().abs()));
+        .fold(0.0f64, |m, v| m.max(Float::to_f64(*v).abs()));
     let diff = a
         .as_slice()
         .iter()
         .zip(b.as_slice())
-        .fold(0.0f64, |m, (x, y)| m.max((x.to_f64() - y.to_f64()).abs()));
+        .fold(0.0f64, |m, (x, y)| {
+            m.max((Float::to_f64(*x) - Float::to_f64(*y)).abs())
+        });
     diff / (1.0 + scale)
 }
 
+/// A gradient's name, its loss, and its named parts.
+type Computed<T> = (&'static str, T, Vec<(&'static str, Tensor<T>)>);
+
 #[track_caller]
-fn agree<T: Float>(
-    net: &str,
-    rows: &[(&str, T, Vec<(&str, Tensor<T>)>)],
-    loss: T,
-    tol: f64,
-) {
+fn agree<T: Float>(net: &str, rows: &[Computed<T>], loss: T, tol: f64) {
     let (ref_name, _, ref_grads) = &rows[0];
     for (name, l, grads) in rows {
-        let dl = (l.to_f64() - loss.to_f64()).abs() / (1.0 + loss.to_f64().abs());
-        assert!(dl <= tol, "{net} {}: {name}'s loss is off by {dl:e}", T::NAME);
+        let (l, loss) = (Float::to_f64(*l), Float::to_f64(loss));
+        let dl = (l - loss).abs() / (1.0 + loss.abs());
+        assert!(
+            dl <= tol,
+            "{net} {}: {name}'s loss is off by {dl:e}",
+            T::NAME
+        );
         for ((param, g), (_, r)) in grads.iter().zip(ref_grads) {
             let d = rel_diff(g, r);
             assert!(

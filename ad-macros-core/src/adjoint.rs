@@ -18,7 +18,7 @@
 //!                      %6 = %4 + %5 ; adj   (the gradient of x)
 //! ```
 
-use crate::ir::{BinOp, FloatTy, Func, Id, MathFn, Node, Op, Origin, Region, Ty};
+use crate::ir::{BinOp, FloatTy, Func, Id, MathFn, Node, Op, Origin, Reduction, Region, Ty};
 use crate::parse::Signature;
 use crate::rules;
 use proc_macro2::Span;
@@ -39,9 +39,92 @@ pub struct Builder<'f> {
     pub func: &'f mut Func,
     span: Span,
     regions: Vec<Vec<Id>>,
+    /// The [`Op::ShapeOf`] node of each tensor value that lowering placed after it.
+    shapes: HashMap<Id, Id>,
 }
 
 impl Builder<'_> {
+    /// Appends an adjoint node.
+    pub fn push_op(&mut self, op: Op, ty: Ty) -> Id {
+        self.push(op, ty)
+    }
+
+    /// The float width of a tensor value or of an elementwise mask over tensors
+    /// (a comparison with a tensor operand); `None` for scalars.
+    pub fn tensor_of(&self, id: Id) -> Option<FloatTy> {
+        tensor_of(self.func, id)
+    }
+
+    /// The shape of the tensor `x` (a node placed after `x` by lowering).
+    pub fn shape_of(&mut self, x: Id) -> Id {
+        match self.shapes.get(&x) {
+            Some(&s) => s,
+            None => {
+                let s = self.push(Op::ShapeOf(x), Ty::Opaque);
+                self.shapes.insert(x, s);
+                s
+            }
+        }
+    }
+
+    /// A tensor of shape `s` (that of `like`) filled with the scalar `v`.
+    pub fn fill(&mut self, v: Id, s: Id, like: Id) -> Id {
+        let ty = self.ty(like);
+        self.push(Op::Fill(v, s), ty)
+    }
+
+    /// The gradient of one operand of a matrix product.
+    pub fn matmul_grad(&mut self, lhs: bool, x: Id, y: Id, shape: Id, ty: Ty) -> Id {
+        self.push(Op::MatMulGrad { lhs, x, y, shape }, ty)
+    }
+
+    /// `path_vjp(args, seed)` for a tensor-valued call.
+    pub fn call_vjp(&mut self, path: u32, args: &[Id], seed: Id) -> Id {
+        let op = Op::CallVjp {
+            path,
+            args: args.to_vec(),
+            seed,
+        };
+        self.push(op, Ty::Tuple)
+    }
+
+    /// The gradient number `index` of `of` that a [`Op::CallVjp`] returns.
+    pub fn call_grad(&mut self, call: Id, index: u32, of: u32, ty: Ty) -> Id {
+        self.push(Op::CallGrad { call, index, of }, ty)
+    }
+
+    /// Fits a contribution `c` to the kind and shape of `x`: a tensor contribution to
+    /// a scalar is summed (a scalar used in tensor arithmetic), a scalar one to a
+    /// tensor is broadcast, and a tensor one is summed back onto `x`'s shape (the
+    /// simplifier drops that when the shapes are known to be equal).
+    fn fit(&mut self, c: Id, x: Id) -> Id {
+        match (self.ty(x), self.tensor_of(c)) {
+            (Ty::Float(ft), Some(_)) => self.push(Op::Reduce(Reduction::Sum, c), Ty::Float(ft)),
+            (Ty::Tensor(_), None) => {
+                let s = self.shape_of(x);
+                self.fill(c, s, x)
+            }
+            (t @ Ty::Tensor(_), Some(_)) => {
+                let s = self.shape_of(x);
+                self.push(Op::SumToShape(c, s), t)
+            }
+            _ => c,
+        }
+    }
+
+    /// A zero of the kind of `x`.
+    fn zero_like(&mut self, x: Id) -> Id {
+        let ty = self.ty(x);
+        let zero = self.constant(0.0, ty);
+        match ty {
+            Ty::Tensor(_) => {
+                let s = self.shape_of(x);
+                self.fill(zero, s, x)
+            }
+            _ => zero,
+        }
+    }
+
     fn push(&mut self, op: Op, ty: Ty) -> Id {
         let id = self.func.push(Node {
             op,
@@ -59,6 +142,11 @@ impl Builder<'_> {
     /// A float constant of kind `ty`.
     pub fn constant(&mut self, v: f64, ty: Ty) -> Id {
         let v = ty.float().map_or(v, |f| f.round(v));
+        // Constants are scalars; they broadcast against tensors.
+        let ty = match ty {
+            Ty::Tensor(ft) => Ty::Float(ft),
+            t => t,
+        };
         self.push(Op::Const(v), ty)
     }
 
@@ -67,8 +155,13 @@ impl Builder<'_> {
     }
 
     fn binary(&mut self, op: BinOp, a: Id, b: Id) -> Id {
-        let ty = match (self.ty(a), self.ty(b)) {
-            (t @ Ty::Float(_), _) | (_, t) => t,
+        let ty = match (
+            self.tensor_of(a).or(self.tensor_of(b)),
+            self.ty(a),
+            self.ty(b),
+        ) {
+            (Some(ft), _, _) => Ty::Tensor(ft),
+            (None, t @ Ty::Float(_), _) | (None, _, t) => t,
         };
         self.push(Op::Binary(op, a, b), ty)
     }
@@ -100,7 +193,11 @@ impl Builder<'_> {
     }
     /// `if c { a } else { b }`
     pub fn select(&mut self, c: Id, a: Id, b: Id) -> Id {
-        let ty = self.ty(a);
+        let tensor = [c, a, b].iter().find_map(|&x| self.tensor_of(x));
+        let ty = match tensor {
+            Some(ft) => Ty::Tensor(ft),
+            None => self.ty(a),
+        };
         self.push(Op::Select(c, a, b), ty)
     }
     /// A float method.
@@ -114,8 +211,9 @@ impl Builder<'_> {
     }
     /// `n as F` for an integer `n`, `ty` being the float kind `F`.
     pub fn cast_int(&mut self, n: Id, ty: Ty) -> Id {
-        let t = self.type_tokens(ty.float().unwrap_or(FloatTy::F64));
-        self.push(Op::Cast(n, t), ty)
+        let ft = ty.float().unwrap_or(FloatTy::F64);
+        let t = self.type_tokens(ft);
+        self.push(Op::Cast(n, t), Ty::Float(ft))
     }
     /// `n - 1` for an integer `n`.
     pub fn int_sub_one(&mut self, n: Id) -> Id {
@@ -130,6 +228,21 @@ impl Builder<'_> {
         let ident = proc_macro2::Ident::new(ft.name(), Span::call_site());
         self.func.opaque.push(quote::quote!(#ident));
         idx
+    }
+}
+
+/// The float width of a tensor value or of an elementwise mask over tensors (a
+/// comparison with a tensor operand, or logic over such masks); `None` for scalars.
+pub fn tensor_of(func: &Func, id: Id) -> Option<FloatTy> {
+    let node = func.node(id);
+    match node.ty {
+        Ty::Tensor(ft) => Some(ft),
+        Ty::Bool => match &node.op {
+            Op::Binary(_, a, b) => tensor_of(func, *a).or_else(|| tensor_of(func, *b)),
+            Op::Not(a) => tensor_of(func, *a),
+            _ => None,
+        },
+        _ => None,
     }
 }
 
@@ -172,10 +285,20 @@ pub fn build(primal: &Func, sig: &Signature, seed: Seed) -> Func {
     }
     let body = std::mem::take(&mut func.body);
     let ret_node = func.node(ret).clone();
+    let shapes = func
+        .nodes
+        .iter()
+        .enumerate()
+        .filter_map(|(i, n)| match n.op {
+            Op::ShapeOf(x) => Some((x, Id(i as u32))),
+            _ => None,
+        })
+        .collect();
     let mut b = Builder {
         func: &mut func,
         span: ret_node.span,
         regions: vec![body.nodes.clone()],
+        shapes,
     };
     if active[ret.idx()] {
         let s = match seed {
@@ -192,12 +315,13 @@ pub fn build(primal: &Func, sig: &Signature, seed: Seed) -> Func {
             continue;
         }
         let g = params[k].and_then(|id| adj[id.idx()]);
-        let g = match g {
-            Some(g) => g,
-            None => {
+        let g = match (g, params[k]) {
+            (Some(g), _) => g,
+            (None, Some(x)) => {
                 b.span = p.ident.span();
-                b.constant(0.0, p.kind)
+                b.zero_like(x)
             }
+            (None, None) => b.constant(0.0, p.kind),
         };
         outputs.push(g);
     }
@@ -213,6 +337,7 @@ pub fn build(primal: &Func, sig: &Signature, seed: Seed) -> Func {
 
 /// Adds `c` to the adjoint of `x`.
 fn accumulate(b: &mut Builder<'_>, adj: &mut [Option<Id>], x: Id, c: Id) {
+    let c = b.fit(c, x);
     adj[x.idx()] = Some(match adj[x.idx()] {
         None => c,
         Some(prev) => b.add(prev, c),
@@ -307,8 +432,8 @@ fn reverse_if(
         yields: Vec::new(),
     };
     for &i in &changed {
-        let ty = b.func.nodes[i].ty;
-        let get = |b: &mut Builder<'_>, v: Option<Id>| v.unwrap_or_else(|| b.constant(0.0, ty));
+        let get =
+            |b: &mut Builder<'_>, v: Option<Id>| v.unwrap_or_else(|| b.zero_like(Id(i as u32)));
         let t = get(b, then_adj[i]);
         let e = get(b, else_adj[i]);
         then_r.yields.push(t);

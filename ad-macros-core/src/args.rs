@@ -1,4 +1,4 @@
-//! The options of `#[differentiable(wrt(a, b), tape)]`.
+//! The options of `#[differentiable(wrt(a, b), tape)]`, `static` and `inline(f, g)`.
 
 use proc_macro2::TokenStream;
 use syn::parse::{Parse, ParseStream};
@@ -13,6 +13,13 @@ pub struct Args {
     pub wrt: Option<Vec<Ident>>,
     /// `tape`: use the dynamic tape instead of the static path.
     pub tape: bool,
+    /// `static`: require the static path; every construct that would take the tape
+    /// fallback is a compile error instead. The keyword's span, for errors.
+    pub static_: Option<proc_macro2::Span>,
+    /// `inline(f, g)`: calls of these functions run as written on tape values (the
+    /// callee is generic over the value type) instead of chaining through `f_vjp`.
+    /// Only the tape can do that, so naming one sends the body to the tape.
+    pub inline: Vec<Ident>,
 }
 
 impl Parse for Args {
@@ -24,6 +31,18 @@ impl Parse for Args {
             None => errors = Some(e),
         };
         while !input.is_empty() {
+            if input.peek(Token![static]) {
+                let kw: Token![static] = input.parse()?;
+                if args.static_.is_some() {
+                    push(syn::Error::new(kw.span, "`static` is given twice"));
+                }
+                args.static_ = Some(kw.span);
+                if input.is_empty() {
+                    break;
+                }
+                input.parse::<Token![,]>()?;
+                continue;
+            }
             let key: Ident = input.parse()?;
             if key == "tape" {
                 if args.tape {
@@ -44,10 +63,21 @@ impl Parse for Args {
                     ));
                 }
                 args.wrt = Some(names.into_iter().collect());
+            } else if key == "inline" {
+                let content;
+                syn::parenthesized!(content in input);
+                let names = Punctuated::<Ident, Token![,]>::parse_terminated(&content)?;
+                if names.is_empty() {
+                    push(syn::Error::new(
+                        key.span(),
+                        "`inline()` names no function; list the functions to run on the tape as written, as in `inline(sq)`",
+                    ));
+                }
+                args.inline.extend(names);
             } else {
                 push(syn::Error::new(
                     key.span(),
-                    format!("unknown option `{key}`; #[differentiable] takes `wrt(..)` and `tape`"),
+                    format!("unknown option `{key}`; #[differentiable] takes `wrt(..)`, `tape`, `static` and `inline(..)`"),
                 ));
                 // Skip a parenthesized group after an unknown key, so parsing goes on.
                 if input.peek(syn::token::Paren) {
@@ -60,6 +90,20 @@ impl Parse for Args {
                 break;
             }
             input.parse::<Token![,]>()?;
+        }
+        if let (true, Some(span)) = (args.tape, args.static_) {
+            push(syn::Error::new(
+                span,
+                "`static` and `tape` exclude each other; keep the one you need",
+            ));
+        }
+        if let (Some(span), Some(f)) = (args.static_, args.inline.first()) {
+            let mut e = syn::Error::new(
+                f.span(),
+                format!("`inline({f})` needs the tape, which `static` forbids; give `{f}` a `{f}_vjp` and call it normally"),
+            );
+            e.combine(syn::Error::new(span, "`static` is given here"));
+            push(e);
         }
         match errors {
             Some(e) => Err(e),
@@ -79,6 +123,12 @@ mod tests {
         assert_eq!(a.wrt.unwrap().len(), 2);
         let a: Args = syn::parse_str("").unwrap();
         assert!(!a.tape && a.wrt.is_none());
+        let a: Args = syn::parse_str("static, wrt(x)").unwrap();
+        assert!(a.static_.is_some() && !a.tape);
+        let a: Args = syn::parse_str("inline(sq, cube), tape").unwrap();
+        assert_eq!(a.inline.len(), 2);
+        let e = syn::parse_str::<Args>("static, tape").unwrap_err();
+        assert!(e.to_string().contains("exclude each other"));
         let e = syn::parse_str::<Args>("tap").unwrap_err();
         assert!(e.to_string().contains("unknown option `tap`"));
     }

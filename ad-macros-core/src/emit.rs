@@ -6,6 +6,30 @@
 //! called as `<f64>::sin(x)` and runtime ones as `::adjoint::__private::FloatExt::relu(x)`,
 //! so nothing depends on what the user imported.
 //!
+//! Tensor values are `Tensor` locals, borrowed where they are read and moved into
+//! their last use, so an owned operand lends its buffer to the result (the runtime's
+//! operators and [`emit_support`] kernels reuse it). Chains of elementwise tensor
+//! nodes are fused: a node with one use, in the same region as its user, is inlined
+//! into the user's per-element closure, and the chain becomes one
+//! `emit_support::ewK(leaves.., |e..| expr)` pass (or `sumK`/`sum_toK` when it ends in
+//! a reduction of the reverse sweep); comparisons over tensors (the masks of `relu`,
+//! `clamp`, `max`) only ever live inside such closures. An adjoint accumulated onto a
+//! matrix-product gradient goes to the GEMM with `beta = 1`.
+//!
+//! [`emit_support`]: https://docs.rs/ad-runtime
+//!
+//! Before/after, for the reverse sweep of `o = tanh(z)` followed by a mean-squared loss:
+//!
+//! ```text
+//! %20 = fill %19 %12 ; adj        (unfused: five passes, four temporaries)
+//! %21 = %20 * 2.0 ; adj
+//! %22 = %21 * %10 ; adj           let __ad_v23 = emit_support::sum_to1(&__ad_v9, __ad_v10,
+//! %23 = sum_to %22 %9 ; adj           |e0: f64| __ad_v19 * 2.0 * e0);
+//! %24 = %8 * %8 ; adj             let __ad_v26 = emit_support::ew2(__ad_v23, __ad_v8,
+//! %25 = 1.0 - %24 ; adj               |e0: f64, e1: f64| e0 * (1.0 - e1 * e1));
+//! %26 = %23 * %25 ; adj           (one pass each, in the buffers of %10 and %23)
+//! ```
+//!
 //! Before/after, for `fn sq(x: f64) -> f64 { x * x }` (simplified IR):
 //!
 //! ```text
@@ -16,7 +40,8 @@
 //!                              }
 //! ```
 
-use crate::ir::{FloatTy, Func, Id, Op, Ty};
+use crate::adjoint::tensor_of;
+use crate::ir::{BinOp, FloatTy, Func, Id, MathFn, Op, Origin, Reduction, Region, Ty};
 use crate::parse::Signature;
 use proc_macro2::{Ident, Literal, Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
@@ -84,8 +109,9 @@ pub fn emit(func: &Func, sig: &Signature, which: Which) -> TokenStream {
     let mut em = Emitter::new(func, sig);
     em.analyze();
     let body = em.region(&func.body.nodes);
-    let value = em.val(func.outputs[0]);
-    let grads: Vec<TokenStream> = func.outputs[1..].iter().map(|&g| em.val(g)).collect();
+    let outs: Vec<TokenStream> = (0..func.outputs.len()).map(|k| em.output(k)).collect();
+    let value = &outs[0];
+    let grads = &outs[1..];
     let grads = if grads.len() == 1 {
         grads[0].clone()
     } else {
@@ -102,6 +128,19 @@ pub fn emit(func: &Func, sig: &Signature, which: Which) -> TokenStream {
     }
 }
 
+/// The most tensors one fused elementwise pass reads (`emit_support::ew1..ew4`).
+const MAX_LEAVES: usize = 4;
+/// The most tensors one fused reduction reads (`sum1..sum3`, `sum_to1..sum_to3`).
+const MAX_REDUCE_LEAVES: usize = 3;
+
+/// One read of a value by emitted code: where (a position in emission order) and in
+/// which region.
+#[derive(Clone, Copy, Debug)]
+struct Use {
+    pos: usize,
+    region: usize,
+}
+
 struct Emitter<'a> {
     func: &'a Func,
     sig: &'a Signature,
@@ -115,18 +154,47 @@ struct Emitter<'a> {
     exports: Vec<Vec<Id>>,
     /// The live projections of each `If`.
     projs: HashMap<Id, Vec<(u32, Id)>>,
+    /// The shape class of each node (`shapes::classes`).
+    class: Vec<Option<Id>>,
+    /// Elementwise nodes computed inside their user's fused pass.
+    inline: Vec<bool>,
+    /// Matrix-product gradients computed by the accumulating `+` that uses them.
+    absorbed: Vec<bool>,
+    /// The position of each node in emission order.
+    pos: Vec<usize>,
+    /// The position of each region's tail (its yields and exports).
+    tail_pos: Vec<usize>,
+    /// The position of the function's result.
+    end: usize,
+    /// Every read of each value.
+    uses: Vec<Vec<Use>>,
+    /// Values never moved, because a borrow of them outlives their other reads.
+    pinned: Vec<bool>,
+    /// `sum_to_shape` results emitted as a borrow (of the operand, when the shapes
+    /// are equal) rather than as an owned tensor.
+    by_ref: Vec<bool>,
 }
 
 impl<'a> Emitter<'a> {
     fn new(func: &'a Func, sig: &'a Signature) -> Self {
+        let n = func.nodes.len();
         Emitter {
             func,
             sig,
-            region_of: vec![0; func.nodes.len()],
+            region_of: vec![0; n],
             parent: vec![None],
             if_regions: HashMap::new(),
             exports: vec![Vec::new()],
             projs: HashMap::new(),
+            class: crate::shapes::classes(func),
+            inline: vec![false; n],
+            absorbed: vec![false; n],
+            pos: vec![0; n],
+            tail_pos: Vec::new(),
+            end: 0,
+            uses: vec![Vec::new(); n],
+            pinned: vec![false; n],
+            by_ref: vec![false; n],
         }
     }
 
@@ -172,6 +240,13 @@ impl<'a> Emitter<'a> {
         for e in &mut self.exports {
             e.sort();
         }
+        self.tail_pos = vec![0; self.parent.len()];
+        let mut counter = 0;
+        self.number(&self.func.body.nodes.clone(), 0, &mut counter);
+        self.end = counter;
+        self.fuse();
+        self.collect_uses();
+        self.decide_borrows();
     }
 
     fn assign_regions(&mut self, nodes: &[Id], region: usize) {
@@ -191,6 +266,28 @@ impl<'a> Emitter<'a> {
         }
     }
 
+    /// Numbers the nodes in emission order: a structured node before its regions (its
+    /// condition is read first), each region's tail after its nodes.
+    fn number(&mut self, nodes: &[Id], region: usize, counter: &mut usize) {
+        for &id in nodes {
+            self.pos[id.idx()] = *counter;
+            *counter += 1;
+            if let Op::If { then, else_, .. } = &self.func.node(id).op {
+                let (rt, re) = self.if_regions[&id];
+                let (tn, en) = (then.nodes.clone(), else_.nodes.clone());
+                self.number(&tn, rt, counter);
+                self.tail_pos[rt] = *counter;
+                *counter += 1;
+                self.number(&en, re, counter);
+                self.tail_pos[re] = *counter;
+                *counter += 1;
+            }
+        }
+        if region == 0 {
+            self.tail_pos[0] = *counter;
+        }
+    }
+
     fn ancestors(&self, mut r: usize) -> Vec<usize> {
         let mut v = vec![r];
         while let Some(p) = self.parent[r] {
@@ -206,6 +303,366 @@ impl<'a> Emitter<'a> {
             Op::Param(_) | Op::Seed | Op::Const(_) | Op::Opaque(_)
         )
     }
+
+    // ----- fusion ----------------------------------------------------------------
+
+    /// Whether a node is a tensor or a mask over tensors.
+    fn tensorish(&self, id: Id) -> bool {
+        tensor_of(self.func, id).is_some()
+    }
+
+    /// Whether a node is a comparison over tensors (it exists only inside a closure).
+    fn is_mask(&self, id: Id) -> bool {
+        self.func.node(id).ty == Ty::Bool && self.tensorish(id)
+    }
+
+    /// Whether a tensor node computes each element from the same element of its
+    /// operands (and scalars), so it can be part of a fused pass.
+    fn is_elementwise(&self, id: Id) -> bool {
+        self.tensorish(id)
+            && matches!(
+                self.func.node(id).op,
+                Op::Neg(_)
+                    | Op::Not(_)
+                    | Op::Binary(..)
+                    | Op::Math(..)
+                    | Op::Select(..)
+                    | Op::Fill(..)
+                    | Op::Detach(_)
+            )
+    }
+
+    /// Whether `user` can take the fused pass of its operand `child` inside its own.
+    fn takes_inline(&self, user: Id, child: Id) -> bool {
+        let node = self.func.node(user);
+        if self.is_mask(user) {
+            return self.is_mask(child);
+        }
+        if self.is_elementwise(user) {
+            return true;
+        }
+        node.origin == Origin::Adjoint
+            && match node.op {
+                Op::Reduce(Reduction::Sum, g) | Op::SumToShape(g, _) => g == child,
+                _ => false,
+            }
+    }
+
+    /// Decides which elementwise nodes are inlined into their user's pass.
+    fn fuse(&mut self) {
+        let func = self.func;
+        let mut n_uses = vec![0usize; func.nodes.len()];
+        for node in &func.nodes {
+            for a in node.op.operands() {
+                n_uses[a.idx()] += 1;
+            }
+        }
+        for o in &func.outputs {
+            n_uses[o.idx()] += 1;
+        }
+        for x in self.exports.iter().flatten() {
+            n_uses[x.idx()] += 1;
+        }
+        for (i, node) in func.nodes.iter().enumerate() {
+            let user = Id(i as u32);
+            if matches!(node.op, Op::If { .. }) {
+                continue;
+            }
+            for c in node.op.operands() {
+                let candidate = self.is_elementwise(c)
+                    && self.region_of[c.idx()] == self.region_of[i]
+                    && (self.is_mask(c) || n_uses[c.idx()] == 1)
+                    && self.takes_inline(user, c);
+                if candidate {
+                    self.inline[c.idx()] = true;
+                }
+            }
+        }
+        // Masks are never materialized: a mask operand of a node that cannot take it
+        // makes that node's own pass (it then has the mask inside).
+        let mut roots: Vec<Id> = (0..func.nodes.len() as u32)
+            .map(Id)
+            .filter(|&id| !self.inline[id.idx()] && self.group_child(id).is_some())
+            .collect();
+        while let Some(root) = roots.pop() {
+            loop {
+                let leaves = self.leaves(root);
+                let limit = if self.is_elementwise(root) {
+                    MAX_LEAVES
+                } else {
+                    MAX_REDUCE_LEAVES
+                };
+                let classes: Vec<Option<Id>> =
+                    leaves.iter().map(|l| self.class[l.idx()]).collect();
+                let members = self.members(root);
+                // A fill inside a pass reads no tensor: some leaf must carry its shape.
+                let lost_fill = members.iter().copied().find(|&m| {
+                    m != root
+                        && matches!(self.func.node(m).op, Op::Fill(..))
+                        && !classes.contains(&self.class[m.idx()])
+                });
+                if let Some(f) = lost_fill {
+                    self.inline[f.idx()] = false;
+                    roots.push(f);
+                    continue;
+                }
+                if leaves.len() > limit {
+                    // Materialize the inlined operand that reads the most tensors.
+                    let split = members
+                        .iter()
+                        .copied()
+                        .filter(|&m| m != root && !self.is_mask(m))
+                        .max_by_key(|&m| self.leaves(m).len());
+                    if let Some(m) = split {
+                        self.inline[m.idx()] = false;
+                        roots.push(m);
+                        continue;
+                    }
+                }
+                break;
+            }
+        }
+        // `acc + matmul_grad(..)`: the GEMM accumulates into `acc` (beta = 1).
+        for (i, node) in func.nodes.iter().enumerate() {
+            if let Op::Binary(BinOp::Add, a, b) = node.op {
+                if self.inline[i] || !matches!(node.ty, Ty::Tensor(_)) {
+                    continue;
+                }
+                for (acc, m) in [(a, b), (b, a)] {
+                    let absorbable = matches!(func.node(m).op, Op::MatMulGrad { .. })
+                        && n_uses[m.idx()] == 1
+                        && self.region_of[m.idx()] == self.region_of[i]
+                        && acc != m
+                        && !func.node(m).op.operands().contains(&acc)
+                        && self.class[acc.idx()].is_some()
+                        && self.class[acc.idx()] == self.class[m.idx()];
+                    if absorbable {
+                        self.absorbed[m.idx()] = true;
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The operand of a node whose pass it may include: itself for an elementwise
+    /// node, the reduced chain for a fused reduction.
+    fn group_child(&self, id: Id) -> Option<Id> {
+        if self.is_elementwise(id) {
+            return Some(id);
+        }
+        match self.func.node(id).op {
+            Op::Reduce(Reduction::Sum, g) | Op::SumToShape(g, _) if self.inline[g.idx()] => {
+                Some(g)
+            }
+            _ => None,
+        }
+    }
+
+    /// The nodes of the pass rooted at `root` (the root first).
+    fn members(&self, root: Id) -> Vec<Id> {
+        let mut out = vec![root];
+        let mut i = 0;
+        while i < out.len() {
+            let n = out[i];
+            i += 1;
+            for a in self.func.node(n).op.operands() {
+                if self.inline[a.idx()] && !out.contains(&a) {
+                    out.push(a);
+                }
+            }
+        }
+        out
+    }
+
+    /// The tensors a pass reads, in first-read order.
+    fn leaves(&self, root: Id) -> Vec<Id> {
+        let mut leaves = Vec::new();
+        let start = match self.group_child(root) {
+            Some(c) if c != root => c,
+            _ => root,
+        };
+        self.collect_leaves(start, start, &mut leaves);
+        leaves
+    }
+
+    fn collect_leaves(&self, n: Id, root: Id, out: &mut Vec<Id>) {
+        if n != root && !self.inline[n.idx()] {
+            if self.tensorish(n) && !out.contains(&n) {
+                out.push(n);
+            }
+            return;
+        }
+        match &self.func.node(n).op {
+            // A fill's shape is carried by another leaf.
+            Op::Fill(v, _) => self.collect_leaves(*v, root, out),
+            op => {
+                for a in op.operands() {
+                    self.collect_leaves(a, root, out);
+                }
+            }
+        }
+    }
+
+    // ----- ownership -------------------------------------------------------------
+
+    /// Records where each value is read, by the node that reads it in emitted code.
+    fn collect_uses(&mut self) {
+        let func = self.func;
+        let mut reads: Vec<(Id, Use)> = Vec::new();
+        for (i, node) in func.nodes.iter().enumerate() {
+            let id = Id(i as u32);
+            if self.inline[i] || self.absorbed[i] {
+                continue;
+            }
+            let at = Use {
+                pos: self.pos[i],
+                region: self.region_of[i],
+            };
+            match &node.op {
+                Op::If { cond, .. } => reads.push((*cond, at)),
+                _ if self.group_child(id).is_some() => {
+                    for l in self.group_reads(id) {
+                        reads.push((l, at));
+                    }
+                }
+                Op::Binary(BinOp::Add, a, b)
+                    if self.absorbed[a.idx()] || self.absorbed[b.idx()] =>
+                {
+                    for x in [*a, *b] {
+                        if self.absorbed[x.idx()] {
+                            reads.extend(func.node(x).op.operands().into_iter().map(|o| (o, at)));
+                        } else {
+                            reads.push((x, at));
+                        }
+                    }
+                }
+                op => reads.extend(op.operands().into_iter().map(|o| (o, at))),
+            }
+        }
+        for (r, ex) in self.exports.iter().enumerate() {
+            let at = Use {
+                pos: self.tail_pos[r],
+                region: r,
+            };
+            reads.extend(ex.iter().map(|&x| (x, at)));
+        }
+        for (id, &(rt, re)) in &self.if_regions {
+            if let Op::If { then, else_, .. } = &func.node(*id).op {
+                for (region, r) in [(then, rt), (else_, re)] {
+                    let at = Use {
+                        pos: self.tail_pos[r],
+                        region: r,
+                    };
+                    reads.extend(region.yields.iter().map(|&y| (y, at)));
+                }
+            }
+        }
+        let end = Use {
+            pos: self.end,
+            region: 0,
+        };
+        reads.extend(func.outputs.iter().map(|&o| (o, end)));
+        for (x, u) in reads {
+            self.uses[x.idx()].push(u);
+        }
+    }
+
+    /// Every value a fused pass reads: its leaves, scalars, and the shape it sums to.
+    fn group_reads(&self, root: Id) -> Vec<Id> {
+        let mut out = Vec::new();
+        for m in self.members(root) {
+            let node = self.func.node(m);
+            let ops = match &node.op {
+                Op::Fill(v, _) => vec![*v],
+                Op::Reduce(_, g) => vec![*g],
+                op => op.operands(),
+            };
+            for a in ops {
+                if !self.inline[a.idx()] && !out.contains(&a) {
+                    out.push(a);
+                }
+            }
+        }
+        out
+    }
+
+    /// Whether the emitted value of `x` is an owned tensor (not a borrow).
+    fn owned(&self, x: Id) -> bool {
+        let node = self.func.node(x);
+        if !matches!(node.ty, Ty::Tensor(_)) || self.by_ref[x.idx()] {
+            return false;
+        }
+        match node.op {
+            Op::Param(k) => !self.sig.params[k as usize].by_ref,
+            _ => true,
+        }
+    }
+
+    /// Whether the read of `x` at `at` may move it: it is owned, its last read, made
+    /// once, in the region that defines it.
+    fn movable_at(&self, x: Id, at: Use, pins: bool) -> bool {
+        let r = self.region_of[x.idx()];
+        let uses = &self.uses[x.idx()];
+        self.owned(x)
+            && !(pins && self.pinned[x.idx()])
+            && at.region == r
+            && !self.exports[r].contains(&x)
+            && uses.iter().all(|u| u.pos <= at.pos)
+            && uses.iter().filter(|u| u.pos == at.pos).count() == 1
+    }
+
+    fn at(&self, id: Id) -> Use {
+        Use {
+            pos: self.pos[id.idx()],
+            region: self.region_of[id.idx()],
+        }
+    }
+
+    /// Chooses, for each `sum_to_shape` of a value that is read again later, to borrow
+    /// the value when the shapes are equal instead of copying it.
+    fn decide_borrows(&mut self) {
+        let func = self.func;
+        let mut needs_owned = vec![false; func.nodes.len()];
+        for o in &func.outputs {
+            needs_owned[o.idx()] = true;
+        }
+        for ex in &self.exports {
+            for x in ex {
+                needs_owned[x.idx()] = true;
+            }
+        }
+        for node in &func.nodes {
+            if let Op::If { then, else_, .. } = &node.op {
+                for y in then.yields.iter().chain(&else_.yields) {
+                    needs_owned[y.idx()] = true;
+                }
+            }
+        }
+        let candidates: Vec<(Id, Id)> = func
+            .nodes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, n)| match n.op {
+                Op::SumToShape(g, _) if !self.inline[g.idx()] && !needs_owned[i] => {
+                    Some((Id(i as u32), g))
+                }
+                _ => None,
+            })
+            .collect();
+        for &(s, g) in &candidates {
+            if self.owned(g) && !self.movable_at(g, self.at(s), false) {
+                self.pinned[g.idx()] = true;
+            }
+        }
+        for &(s, g) in &candidates {
+            if !self.movable_at(g, self.at(s), true) {
+                self.by_ref[s.idx()] = true;
+            }
+        }
+    }
+
+    // ----- values ----------------------------------------------------------------
 
     fn name(&self, id: Id) -> Ident {
         let node = self.func.node(id);
@@ -238,11 +695,65 @@ impl<'a> Emitter<'a> {
         }
     }
 
-    fn ty(&self, ty: Ty, span: Span) -> Option<TokenStream> {
-        match ty {
+    /// `x` as a `&Tensor`.
+    fn borrow(&self, x: Id) -> TokenStream {
+        let v = self.val(x);
+        if self.owned(x) || matches!(self.func.node(x).op, Op::ShapeOf(_)) {
+            quote!(&#v)
+        } else {
+            v
+        }
+    }
+
+    /// `x` read at `at`: moved when that is its last read, else borrowed.
+    fn lend(&self, x: Id, at: Use) -> TokenStream {
+        if self.movable_at(x, at, true) {
+            self.val(x)
+        } else {
+            self.borrow(x)
+        }
+    }
+
+    /// `x` as an owned tensor at `at`: moved, or cloned.
+    fn give(&self, x: Id, at: Use) -> TokenStream {
+        let v = self.val(x);
+        if !matches!(self.func.node(x).ty, Ty::Tensor(_)) || self.movable_at(x, at, true) {
+            v
+        } else {
+            quote!(#v.clone())
+        }
+    }
+
+    /// The `k`-th output (the value, then the gradients), owned.
+    fn output(&self, k: usize) -> TokenStream {
+        let x = self.func.outputs[k];
+        let end = Use {
+            pos: self.end,
+            region: 0,
+        };
+        self.give(x, end)
+    }
+
+    fn tensor_ty(&self, ft: FloatTy, span: Span) -> TokenStream {
+        let t = Ident::new(ft.name(), span);
+        quote_spanned!(span=> ::adjoint::__private::Tensor<#t>)
+    }
+
+    fn ty(&self, id: Id) -> Option<TokenStream> {
+        let node = self.func.node(id);
+        let span = node.span;
+        match node.ty {
             Ty::Float(ft) => {
                 let t = Ident::new(ft.name(), span);
                 Some(quote!(#t))
+            }
+            Ty::Tensor(ft) if self.by_ref[id.idx()] => {
+                let t = self.tensor_ty(ft, span);
+                Some(quote!(&#t))
+            }
+            Ty::Tensor(ft) => Some(self.tensor_ty(ft, span)),
+            _ if matches!(node.op, Op::ShapeOf(_)) => {
+                Some(quote_spanned!(span=> ::adjoint::__private::Shape))
             }
             _ => None,
         }
@@ -253,13 +764,25 @@ impl<'a> Emitter<'a> {
         match node.ty {
             Ty::Float(ft) => float_lit(0.0, ft, node.span),
             Ty::Bool => quote!(false),
+            Ty::Tensor(ft) => {
+                let t = Ident::new(ft.name(), node.span);
+                quote!(::adjoint::__private::emit_support::empty::<#t>())
+            }
+            _ if matches!(node.op, Op::ShapeOf(_)) => {
+                quote!(::adjoint::__private::Shape::scalar())
+            }
             _ => quote!(0),
         }
     }
 
+    // ----- statements ------------------------------------------------------------
+
     fn region(&self, nodes: &[Id]) -> TokenStream {
         let mut out = TokenStream::new();
         for &id in nodes {
+            if self.inline[id.idx()] || self.absorbed[id.idx()] {
+                continue;
+            }
             out.extend(self.stmt(id));
         }
         out
@@ -272,6 +795,15 @@ impl<'a> Emitter<'a> {
         let node = self.func.node(id);
         let span = node.span;
         let name = self.name(id);
+        if let Some(expr) = self.tensor_stmt(id) {
+            return match self.ty(id) {
+                Some(t) => quote_spanned!(span=> let #name: #t = #expr;),
+                None => quote_spanned!(span=> let #name = #expr;),
+            };
+        }
+        if self.by_ref[id.idx()] {
+            return self.borrowed_sum_to(id);
+        }
         let v = |a: &Id| self.val(*a);
         let expr = match &node.op {
             Op::Param(_) | Op::Seed | Op::Const(_) | Op::Opaque(_) | Op::Proj(..) => {
@@ -294,13 +826,7 @@ impl<'a> Emitter<'a> {
             }
             Op::Math(f, args) => {
                 let args: Vec<_> = args.iter().map(v).collect();
-                let m = Ident::new(f.name(), span);
-                if f.is_ext() {
-                    quote_spanned!(span=> ::adjoint::__private::FloatExt::#m(#(#args),*))
-                } else {
-                    let t = Ident::new(node.ty.float().unwrap_or(FloatTy::F64).name(), span);
-                    quote_spanned!(span=> <#t>::#m(#(#args),*))
-                }
+                self.math_call(*f, &args, node.ty.float().unwrap_or(FloatTy::F64), span)
             }
             Op::Cast(a, t) => {
                 let a = v(a);
@@ -314,7 +840,8 @@ impl<'a> Emitter<'a> {
             }
             Op::Call { path, args, vjp } => {
                 let mut path = self.func.paths[*path as usize].clone();
-                let args: Vec<_> = args.iter().map(v).collect();
+                let at = self.at(id);
+                let args = self.call_args(id, args, at);
                 if *vjp {
                     if let Some(last) = path.segments.last_mut() {
                         last.ident = format_ident!("{}_vjp", last.ident, span = last.ident.span());
@@ -324,6 +851,17 @@ impl<'a> Emitter<'a> {
                     return quote_spanned!(span=> let (#name, #g) = #path(#(#args,)* #one););
                 }
                 quote_spanned!(span=> #path(#(#args),*))
+            }
+            Op::CallVjp { path: p, args, seed } => {
+                let mut path = self.func.paths[*p as usize].clone();
+                if let Some(last) = path.segments.last_mut() {
+                    last.ident = format_ident!("{}_vjp", last.ident, span = last.ident.span());
+                }
+                let at = self.at(id);
+                let args = self.call_args_of(*p, args, at);
+                let seed = self.give(*seed, at);
+                let g = self.grads_name(id);
+                return quote_spanned!(span=> let (_, #g) = #path(#(#args,)* #seed););
             }
             Op::CallGrad { call, index, of } => {
                 let g = self.grads_name(*call);
@@ -338,20 +876,308 @@ impl<'a> Emitter<'a> {
                 }
             }
             Op::If { cond, then, else_ } => return self.if_(id, *cond, then, else_),
+            Op::Dot(a, b) => {
+                let (a, b) = (self.val(*a), self.borrow(*b));
+                quote_spanned!(span=> #a.dot(#b))
+            }
+            Op::Reduce(r, g) => {
+                let ft = node.ty.float().unwrap_or(self.sig.float);
+                match self.group_child(id) {
+                    Some(c) if c != id => self.fused_reduce(id, c, ft),
+                    _ => {
+                        let g = self.val(*g);
+                        let m = Ident::new(r.name(false), span);
+                        quote_spanned!(span=> #g.#m())
+                    }
+                }
+            }
+            Op::Numel(s) => {
+                let s = self.borrow(*s);
+                quote_spanned!(span=> ::adjoint::__private::emit_support::numel(#s))
+            }
+            Op::AxisLen(s, k) => {
+                let (s, k) = (self.borrow(*s), self.val(*k));
+                quote_spanned!(span=> ::adjoint::__private::emit_support::axis_len(#s, #k))
+            }
+            Op::ShapeOf(x) => {
+                let x = self.borrow(*x);
+                quote_spanned!(span=> ::adjoint::__private::emit_support::shape_of(#x))
+            }
+            _ => quote_spanned!(span=> ::core::unreachable!()),
         };
-        match self.ty(node.ty, span) {
+        match self.ty(id) {
             Some(t) => quote_spanned!(span=> let #name: #t = #expr;),
             None => quote_spanned!(span=> let #name = #expr;),
         }
     }
 
-    fn if_(
-        &self,
-        id: Id,
-        cond: Id,
-        then: &crate::ir::Region,
-        else_: &crate::ir::Region,
-    ) -> TokenStream {
+    /// The value of a tensor node, or `None` for the other nodes.
+    fn tensor_stmt(&self, id: Id) -> Option<TokenStream> {
+        let node = self.func.node(id);
+        let span = node.span;
+        let Ty::Tensor(ft) = node.ty else {
+            return None;
+        };
+        let at = self.at(id);
+        let es = quote_spanned!(span=> ::adjoint::__private::emit_support);
+        if self.by_ref[id.idx()] {
+            return None;
+        }
+        if let Some(child) = self.group_child(id) {
+            if let Op::Fill(v, s) = node.op {
+                let (v, s) = (self.val(v), self.borrow(s));
+                return Some(quote_spanned!(span=> #es::full(#s, #v)));
+            }
+            if child == id {
+                return Some(self.fused_map(id, ft));
+            }
+            if let Op::SumToShape(_, s) = node.op {
+                return Some(self.fused_sum_to(id, child, s, ft));
+            }
+        }
+        Some(match &node.op {
+            Op::MatMul(a, b) => {
+                let (a, b) = (self.val(*a), self.borrow(*b));
+                quote_spanned!(span=> #a.matmul(#b))
+            }
+            Op::Transpose(a) => {
+                let a = self.val(*a);
+                quote_spanned!(span=> #a.t())
+            }
+            Op::Reshape(a, dims) => {
+                let dims: Vec<_> = dims.iter().map(|d| self.val(*d)).collect();
+                if self.movable_at(*a, at, true) {
+                    let a = self.val(*a);
+                    quote_spanned!(span=> #a.into_reshape(&[#(#dims),*]))
+                } else {
+                    let a = self.val(*a);
+                    quote_spanned!(span=> #a.reshape(&[#(#dims),*]))
+                }
+            }
+            Op::ReduceAxis(r, a, k) => {
+                let (a, k) = (self.val(*a), self.val(*k));
+                let m = Ident::new(r.name(true), span);
+                quote_spanned!(span=> #a.#m(#k))
+            }
+            Op::SumToShape(g, s) => {
+                let (g, s) = (self.lend(*g, at), self.borrow(*s));
+                quote_spanned!(span=> #es::reduce_to(#g, #s))
+            }
+            Op::ReshapeTo(g, s) => {
+                let (g, s) = (self.lend(*g, at), self.borrow(*s));
+                quote_spanned!(span=> #es::reshape_to(#g, #s))
+            }
+            Op::ExpandAxis(g, s, k) => {
+                let (g, s, k) = (self.borrow(*g), self.borrow(*s), self.val(*k));
+                quote_spanned!(span=> #es::expand_axis(#g, #s, #k))
+            }
+            Op::MatMulGrad { lhs, x, y, .. } => {
+                let (x, y) = (self.borrow(*x), self.borrow(*y));
+                if *lhs {
+                    quote_spanned!(span=> #es::matmul_grad_lhs(#x, #y))
+                } else {
+                    quote_spanned!(span=> #es::matmul_grad_rhs(#x, #y))
+                }
+            }
+            Op::Binary(BinOp::Add, a, b) if self.absorbed[a.idx()] || self.absorbed[b.idx()] => {
+                let (acc, m) = if self.absorbed[b.idx()] { (*a, *b) } else { (*b, *a) };
+                let Op::MatMulGrad { lhs, x, y, .. } = self.func.node(m).op else {
+                    return None;
+                };
+                let acc = self.give(acc, at);
+                let (x, y) = (self.borrow(x), self.borrow(y));
+                if lhs {
+                    quote_spanned!(span=> #es::acc_matmul_grad_lhs(#acc, #x, #y))
+                } else {
+                    quote_spanned!(span=> #es::acc_matmul_grad_rhs(#acc, #x, #y))
+                }
+            }
+            Op::Call { path, args, .. } => {
+                let path = &self.func.paths[*path as usize];
+                let args = self.call_args(id, args, at);
+                quote_spanned!(span=> #path(#(#args),*))
+            }
+            Op::CallGrad { .. } | Op::Proj(..) | Op::Param(_) | Op::Seed | Op::If { .. } => {
+                return None
+            }
+            _ => {
+                let _ = ft;
+                quote_spanned!(span=> ::core::unreachable!())
+            }
+        })
+    }
+
+    /// `let __ad_oN = reduce_to_ref(&g, &s); let __ad_vN: &Tensor = ..;`: the operand
+    /// itself when the shapes are equal, without a copy.
+    fn borrowed_sum_to(&self, id: Id) -> TokenStream {
+        let node = self.func.node(id);
+        let span = node.span;
+        let Op::SumToShape(g, s) = node.op else {
+            return TokenStream::new();
+        };
+        let ft = node.ty.float().unwrap_or(self.sig.float);
+        let t = self.tensor_ty(ft, span);
+        let name = self.name(id);
+        let opt = Ident::new(&format!("__ad_o{}", id.0), span);
+        let (gv, s) = (self.borrow(g), self.borrow(s));
+        quote_spanned! {span=>
+            let #opt = ::adjoint::__private::emit_support::reduce_to_ref(#gv, #s);
+            let #name: &#t = match &#opt {
+                ::core::option::Option::Some(t) => t,
+                ::core::option::Option::None => #gv,
+            };
+        }
+    }
+
+    /// The closure `|e0: T, ..| expr` of the pass of `child` over `leaves`.
+    fn closure(&self, child: Id, leaves: &[Id], ft: FloatTy) -> TokenStream {
+        let span = self.func.node(child).span;
+        let t = Ident::new(ft.name(), span);
+        let params = (0..leaves.len()).map(|k| {
+            let e = format_ident!("__ad_e{}", k, span = span);
+            quote_spanned!(span=> #e: #t)
+        });
+        let body = self.elem(child, child, leaves, ft);
+        quote_spanned!(span=> |#(#params),*| #body)
+    }
+
+    /// The per-element expression of `n` in the pass of `root`.
+    fn elem(&self, n: Id, root: Id, leaves: &[Id], ft: FloatTy) -> TokenStream {
+        let node = self.func.node(n);
+        let span = node.span;
+        if n != root && !self.inline[n.idx()] {
+            return match leaves.iter().position(|&l| l == n) {
+                Some(k) => {
+                    let e = format_ident!("__ad_e{}", k, span = span);
+                    quote!(#e)
+                }
+                None => self.val(n),
+            };
+        }
+        let e = |x: &Id| self.elem(*x, root, leaves, ft);
+        match &node.op {
+            Op::Neg(a) => {
+                let a = e(a);
+                quote_spanned!(span=> (-#a))
+            }
+            Op::Not(a) => {
+                let a = e(a);
+                quote_spanned!(span=> (!#a))
+            }
+            Op::Detach(a) => e(a),
+            Op::Fill(v, _) => e(v),
+            Op::Binary(op, a, b) => {
+                let (a, b) = (e(a), e(b));
+                let op: TokenStream = op.symbol().parse().unwrap_or_default();
+                let op = respan(op, span);
+                quote_spanned!(span=> (#a #op #b))
+            }
+            Op::Select(c, a, b) => {
+                let (c, a, b) = (e(c), e(a), e(b));
+                quote_spanned!(span=> (if #c { #a } else { #b }))
+            }
+            Op::Math(MathFn::Clamp, args) => {
+                let args: Vec<_> = args.iter().map(e).collect();
+                quote_spanned!(span=> ::adjoint::__private::emit_support::clamp(#(#args),*))
+            }
+            Op::Math(f, args) => {
+                let args: Vec<_> = args.iter().map(e).collect();
+                self.math_call(*f, &args, ft, span)
+            }
+            _ => self.val(n),
+        }
+    }
+
+    fn math_call(&self, f: MathFn, args: &[TokenStream], ft: FloatTy, span: Span) -> TokenStream {
+        let m = Ident::new(f.name(), span);
+        if f.is_ext() {
+            quote_spanned!(span=> ::adjoint::__private::FloatExt::#m(#(#args),*))
+        } else {
+            let t = Ident::new(ft.name(), span);
+            quote_spanned!(span=> <#t>::#m(#(#args),*))
+        }
+    }
+
+    /// `ewK(leaves.., |e..| expr)`: one pass writing one buffer.
+    fn fused_map(&self, id: Id, ft: FloatTy) -> TokenStream {
+        let span = self.func.node(id).span;
+        let leaves = self.leaves(id);
+        let at = self.at(id);
+        let args: Vec<_> = leaves.iter().map(|&l| self.lend(l, at)).collect();
+        let f = self.closure(id, &leaves, ft);
+        let k = format_ident!("ew{}", leaves.len().max(1), span = span);
+        quote_spanned!(span=> ::adjoint::__private::emit_support::#k(#(#args,)* #f))
+    }
+
+    /// `sumK(&leaves.., |e..| expr)`: a chain reduced to a scalar in one pass.
+    fn fused_reduce(&self, id: Id, child: Id, ft: FloatTy) -> TokenStream {
+        let span = self.func.node(id).span;
+        let leaves = self.leaves(id);
+        let args: Vec<_> = leaves.iter().map(|&l| self.borrow(l)).collect();
+        let f = self.closure(child, &leaves, ft);
+        let k = format_ident!("sum{}", leaves.len().max(1), span = span);
+        quote_spanned!(span=> ::adjoint::__private::emit_support::#k(#(#args,)* #f))
+    }
+
+    /// `sum_toK(&shape, leaves.., |e..| expr)`: a broadcast operand's gradient in one
+    /// pass.
+    fn fused_sum_to(&self, id: Id, child: Id, s: Id, ft: FloatTy) -> TokenStream {
+        let span = self.func.node(id).span;
+        let leaves = self.leaves(id);
+        let at = self.at(id);
+        let args: Vec<_> = leaves.iter().map(|&l| self.lend(l, at)).collect();
+        let f = self.closure(child, &leaves, ft);
+        let s = self.borrow(s);
+        let k = format_ident!("sum_to{}", leaves.len().max(1), span = span);
+        quote_spanned!(span=> ::adjoint::__private::emit_support::#k(#s, #(#args,)* #f))
+    }
+
+    /// The arguments of a call of a user function, tensors passed as the call wrote
+    /// them (`&x` borrowed, `x` by value).
+    fn call_args(&self, id: Id, args: &[Id], at: Use) -> Vec<TokenStream> {
+        match self.func.node(id).op {
+            Op::Call { path, .. } => self.call_args_of(path, args, at),
+            _ => args.iter().map(|a| self.val(*a)).collect(),
+        }
+    }
+
+    fn call_args_of(&self, path: u32, args: &[Id], at: Use) -> Vec<TokenStream> {
+        let refs = self.func.arg_refs.get(path as usize);
+        args.iter()
+            .enumerate()
+            .map(|(i, &a)| {
+                if !matches!(self.func.node(a).ty, Ty::Tensor(_)) {
+                    return self.val(a);
+                }
+                let by_ref = refs.and_then(|r| r.get(i)).copied().unwrap_or(true);
+                if by_ref {
+                    let v = self.val(a);
+                    quote!(&#v)
+                } else if self.owned(a) {
+                    self.give(a, at)
+                } else {
+                    self.val(a)
+                }
+            })
+            .collect()
+    }
+
+    /// A value handed out of a region's tail: owned (moved when defined there).
+    fn tail_val(&self, x: Id, mine: usize, seen: &mut Vec<Id>) -> TokenStream {
+        let v = self.val(x);
+        if !matches!(self.func.node(x).ty, Ty::Tensor(_)) {
+            return v;
+        }
+        let fresh = !seen.contains(&x);
+        seen.push(x);
+        if fresh && self.owned(x) && self.region_of[x.idx()] == mine {
+            v
+        } else {
+            quote!(#v.clone())
+        }
+    }
+
+    fn if_(&self, id: Id, cond: Id, then: &Region, else_: &Region) -> TokenStream {
         let span = self.func.node(id).span;
         let (rt, re) = self.if_regions[&id];
         let projs = self.projs.get(&id).cloned().unwrap_or_default();
@@ -370,18 +1196,23 @@ impl<'a> Emitter<'a> {
             let n = self.name(x);
             quote!(#n)
         }));
-        let tail = |region: &crate::ir::Region, mine: usize| -> TokenStream {
-            let mut items: Vec<TokenStream> = region.yields.iter().map(|&y| self.val(y)).collect();
+        let tail = |region: &Region, mine: usize| -> TokenStream {
+            let mut seen = Vec::new();
+            let mut items: Vec<TokenStream> = region
+                .yields
+                .iter()
+                .map(|&y| self.tail_val(y, mine, &mut seen))
+                .collect();
             for &x in ex_t {
                 items.push(if mine == rt {
-                    self.val(x)
+                    self.tail_val(x, mine, &mut seen)
                 } else {
                     self.placeholder(x)
                 });
             }
             for &x in ex_e {
                 items.push(if mine == re {
-                    self.val(x)
+                    self.tail_val(x, mine, &mut seen)
                 } else {
                     self.placeholder(x)
                 });

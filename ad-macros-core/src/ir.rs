@@ -309,6 +309,90 @@ pub enum Op {
     Proj(Id, u32),
     /// A node that failed to lower; an error has been reported for it.
     Error,
+
+    // ----- tensors (issue 5) -----
+    /// `a.matmul(b)`: `[m,k]·[k,n]`, `[m,k]·[k]`, `[k]·[k,n]`.
+    MatMul(Id, Id),
+    /// `a.dot(b)`: a scalar.
+    Dot(Id, Id),
+    /// `a.t()`.
+    Transpose(Id),
+    /// `a.reshape(&[dims..])` with integer extents.
+    Reshape(Id, Vec<Id>),
+    /// A full reduction to a scalar: `sum`, `mean`, `norm`, `max`, `min`.
+    Reduce(Reduction, Id),
+    /// `a.sum_axis(k)` / `a.mean_axis(k)` (`.2` is the integer axis).
+    ReduceAxis(Reduction, Id, Id),
+    /// The runtime shape of a tensor (a small inline value, kind `const`); lowering
+    /// places one after each tensor value, so the reverse sweep can shape its
+    /// gradients without keeping the tensor alive.
+    ShapeOf(Id),
+    /// The number of elements of a shape, as a float.
+    Numel(Id),
+    /// The extent of axis `.1` of shape `.0`, as a float.
+    AxisLen(Id, Id),
+    /// A tensor of shape `.1` with every element the scalar `.0`.
+    Fill(Id, Id),
+    /// `g.sum_to_shape(shape)`: a broadcast result's gradient summed onto an operand's
+    /// shape (free when the shapes are equal).
+    SumToShape(Id, Id),
+    /// `g.reshape(shape)` back to an operand's shape.
+    ReshapeTo(Id, Id),
+    /// `g` repeated along axis `.2` to shape `.1`: the pullback of `sum_axis`.
+    ExpandAxis(Id, Id, Id),
+    /// The gradient of one operand of `a.matmul(b)`: of `a` (`lhs`) from `(g, b)`, or
+    /// of `b` from `(a, g)`. `shape` is the operand's shape (it only names the result's
+    /// shape class; the runtime dispatches on ranks).
+    MatMulGrad {
+        /// Whether this is the left operand's gradient.
+        lhs: bool,
+        /// `g` for the left operand's gradient, `a` for the right one's.
+        x: Id,
+        /// `b` for the left operand's gradient, `g` for the right one's.
+        y: Id,
+        /// The shape of the operand whose gradient this is.
+        shape: Id,
+    },
+    /// `path_vjp(args, seed)` in the reverse sweep, for a call whose result is a
+    /// tensor; [`Op::CallGrad`] reads its gradients.
+    CallVjp {
+        /// Index into `Func::paths`.
+        path: u32,
+        /// The arguments.
+        args: Vec<Id>,
+        /// The adjoint of the call's result.
+        seed: Id,
+    },
+}
+
+/// A reduction of a tensor, full or along an axis.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum Reduction {
+    /// `sum`
+    Sum,
+    /// `mean`
+    Mean,
+    /// `norm` (L2; full reductions only)
+    Norm,
+    /// `max` (full reductions only)
+    Max,
+    /// `min` (full reductions only)
+    Min,
+}
+
+impl Reduction {
+    /// The method name (with `_axis` for the axis forms).
+    pub fn name(self, axis: bool) -> &'static str {
+        match (self, axis) {
+            (Reduction::Sum, false) => "sum",
+            (Reduction::Mean, false) => "mean",
+            (Reduction::Norm, _) => "norm",
+            (Reduction::Max, _) => "max",
+            (Reduction::Min, _) => "min",
+            (Reduction::Sum, true) => "sum_axis",
+            (Reduction::Mean, true) => "mean_axis",
+        }
+    }
 }
 
 impl Op {
@@ -322,6 +406,18 @@ impl Op {
             Op::Math(_, args) | Op::Call { args, .. } => args.clone(),
             Op::Select(c, a, b) => vec![*c, *a, *b],
             Op::CallGrad { call, .. } => vec![*call],
+            Op::Transpose(a) | Op::Reduce(_, a) | Op::ShapeOf(a) | Op::Numel(a) => vec![*a],
+            Op::MatMul(a, b)
+            | Op::Dot(a, b)
+            | Op::ReduceAxis(_, a, b)
+            | Op::AxisLen(a, b)
+            | Op::Fill(a, b)
+            | Op::SumToShape(a, b)
+            | Op::ReshapeTo(a, b) => vec![*a, *b],
+            Op::ExpandAxis(a, b, c) => vec![*a, *b, *c],
+            Op::MatMulGrad { x, y, shape, .. } => vec![*x, *y, *shape],
+            Op::Reshape(a, dims) => std::iter::once(*a).chain(dims.iter().copied()).collect(),
+            Op::CallVjp { args, seed, .. } => args.iter().copied().chain([*seed]).collect(),
             Op::If { cond, then, else_ } => {
                 let mut v = vec![*cond];
                 v.extend(then.yields.iter().copied());
@@ -347,6 +443,35 @@ impl Op {
                 *b = f(*b);
             }
             Op::CallGrad { call, .. } => *call = f(*call),
+            Op::Transpose(a) | Op::Reduce(_, a) | Op::ShapeOf(a) | Op::Numel(a) => *a = f(*a),
+            Op::MatMul(a, b)
+            | Op::Dot(a, b)
+            | Op::ReduceAxis(_, a, b)
+            | Op::AxisLen(a, b)
+            | Op::Fill(a, b)
+            | Op::SumToShape(a, b)
+            | Op::ReshapeTo(a, b) => {
+                *a = f(*a);
+                *b = f(*b);
+            }
+            Op::ExpandAxis(a, b, c) => {
+                *a = f(*a);
+                *b = f(*b);
+                *c = f(*c);
+            }
+            Op::MatMulGrad { x, y, shape, .. } => {
+                *x = f(*x);
+                *y = f(*y);
+                *shape = f(*shape);
+            }
+            Op::Reshape(a, dims) => {
+                *a = f(*a);
+                dims.iter_mut().for_each(|d| *d = f(*d));
+            }
+            Op::CallVjp { args, seed, .. } => {
+                args.iter_mut().for_each(|a| *a = f(*a));
+                *seed = f(*seed);
+            }
             Op::If { cond, then, else_ } => {
                 *cond = f(*cond);
                 for r in [then, else_] {
@@ -407,6 +532,8 @@ pub struct Func {
     pub opaque: Vec<TokenStream>,
     /// The callee side table of [`Op::Call`].
     pub paths: Vec<syn::Path>,
+    /// For each entry of `paths`: which arguments the call wrote as `&x`.
+    pub arg_refs: Vec<Vec<bool>>,
     /// What the function returns: for a primal the result; after `adjoint::build` the
     /// result followed by one gradient per differentiated parameter.
     pub outputs: Vec<Id>,
@@ -492,6 +619,32 @@ impl Func {
                 Op::CallGrad { call, index, of } => write!(f, "callgrad {call} {index}/{of}")?,
                 Op::Proj(a, k) => write!(f, "{a}.{k}")?,
                 Op::Error => write!(f, "error")?,
+                Op::MatMul(a, b) => write!(f, "matmul {a} {b}")?,
+                Op::Dot(a, b) => write!(f, "dot {a} {b}")?,
+                Op::Transpose(a) => write!(f, "t {a}")?,
+                Op::Reshape(a, dims) => write!(f, "reshape {a} [{}]", list(dims))?,
+                Op::Reduce(r, a) => write!(f, "{} {a}", r.name(false))?,
+                Op::ReduceAxis(r, a, k) => write!(f, "{} {a} {k}", r.name(true))?,
+                Op::ShapeOf(a) => write!(f, "shape {a}")?,
+                Op::Numel(s) => write!(f, "numel {s}")?,
+                Op::AxisLen(s, k) => write!(f, "axis_len {s} {k}")?,
+                Op::Fill(v, s) => write!(f, "fill {v} {s}")?,
+                Op::SumToShape(g, s) => write!(f, "sum_to {g} {s}")?,
+                Op::ReshapeTo(g, s) => write!(f, "reshape_to {g} {s}")?,
+                Op::ExpandAxis(g, s, k) => write!(f, "expand_axis {g} {s} {k}")?,
+                Op::MatMulGrad { lhs, x, y, shape } => write!(
+                    f,
+                    "matmul_grad_{} {x} {y} {shape}",
+                    if *lhs { "lhs" } else { "rhs" }
+                )?,
+                Op::CallVjp { path, args, seed } => {
+                    let p = &self.paths[*path as usize];
+                    write!(f, "call_vjp {}", quote::quote!(#p))?;
+                    for a in args {
+                        write!(f, " {a}")?;
+                    }
+                    write!(f, " seed {seed}")?;
+                }
                 Op::If { cond, then, else_ } => {
                     writeln!(f, "if {cond} {{")?;
                     self.fmt_region(f, then, depth + 1)?;

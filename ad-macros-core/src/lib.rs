@@ -7,6 +7,7 @@
 //! ```text
 //! args    #[differentiable(wrt(..), tape)]        -> args::Args
 //! parse   syn::ItemFn signature                   -> parse::Signature
+//! route   signature + body, one syntactic pass    -> static path or tape
 //! lower   syn::Block                              -> ir::Func (typed SSA, regions)
 //! adjoint primal ir::Func + rules (one table)     -> primal + reverse sweep
 //! simplify                                        -> folded, CSE'd, dead code removed
@@ -14,6 +15,30 @@
 //! tape    (#[differentiable(tape)])               -> the same signatures on the tape
 //! fallback (on error)                             -> compile_error! + fn + stubs
 //! ```
+//!
+//! # Which functions take the tape
+//!
+//! `#[differentiable(tape)]` always does, `#[differentiable(static)]` never does (a
+//! construct below is then a compile error on its span). Without either option a
+//! function takes the tape automatically, with no warning, exactly when its signature
+//! or body contains one of these ([`route::Construct`]):
+//!
+//! - a `&[f64]`, `Vec<f64>` or `[f64; N]` parameter (also `f32`, `&Vec`, `&[_; N]`);
+//! - a function named in `inline(..)`;
+//! - a closure;
+//! - `for`, `while`, `loop`, `break` or `continue`;
+//! - `return` anywhere but as the last statement of the body;
+//! - `match`, `if let`, `while let` or `let .. else`;
+//! - indexing `a[i]`;
+//! - a macro call (`vec![..]`, `assert!(..)`, `println!(..)`);
+//! - a destructuring `let` (`let (a, b) = ..`, `let _ = ..`) or a tuple value;
+//! - field access (`p.0`, `s.x`);
+//! - a local `Vec` (a `Vec<..>` annotation or a `Vec::..` call);
+//! - a call of an integer type's function (`usize::min(i, n)`).
+//!
+//! Everything else, tensors included, takes the static path. Neither path takes
+//! `unsafe` code, `async` blocks or closures, `.await`, or items inside the body
+//! ([`route::check`]), nor the signatures that [`parse`] rejects.
 #![warn(missing_docs)]
 
 pub mod adjoint;
@@ -21,10 +46,14 @@ pub mod args;
 pub mod ctxt;
 pub mod emit;
 pub mod fallback;
+#[cfg(feature = "inspect")]
+pub mod inspect;
 pub mod ir;
 pub mod lower;
 pub mod parse;
+pub mod route;
 pub mod rules;
+pub mod shapes;
 pub mod simplify;
 pub mod tape;
 
@@ -54,11 +83,18 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         args::Args::default()
     });
     let sig = parse::parse(&cx, &item_fn, &args);
+    route::check(&cx, &item_fn.block);
     let companions = match &sig {
-        Some(sig) if args.tape => tape::expand(sig, &item_fn.block),
-        Some(sig) => static_path(&cx, sig, &item_fn.block),
+        Some(_) if cx.has_errors() => TokenStream::new(),
+        Some(sig) => match route::route(sig, &args, &item_fn.block) {
+            route::Route::Tape(_) => tape::expand(sig, &args, &item_fn.block),
+            route::Route::Static => static_path(&cx, sig, &item_fn.block),
+        },
         None => TokenStream::new(),
     };
+    // The `inspect` feature's hook: the graph and source of what was just built.
+    #[cfg(feature = "inspect")]
+    let companions = inspect::expand(sig.as_ref(), &item_fn, &args, companions);
     match cx.check() {
         Ok(()) => quote!(#item #companions),
         Err(err) => fallback::expand(&item, sig.as_ref(), err),
@@ -68,15 +104,12 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
 /// The static expansion: lower, differentiate, simplify, emit, once per companion.
 fn static_path(cx: &Ctxt, sig: &parse::Signature, block: &syn::Block) -> TokenStream {
     for p in &sig.params {
-        if matches!(p.kind, Ty::Tensor(_)) {
+        if matches!(p.kind, Ty::Slice(_)) {
             cx.error_spanned_by(&p.ty, format!(
-                "tensor parameter `{}` is not supported by the static path of #[differentiable] yet; use #[differentiable(tape)]",
+                "slice, `Vec` and array parameters like `{}` are not supported by the static path of #[differentiable] yet; remove `static` to run the function on the tape",
                 p.ident
             ));
         }
-    }
-    if matches!(sig.ret_kind, Ty::Tensor(_)) {
-        cx.error_spanned_by(&sig.ret, "a tensor result is not supported by the static path of #[differentiable] yet; use #[differentiable(tape)]");
     }
     if cx.has_errors() {
         return TokenStream::new();

@@ -17,7 +17,7 @@
 //! ```
 
 use crate::ctxt::Ctxt;
-use crate::ir::{BinOp, FloatTy, Func, Id, MathFn, Node, Op, Origin, Region, Ty};
+use crate::ir::{BinOp, FloatTy, Func, Id, MathFn, Node, Op, Origin, Reduction, Region, Ty};
 use crate::parse::{self, Signature};
 use proc_macro2::{Span, TokenStream};
 use quote::ToTokens;
@@ -32,6 +32,7 @@ pub fn lower(cx: &Ctxt, sig: &Signature, block: &syn::Block) -> Func {
         func: Func::default(),
         env: Vec::new(),
         regions: vec![Vec::new()],
+        trust_tail: true,
     };
     for (i, p) in sig.params.iter().enumerate() {
         let id = lw.push(Op::Param(i as u32), p.kind, p.ident.span());
@@ -79,12 +80,25 @@ struct Lower<'a> {
     env: Vec<Slot>,
     /// The node lists of the regions being built, innermost last.
     regions: Vec<Vec<Id>>,
+    /// Whether the next block's tail has the function's declared result type (the
+    /// body's tail), which tells the kind of a call there.
+    trust_tail: bool,
 }
 
 const TAPE_HINT: &str = "use #[differentiable(tape)]";
 
 impl Lower<'_> {
     fn push(&mut self, op: Op, ty: Ty, span: Span) -> Id {
+        let id = self.push_one(op, ty, span);
+        if matches!(ty, Ty::Tensor(_)) {
+            // The reverse sweep shapes gradients from this small value; the simplifier
+            // drops it when nothing reads it.
+            self.push_one(Op::ShapeOf(id), Ty::Opaque, span);
+        }
+        id
+    }
+
+    fn push_one(&mut self, op: Op, ty: Ty, span: Span) -> Id {
         let id = self.func.push(Node {
             op,
             ty,
@@ -121,6 +135,7 @@ impl Lower<'_> {
 
     /// Lowers a block in its own scope; returns its value, if it has a tail expression.
     fn block(&mut self, block: &syn::Block, expect: Option<Ty>) -> Option<Id> {
+        let trusted = std::mem::take(&mut self.trust_tail);
         let scope = self.env.len();
         let mut value = None;
         let n = block.stmts.len();
@@ -134,6 +149,9 @@ impl Lower<'_> {
                         self.error(ret, "`return` without a value in a #[differentiable] function; return the float result");
                     }
                 },
+                Stmt::Expr(e, None) if last && trusted => {
+                    value = Some(self.annotated(e, expect.unwrap_or(Ty::Opaque)))
+                }
                 Stmt::Expr(e, None) if last => value = self.expr_or_unit(e, expect),
                 Stmt::Expr(e, _) => {
                     self.expr_or_unit(e, None);
@@ -180,9 +198,9 @@ impl Lower<'_> {
         let expect = match ty {
             None => None,
             Some(t) => match parse::classify(t) {
-                Some((k, false)) => Some(k),
+                Some((k, false)) | Some((k @ Ty::Tensor(_), true)) => Some(k),
                 _ => {
-                    self.error(t, "this type is not supported by the static path of #[differentiable]; locals are `f32`, `f64`, integers and `bool`");
+                    self.error(t, "this type is not supported by the static path of #[differentiable]; locals are `f32`, `f64`, `Tensor`, integers and `bool`");
                     None
                 }
             },
@@ -196,7 +214,10 @@ impl Lower<'_> {
                         "`let ... else` is not supported by the static path of #[differentiable]",
                     );
                 }
-                let id = self.expr(&init.expr, expect);
+                let id = match expect {
+                    Some(k) => self.annotated(&init.expr, k),
+                    None => self.expr(&init.expr, None),
+                };
                 self.func.nodes[id.idx()]
                     .hint
                     .get_or_insert_with(|| ident.to_string());
@@ -284,7 +305,7 @@ impl Lower<'_> {
                 }
             },
             Expr::MethodCall(m) => self.method(m, expect),
-            Expr::Call(c) => self.call(c, expect),
+            Expr::Call(c) => self.call(c, expect, false),
             Expr::Cast(c) => self.cast(c),
             Expr::Block(b) if b.label.is_none() => match self.block(&b.block, expect) {
                 Some(v) => v,
@@ -327,9 +348,11 @@ impl Lower<'_> {
                 m.match_token,
                 format!("`match` is not supported by the static path of #[differentiable]; use `if`/`else` or {TAPE_HINT}"),
             ),
+            // `&t`: the value itself; the emitter decides between borrowing and moving.
+            Expr::Reference(r) if r.mutability.is_none() => self.expr(&r.expr, expect),
             Expr::Reference(r) => self.error(
                 r,
-                "references are not supported by the static path of #[differentiable]; floats are passed by value",
+                "`&mut` references are not supported by the static path of #[differentiable]",
             ),
             Expr::Field(f) => self.error(
                 f,
@@ -343,6 +366,16 @@ impl Lower<'_> {
                 other,
                 format!("this expression is not supported by the static path of #[differentiable]; {TAPE_HINT}"),
             ),
+        }
+    }
+
+    /// Lowers an expression whose kind is declared (`let h: Tensor = ..`, the body's
+    /// tail): a call takes that kind as its result's.
+    fn annotated(&mut self, e: &Expr, ty: Ty) -> Id {
+        match e {
+            Expr::Paren(p) => self.annotated(&p.expr, ty),
+            Expr::Call(c) if ty.is_differentiable() => self.call(c, Some(ty), true),
+            _ => self.expr(e, Some(ty)),
         }
     }
 
@@ -425,7 +458,19 @@ impl Lower<'_> {
             let rhs = self.expr(r, Some(self.func.node(lhs).ty));
             (lhs, rhs)
         };
-        let ty = result_ty(op, self.func.node(lhs).ty, self.func.node(rhs).ty);
+        let (lt, rt) = (self.func.node(lhs).ty, self.func.node(rhs).ty);
+        if matches!(lt, Ty::Tensor(_)) || matches!(rt, Ty::Tensor(_)) {
+            let what = match op {
+                BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div => None,
+                BinOp::Rem => Some("`%` on tensors is not supported by the static path of #[differentiable]"),
+                _ => Some("comparisons and logic on tensors are not supported by #[differentiable]; compare scalars (`t.sum()`, `t.max()`) instead"),
+            };
+            if let Some(msg) = what {
+                self.cx.error_at(span, msg);
+                return self.push(Op::Error, Ty::Bool, span);
+            }
+        }
+        let ty = result_ty(op, lt, rt);
         if op == BinOp::Rem && ty.is_differentiable() {
             self.cx.error_at(span, "`%` on floats is not supported by the static path of #[differentiable]; it is differentiable only piecewise");
         }
@@ -444,6 +489,9 @@ impl Lower<'_> {
         let recv_ty = self.func.node(recv).ty;
         if name == "detach" && m.args.is_empty() {
             return self.push(Op::Detach(recv), recv_ty, m.span());
+        }
+        if let Ty::Tensor(ft) = recv_ty {
+            return self.tensor_method(m, recv, ft);
         }
         match MathFn::from_name(&name) {
             Some(f) => {
@@ -468,7 +516,98 @@ impl Lower<'_> {
         }
     }
 
-    fn call(&mut self, c: &syn::ExprCall, expect: Option<Ty>) -> Id {
+    /// A method of a tensor: products, layout, reductions, elementwise functions.
+    fn tensor_method(&mut self, m: &syn::ExprMethodCall, recv: Id, ft: FloatTy) -> Id {
+        let name = m.method.to_string();
+        let span = m.method.span();
+        let tensor = Ty::Tensor(ft);
+        let scalar = Ty::Float(ft);
+        let n_args = m.args.len();
+        let want = |n: usize, lw: &mut Self| -> bool {
+            if n_args == n {
+                return true;
+            }
+            let s = if n == 1 { "" } else { "s" };
+            lw.error(&m.method, format!("`Tensor::{name}` takes {n} argument{s}"));
+            false
+        };
+        let reduction = match name.as_str() {
+            "sum" => Some(Reduction::Sum),
+            "mean" => Some(Reduction::Mean),
+            "norm" => Some(Reduction::Norm),
+            "max" => Some(Reduction::Max),
+            "min" => Some(Reduction::Min),
+            _ => None,
+        };
+        match name.as_str() {
+            "matmul" | "dot" => {
+                if !want(1, self) {
+                    return self.push(Op::Error, tensor, span);
+                }
+                let other = self.expr(&m.args[0], Some(tensor));
+                if !matches!(self.func.node(other).ty, Ty::Tensor(_)) {
+                    return self.error(&m.args[0], format!("the argument of `Tensor::{name}` must be a tensor"));
+                }
+                if name == "matmul" {
+                    self.push(Op::MatMul(recv, other), tensor, span)
+                } else {
+                    self.push(Op::Dot(recv, other), scalar, span)
+                }
+            }
+            "t" | "reshape" | "sum_axis" | "mean_axis"
+                if !want(if name == "t" { 0 } else { 1 }, self) =>
+            {
+                self.push(Op::Error, tensor, span)
+            }
+            "t" => self.push(Op::Transpose(recv), tensor, span),
+            "reshape" => {
+                let mut arg = &m.args[0];
+                if let Expr::Reference(r) = arg {
+                    arg = &r.expr;
+                }
+                let Expr::Array(dims) = arg else {
+                    return self.error(&m.args[0], "write the shape of `reshape` as a list of extents, as in `t.reshape(&[n, 3])`");
+                };
+                let dims = dims.elems.iter().map(|d| self.expr(d, Some(Ty::Int))).collect();
+                self.push(Op::Reshape(recv, dims), tensor, span)
+            }
+            "sum_axis" | "mean_axis" => {
+                let k = self.expr(&m.args[0], Some(Ty::Int));
+                let r = if name == "sum_axis" { Reduction::Sum } else { Reduction::Mean };
+                self.push(Op::ReduceAxis(r, recv, k), tensor, span)
+            }
+            _ if reduction.is_some() && n_args == 0 => {
+                let r = reduction.unwrap_or(Reduction::Sum);
+                self.push(Op::Reduce(r, recv), scalar, span)
+            }
+            _ => match MathFn::from_name(&name).filter(|f| TENSOR_FNS.contains(f)) {
+                Some(f) => {
+                    if !want(f.arity() - 1, self) {
+                        return self.push(Op::Error, tensor, span);
+                    }
+                    let mut args = vec![recv];
+                    for a in &m.args {
+                        let kind = if f == MathFn::Powi { Ty::Int } else { scalar };
+                        let id = self.expr(a, Some(kind));
+                        if matches!(self.func.node(id).ty, Ty::Tensor(_)) {
+                            return self.error(a, format!("the argument of `Tensor::{name}` must be a scalar"));
+                        }
+                        args.push(id);
+                    }
+                    self.push(Op::Math(f, args), tensor, span)
+                }
+                None => self.error(
+                    &m.method,
+                    format!(
+                        "method `{name}` of a tensor is not supported by the static path of #[differentiable]; it differentiates `matmul`, `dot`, `t`, `reshape`, `sum`, `mean`, `norm`, `max`, `min`, `sum_axis`, `mean_axis`, `detach` and {}; otherwise {TAPE_HINT}",
+                        TENSOR_FNS.iter().map(|f| format!("`{}`", f.name())).collect::<Vec<_>>().join(", ")
+                    ),
+                ),
+            },
+        }
+    }
+
+    fn call(&mut self, c: &syn::ExprCall, expect: Option<Ty>, trusted: bool) -> Id {
         let path = match &*c.func {
             Expr::Path(p) if p.qself.is_none() => &p.path,
             other => {
@@ -513,14 +652,44 @@ impl Lower<'_> {
             return self.error(path, "generic arguments on a called function are not supported by the static path of #[differentiable]");
         }
         let args: Vec<Id> = c.args.iter().map(|a| self.expr(a, None)).collect();
+        let refs = c
+            .args
+            .iter()
+            .map(|a| matches!(a, Expr::Reference(_)))
+            .collect();
         let idx = self.func.paths.len() as u32;
         self.func.paths.push(path.clone());
-        // The callee's result kind is what the caller expects; scalar by default.
-        let ty = match expect {
-            Some(t @ Ty::Float(_)) => t,
-            _ => Ty::Float(self.sig.float),
-        };
+        self.func.arg_refs.push(refs);
         let span = c.span();
+        let tensor_args = args
+            .iter()
+            .any(|a| matches!(self.func.node(*a).ty, Ty::Tensor(_)));
+        // The callee's result kind: declared by the caller, or a scalar when no tensor
+        // is involved; otherwise only a type annotation can tell.
+        let ty = match expect {
+            Some(t @ (Ty::Float(_) | Ty::Tensor(_))) if trusted => t,
+            Some(t @ Ty::Float(_)) if !tensor_args => t,
+            _ if !tensor_args => Ty::Float(self.sig.float),
+            _ => {
+                let callee = path.to_token_stream().to_string().replace(' ', "");
+                self.cx.error_at(span, format!(
+                    "the static path of #[differentiable] cannot tell whether `{callee}(..)` returns a scalar or a tensor; bind the result with its type, as in `let y: Tensor = {callee}(..);` or `let y: f64 = {callee}(..);`"
+                ));
+                return self.push(Op::Error, Ty::Opaque, span);
+            }
+        };
+        if let Ty::Tensor(_) = ty {
+            // The reverse sweep calls `NAME_vjp` with the result's adjoint as the seed.
+            return self.push(
+                Op::Call {
+                    path: idx,
+                    args,
+                    vjp: false,
+                },
+                ty,
+                span,
+            );
+        }
         let call = self.push(
             Op::Call {
                 path: idx,
@@ -535,7 +704,7 @@ impl Lower<'_> {
         let floats: Vec<Ty> = args
             .iter()
             .map(|a| self.func.node(*a).ty)
-            .filter(|t| matches!(t, Ty::Float(_)))
+            .filter(|t| matches!(t, Ty::Float(_) | Ty::Tensor(_)))
             .collect();
         let of = floats.len() as u32;
         for (index, t) in floats.into_iter().enumerate() {
@@ -652,6 +821,34 @@ impl Lower<'_> {
         value
     }
 }
+
+/// The elementwise functions that tensors have as methods.
+const TENSOR_FNS: &[MathFn] = &[
+    MathFn::Exp,
+    MathFn::Exp2,
+    MathFn::Ln,
+    MathFn::Log2,
+    MathFn::Log10,
+    MathFn::Sin,
+    MathFn::Cos,
+    MathFn::Tan,
+    MathFn::Asin,
+    MathFn::Acos,
+    MathFn::Atan,
+    MathFn::Sinh,
+    MathFn::Cosh,
+    MathFn::Tanh,
+    MathFn::Sqrt,
+    MathFn::Cbrt,
+    MathFn::Abs,
+    MathFn::Recip,
+    MathFn::Relu,
+    MathFn::Sigmoid,
+    MathFn::Softplus,
+    MathFn::Powi,
+    MathFn::Powf,
+    MathFn::Clamp,
+];
 
 fn supported_list() -> String {
     MathFn::ALL

@@ -53,6 +53,21 @@ impl Signature {
                 let t = Ident::new(t.name(), Span::call_site());
                 quote::quote!(::adjoint::__private::Tensor<#t>)
             }
+            // A slice's gradient is owned (issue 6): `&[T]` and `Vec<T>` give `Vec<T>`,
+            // `[T; N]` gives `[T; N]`.
+            Ty::Slice(t) => {
+                let ty = match &p.ty {
+                    Type::Reference(r) => &*r.elem,
+                    ty => ty,
+                };
+                match ty {
+                    Type::Array(a) => quote::quote!(#a),
+                    _ => {
+                        let t = Ident::new(t.name(), Span::call_site());
+                        quote::quote!(::std::vec::Vec<#t>)
+                    }
+                }
+            }
             _ => {
                 let ty = &p.ty;
                 quote::quote!(#ty)
@@ -79,8 +94,20 @@ pub fn classify(ty: &Type) -> Option<(Ty, bool)> {
     match ty {
         Type::Paren(p) => classify(&p.elem),
         Type::Group(g) => classify(&g.elem),
-        Type::Reference(r) if r.mutability.is_none() => match classify(&r.elem)? {
-            (Ty::Tensor(t), false) => Some((Ty::Tensor(t), true)),
+        Type::Reference(r) if r.mutability.is_none() => match &*r.elem {
+            // `&[f64]` (issue 6): the unsized slice exists only behind a reference.
+            Type::Slice(s) => match classify(&s.elem)? {
+                (Ty::Float(f), false) => Some((Ty::Slice(f), true)),
+                _ => None,
+            },
+            elem => match classify(elem)? {
+                (k @ (Ty::Tensor(_) | Ty::Slice(_)), false) => Some((k, true)),
+                _ => None,
+            },
+        },
+        // `[f64; N]` (issue 6).
+        Type::Array(a) => match classify(&a.elem)? {
+            (Ty::Float(f), false) => Some((Ty::Slice(f), false)),
             _ => None,
         },
         Type::Path(p) if p.qself.is_none() => {
@@ -95,6 +122,10 @@ pub fn classify(ty: &Type) -> Option<(Ty, bool)> {
                     | "u64" | "u128" | "usize" => return Some((Ty::Int, false)),
                     _ => {}
                 }
+            }
+            if name == "Vec" {
+                // `Vec<f64>` (issue 6).
+                return float_arg(&last.arguments).map(|f| (Ty::Slice(f), false));
             }
             if name == "Tensor" {
                 return match &last.arguments {
@@ -113,6 +144,20 @@ pub fn classify(ty: &Type) -> Option<(Ty, bool)> {
             }
             None
         }
+        _ => None,
+    }
+}
+
+/// The float `T` of `<T>`, the generic argument of `Vec<T>`.
+fn float_arg(args: &syn::PathArguments) -> Option<FloatTy> {
+    match args {
+        syn::PathArguments::AngleBracketed(a) if a.args.len() == 1 => match a.args.first()? {
+            syn::GenericArgument::Type(t) => match classify(t)? {
+                (Ty::Float(f), false) => Some(f),
+                _ => None,
+            },
+            _ => None,
+        },
         _ => None,
     }
 }
@@ -179,7 +224,7 @@ pub fn parse(cx: &Ctxt, item: &syn::ItemFn, args: &Args) -> Option<Signature> {
                 match classify(&pt.ty) {
                     Some((kind, by_ref)) => params.push(Param { ident, ty: (*pt.ty).clone(), kind, by_ref, diff: kind.is_differentiable() }),
                     None => fail(&pt.ty, format!(
-                        "the type of parameter `{ident}` is not supported by #[differentiable]; parameters are `f32`, `f64`, `Tensor`, `&Tensor`, integers and `bool`"
+                        "the type of parameter `{ident}` is not supported by #[differentiable]; parameters are `f32`, `f64`, `Tensor`, `&Tensor`, `&[f64]`, `Vec<f64>`, `[f64; N]`, integers and `bool`"
                     )),
                 }
             }

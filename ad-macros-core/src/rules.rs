@@ -12,7 +12,7 @@
 //! the gradient evenly between tied operands.
 
 use crate::adjoint::Builder;
-use crate::ir::{BinOp, Id, MathFn, Op, Ty};
+use crate::ir::{BinOp, Id, MathFn, Op, Reduction, Ty};
 
 /// The contributions of node `id`'s adjoint `dy` to its operands' adjoints, as pairs
 /// `(operand, contribution)`. Operands that are not differentiable may appear; the
@@ -63,12 +63,29 @@ pub fn pullback(b: &mut Builder<'_>, id: Id, dy: Id) -> Vec<(Id, Id)> {
         // y = g(a..) through `g_vjp`: d y = sum_k (dg/da_k) da_k, with the partials read
         // from the forward call `g_vjp(a.., 1)` (the VJP of a scalar function is linear in
         // the seed, so one call in the forward sweep serves the reverse sweep).
+        // y = g(a..) with a tensor result: `g_vjp(a.., dy)` in the reverse sweep.
+        Op::Call { path, args, .. } if matches!(ty, Ty::Tensor(_)) => {
+            let diff: Vec<Id> = args
+                .iter()
+                .copied()
+                .filter(|a| b.func.node(*a).ty.is_differentiable())
+                .collect();
+            let call = b.call_vjp(path, &args, dy);
+            let of = diff.len() as u32;
+            diff.into_iter()
+                .enumerate()
+                .map(|(index, a)| {
+                    let t = b.func.node(a).ty;
+                    (a, b.call_grad(call, index as u32, of, t))
+                })
+                .collect()
+        }
         Op::Call { args, .. } => {
             let mut out = Vec::new();
             let grads = call_grads(b, id);
             let floats = args
                 .iter()
-                .filter(|a| matches!(b.func.node(**a).ty, Ty::Float(_)));
+                .filter(|a| matches!(b.func.node(**a).ty, Ty::Float(_) | Ty::Tensor(_)));
             for (arg, g) in floats.copied().collect::<Vec<_>>().into_iter().zip(grads) {
                 let d = b.mul(dy, g);
                 out.push((arg, d));
@@ -80,6 +97,77 @@ pub fn pullback(b: &mut Builder<'_>, id: Id, dy: Id) -> Vec<(Id, Id)> {
         // Structured nodes are reversed by `adjoint.rs` itself.
         Op::If { .. } | Op::Proj(..) => vec![],
         Op::Math(f, args) => math(b, f, &args, ty, y, dy),
+        // C = A B: dA = dC Bᵀ, dB = Aᵀ dC (outer products and matrix-vector products in
+        // the 1-d cases; the runtime dispatches on the ranks).
+        Op::MatMul(a, c) => {
+            let (sa, sc) = (b.shape_of(a), b.shape_of(c));
+            let da = b.matmul_grad(true, dy, c, sa, ty);
+            let dc = b.matmul_grad(false, a, dy, sc, ty);
+            vec![(a, da), (c, dc)]
+        }
+        // d (a · c) = c da + a dc
+        Op::Dot(a, c) => {
+            let da = b.mul(dy, c);
+            let dc = b.mul(dy, a);
+            vec![(a, da), (c, dc)]
+        }
+        // d aᵀ = (da)ᵀ
+        Op::Transpose(a) => vec![(a, b.push_op(Op::Transpose(dy), ty))],
+        // reshape moves no element: the gradient takes the operand's shape back
+        Op::Reshape(a, _) => {
+            let s = b.shape_of(a);
+            vec![(a, b.push_op(Op::ReshapeTo(dy, s), ty))]
+        }
+        // d Σa = Σ da: every element gets dy
+        Op::Reduce(Reduction::Sum, a) => {
+            let s = b.shape_of(a);
+            vec![(a, b.fill(dy, s, a))]
+        }
+        // d mean(a) = Σ da / n
+        Op::Reduce(Reduction::Mean, a) => {
+            let s = b.shape_of(a);
+            let n = b.push_op(Op::Numel(s), ty);
+            let g = b.div(dy, n);
+            vec![(a, b.fill(g, s, a))]
+        }
+        // d ‖a‖ = <a, da> / ‖a‖
+        Op::Reduce(Reduction::Norm, a) => {
+            let g = b.div(dy, y);
+            vec![(a, b.mul(a, g))]
+        }
+        // y = max a (min a): the elements equal to y share dy evenly (PyTorch's rule for
+        // ties of a full reduction)
+        Op::Reduce(Reduction::Max | Reduction::Min, a) => {
+            let hit = b.cmp(BinOp::Eq, a, y);
+            let (one, zero) = (b.constant(1.0, ty), b.constant(0.0, ty));
+            let ones = b.select(hit, one, zero);
+            let count = b.push_op(Op::Reduce(Reduction::Sum, ones), ty);
+            let share = b.div(dy, count);
+            vec![(a, b.select(hit, share, zero))]
+        }
+        // d a.sum_axis(k) = da.sum_axis(k): dy repeated along axis k
+        Op::ReduceAxis(r, a, k) => {
+            let s = b.shape_of(a);
+            let g = b.push_op(Op::ExpandAxis(dy, s, k), b.func.node(a).ty);
+            match r {
+                Reduction::Mean => {
+                    let ft = ty.float().map_or(Ty::Opaque, Ty::Float);
+                    let n = b.push_op(Op::AxisLen(s, k), ft);
+                    vec![(a, b.div(g, n))]
+                }
+                _ => vec![(a, g)],
+            }
+        }
+        // Shapes, and the nodes only the reverse sweep creates, carry no gradient.
+        Op::ShapeOf(_)
+        | Op::Numel(_)
+        | Op::AxisLen(..)
+        | Op::Fill(..)
+        | Op::SumToShape(..)
+        | Op::ReshapeTo(..)
+        | Op::ExpandAxis(..)
+        | Op::MatMulGrad { .. }
+        | Op::CallVjp { .. } => vec![],
     }
 }
 

@@ -12,7 +12,7 @@
 //! %3 = %2 * %1 ; adj
 //! ```
 
-use crate::ir::{BinOp, Func, Id, Node, Op, Origin, Region, Ty};
+use crate::ir::{BinOp, Func, Id, MathFn, Node, Op, Origin, Region, Ty};
 use std::collections::HashMap;
 
 /// Runs every simplification, then removes dead nodes and renumbers.
@@ -35,6 +35,8 @@ struct Rewriter<'a> {
     /// Whether to fold, apply identities and CSE (first pass) or only drop dead nodes.
     optimize: bool,
     live: Option<Vec<bool>>,
+    /// The shape classes of the old function's nodes.
+    classes: Vec<Option<Id>>,
     /// CSE tables, one per open region.
     scopes: Vec<HashMap<String, Id>>,
     regions: Vec<Vec<Id>>,
@@ -45,6 +47,7 @@ impl<'a> Rewriter<'a> {
         let new = Func {
             opaque: old.opaque.clone(),
             paths: old.paths.clone(),
+            arg_refs: old.arg_refs.clone(),
             ..Func::default()
         };
         Rewriter {
@@ -53,6 +56,11 @@ impl<'a> Rewriter<'a> {
             map: vec![None; old.nodes.len()],
             optimize,
             live: None,
+            classes: if optimize {
+                crate::shapes::classes(old)
+            } else {
+                Vec::new()
+            },
             scopes: vec![HashMap::new()],
             regions: vec![Vec::new()],
         }
@@ -109,6 +117,16 @@ impl<'a> Rewriter<'a> {
             self.map[id.idx()] = Some(new);
             return;
         }
+        // A gradient summed or reshaped onto the shape it already has is itself.
+        if let Op::SumToShape(g, s) | Op::ReshapeTo(g, s) = old.op {
+            if self.optimize
+                && self.classes[g.idx()].is_some()
+                && self.classes[g.idx()] == self.classes[s.idx()]
+            {
+                self.map[id.idx()] = Some(self.get(g));
+                return;
+            }
+        }
         node.op.map_operands(&mut |a| self.get(a));
         if self.optimize && node.origin == Origin::Adjoint {
             match self.fold(&node) {
@@ -145,11 +163,76 @@ impl<'a> Rewriter<'a> {
         }
     }
 
+    /// The value of an integer literal kept as tokens.
+    fn int_lit(&self, id: Id) -> Option<i64> {
+        match self.new.node(id).op {
+            Op::Opaque(i) => syn::parse2::<syn::LitInt>(self.new.opaque[i as usize].clone())
+                .ok()?
+                .base10_parse()
+                .ok(),
+            _ => None,
+        }
+    }
+
+    /// Identities on a tensor-valued adjoint node that keep its shape: a scalar `1`
+    /// or `0` operand leaves the tensor operand as it is.
+    fn fold_tensor(&self, node: &Node) -> Option<Folded> {
+        let keeps = |x: Id| self.new.node(x).ty == node.ty;
+        match node.op {
+            Op::Neg(a) => match self.new.node(a).op {
+                Op::Neg(inner) if keeps(inner) => Some(Folded::Alias(inner)),
+                _ => None,
+            },
+            Op::Binary(op, a, b) => match (op, self.konst(a), self.konst(b)) {
+                (BinOp::Add, Some(0.0), _) | (BinOp::Mul, Some(1.0), _) if keeps(b) => {
+                    Some(Folded::Alias(b))
+                }
+                (BinOp::Add | BinOp::Sub, _, Some(0.0))
+                | (BinOp::Mul | BinOp::Div, _, Some(1.0))
+                    if keeps(a) =>
+                {
+                    Some(Folded::Alias(a))
+                }
+                (BinOp::Sub, Some(0.0), _) | (BinOp::Mul, Some(-1.0), _) if keeps(b) => {
+                    Some(Folded::Op(Op::Neg(b)))
+                }
+                (BinOp::Mul | BinOp::Div, _, Some(-1.0)) if keeps(a) => {
+                    Some(Folded::Op(Op::Neg(a)))
+                }
+                _ => None,
+            },
+            Op::Select(_, a, b) if a == b && keeps(a) => Some(Folded::Alias(a)),
+            Op::Math(MathFn::Powi, ref args)
+                if self.int_lit(args[1]) == Some(1) && keeps(args[0]) =>
+            {
+                Some(Folded::Alias(args[0]))
+            }
+            _ => None,
+        }
+    }
+
     /// Constant folding and identities on one (already remapped) adjoint node.
-    fn fold(&self, node: &Node) -> Option<Folded> {
+    fn fold(&mut self, node: &Node) -> Option<Folded> {
         let round = |v: f64| node.ty.float().map_or(v, |f| f.round(v));
         let fl = matches!(node.ty, Ty::Float(_));
+        if matches!(node.ty, Ty::Tensor(_)) {
+            return self.fold_tensor(node);
+        }
         match node.op {
+            // `n as f64` and `n - 1` of an integer literal (`powi(2)`'s rule).
+            Op::Cast(a, _) if fl && self.int_lit(a).is_some() => self
+                .int_lit(a)
+                .map(|v| Folded::Op(Op::Const(round(v as f64)))),
+            Op::Binary(BinOp::Sub, a, b) if node.ty == Ty::Int => {
+                let v = self.int_lit(a)?.checked_sub(self.int_lit(b)?)?;
+                let idx = self.new.opaque.len() as u32;
+                let lit = proc_macro2::Literal::i64_unsuffixed(v);
+                self.new.opaque.push(quote::quote!(#lit));
+                Some(Folded::Op(Op::Opaque(idx)))
+            }
+            Op::Math(MathFn::Powi, ref args) if fl && self.int_lit(args[1]) == Some(1) => {
+                Some(Folded::Alias(args[0]))
+            }
             Op::Neg(a) if fl => {
                 if let Some(v) = self.konst(a) {
                     return Some(Folded::Op(Op::Const(-v)));
@@ -188,7 +271,9 @@ impl<'a> Rewriter<'a> {
                     _ => None,
                 }
             }
-            Op::Select(_, a, b) if a == b => Some(Folded::Alias(a)),
+            Op::Select(_, a, b) if a == b && self.new.node(a).ty == node.ty => {
+                Some(Folded::Alias(a))
+            }
             Op::Select(_, a, b)
                 if fl && self.konst(a) == Some(0.0) && self.konst(b) == Some(0.0) =>
             {
@@ -215,6 +300,7 @@ fn cse_key(node: &Node) -> Option<String> {
         | Op::Error
         | Op::Call { .. }
         | Op::CallGrad { .. }
+        | Op::CallVjp { .. }
         | Op::If { .. } => None,
         Op::Const(v) => Some(format!("c{}:{:?}", v.to_bits(), node.ty)),
         // `+` and `*` commute exactly in IEEE arithmetic: `a*b` and `b*a` are one value.

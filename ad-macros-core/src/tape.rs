@@ -8,7 +8,18 @@
 //!   constant on the tape, so it can be accumulated into;
 //! - `t.max()`/`t.min()` without arguments become `max_all()`/`min_all()`;
 //! - `f64::sin(x)` becomes `(x).sin()`;
-//! - a call `g(a, b)` records one node on the tape whose backward uses `g_vjp`.
+//! - a call `g(a, b)` records one node on the tape whose backward uses `g_vjp`, unless
+//!   `g` is named in `inline(..)`, is a local (a closure), or lives in `std`/`core`,
+//!   or its path names a type (`Vec::new`, `usize::min`): those run as written;
+//! - a slice, `Vec` or array parameter becomes one scalar leaf per element, kept in a
+//!   `Vec<Var>` (an array in a `[Var; N]`); the body sees it with the same shape of
+//!   type (`&[f64]` as `&[Var]`, `&Vec<f64>` as `&Vec<Var>`, `Vec<f64>` as an owned
+//!   copy), so `x[i]`, `x.len()`, `for v in x` and `x.iter()` work as written; its
+//!   gradient is read back element by element;
+//! - `f64::MAX`-style constants, float casts (`i as f64`) and the elements of
+//!   `vec![..]` and array literals in value position become tape constants too;
+//! - an iterator's `.sum()`/`.product()` become a sum/product on the tape (an empty
+//!   one gives the constant 0/1), and `fold`'s float start value a tape constant.
 //!
 //! Before/after, for `fn f(x: f64) -> f64 { x.sin() * 2.0 }`:
 //!
@@ -16,14 +27,17 @@
 //! fn f_vjp(x: f64, seed: f64) -> (f64, f64) {
 //!     let __ad_tape = Tape::<f64>::new();
 //!     let __ad_leaf_x = __ad_tape.var(x);
-//!     let mut x = __ad_leaf_x;
+//!     let mut x = Clone::clone(&__ad_leaf_x);
 //!     let __ad_out = IntoVar::into_var((|| { x.sin() * 2.0 })(), &__ad_tape);
 //!     let __ad_value = __ad_out.item();
-//!     __ad_out.backward_with(seed);
+//!     if __ad_out.requires_grad() {
+//!         __ad_out.backward_with(seed);
+//!     }
 //!     (__ad_value, __ad_leaf_x.grad_scalar())
 //! }
 //! ```
 
+use crate::args::Args;
 use crate::emit::{self, Which};
 use crate::ir::{FloatTy, Ty};
 use crate::parse::Signature;
@@ -34,14 +48,17 @@ use syn::visit_mut::{self, VisitMut};
 use syn::{Expr, Lit, Type};
 
 /// Emits `NAME_grad` (for a float result) and `NAME_vjp` on the tape.
-pub fn expand(sig: &Signature, block: &syn::Block) -> TokenStream {
+pub fn expand(sig: &Signature, args: &Args, block: &syn::Block) -> TokenStream {
     let ft = sig.ret_kind.float().unwrap_or(sig.float);
     let t = Ident::new(ft.name(), Span::call_site());
     let tape = Ident::new("__ad_tape", Span::call_site());
     let mut block = block.clone();
+    let mut locals: Vec<String> = args.inline.iter().map(|f| f.to_string()).collect();
+    syn::visit::Visit::visit_block(&mut Locals(&mut locals), &block);
     Rewrite {
         tape: &tape,
         float: ft,
+        direct: &locals,
     }
     .visit_block_mut(&mut block);
 
@@ -55,6 +72,15 @@ pub fn expand(sig: &Signature, block: &syn::Block) -> TokenStream {
         let make = match (p.kind, p.diff) {
             (Ty::Float(_), true) => quote_spanned!(span=> #tape.var(#x)),
             (Ty::Float(_), false) => quote_spanned!(span=> #tape.constant(#x)),
+            // One scalar leaf per element; an array stays an array (`[Var; N]`).
+            (Ty::Slice(_), diff) => {
+                let make = if diff { quote!(var) } else { quote!(constant) };
+                if is_array(&p.ty) {
+                    quote_spanned!(span=> #x.map(|__ad_e| #tape.#make(__ad_e)))
+                } else {
+                    quote_spanned!(span=> #x.iter().map(|&__ad_e| #tape.#make(__ad_e)).collect::<::std::vec::Vec<_>>())
+                }
+            }
             (Ty::Tensor(_), diff) => {
                 let owned = if p.by_ref {
                     quote!(::core::clone::Clone::clone(#x))
@@ -69,7 +95,14 @@ pub fn expand(sig: &Signature, block: &syn::Block) -> TokenStream {
             }
             _ => return quote!(),
         };
-        quote_spanned!(span=> let #l = #make; let mut #x = #l;)
+        // A borrowed slice stays borrowed (`&[f64]` -> `&[Var]`, `&Vec` -> `&Vec<Var>`), so
+        // the body can iterate it, reborrow it and still use it afterwards, as written.
+        let bind = match (p.kind, p.by_ref) {
+            (Ty::Slice(_), true) if is_array(&p.ty) || is_vec(&p.ty) => quote!(&#l),
+            (Ty::Slice(_), true) => quote!(&#l[..]),
+            _ => quote!(::core::clone::Clone::clone(&#l)),
+        };
+        quote_spanned!(span=> let #l = #make; let mut #x = #bind;)
     });
     let grads: Vec<TokenStream> = sig
         .diff_params()
@@ -77,6 +110,10 @@ pub fn expand(sig: &Signature, block: &syn::Block) -> TokenStream {
             let l = leaf(&p.ident);
             match p.kind {
                 Ty::Tensor(_) => quote!(#l.grad_tensor()),
+                Ty::Slice(_) if is_array(&p.ty) => quote!(#l.map(|__ad_e| __ad_e.grad_scalar())),
+                Ty::Slice(_) => {
+                    quote!(#l.iter().map(|__ad_e| __ad_e.grad_scalar()).collect::<::std::vec::Vec<_>>())
+                }
                 _ => quote!(#l.grad_scalar()),
             }
         })
@@ -100,7 +137,10 @@ pub fn expand(sig: &Signature, block: &syn::Block) -> TokenStream {
             #(#leaves)*
             let __ad_out = ::adjoint::__private::IntoVar::into_var((|| #block)(), &#tape);
             let __ad_value = #value;
-            __ad_out.backward_with(#seed);
+            // A result that depends on no leaf (a constant branch) has zero gradients.
+            if __ad_out.requires_grad() {
+                __ad_out.backward_with(#seed);
+            }
             (__ad_value, #grads)
         }
     };
@@ -120,19 +160,84 @@ pub fn expand(sig: &Signature, block: &syn::Block) -> TokenStream {
     quote!(#grad #vjp)
 }
 
+/// Whether a parameter's type is an array (`[f64; N]` or `&[f64; N]`).
+fn is_array(ty: &Type) -> bool {
+    match ty {
+        Type::Reference(r) => is_array(&r.elem),
+        Type::Paren(p) => is_array(&p.elem),
+        Type::Array(_) => true,
+        _ => false,
+    }
+}
+
+/// Whether a parameter's type is a `Vec` (`Vec<f64>` or `&Vec<f64>`).
+fn is_vec(ty: &Type) -> bool {
+    match ty {
+        Type::Reference(r) => is_vec(&r.elem),
+        Type::Paren(p) => is_vec(&p.elem),
+        Type::Path(p) => p.path.segments.last().is_some_and(|s| s.ident == "Vec"),
+        _ => false,
+    }
+}
+
+/// Collects the names a body binds with `let` (closures among them): calls of these
+/// run as written.
+struct Locals<'a>(&'a mut Vec<String>);
+
+impl<'ast> syn::visit::Visit<'ast> for Locals<'_> {
+    fn visit_pat_ident(&mut self, p: &'ast syn::PatIdent) {
+        self.0.push(p.ident.to_string());
+        syn::visit::visit_pat_ident(self, p);
+    }
+}
+
 struct Rewrite<'a> {
     tape: &'a Ident,
     float: FloatTy,
+    /// Functions called as written: `inline(..)` and the body's locals.
+    direct: &'a [String],
 }
 
 impl Rewrite<'_> {
-    /// A float literal in value position becomes a tape constant.
+    /// A float literal, float constant (`f64::MAX`) or float cast in value position
+    /// becomes a tape constant; so do the elements of `vec![..]` and array literals.
     fn constant(&self, e: &mut Expr) {
-        if let Some(lit) = float_literal(e) {
-            let tape = self.tape;
-            let span = e.span();
-            let lit = lit.clone();
+        let tape = self.tape;
+        let span = e.span();
+        if let Some(lit) = float_literal(e).or_else(|| float_value(e)) {
             *e = syn::parse_quote_spanned!(span=> #tape.constant(#lit));
+            return;
+        }
+        match e {
+            Expr::Array(a) => a.elems.iter_mut().for_each(|e| self.tail(e)),
+            Expr::Repeat(r) => self.tail(&mut r.expr),
+            _ => {}
+        }
+    }
+
+    /// `vec![a, b]` and `vec![a; n]`: the elements are rewritten like any expression,
+    /// in value position.
+    fn vec_macro(&mut self, mac: &mut syn::Macro) {
+        use syn::parse::Parser;
+        let repeat = |input: syn::parse::ParseStream| {
+            let e: Expr = input.parse()?;
+            let semi: syn::Token![;] = input.parse()?;
+            let n: Expr = input.parse()?;
+            Ok((e, semi, n))
+        };
+        if let Ok((mut e, semi, n)) = repeat.parse2(mac.tokens.clone()) {
+            self.visit_expr_mut(&mut e);
+            self.tail(&mut e);
+            mac.tokens = quote!(#e #semi #n);
+            return;
+        }
+        let list = syn::punctuated::Punctuated::<Expr, syn::Token![,]>::parse_terminated;
+        if let Ok(mut elems) = list.parse2(mac.tokens.clone()) {
+            for e in elems.iter_mut() {
+                self.visit_expr_mut(e);
+                self.tail(e);
+            }
+            mac.tokens = elems.to_token_stream();
         }
     }
 
@@ -152,6 +257,7 @@ impl Rewrite<'_> {
             }
             Expr::Block(b) => self.block_tail(&mut b.block),
             Expr::Paren(p) => self.tail(&mut p.expr),
+            Expr::Match(m) => m.arms.iter_mut().for_each(|a| self.tail(&mut a.body)),
             other => self.constant(other),
         }
     }
@@ -168,8 +274,49 @@ fn float_literal(e: &Expr) -> Option<Expr> {
     }
 }
 
-/// `f64`, `Tensor<f32>`, ... -> `Var<'_, ..>`, in a type annotation.
+/// A float constant (`f64::MAX`, `std::f64::consts::PI`) or a float cast (`i as f64`).
+fn float_value(e: &Expr) -> Option<Expr> {
+    match e {
+        Expr::Path(p) if p.qself.is_none() => {
+            let segs = &p.path.segments;
+            let float_mod = segs.iter().any(|s| s.ident == "f32" || s.ident == "f64");
+            let upper = segs
+                .last()
+                .is_some_and(|s| s.ident.to_string().starts_with(|c: char| c.is_uppercase()));
+            (segs.len() >= 2 && float_mod && upper).then(|| e.clone())
+        }
+        Expr::Cast(c) => {
+            matches!(crate::parse::classify(&c.ty), Some((Ty::Float(_), false))).then(|| e.clone())
+        }
+        _ => None,
+    }
+}
+
+/// `f64`, `Tensor<f32>`, ... -> `Var<'_, ..>`, in a type annotation, also inside
+/// `Vec<..>`, arrays, slices, references and tuples (`Vec<f64>` -> `Vec<Var<'_, f64>>`).
 fn var_type(ty: &mut Type) {
+    match ty {
+        Type::Array(a) => return var_type(&mut a.elem),
+        Type::Slice(s) => return var_type(&mut s.elem),
+        Type::Reference(r) => return var_type(&mut r.elem),
+        Type::Paren(p) => return var_type(&mut p.elem),
+        Type::Tuple(t) => return t.elems.iter_mut().for_each(var_type),
+        Type::Path(p) if p.qself.is_none() => {
+            if let Some(last) = p.path.segments.last_mut() {
+                if last.ident == "Vec" {
+                    if let syn::PathArguments::AngleBracketed(a) = &mut last.arguments {
+                        for arg in a.args.iter_mut() {
+                            if let syn::GenericArgument::Type(t) = arg {
+                                var_type(t);
+                            }
+                        }
+                    }
+                    return;
+                }
+            }
+        }
+        _ => {}
+    }
     if let Some((Ty::Float(ft) | Ty::Tensor(ft), false)) = crate::parse::classify(ty) {
         let t = Ident::new(ft.name(), ty.span());
         *ty = syn::parse_quote_spanned!(ty.span()=> ::adjoint::__private::tape::Var<'_, #t>);
@@ -191,17 +338,64 @@ impl VisitMut for Rewrite<'_> {
         }
     }
 
+    /// A float annotation on a closure moves into its body: `|t: f64| t * t` becomes
+    /// `|__ad_c0| { let t: Var<'_, f64> = __ad_c0; t * t }`. Left on the parameter,
+    /// `Var<'_, f64>` would be a type for every lifetime (higher-ranked), which the
+    /// closure's `Var` result cannot satisfy; in a `let`, `'_` is the tape's.
     fn visit_expr_closure_mut(&mut self, c: &mut syn::ExprClosure) {
         visit_mut::visit_expr_closure_mut(self, c);
-        c.inputs.iter_mut().for_each(var_pat_type);
-        if let syn::ReturnType::Type(_, ty) = &mut c.output {
-            var_type(ty);
+        let mut lets = Vec::new();
+        for (k, input) in c.inputs.iter_mut().enumerate() {
+            if let syn::Pat::Type(pt) = input {
+                let mut ty = (*pt.ty).clone();
+                var_type(&mut ty);
+                if ty != *pt.ty {
+                    let name = Ident::new(&format!("__ad_c{k}"), pt.span());
+                    let pat = &pt.pat;
+                    lets.push(quote_spanned!(pt.span()=> let #pat: #ty = #name;));
+                    *input = syn::Pat::Ident(syn::PatIdent {
+                        attrs: Vec::new(),
+                        by_ref: None,
+                        mutability: None,
+                        ident: name,
+                        subpat: None,
+                    });
+                }
+            }
         }
+        let mut ret = None;
+        if let syn::ReturnType::Type(_, ty) = &c.output {
+            let mut var = (**ty).clone();
+            var_type(&mut var);
+            if var != **ty {
+                ret = Some(var);
+                c.output = syn::ReturnType::Default;
+            }
+        }
+        if lets.is_empty() && ret.is_none() {
+            return;
+        }
+        let body = &c.body;
+        let span = body.span();
+        let body = match ret {
+            Some(ty) => quote_spanned!(span=> { let __ad_r: #ty = #body; __ad_r }),
+            None => quote!(#body),
+        };
+        *c.body = syn::parse_quote_spanned!(span=> { #(#lets)* #body });
     }
 
     fn visit_block_mut(&mut self, b: &mut syn::Block) {
         visit_mut::visit_block_mut(self, b);
         self.block_tail(b);
+    }
+
+    // Items are rejected before this runs (`route::check`); never rewrite inside one.
+    fn visit_item_mut(&mut self, _: &mut syn::Item) {}
+
+    fn visit_expr_macro_mut(&mut self, m: &mut syn::ExprMacro) {
+        if m.mac.path.is_ident("vec") {
+            self.vec_macro(&mut m.mac);
+        }
     }
 
     fn visit_expr_mut(&mut self, e: &mut Expr) {
@@ -212,6 +406,26 @@ impl VisitMut for Rewrite<'_> {
                 if let Some(v) = &mut r.expr {
                     self.tail(v);
                 }
+            }
+            Expr::Break(b) => {
+                if let Some(v) = &mut b.expr {
+                    self.tail(v);
+                }
+            }
+            Expr::MethodCall(m) if m.method == "fold" && m.args.len() == 2 => {
+                if let Some(init) = m.args.first_mut() {
+                    self.tail(init);
+                }
+            }
+            Expr::MethodCall(m)
+                if m.args.is_empty()
+                    && (m.method == "sum" || m.method == "product")
+                    && is_iterator(&m.receiver)
+                    && m.turbofish.as_ref().map_or(true, float_turbofish) =>
+            {
+                let f = Ident::new(&format!("tape_{}", m.method), m.method.span());
+                let (tape, recv) = (self.tape, &m.receiver);
+                *e = syn::parse_quote_spanned!(m.method.span()=> ::adjoint::__private::#f(&#tape, #recv));
             }
             Expr::MethodCall(m)
                 if m.args.is_empty() && (m.method == "max" || m.method == "min") =>
@@ -250,8 +464,15 @@ impl Rewrite<'_> {
             return Some(syn::parse_quote_spanned!(span=> (#recv).#m(#(#rest),*)));
         }
         // Only calls of functions (lowercase last segment, no type in the path) go
-        // through `_vjp`; constructors and associated functions run as written.
+        // through `_vjp`; constructors and associated functions run as written, and so
+        // do locals (closures), `inline(..)` functions and the standard library.
         let last = p.path.segments.last()?;
+        if (segs.len() == 1 && self.direct.contains(&segs[0]))
+            || matches!(segs[0].as_str(), "std" | "core" | "alloc")
+            || segs[..segs.len() - 1].iter().any(|s| is_primitive(s))
+        {
+            return None;
+        }
         let lower = |s: &str| {
             s.chars()
                 .next()
@@ -307,5 +528,69 @@ impl Rewrite<'_> {
             }
         };
         syn::parse2(tokens.to_token_stream()).ok()
+    }
+}
+
+/// Whether `name` is a primitive type whose associated functions a body may call
+/// (`usize::min(i, n)`, `i32::pow(k, 2)`).
+fn is_primitive(name: &str) -> bool {
+    matches!(
+        name,
+        "i8" | "i16"
+            | "i32"
+            | "i64"
+            | "i128"
+            | "isize"
+            | "u8"
+            | "u16"
+            | "u32"
+            | "u64"
+            | "u128"
+            | "usize"
+            | "bool"
+            | "char"
+    )
+}
+
+/// Whether an expression is an iterator chain (`x.iter()`, `.map(..)`, `.zip(..)`):
+/// its `.sum()` is an iterator sum, not a tensor reduction.
+fn is_iterator(e: &Expr) -> bool {
+    match e {
+        Expr::MethodCall(m) => matches!(
+            m.method.to_string().as_str(),
+            "iter"
+                | "into_iter"
+                | "map"
+                | "zip"
+                | "filter"
+                | "filter_map"
+                | "enumerate"
+                | "rev"
+                | "skip"
+                | "take"
+                | "step_by"
+                | "chain"
+                | "copied"
+                | "cloned"
+                | "skip_while"
+                | "take_while"
+                | "flat_map"
+                | "flatten"
+                | "inspect"
+                | "windows"
+                | "chunks"
+        ),
+        Expr::Paren(p) => is_iterator(&p.expr),
+        _ => false,
+    }
+}
+
+/// Whether `::<T>` names a float: `sum::<usize>()` stays an integer sum.
+fn float_turbofish(t: &syn::AngleBracketedGenericArguments) -> bool {
+    match t.args.first() {
+        Some(syn::GenericArgument::Type(ty)) => {
+            matches!(crate::parse::classify(ty), Some((Ty::Float(_), false)))
+        }
+        _ => false,
     }
 }

@@ -95,7 +95,7 @@ fn branch_and_call() {
 fn rejected_function_gets_stubs() {
     check(
         "rejected",
-        quote!(),
+        quote!(static),
         quote! {
             fn f(x: f64) -> f64 {
                 let g = |t: f64| t * 2.0;
@@ -115,6 +115,41 @@ fn tape_expansion() {
                 let mut s: f64 = 0.0;
                 s += g(x, 2.0) * y.max(x);
                 s
+            }
+        },
+    );
+}
+
+#[test]
+fn automatic_tape_fallback() {
+    // A slice parameter and a `for` loop: no option, the tape takes it.
+    check(
+        "tape_fallback",
+        quote!(),
+        quote! {
+            fn rosenbrock(x: &[f64]) -> f64 {
+                let mut s = 0.0;
+                for i in 0..x.len() - 1 {
+                    let a = 1.0 - x[i];
+                    let b = x[i + 1] - x[i] * x[i];
+                    s += a * a + 100.0 * b * b;
+                }
+                s
+            }
+        },
+    );
+}
+
+#[test]
+fn tanh_mlp_loss() {
+    check(
+        "tanh_mlp",
+        quote!(wrt(w1, b1, w2, b2)),
+        quote! {
+            pub fn loss(x: &Tensor, w1: &Tensor, b1: &Tensor, w2: &Tensor, b2: &Tensor, y: &Tensor) -> f64 {
+                let h = (x.matmul(w1) + b1).tanh();
+                let o = (h.matmul(w2) + b2).tanh();
+                (&o - y).powi(2).mean()
             }
         },
     );

@@ -24,7 +24,9 @@ pub use tensor::Tensor;
 pub mod __private {
     pub use crate::float::{Float, FloatExt};
     pub use crate::kernels;
+    pub use crate::kernels::emit_support;
     pub use crate::kernels::fused;
+    pub use crate::shape::Shape;
     pub use crate::tape;
     pub use crate::tape::{Function, Tape, Value, Var};
     pub use crate::tensor::Tensor;

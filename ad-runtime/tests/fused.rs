@@ -357,7 +357,11 @@ fn broadcast_inplace_matches_ops<T: Float>() {
         if !got.as_slice().is_empty() {
             assert_eq!(got.as_slice().as_ptr(), p, "a new buffer");
         }
-        assert_close(&got, &want, &format!("map2_broadcast_inplace {shape:?} {small:?}"));
+        assert_close(
+            &got,
+            &want,
+            &format!("map2_broadcast_inplace {shape:?} {small:?}"),
+        );
     }
 }
 

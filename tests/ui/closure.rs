@@ -1,6 +1,6 @@
 use adjoint::prelude::*;
 
-#[differentiable]
+#[differentiable(static)]
 fn f(x: f64) -> f64 {
     let double = |t: f64| t * 2.0;
     double(x)

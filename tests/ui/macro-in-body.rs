@@ -1,6 +1,6 @@
 use adjoint::prelude::*;
 
-#[differentiable]
+#[differentiable(static)]
 fn f(x: f64) -> f64 {
     let y = x * 2.0;
     println!("y = {y}");

@@ -1,7 +1,7 @@
 use adjoint::prelude::*;
 
 // Both mistakes are reported in one compile.
-#[differentiable]
+#[differentiable(static)]
 fn f(x: f64, y: f64) -> f64 {
     let a = x.floor();
     let twice = |t: f64| t * 2.0;

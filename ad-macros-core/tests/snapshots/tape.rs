@@ -27,9 +27,9 @@ fn f_grad(x: f64, y: f64) -> (f64, (f64, f64)) {
 fn f_vjp(x: f64, y: f64, seed: f64) -> (f64, (f64, f64)) {
     let __ad_tape = ::adjoint::__private::tape::Tape::<f64>::new();
     let __ad_leaf_x = __ad_tape.var(x);
-    let mut x = __ad_leaf_x;
+    let mut x = ::core::clone::Clone::clone(&__ad_leaf_x);
     let __ad_leaf_y = __ad_tape.var(y);
-    let mut y = __ad_leaf_y;
+    let mut y = ::core::clone::Clone::clone(&__ad_leaf_y);
     let __ad_out = ::adjoint::__private::IntoVar::into_var(
         (|| {
             let mut s: ::adjoint::__private::tape::Var<'_, f64> = __ad_tape
@@ -87,6 +87,8 @@ fn f_vjp(x: f64, y: f64, seed: f64) -> (f64, (f64, f64)) {
         &__ad_tape,
     );
     let __ad_value = __ad_out.item();
-    __ad_out.backward_with(seed);
+    if __ad_out.requires_grad() {
+        __ad_out.backward_with(seed);
+    }
     (__ad_value, (__ad_leaf_x.grad_scalar(), __ad_leaf_y.grad_scalar()))
 }

@@ -5,6 +5,7 @@
 //! iterate zipped slices, so the compiler drops the bounds checks and vectorizes.
 
 pub mod elementwise;
+pub mod emit_support;
 pub mod fused;
 pub mod matmul;
 pub mod reduce;

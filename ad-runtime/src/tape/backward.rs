@@ -3,7 +3,7 @@
 
 use super::elementwise::{self, add_assign};
 use super::graph::{
-    Graph, Node, Saved, HAS_GRAD, LEAF, NONE, REQUIRES_GRAD, RETAIN, STRUCT, TENSOR,
+    Graph, Node, Saved, HAS_GRAD, LEAF, NONE, REQUIRES_GRAD, RETAIN, STRUCT, TENSOR, WANTED,
 };
 use super::rules::Op;
 use super::{Tape, TapeError, Value, Var};
@@ -12,9 +12,8 @@ use crate::shape::Shape;
 use crate::tensor::Tensor;
 use std::time::Instant;
 
-/// Marks of the backward walk.
+/// The mark of a node the backward walk reached.
 const REACHED: u8 = 1;
-const WANTED: u8 = 2;
 
 impl<T: Float> Tape<T> {
     /// Runs a backward pass from `root` with `seed`. Without `wanted`, it
@@ -41,13 +40,15 @@ impl<T: Float> Tape<T> {
             return Err(TapeError::NoGradient);
         }
         let r = root.idx() as usize;
-        let profiling = self.profiling.get();
+        let profiling = self.is_profiling();
         // The common case, a scalar result whose graph holds only scalar
         // nodes, runs on the scratch buffers in place.
         let mut start = r + 1;
         let fast = wanted.is_none() && !profiling && matches!(seed, Value::Scalar(_));
         if let (true, Value::Scalar(s)) = (fast, &seed) {
-            let Graph { nodes, adj, marks, .. } = &mut *g;
+            let Graph {
+                nodes, adj, marks, ..
+            } = &mut *g;
             adj.clear();
             adj.resize(r + 1, T::zero());
             marks.clear();
@@ -82,7 +83,7 @@ impl<T: Float> Tape<T> {
                 v.node(g);
                 let i = v.idx() as usize;
                 if i <= r {
-                    marks[i] |= WANTED;
+                    g.nodes[i].flags |= WANTED;
                     lowest = lowest.min(i);
                 }
             }
@@ -157,17 +158,23 @@ fn fast_walk<T: Float>(
             continue;
         }
         let n = &mut nodes[i];
-        if m == REACHED && n.flags == REQUIRES_GRAD {
+        if n.flags == REQUIRES_GRAD {
+            // Parents come before their node (or are the node itself, for an
+            // absent input), so clamping to `i` changes nothing and lets the
+            // compiler drop the bounds checks.
+            let adj = &mut adj[..=i];
+            let marks = &mut marks[..=i];
             let gi = adj[i];
             let [p0, p1] = n.parents;
+            let (p0, p1) = ((p0 as usize).min(i), (p1 as usize).min(i));
             let [d0, d1] = n.partials;
-            adj[p0 as usize] += d0 * gi;
-            marks[p0 as usize] |= REACHED;
-            adj[p1 as usize] += d1 * gi;
-            marks[p1 as usize] |= REACHED;
+            adj[p0] += d0 * gi;
+            marks[p0] = REACHED;
+            adj[p1] += d1 * gi;
+            marks[p1] = REACHED;
             continue;
         }
-        if m == REACHED && n.flags & !HAS_GRAD == REQUIRES_GRAD | LEAF && accumulate {
+        if n.flags & !HAS_GRAD == REQUIRES_GRAD | LEAF && accumulate {
             let had = n.flags & HAS_GRAD != 0;
             n.partials[0] = if had { n.partials[0] + adj[i] } else { adj[i] };
             n.flags |= HAS_GRAD;
@@ -193,10 +200,9 @@ impl<T: Float> Tape<T> {
     /// nodes, tensor and custom operations, and everything while profiling.
     #[inline(never)]
     fn visit<'a>(&'a self, mut g: &'a mut Graph<T>, i: usize, w: &mut Walk<T>) -> &'a mut Graph<T> {
-        let m = w.marks[i];
         let n = g.nodes[i];
         let t0 = w.profiling.then(Instant::now);
-        if m & WANTED != 0 {
+        if n.flags & WANTED != 0 {
             let v = if n.flags & TENSOR != 0 {
                 Value::Tensor(
                     w.tadj[n.ext as usize]
@@ -224,7 +230,7 @@ impl<T: Float> Tape<T> {
         } else {
             let gout = if n.flags & TENSOR != 0 {
                 let e = n.ext as usize;
-                let keep = m & WANTED != 0 || n.flags & RETAIN != 0;
+                let keep = n.flags & (WANTED | RETAIN) != 0;
                 let t = if keep {
                     w.tadj[e].clone()
                 } else {

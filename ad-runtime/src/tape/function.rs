@@ -104,7 +104,7 @@ impl<T: Float> Tape<T> {
         f: F,
         inputs: &[Var<'t, T>],
     ) -> Var<'t, T> {
-        let t0 = self.profiling.get().then(Instant::now);
+        let t0 = self.is_profiling().then(Instant::now);
         let values: Vec<Value<T>> = inputs.iter().map(|v| v.value()).collect();
         let output = f.forward(&values).normalized();
         let name = f.name().to_string();
@@ -145,7 +145,7 @@ impl<T: Float> Tape<T> {
         value: impl Into<Value<T>>,
         backward: impl Fn(&Value<T>) -> Vec<Value<T>> + 'static,
     ) -> Var<'t, T> {
-        let t0 = self.profiling.get().then(Instant::now);
+        let t0 = self.is_profiling().then(Instant::now);
         let node = ClosureNode {
             name: name.to_string(),
             backward,

@@ -23,6 +23,8 @@ pub(crate) const HAS_GRAD: u8 = 4;
 pub(crate) const TENSOR: u8 = 8;
 /// The user named the node.
 pub(crate) const NAMED: u8 = 16;
+/// Set during a `Tape::grad` walk on the nodes whose gradients it returns.
+pub(crate) const WANTED: u8 = 128;
 /// The node is a leaf that requires a gradient (`Op::Leaf`).
 pub(crate) const LEAF: u8 = 64;
 /// The node's backward is a rule of the `match` in `backward.rs` (not the

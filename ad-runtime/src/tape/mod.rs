@@ -87,14 +87,19 @@ use graph::{Ext, Graph, REQUIRES_GRAD};
 use rules::Op;
 use std::cell::{Cell, UnsafeCell};
 
+/// `Tape::mode` bit: inside `no_grad`.
+const NO_GRAD: u8 = 1;
+/// `Tape::mode` bit: inside `profile`.
+const PROFILING: u8 = 2;
+
 /// A recording of operations: one arena of nodes, shared by the [`Var`]s
 /// that point into it.
 ///
 /// A tape is used from one thread (it is not `Sync`); operations take `&self`.
 pub struct Tape<T: Float = f64> {
     graph: UnsafeCell<Graph<T>>,
-    grad_enabled: Cell<bool>,
-    profiling: Cell<bool>,
+    /// `NO_GRAD` and `PROFILING` bits, read once per recorded operation.
+    mode: Cell<u8>,
 }
 
 impl<T: Float> Default for Tape<T> {
@@ -108,8 +113,7 @@ impl<T: Float> Tape<T> {
     pub fn new() -> Self {
         Tape {
             graph: UnsafeCell::new(Graph::new()),
-            grad_enabled: Cell::new(true),
-            profiling: Cell::new(false),
+            mode: Cell::new(0),
         }
     }
 
@@ -196,19 +200,27 @@ impl<T: Float> Tape<T> {
     /// assert_eq!(y.item(), 4.0);
     /// ```
     pub fn no_grad<R>(&self, f: impl FnOnce() -> R) -> R {
-        struct Restore<'a>(&'a Cell<bool>, bool);
+        struct Restore<'a>(&'a Cell<u8>, u8);
         impl Drop for Restore<'_> {
             fn drop(&mut self) {
-                self.0.set(self.1);
+                // Restore the recording state only; a profile started inside stays its own business.
+                self.0.set(self.0.get() & !NO_GRAD | self.1 & NO_GRAD);
             }
         }
-        let _restore = Restore(&self.grad_enabled, self.grad_enabled.replace(false));
+        let _restore = Restore(&self.mode, self.mode.get());
+        self.mode.set(self.mode.get() | NO_GRAD);
         f()
     }
 
     /// Whether operations are being recorded (false inside [`Tape::no_grad`]).
     pub fn is_grad_enabled(&self) -> bool {
-        self.grad_enabled.get()
+        self.mode.get() & NO_GRAD == 0
+    }
+
+    /// Whether a [`Tape::profile`] scope is active.
+    #[inline(always)]
+    pub(crate) fn is_profiling(&self) -> bool {
+        self.mode.get() & PROFILING != 0
     }
 
     /// Sets every accumulated gradient to none (PyTorch's `optimizer.zero_grad()`).

@@ -1,7 +1,7 @@
 //! The operation profiler: per operation, how often it ran and how long it
 //! took, forward and backward (PyTorch's `torch.autograd.profiler.profile`).
 
-use super::Tape;
+use super::{Tape, PROFILING};
 use crate::float::Float;
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -144,16 +144,18 @@ impl<T: Float> Tape<T> {
         }
         impl<T: Float> Drop for Restore<'_, T> {
             fn drop(&mut self) {
-                self.tape.profiling.set(self.was);
+                let m = self.tape.mode.get() & !PROFILING;
+                self.tape.mode.set(if self.was { m | PROFILING } else { m });
                 self.tape.g().profile = self.outer.take();
             }
         }
         let outer = self.g().profile.replace(Box::default());
         let mut restore = Restore {
             tape: self,
-            was: self.profiling.replace(true),
+            was: self.is_profiling(),
             outer,
         };
+        self.mode.set(self.mode.get() | PROFILING);
         let r = f();
         let data = self.g().profile.take().unwrap_or_default();
         // Fold this profile into an enclosing one.

@@ -6,7 +6,7 @@ use super::graph::{
 };
 use super::operators::{Arg, Operand};
 use super::rules::{self, Op};
-use super::{Tape, TapeError, Value};
+use super::{Tape, TapeError, Value, NO_GRAD, PROFILING};
 use crate::float::Float;
 use crate::shape::Shape;
 use crate::tensor::Tensor;
@@ -118,13 +118,13 @@ impl<'t, T: Float> Var<'t, T> {
 
     #[inline(always)]
     fn enabled(self) -> bool {
-        self.tape.grad_enabled.get()
+        self.tape.mode.get() & NO_GRAD == 0
     }
 
     /// Records a forward operation, timing it when the tape is profiling.
     #[inline(always)]
     fn timed(self, op: Op, f: impl FnOnce() -> Self) -> Self {
-        if self.tape.profiling.get() {
+        if self.tape.is_profiling() {
             self.tape.time_forward(op.forward_name(), f)
         } else {
             f()
@@ -136,23 +136,30 @@ impl<'t, T: Float> Var<'t, T> {
     /// A one-input elementwise operation.
     #[inline(always)]
     pub(crate) fn unary(self, op: Op, p: [T; 2]) -> Self {
-        if self.tape.profiling.get() {
-            return self
-                .tape
-                .time_forward(op.forward_name(), || self.unary_rec(op, p));
+        let mode = self.tape.mode.get();
+        if mode & PROFILING != 0 {
+            return self.unary_profiled(op, p);
         }
-        self.unary_rec(op, p)
+        self.unary_rec(op, p, mode)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn unary_profiled(self, op: Op, p: [T; 2]) -> Self {
+        let mode = self.tape.mode.get();
+        self.tape
+            .time_forward(op.forward_name(), || self.unary_rec(op, p, mode))
     }
 
     #[inline(always)]
-    fn unary_rec(self, op: Op, p: [T; 2]) -> Self {
+    fn unary_rec(self, op: Op, p: [T; 2], mode: u8) -> Self {
         let g = self.tape.g();
         let (x, flags) = self.value_flags(g);
         if flags & TENSOR != 0 {
             return self.unary_tensor(op, p);
         }
         let (y, d) = rules::unary(op, x, p);
-        let rg = flags & REQUIRES_GRAD != 0 && self.enabled();
+        let rg = flags & REQUIRES_GRAD != 0 && mode & NO_GRAD == 0;
         // Backward reads both parent slots unchecked: the absent second input is a
         // self-edge with partial 0, harmless as a node's adjoint is consumed first.
         let own = g.nodes.len() as u32;
@@ -177,23 +184,30 @@ impl<'t, T: Float> Var<'t, T> {
     #[inline(always)]
     pub(crate) fn binary(self, op: Op, rhs: Var<'t, T>) -> Self {
         self.same_tape(rhs);
-        if self.tape.profiling.get() {
-            return self
-                .tape
-                .time_forward(op.forward_name(), || self.binary_rec(op, rhs));
+        let mode = self.tape.mode.get();
+        if mode & PROFILING != 0 {
+            return self.binary_profiled(op, rhs);
         }
-        self.binary_rec(op, rhs)
+        self.binary_rec(op, rhs, mode)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn binary_profiled(self, op: Op, rhs: Var<'t, T>) -> Self {
+        let mode = self.tape.mode.get();
+        self.tape
+            .time_forward(op.forward_name(), || self.binary_rec(op, rhs, mode))
     }
 
     #[inline(always)]
-    fn binary_rec(self, op: Op, rhs: Var<'t, T>) -> Self {
+    fn binary_rec(self, op: Op, rhs: Var<'t, T>, mode: u8) -> Self {
         let g = self.tape.g();
         let (va, fa) = self.value_flags(g);
         let (vb, fb) = rhs.value_flags(g);
         if (fa | fb) & TENSOR != 0 {
             return self.binary_tensor(op, rhs);
         }
-        let en = self.enabled();
+        let en = mode & NO_GRAD == 0;
         let ra = fa & REQUIRES_GRAD != 0 && en;
         let rb = fb & REQUIRES_GRAD != 0 && en;
         let (y, da, db) = rules::binary(op, va, vb);
@@ -242,16 +256,24 @@ impl<'t, T: Float> Var<'t, T> {
     /// left (`c op self`) or the right (`self op c`).
     #[inline(always)]
     pub(crate) fn binary_const(self, op: Op, c: T, const_left: bool) -> Self {
-        if self.tape.profiling.get() {
-            return self.tape.time_forward(op.forward_name(), || {
-                self.binary_const_rec(op, c, const_left)
-            });
+        let mode = self.tape.mode.get();
+        if mode & PROFILING != 0 {
+            return self.binary_const_profiled(op, c, const_left);
         }
-        self.binary_const_rec(op, c, const_left)
+        self.binary_const_rec(op, c, const_left, mode)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn binary_const_profiled(self, op: Op, c: T, const_left: bool) -> Self {
+        let mode = self.tape.mode.get();
+        self.tape.time_forward(op.forward_name(), || {
+            self.binary_const_rec(op, c, const_left, mode)
+        })
     }
 
     #[inline(always)]
-    fn binary_const_rec(self, op: Op, c: T, const_left: bool) -> Self {
+    fn binary_const_rec(self, op: Op, c: T, const_left: bool, mode: u8) -> Self {
         let g = self.tape.g();
         let (x, flags) = self.value_flags(g);
         if flags & TENSOR != 0 {
@@ -264,7 +286,7 @@ impl<'t, T: Float> Var<'t, T> {
             let (y, d, _) = rules::binary(op, x, c);
             (y, d)
         };
-        let rg = flags & REQUIRES_GRAD != 0 && self.enabled();
+        let rg = flags & REQUIRES_GRAD != 0 && mode & NO_GRAD == 0;
         // Backward reads both parent slots unchecked: the absent second input is a
         // self-edge with partial 0, harmless as a node's adjoint is consumed first.
         let own = g.nodes.len() as u32;
@@ -1005,7 +1027,7 @@ pub(crate) fn stack<'t, T: Float>(tape: &'t Tape<T>, vars: &[Var<'t, T>]) -> Var
             data.extend_from_slice(val.as_slice());
             rg |= v.requires_grad();
         }
-        rg &= tape.grad_enabled.get();
+        rg &= tape.is_grad_enabled();
         let mut dims = vec![vars.len()];
         dims.extend_from_slice(&first);
         let y = Tensor::from_parts(data, Shape::new(&dims));
@@ -1023,7 +1045,7 @@ pub(crate) fn stack<'t, T: Float>(tape: &'t Tape<T>, vars: &[Var<'t, T>]) -> Var
         );
         Var::from_parts(tape, idx, g.epoch)
     };
-    if tape.profiling.get() {
+    if tape.is_profiling() {
         tape.time_forward(op.forward_name(), f)
     } else {
         f()
