@@ -3,7 +3,8 @@
 //! macro also emits `f_graph_dot()` (its forward and adjoint graph, Graphviz DOT) and
 //! `f_adjoint_source()` (the code it generated, pretty-printed). This example writes
 //! both to target/plots/, next to the tape's DOT export of the same function, and
-//! renders each graph to SVG when Graphviz's `dot` is installed.
+//! renders each graph to SVG when Graphviz's `dot` is installed. A one-layer tensor
+//! loss gets the same treatment.
 //!
 //! Run it with `cargo run --example inspect --features inspect`.
 
@@ -19,6 +20,14 @@ use std::process::Command;
 #[differentiable]
 pub fn f(x1: f64, x2: f64) -> f64 {
     (x2.sin() + 1.0) / (x2 + x1.exp()) + x1 * x2
+}
+
+/// A tensor function: one tanh layer and a squared-error loss, differentiated with
+/// respect to the weights only.
+#[differentiable(wrt(w, b))]
+pub fn layer_loss(w: &Tensor, b: &Tensor, x: &Tensor, target: &Tensor) -> f64 {
+    let y = (x.matmul(w) + b).tanh();
+    (y - target).powi(2).mean()
 }
 
 /// The tape's graph of the same function at `(1.5, 0.5)`, leaves named `x1` and `x2`.
@@ -49,6 +58,11 @@ fn main() {
         ("seed_static_graph.dot", f_graph_dot().to_string()),
         ("seed_tape_graph.dot", tape_dot()),
         ("seed_adjoint_source.rs", f_adjoint_source().to_string()),
+        ("layer_static_graph.dot", layer_loss_graph_dot().to_string()),
+        (
+            "layer_adjoint_source.rs",
+            layer_loss_adjoint_source().to_string(),
+        ),
     ];
     println!("The code #[differentiable] emitted for f:\n");
     println!("{}", f_adjoint_source());

@@ -16,7 +16,7 @@ use std::time::Instant;
 ///
 /// `loss = mean_i( ln Σ_j exp(z_ij) − Σ_j y_ij z_ij )` with `z = tanh(x W1 + b1) W2 + b2`
 /// (`y` one-hot). The logits are small at this scale, so `exp` needs no max shift.
-#[differentiable(tape, wrt(w1, b1, w2, b2))]
+#[differentiable(wrt(w1, b1, w2, b2))]
 pub fn loss(w1: &Tensor, b1: &Tensor, w2: &Tensor, b2: &Tensor, x: &Tensor, y: &Tensor) -> f64 {
     let h = (x.matmul(w1) + b1).tanh();
     let z = h.matmul(w2) + b2;
@@ -54,6 +54,11 @@ impl Digits {
     /// The number of images.
     pub fn len(&self) -> usize {
         self.labels.len()
+    }
+
+    /// Whether there are no images.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
     }
 
     /// The rows `idx` as an input batch `[n, 64]` and one-hot targets `[n, 10]`.

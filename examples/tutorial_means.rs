@@ -13,7 +13,7 @@
 use adjoint::prelude::*;
 
 /// `mean(3 (X + 2)^2)`, written as the tutorial does: `y * y * 3`.
-#[differentiable(tape)]
+#[differentiable]
 pub fn mean_3yy(x: &Tensor) -> f64 {
     let y = x + 2.0;
     let z = &y * &y * 3.0;
@@ -21,7 +21,7 @@ pub fn mean_3yy(x: &Tensor) -> f64 {
 }
 
 /// `mean(2 (X + 2)^2)`.
-#[differentiable(tape)]
+#[differentiable]
 pub fn mean_2y2(x: &Tensor) -> f64 {
     let y = x + 2.0;
     let z = y.powi(2) * 2.0;
@@ -29,7 +29,7 @@ pub fn mean_2y2(x: &Tensor) -> f64 {
 }
 
 /// `mean(2 (X + 2)^3)`.
-#[differentiable(tape)]
+#[differentiable]
 pub fn mean_2y3(x: &Tensor) -> f64 {
     let y = x + 2.0;
     let z = y.powi(3) * 2.0;
@@ -37,7 +37,7 @@ pub fn mean_2y3(x: &Tensor) -> f64 {
 }
 
 /// `mean(8 (4 X + 2)^2)`.
-#[differentiable(tape)]
+#[differentiable]
 pub fn mean_8y2(x: &Tensor) -> f64 {
     let y = x * 4.0 + 2.0;
     let z = y.powi(2) * 8.0;

@@ -10,13 +10,13 @@ use adjoint::prelude::*;
 use adjoint::tape::Tape;
 
 /// `2 <x, x>`: a vector to a scalar; its gradient is `4 x`.
-#[differentiable(tape)]
+#[differentiable]
 pub fn two_dot(x: &Tensor) -> f64 {
     x.dot(x) * 2.0
 }
 
 /// `y = 3 x^2`, elementwise: a vector to a vector with Jacobian `diag(6 x)`.
-#[differentiable(tape)]
+#[differentiable]
 pub fn three_sq(x: &Tensor) -> Tensor {
     x.powi(2) * 3.0
 }
@@ -28,7 +28,7 @@ pub fn sq(x: f64) -> f64 {
 }
 
 /// `y = 8 x^2` as tutorial 003 builds it: `y = 2 x`, `z = 2 y y`.
-#[differentiable(tape)]
+#[differentiable]
 pub fn eight_sq(x: &Tensor) -> Tensor {
     let y = x * 2.0;
     &y * &y * 2.0

@@ -149,6 +149,17 @@ fn assert_fused_allocates_least(net: &str, rows: &[(&str, Usage)]) {
     }
 }
 
+/// The gradient `#[differentiable]` emits allocates less than the tape, in bytes
+/// and in calls.
+#[track_caller]
+fn assert_static_allocates_less_than_the_tape(net: &str, rows: &[(&str, Usage)]) {
+    let (stat, tape) = (usage(rows, "static"), usage(rows, "tape"));
+    assert!(
+        stat.bytes < tape.bytes && stat.calls < tape.calls,
+        "{net}: static ({stat:?}) does not allocate less than the tape ({tape:?})"
+    );
+}
+
 // One test, so that no other test of this binary runs during a measurement.
 #[test]
 fn one_gradient_allocates_least_when_fused() {
@@ -159,6 +170,7 @@ fn one_gradient_allocates_least_when_fused() {
         .collect();
     let rows = report("tanh network, f64, one gradient", rows);
     assert_fused_allocates_least("tanh f64", &rows);
+    assert_static_allocates_less_than_the_tape("tanh f64", &rows);
 
     let net = TanhNet::<f32>::new(1);
     let rows = single::tanh_rows()
@@ -167,6 +179,7 @@ fn one_gradient_allocates_least_when_fused() {
         .collect();
     let rows = report("tanh network, f32, one gradient", rows);
     assert_fused_allocates_least("tanh f32", &rows);
+    assert_static_allocates_less_than_the_tape("tanh f32", &rows);
 
     let net = ReluNet::<f64>::new(1);
     let rows = double::relu_rows()
@@ -175,6 +188,7 @@ fn one_gradient_allocates_least_when_fused() {
         .collect();
     let rows = report("ReLU network, f64, one gradient", rows);
     assert_fused_allocates_least("relu f64", &rows);
+    assert_static_allocates_less_than_the_tape("relu f64", &rows);
 
     let net = ReluNet::<f32>::new(1);
     let rows = single::relu_rows()
@@ -183,6 +197,7 @@ fn one_gradient_allocates_least_when_fused() {
         .collect();
     let rows = report("ReLU network, f32, one gradient", rows);
     assert_fused_allocates_least("relu f32", &rows);
+    assert_static_allocates_less_than_the_tape("relu f32", &rows);
 
     // The primal, for scale.
     let net = TanhNet::<f64>::new(1);

@@ -2,6 +2,8 @@
 //! (each example file is included as a module; its `main` is unused here).
 
 #![allow(dead_code)]
+// Each example that plots includes examples/common/mod.rs as its own module.
+#![allow(clippy::duplicate_mod)]
 
 #[path = "../examples/control_flow.rs"]
 mod control_flow;
@@ -250,6 +252,42 @@ fn plotted_derivatives_match() {
     let s = plot_exercise::samples(200);
     assert_eq!(s.len(), 401);
     assert!(plot_exercise::max_rel_error(&s) < 1e-12);
+}
+
+/// The training loss on the tape, to check the static gradient `train` uses.
+#[adjoint::differentiable(tape, wrt(w1, b1, w2, b2))]
+fn loss_on_tape(
+    w1: &adjoint::Tensor,
+    b1: &adjoint::Tensor,
+    w2: &adjoint::Tensor,
+    b2: &adjoint::Tensor,
+    x: &adjoint::Tensor,
+    y: &adjoint::Tensor,
+) -> f64 {
+    let h = (x.matmul(w1) + b1).tanh();
+    let z = h.matmul(w2) + b2;
+    z.exp().sum_axis(1).ln().mean() - (y * &z).sum_axis(1).mean()
+}
+
+#[test]
+fn train_loss_static_gradient_matches_the_tape() {
+    use adjoint::Tensor;
+    let data = train::Digits::load();
+    let idx: Vec<usize> = (0..24).map(|i| i * 7).collect();
+    let (x, y) = data.batch(&idx);
+    let w1 = Tensor::randn(&[64, 32], 1) * 0.125;
+    let b1 = Tensor::randn(&[32], 2) * 0.1;
+    let w2 = Tensor::randn(&[32, 10], 3) * 0.2;
+    let b2 = Tensor::randn(&[10], 4) * 0.1;
+    let (l, g) = train::loss_grad(&w1, &b1, &w2, &b2, &x, &y);
+    let (lt, gt) = loss_on_tape_grad(&w1, &b1, &w2, &b2, &x, &y);
+    assert!(close(l, lt, 1e-12), "{l} {lt}");
+    for (a, b) in [(&g.0, &gt.0), (&g.1, &gt.1), (&g.2, &gt.2), (&g.3, &gt.3)] {
+        assert_eq!(a.shape(), b.shape());
+        for (p, q) in a.as_slice().iter().zip(b.as_slice()) {
+            assert!(close(*p, *q, 1e-10), "{p} {q}");
+        }
+    }
 }
 
 #[test]

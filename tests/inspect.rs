@@ -80,3 +80,25 @@ fn routed_functions_name_the_reason() {
     assert_eq!(looped(0.5, 1), looped_grad(0.5, 1).0);
     assert_eq!(looped_grad(0.5, 1).1, 0.5f64.cos());
 }
+
+#[differentiable(wrt(w))]
+fn layer(w: &Tensor, x: &Tensor) -> f64 {
+    x.matmul(w).tanh().sum()
+}
+
+#[test]
+fn tensor_graphs_show_the_tensor_ops() {
+    let dot = layer_graph_dot();
+    for needle in [
+        "label=\"w\"",
+        "label=\"x\"",
+        "matmul",
+        "tanh",
+        "dlayer/dw",
+        "Tensor<f64>",
+    ] {
+        assert!(dot.contains(needle), "{needle} missing from\n{dot}");
+    }
+    let (w, x) = (Tensor::ones(&[2, 1]), Tensor::ones(&[1, 2]));
+    assert_eq!(layer(&w, &x), layer_grad(&w, &x).0);
+}

@@ -8,7 +8,7 @@
 //!
 //! Tensor values are `Tensor` locals, borrowed where they are read and moved into
 //! their last use, so an owned operand lends its buffer to the result (the runtime's
-//! operators and [`emit_support`] kernels reuse it). Chains of elementwise tensor
+//! operators and `emit_support` kernels reuse it). Chains of elementwise tensor
 //! nodes are fused: a node with one use, in the same region as its user, is inlined
 //! into the user's per-element closure, and the chain becomes one
 //! `emit_support::ewK(leaves.., |e..| expr)` pass (or `sumK`/`sum_toK` when it ends in
@@ -16,18 +16,21 @@
 //! `clamp`, `max`) only ever live inside such closures. An adjoint accumulated onto a
 //! matrix-product gradient goes to the GEMM with `beta = 1`.
 //!
-//! [`emit_support`]: https://docs.rs/ad-runtime
+//! `emit_support` is `ad_runtime::kernels::emit_support`.
 //!
-//! Before/after, for the reverse sweep of `o = tanh(z)` followed by a mean-squared loss:
+//! Before/after, for the reverse sweep of `o = z.tanh(); (&o - y).powi(2).mean()`
+//! (the IR of `tests/ir.rs`; `%4 = o - y`, `%3` the shape of `o`): six elementwise
+//! nodes, each of which would be a pass with its own temporary, become two passes,
+//! each written into the buffer of a value that dies there (`%4`, then `%16`):
 //!
 //! ```text
-//! %20 = fill %19 %12 ; adj        (unfused: five passes, four temporaries)
-//! %21 = %20 * 2.0 ; adj
-//! %22 = %21 * %10 ; adj           let __ad_v23 = emit_support::sum_to1(&__ad_v9, __ad_v10,
-//! %23 = sum_to %22 %9 ; adj           |e0: f64| __ad_v19 * 2.0 * e0);
-//! %24 = %8 * %8 ; adj             let __ad_v26 = emit_support::ew2(__ad_v23, __ad_v8,
-//! %25 = 1.0 - %24 ; adj               |e0: f64, e1: f64| e0 * (1.0 - e1 * e1));
-//! %26 = %23 * %25 ; adj           (one pass each, in the buffers of %10 and %23)
+//! %12 = fill %11 %7 ; adj         let __ad_v16: Tensor<f64> = emit_support::sum_to1(
+//! %14 = %12 * 2.0 ; adj               &__ad_v3, __ad_v4, |e0: f64| (__ad_v11 * 2f64) * e0);
+//! %15 = %14 * %4 ; adj
+//! %16 = sum_to %15 %3 ; adj
+//! %17 = %2 * %2 ; adj             let __ad_v19: Tensor<f64> = emit_support::ew2(
+//! %18 = 1.0 - %17 ; adj               __ad_v16, __ad_v2, |e0: f64, e1: f64| e0 * (1f64 - e1 * e1));
+//! %19 = %16 * %18 ; adj
 //! ```
 //!
 //! Before/after, for `fn sq(x: f64) -> f64 { x * x }` (simplified IR):
@@ -371,12 +374,39 @@ impl<'a> Emitter<'a> {
             for c in node.op.operands() {
                 let candidate = self.is_elementwise(c)
                     && self.region_of[c.idx()] == self.region_of[i]
-                    && (self.is_mask(c) || n_uses[c.idx()] == 1)
+                    && (self.is_mask(c)
+                        || n_uses[c.idx()] == 1
+                        || matches!(func.node(c).op, Op::Fill(..)))
                     && self.takes_inline(user, c);
                 if candidate {
                     self.inline[c.idx()] = true;
                 }
             }
+        }
+        // A value read by several nodes (a fill, a mask) is inlined only if every
+        // reader takes it into its pass.
+        for (i, node) in func.nodes.iter().enumerate() {
+            let readers: Vec<Id> = match &node.op {
+                Op::If { cond, then, else_ } => {
+                    let mut v = vec![*cond];
+                    v.extend(then.yields.iter().chain(&else_.yields));
+                    v
+                }
+                op => op
+                    .operands()
+                    .into_iter()
+                    .filter(|&c| {
+                        !self.takes_inline(Id(i as u32), c)
+                            || self.region_of[c.idx()] != self.region_of[i]
+                    })
+                    .collect(),
+            };
+            for c in readers {
+                self.inline[c.idx()] = false;
+            }
+        }
+        for &o in func.outputs.iter().chain(self.exports.iter().flatten()) {
+            self.inline[o.idx()] = false;
         }
         // Masks are never materialized: a mask operand of a node that cannot take it
         // makes that node's own pass (it then has the mask inside).
@@ -392,8 +422,7 @@ impl<'a> Emitter<'a> {
                 } else {
                     MAX_REDUCE_LEAVES
                 };
-                let classes: Vec<Option<Id>> =
-                    leaves.iter().map(|l| self.class[l.idx()]).collect();
+                let classes: Vec<Option<Id>> = leaves.iter().map(|l| self.class[l.idx()]).collect();
                 let members = self.members(root);
                 // A fill inside a pass reads no tensor: some leaf must carry its shape.
                 let lost_fill = members.iter().copied().find(|&m| {
@@ -433,6 +462,7 @@ impl<'a> Emitter<'a> {
                         && n_uses[m.idx()] == 1
                         && self.region_of[m.idx()] == self.region_of[i]
                         && acc != m
+                        && !self.inline[acc.idx()]
                         && !func.node(m).op.operands().contains(&acc)
                         && self.class[acc.idx()].is_some()
                         && self.class[acc.idx()] == self.class[m.idx()];
@@ -452,9 +482,7 @@ impl<'a> Emitter<'a> {
             return Some(id);
         }
         match self.func.node(id).op {
-            Op::Reduce(Reduction::Sum, g) | Op::SumToShape(g, _) if self.inline[g.idx()] => {
-                Some(g)
-            }
+            Op::Reduce(Reduction::Sum, g) | Op::SumToShape(g, _) if self.inline[g.idx()] => Some(g),
             _ => None,
         }
     }
@@ -521,22 +549,25 @@ impl<'a> Emitter<'a> {
             };
             match &node.op {
                 Op::If { cond, .. } => reads.push((*cond, at)),
+                Op::Binary(BinOp::Add, a, b)
+                    if self.absorbed[a.idx()] || self.absorbed[b.idx()] =>
+                {
+                    for x in [*a, *b] {
+                        match func.node(x).op {
+                            Op::MatMulGrad { x: p, y: q, .. } if self.absorbed[x.idx()] => {
+                                reads.extend([(p, at), (q, at)]);
+                            }
+                            _ => reads.push((x, at)),
+                        }
+                    }
+                }
                 _ if self.group_child(id).is_some() => {
                     for l in self.group_reads(id) {
                         reads.push((l, at));
                     }
                 }
-                Op::Binary(BinOp::Add, a, b)
-                    if self.absorbed[a.idx()] || self.absorbed[b.idx()] =>
-                {
-                    for x in [*a, *b] {
-                        if self.absorbed[x.idx()] {
-                            reads.extend(func.node(x).op.operands().into_iter().map(|o| (o, at)));
-                        } else {
-                            reads.push((x, at));
-                        }
-                    }
-                }
+                // The shape operand of a product's gradient only names its class.
+                Op::MatMulGrad { x, y, .. } => reads.extend([(*x, at), (*y, at)]),
                 op => reads.extend(op.operands().into_iter().map(|o| (o, at))),
             }
         }
@@ -574,7 +605,7 @@ impl<'a> Emitter<'a> {
         for m in self.members(root) {
             let node = self.func.node(m);
             let ops = match &node.op {
-                Op::Fill(v, _) => vec![*v],
+                Op::Fill(v, _) if m != root => vec![*v],
                 Op::Reduce(_, g) => vec![*g],
                 op => op.operands(),
             };
@@ -780,7 +811,9 @@ impl<'a> Emitter<'a> {
     fn region(&self, nodes: &[Id]) -> TokenStream {
         let mut out = TokenStream::new();
         for &id in nodes {
-            if self.inline[id.idx()] || self.absorbed[id.idx()] {
+            let unread =
+                matches!(self.func.node(id).op, Op::ShapeOf(_)) && self.uses[id.idx()].is_empty();
+            if self.inline[id.idx()] || self.absorbed[id.idx()] || unread {
                 continue;
             }
             out.extend(self.stmt(id));
@@ -852,7 +885,11 @@ impl<'a> Emitter<'a> {
                 }
                 quote_spanned!(span=> #path(#(#args),*))
             }
-            Op::CallVjp { path: p, args, seed } => {
+            Op::CallVjp {
+                path: p,
+                args,
+                seed,
+            } => {
                 let mut path = self.func.paths[*p as usize].clone();
                 if let Some(last) = path.segments.last_mut() {
                     last.ident = format_ident!("{}_vjp", last.ident, span = last.ident.span());
@@ -923,6 +960,25 @@ impl<'a> Emitter<'a> {
         if self.by_ref[id.idx()] {
             return None;
         }
+        if let Op::Binary(BinOp::Add, a, b) = node.op {
+            if self.absorbed[a.idx()] || self.absorbed[b.idx()] {
+                let (acc, m) = if self.absorbed[b.idx()] {
+                    (a, b)
+                } else {
+                    (b, a)
+                };
+                let Op::MatMulGrad { lhs, x, y, .. } = self.func.node(m).op else {
+                    return None;
+                };
+                let acc = self.give(acc, at);
+                let (x, y) = (self.borrow(x), self.borrow(y));
+                return Some(if lhs {
+                    quote_spanned!(span=> #es::acc_matmul_grad_lhs(#acc, #x, #y))
+                } else {
+                    quote_spanned!(span=> #es::acc_matmul_grad_rhs(#acc, #x, #y))
+                });
+            }
+        }
         if let Some(child) = self.group_child(id) {
             if let Op::Fill(v, s) = node.op {
                 let (v, s) = (self.val(v), self.borrow(s));
@@ -977,19 +1033,6 @@ impl<'a> Emitter<'a> {
                     quote_spanned!(span=> #es::matmul_grad_lhs(#x, #y))
                 } else {
                     quote_spanned!(span=> #es::matmul_grad_rhs(#x, #y))
-                }
-            }
-            Op::Binary(BinOp::Add, a, b) if self.absorbed[a.idx()] || self.absorbed[b.idx()] => {
-                let (acc, m) = if self.absorbed[b.idx()] { (*a, *b) } else { (*b, *a) };
-                let Op::MatMulGrad { lhs, x, y, .. } = self.func.node(m).op else {
-                    return None;
-                };
-                let acc = self.give(acc, at);
-                let (x, y) = (self.borrow(x), self.borrow(y));
-                if lhs {
-                    quote_spanned!(span=> #es::acc_matmul_grad_lhs(#acc, #x, #y))
-                } else {
-                    quote_spanned!(span=> #es::acc_matmul_grad_rhs(#acc, #x, #y))
                 }
             }
             Op::Call { path, args, .. } => {
@@ -1162,15 +1205,14 @@ impl<'a> Emitter<'a> {
             .collect()
     }
 
-    /// A value handed out of a region's tail: owned (moved when defined there).
-    fn tail_val(&self, x: Id, mine: usize, seen: &mut Vec<Id>) -> TokenStream {
+    /// A value handed out of a region's tail, owned: moved when defined there and
+    /// handed out for the last time.
+    fn tail_val(&self, x: Id, mine: usize, last: bool) -> TokenStream {
         let v = self.val(x);
         if !matches!(self.func.node(x).ty, Ty::Tensor(_)) {
             return v;
         }
-        let fresh = !seen.contains(&x);
-        seen.push(x);
-        if fresh && self.owned(x) && self.region_of[x.idx()] == mine {
+        if last && self.owned(x) && self.region_of[x.idx()] == mine {
             v
         } else {
             quote!(#v.clone())
@@ -1197,26 +1239,21 @@ impl<'a> Emitter<'a> {
             quote!(#n)
         }));
         let tail = |region: &Region, mine: usize| -> TokenStream {
-            let mut seen = Vec::new();
-            let mut items: Vec<TokenStream> = region
-                .yields
-                .iter()
-                .map(|&y| self.tail_val(y, mine, &mut seen))
+            // `Some(x)`: this branch hands out `x`; `None`: a placeholder for a value
+            // of the other branch.
+            let mut slots: Vec<(Id, bool)> = region.yields.iter().map(|&y| (y, true)).collect();
+            slots.extend(ex_t.iter().map(|&x| (x, mine == rt)));
+            slots.extend(ex_e.iter().map(|&x| (x, mine == re)));
+            let items = (0..slots.len())
+                .map(|k| {
+                    let (x, here) = slots[k];
+                    if !here {
+                        return self.placeholder(x);
+                    }
+                    let last = !slots[k + 1..].contains(&(x, true));
+                    self.tail_val(x, mine, last)
+                })
                 .collect();
-            for &x in ex_t {
-                items.push(if mine == rt {
-                    self.tail_val(x, mine, &mut seen)
-                } else {
-                    self.placeholder(x)
-                });
-            }
-            for &x in ex_e {
-                items.push(if mine == re {
-                    self.tail_val(x, mine, &mut seen)
-                } else {
-                    self.placeholder(x)
-                });
-            }
             tuple(items)
         };
         let then_body = self.region(&then.nodes);

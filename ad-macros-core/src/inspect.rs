@@ -15,7 +15,7 @@
 
 use crate::args::Args;
 use crate::ctxt::Ctxt;
-use crate::ir::{Func, Id, Op, Origin};
+use crate::ir::{Func, Id, Op, Origin, Ty};
 use crate::parse::Signature;
 use crate::route::{Reason, Route};
 use proc_macro2::TokenStream;
@@ -135,15 +135,20 @@ pub fn to_dot(func: &Func, sig: &Signature) -> String {
                 continue;
             }
             let label = escape(&label(func, sig, Id(idx as u32)));
-            let shape = if matches!(node.op, Op::Const(_) | Op::Opaque(_)) {
-                "plaintext"
+            if matches!(node.op, Op::Const(_) | Op::Opaque(_)) {
+                let _ = writeln!(out, "    n{idx} [label=\"{label}\", shape=plaintext];");
+            } else if node.ty == Ty::Opaque {
+                // Bookkeeping the emitted code needs (a shape, a count): small and grey.
+                let _ = writeln!(
+                    out,
+                    "    n{idx} [label=\"{label}\", shape=plaintext, fontsize=9, fontcolor=gray40];"
+                );
             } else {
-                "box"
-            };
-            let _ = writeln!(
-                out,
-                "    n{idx} [label=\"{label}\", shape={shape}, style=\"rounded,filled\", fillcolor=white];"
-            );
+                let _ = writeln!(
+                    out,
+                    "    n{idx} [label=\"{label}\", shape=box, style=\"rounded,filled\", fillcolor=white];"
+                );
+            }
         }
         let _ = writeln!(out, "  }}");
     }
@@ -235,21 +240,31 @@ fn label(func: &Func, sig: &Signature, id: Id) -> String {
         }
         Op::CallGrad { index, .. } => format!("∂call/∂arg{index}"),
         Op::Proj(_, k) => format!(".{k}"),
-        other => {
-            // Any other operation (new ones included): its variant name.
-            let debug = format!("{other:?}");
-            debug
-                .split(|c: char| !c.is_alphanumeric() && c != '_')
-                .next()
-                .unwrap_or("op")
-                .to_lowercase()
-        }
+        // Any other operation (new ones included): its variant name and the names
+        // inside it (`Reduce(Mean, Id(3))` -> "reduce mean"), without ids.
+        other => describe(&format!("{other:?}")),
     };
     match &node.hint {
         _ if matches!(node.op, Op::Const(_) | Op::Opaque(_)) => op,
         Some(hint) if !matches!(node.op, Op::Param(_)) => format!("{op}\n{hint}: {}", node.ty),
         _ => format!("{op}\n{}", node.ty),
     }
+}
+
+/// Lower-cased words of a `Debug` rendering: the variant, then any capitalised names
+/// in it other than `Id`.
+fn describe(debug: &str) -> String {
+    let mut words = debug
+        .split(|c: char| !c.is_alphanumeric() && c != '_')
+        .filter(|w| !w.is_empty());
+    let mut out = words.next().unwrap_or("op").to_lowercase();
+    for w in words {
+        if w != "Id" && w.starts_with(|c: char| c.is_ascii_uppercase()) {
+            out.push(' ');
+            out.push_str(&w.to_lowercase());
+        }
+    }
+    out
 }
 
 fn quote_id(s: &str) -> String {
@@ -268,6 +283,12 @@ mod tests {
 
     fn expand_inspect(item: TokenStream) -> String {
         crate::expand(TokenStream::new(), item).to_string()
+    }
+
+    #[test]
+    fn describes_unknown_ops_without_ids() {
+        assert_eq!(describe("Reduce(Mean, Id(3))"), "reduce mean");
+        assert_eq!(describe("MatMul(Id(1), Id(2))"), "matmul");
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! order: the reverse sweep is a reverse walk and needs no DFS. [`Func::verify`] checks
 //! this in debug builds.
 //!
-//! Every node has a [`Ty`]. Only float kinds (and, with issue 5, tensors; with issue 6,
+//! Every node has a [`Ty`]. Only float kinds (floats, tensors, and with issue 6,
 //! slices and arrays) carry gradients; integers and bools are constants of the adjoint.
 //!
 //! Structured control flow lives in [`Region`]s: the body of a function is a region, and
@@ -15,10 +15,13 @@
 //! earlier node of an enclosing region; adjoint code may also refer to a value defined
 //! inside a region (a saved value), which the emitter exports from that region.
 //!
+//! Tensors (`Ty::Tensor`) reuse the elementwise ops above, with scalars broadcasting
+//! against them, and add products, layout, reductions and the shape-only nodes the
+//! reverse sweep needs ([`Op::ShapeOf`], [`Op::Fill`], [`Op::SumToShape`], ...). A
+//! comparison with a tensor operand is an elementwise mask of kind `bool`: it only
+//! lives inside a fused pass (see `emit.rs`).
+//!
 //! How the later issues plug in:
-//! - tensors (issue 5): `Ty::Tensor`; the elementwise ops below are reused with tensor
-//!   kinds, new ops (`MatMul`, `Sum`, `SumToShape`, ...) join [`Op`]; the emitter fuses
-//!   chains of elementwise tensor nodes into one pass.
 //! - loops (issue 6): `Op::For`/`Op::While` own a body region with loop-carried values as
 //!   region arguments; the adjoint pushes overwritten values on stacks in the forward
 //!   region and pops them in the reversed region, exactly like `If` records its branch.
@@ -81,7 +84,7 @@ pub enum Ty {
     Bool,
     /// A constant whose Rust type only rustc knows (an outside `const`, an int literal).
     Opaque,
-    /// A `Tensor<f32/f64>` (issue 5; the tape expansion handles it today).
+    /// A `Tensor<f32/f64>`.
     Tensor(FloatTy),
     /// A slice, `Vec` or array of floats (issue 6).
     Slice(FloatTy),
@@ -310,7 +313,7 @@ pub enum Op {
     /// A node that failed to lower; an error has been reported for it.
     Error,
 
-    // ----- tensors (issue 5) -----
+    // ----- tensors -----
     /// `a.matmul(b)`: `[m,k]·[k,n]`, `[m,k]·[k]`, `[k]·[k,n]`.
     MatMul(Id, Id),
     /// `a.dot(b)`: a scalar.

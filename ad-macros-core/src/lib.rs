@@ -43,12 +43,14 @@
 
 pub mod adjoint;
 pub mod args;
+pub mod control;
 pub mod ctxt;
 pub mod emit;
 pub mod fallback;
 #[cfg(feature = "inspect")]
 pub mod inspect;
 pub mod ir;
+pub mod loops;
 pub mod lower;
 pub mod parse;
 pub mod route;
@@ -103,16 +105,9 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
 
 /// The static expansion: lower, differentiate, simplify, emit, once per companion.
 fn static_path(cx: &Ctxt, sig: &parse::Signature, block: &syn::Block) -> TokenStream {
-    for p in &sig.params {
-        if matches!(p.kind, Ty::Slice(_)) {
-            cx.error_spanned_by(&p.ty, format!(
-                "slice, `Vec` and array parameters like `{}` are not supported by the static path of #[differentiable] yet; remove `static` to run the function on the tape",
-                p.ident
-            ));
-        }
-    }
-    if cx.has_errors() {
-        return TokenStream::new();
+    // Loops, slices, indexing and early exits: the statement-level reversal.
+    if loops::applies(sig, block) {
+        return loops::expand(cx, sig, block);
     }
     let primal = lower::lower(cx, sig, block);
     if cx.has_errors() {

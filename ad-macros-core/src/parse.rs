@@ -55,19 +55,13 @@ impl Signature {
             }
             // A slice's gradient is owned (issue 6): `&[T]` and `Vec<T>` give `Vec<T>`,
             // `[T; N]` gives `[T; N]`.
-            Ty::Slice(t) => {
-                let ty = match &p.ty {
-                    Type::Reference(r) => &*r.elem,
-                    ty => ty,
-                };
-                match ty {
-                    Type::Array(a) => quote::quote!(#a),
-                    _ => {
-                        let t = Ident::new(t.name(), Span::call_site());
-                        quote::quote!(::std::vec::Vec<#t>)
-                    }
+            Ty::Slice(t) => match strip_ref(&p.ty) {
+                Type::Array(a) => quote::quote!(#a),
+                _ => {
+                    let t = Ident::new(t.name(), Span::call_site());
+                    quote::quote!(::std::vec::Vec<#t>)
                 }
-            }
+            },
             _ => {
                 let ty = &p.ty;
                 quote::quote!(#ty)
@@ -86,6 +80,17 @@ impl Signature {
         } else {
             quote::quote!((#(#tys),*))
         }
+    }
+}
+
+/// The type behind `&`, invisible groups (types passed through `macro_rules!`) and
+/// parentheses.
+pub fn strip_ref(ty: &Type) -> &Type {
+    match ty {
+        Type::Reference(r) => strip_ref(&r.elem),
+        Type::Group(g) => strip_ref(&g.elem),
+        Type::Paren(p) => strip_ref(&p.elem),
+        ty => ty,
     }
 }
 

@@ -50,20 +50,20 @@ pub enum Reason {
 /// does not take them today, the tape does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Construct {
-    /// A `&[f64]`, `Vec<f64>` or `[f64; N]` parameter (or `&Vec`, `&[f64; N]`).
-    SliceParam,
     /// `inline(f)`: a call that runs as written on tape values.
     Inline,
     /// A closure `|x| ..`.
     Closure,
-    /// A `for`, `while` or `loop`, or `break`/`continue`.
-    Loop,
-    /// `return` anywhere but as the last statement of the body.
-    EarlyReturn,
+    /// A labeled loop, `break 'a` or `continue 'a`, or a labeled block.
+    Label,
+    /// A `for` over something else than a range (`a..b`, `a..=b`, `(a..b).rev()`) or a
+    /// slice parameter (`s.iter()`, `&s`, `s.iter().enumerate()`), another use of an
+    /// iterator than `s.iter().sum()`, or a sub-slice `&s[a..b]`.
+    Iterator,
+    /// Loops, indexing, an early `return` or a slice parameter together with tensors.
+    TensorControl,
     /// `match`, `if let`, `while let` or `let .. else`.
     Match,
-    /// Indexing `a[i]`.
-    Index,
     /// A macro call in the body (`vec![..]`, `assert!(..)`, `println!(..)`).
     Macro,
     /// A `let` whose pattern is not one name (`let (a, b) = ..`), or a tuple value.
@@ -81,13 +81,16 @@ impl Construct {
     /// How the crate docs name the construct.
     pub fn describe(self) -> &'static str {
         match self {
-            Construct::SliceParam => "a slice, `Vec` or array parameter",
             Construct::Inline => "a call of a function named in `inline(..)`",
             Construct::Closure => "a closure",
-            Construct::Loop => "a loop (`for`, `while`, `loop`, `break`, `continue`)",
-            Construct::EarlyReturn => "an early `return`",
+            Construct::Label => "a loop label",
+            Construct::Iterator => {
+                "an iterator other than a range or a slice parameter's `iter()`, or a sub-slice"
+            }
+            Construct::TensorControl => {
+                "a loop, indexing, an early `return` or a slice parameter together with tensors"
+            }
             Construct::Match => "`match`, `if let`, `while let` or `let .. else`",
-            Construct::Index => "indexing",
             Construct::Macro => "a macro call",
             Construct::Tuple => "a tuple or a destructuring `let`",
             Construct::Field => "field access",
@@ -105,13 +108,18 @@ pub fn route(sig: &Signature, args: &Args, block: &syn::Block) -> Route {
     if args.static_.is_some() {
         return Route::Static;
     }
-    if let Some(p) = sig.params.iter().find(|p| matches!(p.kind, Ty::Slice(_))) {
-        return Route::Tape(Reason::Construct(Construct::SliceParam, p.ty.span()));
-    }
     if let Some(f) = args.inline.first() {
         return Route::Tape(Reason::Construct(Construct::Inline, f.span()));
     }
-    let mut finder = Finder { found: None };
+    let mut finder = Finder {
+        slices: sig
+            .params
+            .iter()
+            .filter(|p| matches!(p.kind, Ty::Slice(_)))
+            .map(|p| p.ident.to_string())
+            .collect(),
+        ..Finder::default()
+    };
     let n = block.stmts.len();
     for (i, stmt) in block.stmts.iter().enumerate() {
         match stmt {
@@ -127,24 +135,107 @@ pub fn route(sig: &Signature, args: &Args, block: &syn::Block) -> Route {
             return Route::Tape(Reason::Construct(c, span));
         }
     }
+    // Loops and slices take the statement-level static path, which has no tensors yet.
+    let slice = sig.params.iter().find(|p| matches!(p.kind, Ty::Slice(_)));
+    let control = finder.control.or_else(|| slice.map(|p| p.ty.span()));
+    let tensors = finder.tensor
+        || matches!(sig.ret_kind, Ty::Tensor(_))
+        || sig.params.iter().any(|p| matches!(p.kind, Ty::Tensor(_)));
+    if let (Some(span), true) = (control, tensors) {
+        return Route::Tape(Reason::Construct(Construct::TensorControl, span));
+    }
     Route::Static
 }
 
 /// Finds the first construct of [`Construct`] in source order.
+#[derive(Default)]
 struct Finder {
     found: Option<(Construct, Span)>,
+    /// The first loop, `break`, `continue`, early `return` or indexing.
+    control: Option<Span>,
+    /// Whether the body names `Tensor`.
+    tensor: bool,
+    /// The names of the slice parameters.
+    slices: Vec<String>,
 }
 
 impl Finder {
     fn hit(&mut self, c: Construct, tokens: impl ToTokens) {
         if self.found.is_none() {
-            let span = tokens
-                .into_token_stream()
-                .into_iter()
-                .next()
-                .map_or_else(Span::call_site, |t| t.span());
-            self.found = Some((c, span));
+            self.found = Some((c, first_span(tokens)));
         }
+    }
+
+    fn control(&mut self, tokens: impl ToTokens) {
+        if self.control.is_none() {
+            self.control = Some(first_span(tokens));
+        }
+    }
+
+    /// A `for` the static path takes: over a range or a slice's elements. Visits the
+    /// parts of the iterator expression that are ordinary expressions.
+    fn for_iter(&mut self, pat: &'_ Pat, e: &'_ Expr) -> bool {
+        let e = strip(e);
+        let (inner, rev) = match e {
+            Expr::MethodCall(m) if m.method == "rev" && m.args.is_empty() => {
+                (strip(&m.receiver), true)
+            }
+            _ => (e, false),
+        };
+        if let Expr::Range(r) = inner {
+            let (Some(lo), Some(hi)) = (&r.start, &r.end) else {
+                return false;
+            };
+            if !matches!(pat, Pat::Ident(_) | Pat::Wild(_)) {
+                return false;
+            }
+            self.visit_expr(lo);
+            self.visit_expr(hi);
+            return true;
+        }
+        if rev {
+            return false;
+        }
+        let (inner, enumerate) = match inner {
+            Expr::MethodCall(m) if m.method == "enumerate" && m.args.is_empty() => {
+                (strip(&m.receiver), true)
+            }
+            _ => (inner, false),
+        };
+        let base = match inner {
+            Expr::MethodCall(m) if m.method == "iter" && m.args.is_empty() => strip(&m.receiver),
+            Expr::Reference(r) if !enumerate => strip(&r.expr),
+            other if !enumerate => other,
+            _ => return false,
+        };
+        let one = |p: &Pat| match p {
+            Pat::Ident(_) | Pat::Wild(_) => true,
+            Pat::Reference(r) => matches!(&*r.pat, Pat::Ident(_) | Pat::Wild(_)),
+            _ => false,
+        };
+        let pat_ok = if enumerate {
+            matches!(pat, Pat::Tuple(t) if t.elems.len() == 2 && t.elems.iter().all(one))
+        } else {
+            one(pat)
+        };
+        pat_ok
+            && matches!(base, Expr::Path(p) if p.path.get_ident().is_some_and(|i| self.slices.iter().any(|s| i == s)))
+    }
+}
+
+fn first_span(tokens: impl ToTokens) -> Span {
+    tokens
+        .into_token_stream()
+        .into_iter()
+        .next()
+        .map_or_else(Span::call_site, |t| t.span())
+}
+
+fn strip(e: &Expr) -> &Expr {
+    match e {
+        Expr::Paren(p) => strip(&p.expr),
+        Expr::Group(g) => strip(&g.expr),
+        e => e,
     }
 }
 
@@ -155,15 +246,70 @@ impl<'ast> Visit<'ast> for Finder {
         }
         match e {
             Expr::Closure(c) => self.hit(Construct::Closure, c.or1_token),
-            Expr::ForLoop(f) => self.hit(Construct::Loop, f.for_token),
-            Expr::While(w) => self.hit(Construct::Loop, w.while_token),
-            Expr::Loop(l) => self.hit(Construct::Loop, l.loop_token),
-            Expr::Break(b) => self.hit(Construct::Loop, b.break_token),
-            Expr::Continue(c) => self.hit(Construct::Loop, c.continue_token),
-            Expr::Return(r) => self.hit(Construct::EarlyReturn, r.return_token),
+            Expr::ForLoop(f) => {
+                self.control(f.for_token);
+                if f.label.is_some() {
+                    self.hit(Construct::Label, &f.label);
+                }
+                if !self.for_iter(&f.pat, &f.expr) {
+                    self.hit(Construct::Iterator, &f.expr);
+                }
+                self.visit_block(&f.body);
+                return;
+            }
+            Expr::While(w) => {
+                self.control(w.while_token);
+                if w.label.is_some() {
+                    self.hit(Construct::Label, &w.label);
+                }
+            }
+            Expr::Loop(l) => {
+                self.control(l.loop_token);
+                if l.label.is_some() {
+                    self.hit(Construct::Label, &l.label);
+                }
+            }
+            Expr::Block(b) if b.label.is_some() => self.hit(Construct::Label, &b.label),
+            Expr::Break(b) => {
+                self.control(b.break_token);
+                if b.label.is_some() {
+                    self.hit(Construct::Label, &b.label);
+                }
+            }
+            Expr::Continue(c) => {
+                self.control(c.continue_token);
+                if c.label.is_some() {
+                    self.hit(Construct::Label, &c.label);
+                }
+            }
+            Expr::Return(r) => self.control(r.return_token),
+            Expr::Index(i) if matches!(strip(&i.index), Expr::Range(_)) => {
+                self.hit(Construct::Iterator, i)
+            }
+            Expr::Index(i) => self.control(i),
+            Expr::MethodCall(m) if m.method == "sum" && m.args.is_empty() => {
+                // `s.iter().sum()`: a summing loop on the static path.
+                if let Expr::MethodCall(it) = strip(&m.receiver) {
+                    if it.method == "iter" && it.args.is_empty() {
+                        self.control(&it.method);
+                        self.visit_expr(&it.receiver);
+                        return;
+                    }
+                }
+            }
+            Expr::MethodCall(m)
+                if matches!(
+                    m.method.to_string().as_str(),
+                    "iter" | "into_iter" | "iter_mut" | "zip" | "enumerate" | "fold"
+                ) =>
+            {
+                self.hit(Construct::Iterator, &m.method)
+            }
+            Expr::Path(p) if p.path.segments.iter().any(|s| s.ident == "Tensor") => {
+                self.tensor = true
+            }
             Expr::Match(m) => self.hit(Construct::Match, m.match_token),
             Expr::Let(l) => self.hit(Construct::Match, l.let_token),
-            Expr::Index(i) => self.hit(Construct::Index, i),
             Expr::Macro(m) => self.hit(Construct::Macro, &m.mac.path),
             Expr::Tuple(t) if !t.elems.is_empty() => self.hit(Construct::Tuple, t),
             Expr::Field(f) => self.hit(Construct::Field, f),
@@ -318,6 +464,19 @@ mod tests {
     }
 
     #[test]
+    fn loops_slices_and_early_exits_are_static() {
+        for f in [
+            "fn f(x: &[f64]) -> f64 { let mut s = 0.0; for i in 0..x.len() { s += x[i] } s }",
+            "fn f(x: [f64; 3], v: Vec<f64>) -> f64 { x.iter().sum::<f64>() + v[0] }",
+            "fn f(x: f64) -> f64 { let mut y = x; while y < 1.0 { y = y * 2.0 } y }",
+            "fn f(x: f64) -> f64 { if x > 0.0 { return x; } x * 2.0 }",
+            "fn f(x: &[f64]) -> f64 { let mut s = 0.0; for (i, &v) in x.iter().enumerate() { if v < 0.0 { continue; } s += v; if s > 9.0 { break; } } s }",
+        ] {
+            assert!(matches!(route_of("", f), Route::Static), "{f}");
+        }
+    }
+
+    #[test]
     fn options_decide_first() {
         let f = "fn f(x: f64) -> f64 { for _ in 0..3 {} x }";
         assert!(matches!(route_of("static", f), Route::Static));
@@ -328,19 +487,29 @@ mod tests {
     #[test]
     fn tape_constructs_are_found() {
         let cases = [
-            ("fn f(x: &[f64]) -> f64 { 0.0 }", Construct::SliceParam),
-            ("fn f(x: [f64; 3]) -> f64 { 0.0 }", Construct::SliceParam),
+            (
+                "fn f(x: &[f64], t: &Tensor) -> f64 { x[0] * t.sum() }",
+                Construct::TensorControl,
+            ),
+            (
+                "fn f(x: f64) -> Tensor { let mut t = Tensor::ones(&[2]); while t.sum() < x { t = t * 2.0 } t }",
+                Construct::TensorControl,
+            ),
             (
                 "fn f(x: f64) -> f64 { let g = |t: f64| t; g(x) }",
                 Construct::Closure,
             ),
             (
-                "fn f(x: f64) -> f64 { let mut y = x; while y < 1.0 { y = y * 2.0 } y }",
-                Construct::Loop,
+                "fn f(x: f64) -> f64 { let mut y = x; 'a: loop { y = y * 2.0; break 'a; } y }",
+                Construct::Label,
             ),
             (
-                "fn f(x: f64) -> f64 { if x > 0.0 { return x; } x * 2.0 }",
-                Construct::EarlyReturn,
+                "fn f(x: &[f64]) -> f64 { let mut s = 0.0; for (a, b) in x.iter().zip(x.iter()) { s += a * b } s }",
+                Construct::Iterator,
+            ),
+            (
+                "fn f(x: &[f64]) -> f64 { let mut s = 0.0; for i in (0..4).step_by(2) { s += x[i] } s }",
+                Construct::Iterator,
             ),
             (
                 "fn f(x: f64, n: u8) -> f64 { match n { 0 => x, _ => 1.0 } }",

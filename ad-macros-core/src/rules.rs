@@ -7,6 +7,11 @@
 //! it (`exp`, `tanh`, `sqrt`, `sigmoid`, ...), so the reverse sweep recomputes nothing.
 //! The tape's rules (`ad-runtime/src/tape/`) implement the same formulas.
 //!
+//! The same rules serve scalars and tensors: constants are scalars that broadcast,
+//! a rule's contribution may have the result's (broadcast) shape, and
+//! `adjoint.rs` fits each contribution to its operand (a sum for a scalar used in
+//! tensor arithmetic, `sum_to_shape` for a broadcast tensor operand).
+//!
 //! Non-differentiable points follow PyTorch: `relu'(0) = 0`, `abs'(0) = 0`, `clamp`
 //! passes the gradient to `x` on the closed interval `[lo, hi]`, and `max`/`min` split
 //! the gradient evenly between tied operands.

@@ -165,6 +165,7 @@ fn is_array(ty: &Type) -> bool {
     match ty {
         Type::Reference(r) => is_array(&r.elem),
         Type::Paren(p) => is_array(&p.elem),
+        Type::Group(g) => is_array(&g.elem),
         Type::Array(_) => true,
         _ => false,
     }
@@ -175,6 +176,7 @@ fn is_vec(ty: &Type) -> bool {
     match ty {
         Type::Reference(r) => is_vec(&r.elem),
         Type::Paren(p) => is_vec(&p.elem),
+        Type::Group(g) => is_vec(&g.elem),
         Type::Path(p) => p.path.segments.last().is_some_and(|s| s.ident == "Vec"),
         _ => false,
     }

@@ -248,3 +248,42 @@ fn never_panics_on_odd_input() {
         let _ = ad_macros_core::expand(quote!(wrt(x)), case);
     }
 }
+
+#[test]
+fn tensor_adjoint_sums_back_only_where_shapes_may_differ() {
+    // `o - y` may broadcast, so the gradient of `o` is summed back onto its shape
+    // (`sum_to`); `tanh` and `powi` keep their operand's shape, so theirs are not.
+    let (_, grad) = ir(
+        quote!(wrt(z)),
+        quote! {
+            fn f(z: &Tensor, y: &Tensor) -> f64 {
+                let o = z.tanh();
+                (&o - y).powi(2).mean()
+            }
+        },
+    );
+    assert_eq!(
+        grad,
+        r#"%0: Tensor<f64> = param 0
+%1: Tensor<f64> = param 1
+%2: Tensor<f64> = tanh %0
+%3: const = shape %2
+%4: Tensor<f64> = %2 - %1
+%5: int = `2`
+%6: Tensor<f64> = powi %4 %5
+%7: const = shape %6
+%8: f64 = mean %6
+%9: f64 = 1.0  ; adj
+%10: f64 = numel %7  ; adj
+%11: f64 = %9 / %10  ; adj
+%12: Tensor<f64> = fill %11 %7  ; adj
+%13: f64 = 2.0  ; adj
+%14: Tensor<f64> = %12 * %13  ; adj
+%15: Tensor<f64> = %14 * %4  ; adj
+%16: Tensor<f64> = sum_to %15 %3  ; adj
+%17: Tensor<f64> = %2 * %2  ; adj
+%18: Tensor<f64> = %9 - %17  ; adj
+%19: Tensor<f64> = %16 * %18  ; adj
+return %8, %19"#
+    );
+}

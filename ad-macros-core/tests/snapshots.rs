@@ -122,19 +122,13 @@ fn tape_expansion() {
 
 #[test]
 fn automatic_tape_fallback() {
-    // A slice parameter and a `for` loop: no option, the tape takes it.
+    // A closure over a slice's iterator: no option, the tape takes it.
     check(
         "tape_fallback",
         quote!(),
         quote! {
-            fn rosenbrock(x: &[f64]) -> f64 {
-                let mut s = 0.0;
-                for i in 0..x.len() - 1 {
-                    let a = 1.0 - x[i];
-                    let b = x[i + 1] - x[i] * x[i];
-                    s += a * a + 100.0 * b * b;
-                }
-                s
+            fn sum_sq(x: &[f64]) -> f64 {
+                x.iter().map(|v| v * v).sum()
             }
         },
     );
@@ -150,6 +144,41 @@ fn tanh_mlp_loss() {
                 let h = (x.matmul(w1) + b1).tanh();
                 let o = (h.matmul(w2) + b2).tanh();
                 (&o - y).powi(2).mean()
+            }
+        },
+    );
+}
+
+// The statement-level reversal: a recurrence whose overwritten value is pushed on a
+// stack in the forward sweep and popped in the reverse sweep, and Rosenbrock over a
+// slice, where nothing is pushed (`a` and `b` are recomputed, `s` is an accumulator).
+#[test]
+fn loops() {
+    check(
+        "loops",
+        quote!(),
+        quote! {
+            fn logistic(x0: f64, r: f64, n: usize) -> f64 {
+                let mut x = x0;
+                for _ in 0..n {
+                    x = r * x * (1.0 - x);
+                }
+                x
+            }
+        },
+    );
+    check(
+        "loops_slice",
+        quote!(),
+        quote! {
+            fn rosenbrock(x: &[f64]) -> f64 {
+                let mut s = 0.0;
+                for i in 0..x.len() - 1 {
+                    let a = 1.0 - x[i];
+                    let b = x[i + 1] - x[i] * x[i];
+                    s += a * a + 100.0 * b * b;
+                }
+                s
             }
         },
     );

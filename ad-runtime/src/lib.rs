@@ -11,6 +11,7 @@ mod ndarray_conv;
 mod ops;
 mod rng;
 mod shape;
+mod stack;
 pub mod tape;
 mod tensor;
 
@@ -27,6 +28,7 @@ pub mod __private {
     pub use crate::kernels::emit_support;
     pub use crate::kernels::fused;
     pub use crate::shape::Shape;
+    pub use crate::stack::Stack;
     pub use crate::tape;
     pub use crate::tape::{Function, Tape, Value, Var};
     pub use crate::tensor::Tensor;

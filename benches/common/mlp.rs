@@ -218,9 +218,28 @@ macro_rules! nets {
                 (loss.item(), grads)
             }
 
-            // (e) The static gradient that `#[differentiable]` emits for
-            // `tanh_loss` sits here as `tanh_static_grad`, a `TanhGradFn<T>`
-            // like the three above, listed in `tanh_rows` as "static".
+            /// (e) The loss as a `#[differentiable]` function: the macro emits
+            /// its gradient, `tanh_loss_static_grad`, at compile time.
+            #[adjoint::differentiable(wrt(w1, b1, w2, b2))]
+            pub fn tanh_loss_static(
+                x: &Tensor<$float>,
+                w1: &Tensor<$float>,
+                b1: &Tensor<$float>,
+                w2: &Tensor<$float>,
+                b2: &Tensor<$float>,
+                y: &Tensor<$float>,
+            ) -> $float {
+                let h = (x.matmul(w1) + b1).tanh();
+                let o = (h.matmul(w2) + b2).tanh();
+                (&o - y).powi(2).mean()
+            }
+
+            /// (e) The static gradient that `#[differentiable]` emits.
+            pub fn tanh_static_grad(n: &TanhNet<T>) -> (T, TanhGrads<T>) {
+                let (loss, (w1, b1, w2, b2)) =
+                    tanh_loss_static_grad(&n.x, &n.w1, &n.b1, &n.w2, &n.b2, &n.y);
+                (loss, TanhGrads { w1, b1, w2, b2 })
+            }
 
             /// Every gradient of the tanh network, by name.
             pub fn tanh_rows() -> Vec<(&'static str, TanhGradFn<T>)> {
@@ -228,6 +247,7 @@ macro_rules! nets {
                     ("hand", tanh_hand_grad),
                     ("fused", tanh_fused_grad),
                     ("tape", tanh_tape_grad),
+                    ("static", tanh_static_grad),
                 ]
             }
 
@@ -284,8 +304,23 @@ macro_rules! nets {
                 (loss.item(), grads)
             }
 
-            // (e) The static gradient of `relu_loss` sits here as
-            // `relu_static_grad`, listed in `relu_rows` as "static".
+            /// (e) The loss as a `#[differentiable]` function.
+            #[adjoint::differentiable(wrt(w1, w2))]
+            pub fn relu_loss_static(
+                x: &Tensor<$float>,
+                w1: &Tensor<$float>,
+                w2: &Tensor<$float>,
+                y: &Tensor<$float>,
+            ) -> $float {
+                let h = x.matmul(w1).clamp(0.0, $float::INFINITY);
+                (h.matmul(w2) - y).powi(2).sum()
+            }
+
+            /// (e) The static gradient that `#[differentiable]` emits.
+            pub fn relu_static_grad(n: &ReluNet<T>) -> (T, ReluGrads<T>) {
+                let (loss, (w1, w2)) = relu_loss_static_grad(&n.x, &n.w1, &n.w2, &n.y);
+                (loss, ReluGrads { w1, w2 })
+            }
 
             /// Every gradient of the ReLU network, by name.
             pub fn relu_rows() -> Vec<(&'static str, ReluGradFn<T>)> {
@@ -293,6 +328,7 @@ macro_rules! nets {
                     ("hand", relu_hand_grad),
                     ("fused", relu_fused_grad),
                     ("tape", relu_tape_grad),
+                    ("static", relu_static_grad),
                 ]
             }
         }

@@ -35,14 +35,8 @@ pub fn loss_grad(
         ::adjoint::__private::Tensor<f64>,
     ),
 ) {
-    let __ad_v2: ::adjoint::__private::Shape = ::adjoint::__private::emit_support::shape_of(
-        w1,
-    );
     let __ad_v4: ::adjoint::__private::Shape = ::adjoint::__private::emit_support::shape_of(
         b1,
-    );
-    let __ad_v6: ::adjoint::__private::Shape = ::adjoint::__private::emit_support::shape_of(
-        w2,
     );
     let __ad_v8: ::adjoint::__private::Shape = ::adjoint::__private::emit_support::shape_of(
         b2,
@@ -55,9 +49,6 @@ pub fn loss_grad(
         __ad_v10,
         b1,
         |__ad_e0: f64, __ad_e1: f64| <f64>::tanh((__ad_e0 + __ad_e1)),
-    );
-    let __ad_v14: ::adjoint::__private::Shape = ::adjoint::__private::emit_support::shape_of(
-        &__ad_v13,
     );
     let __ad_v15: ::adjoint::__private::Tensor<f64> = __ad_v13.matmul(w2);
     let __ad_v16: ::adjoint::__private::Shape = ::adjoint::__private::emit_support::shape_of(
@@ -165,14 +156,8 @@ pub fn loss_vjp(
         ::adjoint::__private::Tensor<f64>,
     ),
 ) {
-    let __ad_v2: ::adjoint::__private::Shape = ::adjoint::__private::emit_support::shape_of(
-        w1,
-    );
     let __ad_v4: ::adjoint::__private::Shape = ::adjoint::__private::emit_support::shape_of(
         b1,
-    );
-    let __ad_v6: ::adjoint::__private::Shape = ::adjoint::__private::emit_support::shape_of(
-        w2,
     );
     let __ad_v8: ::adjoint::__private::Shape = ::adjoint::__private::emit_support::shape_of(
         b2,
@@ -185,9 +170,6 @@ pub fn loss_vjp(
         __ad_v10,
         b1,
         |__ad_e0: f64, __ad_e1: f64| <f64>::tanh((__ad_e0 + __ad_e1)),
-    );
-    let __ad_v14: ::adjoint::__private::Shape = ::adjoint::__private::emit_support::shape_of(
-        &__ad_v13,
     );
     let __ad_v15: ::adjoint::__private::Tensor<f64> = __ad_v13.matmul(w2);
     let __ad_v16: ::adjoint::__private::Shape = ::adjoint::__private::emit_support::shape_of(

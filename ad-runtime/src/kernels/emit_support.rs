@@ -146,12 +146,16 @@ pub fn ew3<'a, 'b, 'c, T: Float>(
 ) -> Tensor<T> {
     let (a, b, c) = (a.into(), b.into(), c.into());
     let out = out_shape(&[&a.get().shape, &b.get().shape, &c.get().shape]);
+    // An operand's own buffer first, else a broadcast copy's.
+    let own = [a.lends(&out), b.lends(&out), c.lends(&out)];
     let (a, b, c) = (a.broadcast(&out), b.broadcast(&out), c.broadcast(&out));
-    if a.lends(&out) {
+    let any = [a.lends(&out), b.lends(&out), c.lends(&out)];
+    let pick = own.iter().position(|&o| o).or(any.iter().position(|&o| o));
+    if pick == Some(0) {
         fused::map3_inplace(a.take(), b.get(), c.get(), f)
-    } else if b.lends(&out) {
+    } else if pick == Some(1) {
         fused::map3_inplace(b.take(), a.get(), c.get(), |y, x, z| f(x, y, z))
-    } else if c.lends(&out) {
+    } else if pick == Some(2) {
         fused::map3_inplace(c.take(), a.get(), b.get(), |z, x, y| f(x, y, z))
     } else {
         fused::map3(a.get(), b.get(), c.get(), f)
@@ -175,19 +179,22 @@ pub fn ew4<'a, 'b, 'c, 'd, T: Float>(
         &c.get().shape,
         &d.get().shape,
     ]);
+    let own = [a.lends(&out), b.lends(&out), c.lends(&out), d.lends(&out)];
     let (a, b) = (a.broadcast(&out), b.broadcast(&out));
     let (c, d) = (c.broadcast(&out), d.broadcast(&out));
-    if a.lends(&out) {
+    let any = [a.lends(&out), b.lends(&out), c.lends(&out), d.lends(&out)];
+    let pick = own.iter().position(|&o| o).or(any.iter().position(|&o| o));
+    if pick == Some(0) {
         fused::map4_inplace(a.take(), b.get(), c.get(), d.get(), f)
-    } else if b.lends(&out) {
+    } else if pick == Some(1) {
         fused::map4_inplace(b.take(), a.get(), c.get(), d.get(), |y, x, z, w| {
             f(x, y, z, w)
         })
-    } else if c.lends(&out) {
+    } else if pick == Some(2) {
         fused::map4_inplace(c.take(), a.get(), b.get(), d.get(), |z, x, y, w| {
             f(x, y, z, w)
         })
-    } else if d.lends(&out) {
+    } else if pick == Some(3) {
         fused::map4_inplace(d.take(), a.get(), b.get(), c.get(), |w, x, y, z| {
             f(x, y, z, w)
         })
@@ -416,7 +423,7 @@ pub fn acc_matmul_grad_lhs<T: Float>(
     match (b.ndim(), dc.ndim()) {
         (2, 2) if acc.ndim() == 2 => acc.gemm_into(one, dc, false, b, true, one),
         (2, 1) if acc.ndim() == 1 => acc.gemm_into(one, b, false, dc, false, one),
-        _ => return ew2(acc, &matmul_grad_lhs(dc, b), |x, y| x + y),
+        _ => return ew2(acc, matmul_grad_lhs(dc, b), |x, y| x + y),
     }
     acc
 }
@@ -432,7 +439,7 @@ pub fn acc_matmul_grad_rhs<T: Float>(
     let one = T::one();
     match (a.ndim(), dc.ndim()) {
         (2, d) if acc.ndim() == d => acc.gemm_into(one, a, true, dc, false, one),
-        _ => return ew2(acc, &matmul_grad_rhs(a, dc), |x, y| x + y),
+        _ => return ew2(acc, matmul_grad_rhs(a, dc), |x, y| x + y),
     }
     acc
 }
@@ -462,17 +469,15 @@ mod tests {
     fn chains_broadcast_and_reuse_an_owned_buffer() {
         let a = t(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], &[2, 3]);
         let b = t(&[10.0, 20.0, 30.0], &[3]);
-        let p = a.as_slice().as_ptr();
         let y = ew2(a.clone(), &b, |x, y| x + y);
         assert_eq!(y.as_slice(), (&a + &b).as_slice());
         let y2 = ew2(&b, y, |x, y| x - y);
         assert_eq!(y2.as_slice(), &[-1.0, -2.0, -3.0, -4.0, -5.0, -6.0]);
         let owned = a.clone();
         let q = owned.as_slice().as_ptr();
-        let z = ew3(&b, owned, &t(&[2.0], &[1]), |b, a, k| k * a + b);
+        let z = ew3(&b, owned, t(&[2.0], &[1]), |b, a, k| k * a + b);
         assert_eq!(z.as_slice().as_ptr(), q);
         assert_eq!(z.as_slice(), &[12.0, 24.0, 36.0, 18.0, 30.0, 42.0]);
-        let _ = p;
         let c = t(&[1.0, -1.0], &[2, 1]);
         let w = ew4(&c, &b, &a, &a, |c, b, x, y| c * b + x * y);
         assert_eq!(w.shape(), &[2, 3]);

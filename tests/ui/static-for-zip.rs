@@ -2,12 +2,12 @@ use adjoint::prelude::*;
 
 // Without `static` this function would run on the tape.
 #[differentiable(static)]
-fn f(a: f64) -> f64 {
-    let mut b = 2.0 * a;
-    while b.abs() < 1000.0 {
-        b = b * 2.0;
+fn f(x: &[f64], y: &[f64]) -> f64 {
+    let mut s = 0.0;
+    for (a, b) in x.iter().zip(y.iter()) {
+        s += a * b;
     }
-    b
+    s
 }
 
 fn main() {}

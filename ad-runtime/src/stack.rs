@@ -1,0 +1,128 @@
+//! The stacks of the static path's loop reversal: values a loop overwrites are pushed
+//! in the forward sweep and popped, in reverse order, by the reverse sweep.
+//!
+//! A [`Stack`] borrows its buffer from a per-thread pool and gives it back, emptied but
+//! with its capacity, when dropped: after the first call of a gradient function, later
+//! calls push without allocating (until they push more than any earlier call did).
+
+use std::any::Any;
+use std::cell::RefCell;
+use std::mem::ManuallyDrop;
+
+/// The most buffers the pool of one thread keeps.
+const POOL_LEN: usize = 64;
+
+thread_local! {
+    static POOL: RefCell<Vec<Box<dyn Any>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A last-in first-out stack of `T` over a pooled buffer.
+pub struct Stack<T: 'static> {
+    /// Boxed so that it moves in and out of the pool without allocating; taken out
+    /// only by `drop`.
+    buf: ManuallyDrop<Box<Vec<T>>>,
+}
+
+impl<T: 'static> Stack<T> {
+    /// An empty stack, reusing a pooled buffer of `T` when the thread has one.
+    pub fn new() -> Self {
+        let pooled = POOL
+            .try_with(|pool| {
+                let mut pool = pool.try_borrow_mut().ok()?;
+                let idx = pool.iter().rposition(|b| b.is::<Vec<T>>())?;
+                pool.swap_remove(idx).downcast::<Vec<T>>().ok()
+            })
+            .ok()
+            .flatten();
+        Stack {
+            buf: ManuallyDrop::new(pooled.unwrap_or_default()),
+        }
+    }
+
+    /// Pushes a value.
+    #[inline]
+    pub fn push(&mut self, value: T) {
+        self.buf.push(value);
+    }
+
+    /// Pops the value pushed last. The reverse sweep pops exactly what the forward
+    /// sweep pushed, so the stack is never empty here.
+    #[inline]
+    pub fn pop(&mut self) -> T {
+        match self.buf.pop() {
+            Some(v) => v,
+            None => unreachable!("the reverse sweep popped more than the forward sweep pushed"),
+        }
+    }
+
+    /// Makes room for `additional` more values.
+    #[inline]
+    pub fn reserve(&mut self, additional: usize) {
+        self.buf.reserve(additional);
+    }
+
+    /// How many values are on the stack.
+    pub fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Whether the stack is empty.
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
+    /// How many values the buffer holds without allocating.
+    pub fn capacity(&self) -> usize {
+        self.buf.capacity()
+    }
+}
+
+impl<T: 'static> Default for Stack<T> {
+    fn default() -> Self {
+        Stack::new()
+    }
+}
+
+impl<T: 'static> Drop for Stack<T> {
+    fn drop(&mut self) {
+        // SAFETY: `buf` is taken once, here, and never used again.
+        let mut buf = unsafe { ManuallyDrop::take(&mut self.buf) };
+        buf.clear();
+        if buf.capacity() == 0 {
+            return;
+        }
+        let buf: Box<dyn Any> = buf;
+        // During thread teardown the pool may be gone; the buffer is then just freed.
+        let _ = POOL.try_with(|pool| {
+            if let Ok(mut pool) = pool.try_borrow_mut() {
+                if pool.len() < POOL_LEN {
+                    pool.push(buf);
+                }
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pops_in_reverse_and_reuses_the_buffer() {
+        let mut s = Stack::new();
+        for i in 0..100u32 {
+            s.push(i);
+        }
+        assert_eq!(s.len(), 100);
+        for i in (0..100u32).rev() {
+            assert_eq!(s.pop(), i);
+        }
+        let cap = s.capacity();
+        drop(s);
+        let t: Stack<u32> = Stack::new();
+        assert!(t.is_empty());
+        assert_eq!(t.capacity(), cap);
+        let f: Stack<f64> = Stack::new();
+        assert_eq!(f.capacity(), 0);
+    }
+}
