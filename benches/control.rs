@@ -87,7 +87,9 @@ fn doubling_hand(a: f64) -> (f64, f64) {
 }
 
 fn point(n: usize) -> Vec<f64> {
-    (0..n).map(|i| 0.5 + 0.4 * ((i as f64) * 0.7).sin()).collect()
+    (0..n)
+        .map(|i| 0.5 + 0.4 * ((i as f64) * 0.7).sin())
+        .collect()
 }
 
 fn side_by_side(c: &mut Criterion) {

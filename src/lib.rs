@@ -48,20 +48,38 @@
 //! Without `tape` or `static`, a function takes the tape automatically, with no
 //! warning, exactly when its signature or body contains one of:
 //!
-//! - a `&[f64]`, `Vec<f64>` or `[f64; N]` parameter (or `f32`, `&Vec<_>`, `&[_; N]`);
 //! - a function named in `inline(..)`;
 //! - a closure;
-//! - `for`, `while`, `loop`, `break` or `continue`;
-//! - `return` anywhere but as the last statement of the body;
+//! - a loop label (`'a: for ..`, `break 'a`, `continue 'a`) or a labeled block;
+//! - a `for` over anything but a range (`a..b`, `a..=b`, `(a..b).rev()`) or a slice
+//!   parameter (`s.iter()`, `&s`, `s`, `s.iter().enumerate()`); another iterator method
+//!   (`iter()` not followed by `.sum()`, `zip`, `into_iter`, `fold`, ...); a sub-slice
+//!   `&s[a..b]`;
+//! - in a function with tensors (a `Tensor` parameter, result or path) that also has a
+//!   loop, `break`, `continue`, an early `return`, indexing or a slice parameter: a call
+//!   of another function (other than `Tensor::..`), or indexing of anything but a
+//!   slice parameter;
 //! - `match`, `if let`, `while let` or `let .. else`;
-//! - indexing `a[i]`;
 //! - a macro call (`vec![..]`, `assert!(..)`, `println!(..)`);
 //! - a destructuring `let` (`let (a, b) = ..`, `let _ = ..`) or a tuple value;
 //! - field access (`p.0`, `s.x`);
 //! - a local `Vec` (a `Vec<..>` annotation or a `Vec::..` call);
 //! - a call of an integer type's function (`usize::min(i, n)`).
 //!
-//! Everything else, tensors included, takes the static path. The decision is one
+//! Everything else takes the static path, which includes, for scalar bodies, slice,
+//! `Vec` and array parameters (gradients `Vec<_>` / `[_; N]`), indexing (`x[i + 1]`,
+//! `c[n - 1 - i]`), `x.len()`, `x.iter().sum()`, `for` over ranges and slices (nested,
+//! with bounds that depend on outer indices), `while`, `loop`, `break` (also
+//! `break value`), `continue` and early `return`. Loops are reversed as Tapenade does:
+//! the forward sweep pushes on a reusable stack each value an iteration overwrites
+//! that the reverse sweep needs (plus trip counts and branch decisions), and the
+//! reverse sweep runs the iterations backwards, popping them; accumulators like
+//! `s += ..` and values a loop does not change are never pushed. Tensors take the
+//! same path: tensor-valued loop-carried variables (`while b.norm() < 1000.0 { b = b *
+//! 2.0 }`, `for _ in 0..n { h = (h.matmul(w) + b).tanh() }`), conditions computed from
+//! tensors, scalar parameters mixed in, and a `Tensor` result (its `_vjp` takes a
+//! `Tensor` seed). An overwritten tensor moves onto the stack (no copy), and a
+//! tensor adjoint stays unallocated until something reaches it. The decision is one
 //! syntactic pass made before anything is lowered (`ad_macros_core::route`).
 //!
 //! On the tape, a slice, `Vec` or array parameter becomes one scalar leaf per element,

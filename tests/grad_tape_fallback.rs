@@ -64,7 +64,9 @@ fn doubling_gradient_is_value_over_input() {
 }
 
 // The tensor form: `while b.norm() < 1000`, `if b.sum() > 0`. Each output is c·2^k·aᵢ
-// with the same c and k, so the VJP with seed v is v ⊙ f(a) / a.
+// with the same c and k, so the VJP with seed v is v ⊙ f(a) / a. Without an option it
+// now takes the static path (tests/grad_control_tensor.rs), checked here against the
+// tape twin.
 #[differentiable]
 fn doubling_tensor(a: &Tensor) -> Tensor {
     let mut b = a * 2.0;

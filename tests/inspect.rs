@@ -74,9 +74,10 @@ fn looped(x: f64, n: usize) -> f64 {
 }
 
 #[test]
-fn routed_functions_name_the_reason() {
+fn looped_functions_say_how_they_are_reversed() {
     let dot = looped_graph_dot();
-    assert!(dot.contains("on the tape because of a loop"), "{dot}");
+    assert!(dot.contains("static path with loop reversal"), "{dot}");
+    assert!(looped_adjoint_source().contains("fn looped_vjp"));
     assert_eq!(looped(0.5, 1), looped_grad(0.5, 1).0);
     assert_eq!(looped_grad(0.5, 1).1, 0.5f64.cos());
 }
@@ -101,4 +102,18 @@ fn tensor_graphs_show_the_tensor_ops() {
     }
     let (w, x) = (Tensor::ones(&[2, 1]), Tensor::ones(&[1, 2]));
     assert_eq!(layer(&w, &x), layer_grad(&w, &x).0);
+}
+
+#[differentiable]
+fn with_closure(x: f64) -> f64 {
+    let sq = |v: f64| v * v;
+    sq(x) + x
+}
+
+#[test]
+fn routed_functions_name_the_reason() {
+    let dot = with_closure_graph_dot();
+    assert!(dot.contains("on the tape because of a closure"), "{dot}");
+    assert_eq!(with_closure(3.0), 12.0);
+    assert_eq!(with_closure_grad(3.0), (12.0, 7.0));
 }

@@ -47,6 +47,9 @@ pub enum Kind {
     Bool,
     /// A slice, `Vec` or array parameter of floats.
     Slice(FloatTy),
+    /// A tensor: an owned local, or a parameter (`&Tensor` or `Tensor`) that keeps
+    /// its own name and is never assigned.
+    Tensor(FloatTy),
     /// Not known yet (a constant from outside, an untyped `let x;`).
     Other,
 }
@@ -157,11 +160,12 @@ pub fn normalize(cx: &Ctxt, sig: &Signature, block: &syn::Block) -> Body {
         let kind = match p.kind {
             Ty::Float(f) => Kind::Float(f),
             Ty::Slice(f) => Kind::Slice(f),
+            Ty::Tensor(f) => Kind::Tensor(f),
             Ty::Int => Kind::Int,
             Ty::Bool => Kind::Bool,
             _ => Kind::Other,
         };
-        let id = if matches!(kind, Kind::Slice(_)) {
+        let id = if matches!(kind, Kind::Slice(_) | Kind::Tensor(_)) {
             n.var_named(p.ident.clone(), kind)
         } else {
             n.fresh(&p.ident.to_string(), p.ident.span(), kind)
@@ -171,6 +175,7 @@ pub fn normalize(cx: &Ctxt, sig: &Signature, block: &syn::Block) -> Body {
     }
     let ret_kind = match sig.ret_kind {
         Ty::Float(f) => Kind::Float(f),
+        Ty::Tensor(f) => Kind::Tensor(f),
         _ => Kind::Other,
     };
     let ret = n.fresh("ret", Span::call_site(), ret_kind);
@@ -369,8 +374,9 @@ impl Norm<'_> {
             Some(Some((Ty::Float(f), false))) => Kind::Float(f),
             Some(Some((Ty::Int, false))) => Kind::Int,
             Some(Some((Ty::Bool, false))) => Kind::Bool,
+            Some(Some((Ty::Tensor(f), false))) => Kind::Tensor(f),
             Some(_) => {
-                self.error(ty, format!("locals of this type are not supported by the static path of #[differentiable] in a body with loops or slices; locals are `f32`, `f64`, integers and `bool`, or {TAPE_HINT}"));
+                self.error(ty, format!("locals of this type are not supported by the static path of #[differentiable] in a body with loops or slices; locals are `f32`, `f64`, `Tensor`, integers and `bool`, or {TAPE_HINT}"));
                 Kind::Other
             }
         };
@@ -522,6 +528,13 @@ impl Norm<'_> {
                 match self.lookup(&name) {
                     Some(v) if matches!(self.vars[v].kind, Kind::Slice(_)) => {
                         self.error(e, format!("cannot assign to the slice `{name}`"));
+                        None
+                    }
+                    Some(v)
+                        if matches!(self.vars[v].kind, Kind::Tensor(_))
+                            && self.vars[v].param.is_some() =>
+                    {
+                        self.error(e, format!("the static path of #[differentiable] does not assign to the tensor parameter `{name}`; copy it into a local first (`let mut t = {name}.clone();`), or {TAPE_HINT}"));
                         None
                     }
                     Some(v) => Some(v),
@@ -1104,6 +1117,7 @@ pub fn kind_of(
                 | B::And(_)
                 | B::Or(_) => Kind::Bool,
                 _ => match (k(&b.left), k(&b.right)) {
+                    (t @ Kind::Tensor(_), _) | (_, t @ Kind::Tensor(_)) => t,
                     (f @ Kind::Float(_), _) | (_, f @ Kind::Float(_)) => f,
                     (Kind::Int, _) | (_, Kind::Int) => Kind::Int,
                     (Kind::Bool, Kind::Bool) => Kind::Bool,
@@ -1126,15 +1140,26 @@ pub fn kind_of(
                 "len" => Kind::Int,
                 "is_nan" | "is_finite" | "is_infinite" | "is_sign_positive"
                 | "is_sign_negative" => Kind::Bool,
-                "powi" | "powf" => Kind::Float(match k(&m.receiver) {
-                    Kind::Float(f) => f,
-                    _ => default,
-                }),
+                "powi" | "powf" => match k(&m.receiver) {
+                    t @ Kind::Tensor(_) => t,
+                    Kind::Float(f) => Kind::Float(f),
+                    _ => Kind::Float(default),
+                },
+                // Full reductions of a tensor give its element type.
+                "sum" | "mean" | "norm" | "max" | "dot" => match k(&m.receiver) {
+                    Kind::Tensor(f) | Kind::Slice(f) | Kind::Float(f) => Kind::Float(f),
+                    other => other,
+                },
+                "clone" | "detach" => k(&m.receiver),
                 _ => match k(&m.receiver) {
                     Kind::Slice(f) => Kind::Float(f),
                     other => other,
                 },
             }
+        }
+        // A tensor constructor (`Tensor::zeros(..)`).
+        Expr::Call(c) if matches!(&*c.func, Expr::Path(p) if p.path.segments.iter().any(|s| s.ident == "Tensor")) => {
+            Kind::Tensor(default)
         }
         // A call of a user function: a float (`_vjp` companions return floats).
         Expr::Call(_) => Kind::Float(default),

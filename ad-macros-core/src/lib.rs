@@ -8,6 +8,7 @@
 //! args    #[differentiable(wrt(..), tape)]        -> args::Args
 //! parse   syn::ItemFn signature                   -> parse::Signature
 //! route   signature + body, one syntactic pass    -> static path or tape
+//! control, loops (bodies with loops or slices)   -> forward sweep with stacks, reverse sweep
 //! lower   syn::Block                              -> ir::Func (typed SSA, regions)
 //! adjoint primal ir::Func + rules (one table)     -> primal + reverse sweep
 //! simplify                                        -> folded, CSE'd, dead code removed
@@ -23,20 +24,30 @@
 //! function takes the tape automatically, with no warning, exactly when its signature
 //! or body contains one of these ([`route::Construct`]):
 //!
-//! - a `&[f64]`, `Vec<f64>` or `[f64; N]` parameter (also `f32`, `&Vec`, `&[_; N]`);
 //! - a function named in `inline(..)`;
 //! - a closure;
-//! - `for`, `while`, `loop`, `break` or `continue`;
-//! - `return` anywhere but as the last statement of the body;
+//! - a loop label (`'a: for ..`, `break 'a`, `continue 'a`) or a labeled block;
+//! - a `for` over anything but a range (`a..b`, `a..=b`, `(a..b).rev()`) or a slice
+//!   parameter (`s.iter()`, `&s`, `s`, `s.iter().enumerate()`); another iterator method
+//!   (`iter()` not followed by `.sum()`, `zip`, `into_iter`, `fold`, ...); a sub-slice
+//!   `&s[a..b]`;
+//! - in a function with tensors (a `Tensor` parameter, result or path) that also has a
+//!   loop, `break`, `continue`, an early `return`, indexing or a slice parameter: a call
+//!   of another function (other than `Tensor::..`), or indexing of anything but a
+//!   slice parameter;
 //! - `match`, `if let`, `while let` or `let .. else`;
-//! - indexing `a[i]`;
 //! - a macro call (`vec![..]`, `assert!(..)`, `println!(..)`);
 //! - a destructuring `let` (`let (a, b) = ..`, `let _ = ..`) or a tuple value;
 //! - field access (`p.0`, `s.x`);
 //! - a local `Vec` (a `Vec<..>` annotation or a `Vec::..` call);
 //! - a call of an integer type's function (`usize::min(i, n)`).
 //!
-//! Everything else, tensors included, takes the static path. Neither path takes
+//! Everything else takes the static path: straight-line scalar and tensor bodies go
+//! through [`lower`], [`adjoint`], [`simplify`] and [`emit`]; scalar and tensor bodies
+//! with slices, indexing, loops, `break`/`continue` or an early `return` go through
+//! [`control`] and [`loops`] (Tapenade-style reversal with stacks, the same pipeline
+//! for each statement's local adjoint; tensor loop-carried values move onto the
+//! stack, tensor adjoints are `Option`s until reached). Neither path takes
 //! `unsafe` code, `async` blocks or closures, `.await`, or items inside the body
 //! ([`route::check`]), nor the signatures that [`parse`] rejects.
 #![warn(missing_docs)]

@@ -23,6 +23,16 @@
 //!   count (locals outside loops, stacks inside), and the reverse sweep replays them:
 //!   `for i in (lo..hi).rev()`, `for _ in 0..n`, `if c`.
 //!
+//! Tensors take the same path. A tensor variable's adjoint is an `Option<Tensor>`,
+//! `None` until a contribution reaches it (then that gradient's buffer is moved in,
+//! later ones are summed in place by `emit_support::acc_adj`), and a statement whose
+//! target's adjoint is still `None` is skipped in reverse. The forward sweep reads
+//! tensor variables through references (`b * 2.0` -> `(&b) * 2.0`) so that it never
+//! moves a value the reverse sweep reads; an overwritten tensor that is needed moves
+//! onto a `Stack<Tensor>` (`push(mem::replace(&mut b, new))`, no copy). A tensor
+//! statement's local adjoint drops the statement's value, so the reverse sweep
+//! recomputes only what the gradients read.
+//!
 //! Before/after, for `let mut x = x0; for _ in 0..n { x = r * x * (1.0 - x); } x`
 //! (the reverse sweep, simplified):
 //!
@@ -46,7 +56,7 @@
 use crate::control::{self, AssignOp, Body, Kind, S};
 use crate::ctxt::Ctxt;
 use crate::emit::{self, Which};
-use crate::ir::{Func, Id, Op, Ty};
+use crate::ir::{FloatTy, Func, Id, Node, Op, Origin, Ty};
 use crate::parse::{Param, Signature};
 use crate::{adjoint, lower, simplify};
 use proc_macro2::{Span, TokenStream};
@@ -102,17 +112,15 @@ impl<'ast> Visit<'ast> for Uses {
 
 /// Expands `NAME_grad` (for a float result) and `NAME_vjp`; errors go to `cx`.
 pub fn expand(cx: &Ctxt, sig: &Signature, block: &syn::Block) -> TokenStream {
-    if !matches!(sig.ret_kind, Ty::Float(_))
-        || sig.params.iter().any(|p| matches!(p.kind, Ty::Tensor(_)))
-    {
-        const MSG: &str = "tensors in a body with loops, indexing or an early `return` are not supported by the static path of #[differentiable] yet; remove `static` to run the function on the tape";
-        match sig.params.iter().find(|p| matches!(p.kind, Ty::Tensor(_))) {
-            Some(p) => cx.error_spanned_by(&p.ty, MSG),
-            None => cx.error_spanned_by(&sig.ret, MSG),
-        }
+    if !matches!(sig.ret_kind, Ty::Float(_) | Ty::Tensor(_)) {
+        cx.error_spanned_by(&sig.ret, "a body with loops, indexing or an early `return` returns a float or a tensor on the static path of #[differentiable]; remove `static` to run the function on the tape");
         return TokenStream::new();
     }
     let body = control::normalize(cx, sig, block);
+    if cx.has_errors() {
+        return TokenStream::new();
+    }
+    check_tensor_body(cx, &body);
     if cx.has_errors() {
         return TokenStream::new();
     }
@@ -120,9 +128,56 @@ pub fn expand(cx: &Ctxt, sig: &Signature, block: &syn::Block) -> TokenStream {
     if cx.has_errors() {
         return TokenStream::new();
     }
-    let grad = plan.function(Which::Grad);
+    // `_grad` exists for a float result only.
+    let grad = match sig.ret_kind {
+        Ty::Float(_) => plan.function(Which::Grad),
+        _ => TokenStream::new(),
+    };
     let vjp = plan.function(Which::Vjp);
     quote!(#grad #vjp)
+}
+
+/// Among tensors, the statement-level path takes neither calls of other functions
+/// (it types every call as a float) nor indexing of anything but a slice parameter;
+/// the router sends such bodies to the tape unless `static` was asked for.
+fn check_tensor_body(cx: &Ctxt, body: &Body) {
+    if !body.vars.iter().any(|v| matches!(v.kind, Kind::Tensor(_))) {
+        return;
+    }
+    struct Scan<'b> {
+        cx: &'b Ctxt,
+        body: &'b Body,
+    }
+    impl<'ast> Visit<'ast> for Scan<'_> {
+        fn visit_expr(&mut self, e: &'ast Expr) {
+            match e {
+                Expr::Call(c) if !matches!(&*c.func, Expr::Path(p) if p.path.segments.iter().any(|s| s.ident == "Tensor")) =>
+                {
+                    self.cx.error_spanned_by(&c.func, "calls of other functions in a body with loops and tensors are not supported by the static path of #[differentiable]; remove `static` to run the function on the tape");
+                    return;
+                }
+                Expr::Index(i) => {
+                    let slice = var_of(&self.body.by_ident, &i.expr)
+                        .is_some_and(|v| matches!(self.body.vars[v].kind, Kind::Slice(_)));
+                    if !slice {
+                        self.cx.error_spanned_by(i, "the static path of #[differentiable] indexes only slice, `Vec` and array parameters in a body with tensors; remove `static` to run the function on the tape");
+                        return;
+                    }
+                }
+                _ => {}
+            }
+            syn::visit::visit_expr(self, e);
+        }
+    }
+    let mut scan = Scan { cx, body };
+    walk(&body.stmts, &mut |s| match s {
+        S::Assign { expr, .. } => scan.visit_expr(expr),
+        S::If { cond, .. } | S::While { cond, .. } => scan.visit_expr(cond),
+        S::For { lo, hi, .. } => {
+            scan.visit_expr(lo);
+            scan.visit_expr(hi);
+        }
+    });
 }
 
 /// Where a recorded value lives.
@@ -222,7 +277,8 @@ impl<'a> Plan<'a> {
             let mut changed = false;
             walk(&self.body.stmts, &mut |s| {
                 if let S::Assign { var, expr, .. } = s {
-                    let float = matches!(self.body.vars[*var].kind, Kind::Float(_));
+                    let float =
+                        matches!(self.body.vars[*var].kind, Kind::Float(_) | Kind::Tensor(_));
                     if float
                         && !self.active[*var]
                         && self.vars_in(expr).iter().any(|&u| self.active[u])
@@ -260,7 +316,7 @@ impl<'a> Plan<'a> {
                     // Integers and constants the expression reads stay as they are
                     // and are read again in the reverse sweep.
                     for u in self.vars_in(expr) {
-                        if !matches!(self.body.vars[u].kind, Kind::Float(_)) {
+                        if !matches!(self.body.vars[u].kind, Kind::Float(_) | Kind::Tensor(_)) {
                             self.needed[u] = true;
                         }
                     }
@@ -294,8 +350,10 @@ impl<'a> Plan<'a> {
             AssignOp::Mul => syn::parse_quote!(#target * (#expr)),
             AssignOp::Div => syn::parse_quote!(#target / (#expr)),
         };
-        let Kind::Float(width) = self.body.vars[var].kind else {
-            return None;
+        let (width, tensor) = match self.body.vars[var].kind {
+            Kind::Float(f) => (f, false),
+            Kind::Tensor(f) => (f, true),
+            _ => return None,
         };
         let mut sub = Substitute {
             plan: self,
@@ -309,13 +367,21 @@ impl<'a> Plan<'a> {
         if !params.iter().any(|p| p.diff) {
             return None;
         }
-        let ret: syn::Type = syn::parse_str(width.name()).ok()?;
+        let (ret, ret_kind): (syn::Type, Ty) = if tensor {
+            let f = format_ident!("{}", width.name());
+            (
+                syn::parse_quote!(::adjoint::__private::Tensor<#f>),
+                Ty::Tensor(width),
+            )
+        } else {
+            (syn::parse_str(width.name()).ok()?, Ty::Float(width))
+        };
         let ssig = Signature {
             vis: syn::Visibility::Inherited,
             ident: format_ident!("__ad_stmt"),
             params: params.clone(),
             ret,
-            ret_kind: Ty::Float(width),
+            ret_kind,
             float: width,
         };
         let block: syn::Block = syn::parse_quote!({ #e });
@@ -323,7 +389,24 @@ impl<'a> Plan<'a> {
         if cx.has_errors() {
             return None;
         }
-        let func = simplify::run(&adjoint::build(&primal, &ssig, adjoint::Seed::Param));
+        let mut func = adjoint::build(&primal, &ssig, adjoint::Seed::Param);
+        if tensor {
+            // The reverse sweep discards the statement's value: a float zero in its
+            // place lets `simplify` drop the primal tensor work the gradients do not
+            // read, instead of recomputing the value in every reverse iteration.
+            let zero = func.push(Node {
+                op: Op::Const(0.0),
+                ty: Ty::Float(width),
+                span: Span::call_site(),
+                origin: Origin::Adjoint,
+                hint: None,
+            });
+            func.body.nodes.push(zero);
+            if let Some(value) = func.outputs.first_mut() {
+                *value = zero;
+            }
+        }
+        let func = simplify::run(&func);
         let needed = params_read_by_gradients(&func, params.len());
         let item: syn::ItemFn = syn::parse2(emit::emit(&func, &ssig, Which::Vjp)).ok()?;
         let mut bindings = Vec::new();
@@ -447,7 +530,10 @@ impl<'a> Plan<'a> {
                     let v = &self.body.vars[*var];
                     let overwrites = in_loop || !*decl;
                     if self.needed[*var] && !recomputable[*var] && overwrites && !v.loop_var {
-                        let r = self.new_record(in_loop);
+                        // A tensor goes on a stack even outside loops: it has no
+                        // `Default` to declare a local with, and one push costs nothing.
+                        let tensor = matches!(v.kind, Kind::Tensor(_));
+                        let r = self.new_record(in_loop || tensor);
                         self.info.entry(key).or_default().save = Some(r);
                     }
                 }
@@ -478,11 +564,67 @@ impl<'a> Plan<'a> {
         format_ident!("{}_d", self.body.vars[v].ident)
     }
 
-    fn zero(&self, v: usize) -> TokenStream {
+    /// The element type of a tensor variable.
+    fn tensor(&self, v: usize) -> Option<FloatTy> {
         match self.body.vars[v].kind {
-            Kind::Float(f) | Kind::Slice(f) => emit::float_lit(0.0, f, Span::call_site()),
-            _ => emit::float_lit(0.0, self.sig.float, Span::call_site()),
+            Kind::Tensor(f) => Some(f),
+            _ => None,
         }
+    }
+
+    /// A tensor variable as a `&Tensor`: parameters taken by reference are one already.
+    fn borrow(&self, v: usize) -> TokenStream {
+        let ident = self.ident(v);
+        match self.body.vars[v].param {
+            Some(p) if self.sig.params[p].by_ref => quote!(#ident),
+            _ => quote!(&#ident),
+        }
+    }
+
+    /// An expression of the forward sweep. Tensor variables are read through
+    /// references (`b * 2.0` -> `(&b) * 2.0`), so that the forward sweep never moves
+    /// a value the reverse sweep or a later iteration reads.
+    fn fwd(&self, e: &Expr) -> Expr {
+        let mut e = e.clone();
+        Borrow { plan: self }.visit_expr_mut(&mut e);
+        e
+    }
+
+    /// The value of an assignment to a tensor: a bare tensor variable (`ret = b`,
+    /// `let c = &b`) is cloned, anything else computes a new tensor.
+    fn owned(&self, e: &Expr) -> Expr {
+        let mut inner = e;
+        loop {
+            match inner {
+                Expr::Paren(p) => inner = &p.expr,
+                Expr::Group(g) => inner = &g.expr,
+                Expr::Reference(r) => inner = &r.expr,
+                _ => break,
+            }
+        }
+        if let Some(v) = var_of(&self.body.by_ident, inner) {
+            if self.tensor(v).is_some() {
+                let ident = self.ident(v);
+                return syn::parse_quote!(#ident.clone());
+            }
+        }
+        self.fwd(e)
+    }
+
+    /// The zero an adjoint starts from: `-0.0`, the exact identity of `+`, so that a
+    /// reset followed by a first contribution (`v_d = -0.0; v_d += g`) folds into a
+    /// plain assignment. Gradients of parameters start from `+0.0`.
+    fn zero(&self, v: usize) -> TokenStream {
+        let f = match self.body.vars[v].kind {
+            Kind::Float(f) | Kind::Slice(f) => f,
+            _ => self.sig.float,
+        };
+        let z = if self.body.vars[v].param.is_some() {
+            0.0
+        } else {
+            -0.0
+        };
+        emit::float_lit(z, f, Span::call_site())
     }
 
     /// The whole companion function.
@@ -493,17 +635,26 @@ impl<'a> Plan<'a> {
         for (v, var) in self.body.vars.iter().enumerate() {
             let ident = &var.ident;
             match (var.param, var.kind) {
-                (Some(_), Kind::Slice(_)) => {}
+                (Some(_), Kind::Slice(_) | Kind::Tensor(_)) => {}
                 (Some(p), _) => {
                     let name = &self.sig.params[p].ident;
                     decls.extend(quote!(let mut #ident = #name;));
                 }
                 (None, _) if var.loop_var => {}
+                (None, Kind::Tensor(f)) => {
+                    let f = format_ident!("{}", f.name());
+                    decls.extend(quote!(let mut #ident: ::adjoint::__private::Tensor<#f> = ::adjoint::__private::emit_support::empty();));
+                }
                 (None, _) => {
                     decls.extend(quote!(let mut #ident = ::core::default::Default::default();))
                 }
             }
-            if self.active[v] {
+            if let (true, Some(f)) = (self.active[v], self.tensor(v)) {
+                // A tensor's adjoint is `None` until something reaches it.
+                let d = self.adj(v);
+                let f = format_ident!("{}", f.name());
+                decls.extend(quote!(let mut #d: ::core::option::Option<::adjoint::__private::Tensor<#f>> = ::core::option::Option::None;));
+            } else if self.active[v] {
                 let d = self.adj(v);
                 let zero = self.zero(v);
                 let init = match var.param.map(|p| &self.sig.params[p]) {
@@ -521,7 +672,12 @@ impl<'a> Plan<'a> {
         }
         let forward = self.forward(&self.body.stmts);
         let reverse = self.reverse(&self.body.stmts);
-        let ret = self.ident(self.body.ret);
+        let ret_i = self.ident(self.body.ret);
+        // The reverse sweep may restore and read the result's variable.
+        let ret = match self.tensor(self.body.ret) {
+            Some(_) if self.needed[self.body.ret] => quote!(#ret_i.clone()),
+            _ => quote!(#ret_i),
+        };
         let seed = match which {
             Which::Grad => emit::float_lit(1.0, self.sig.float, Span::call_site()),
             Which::Vjp => {
@@ -535,9 +691,18 @@ impl<'a> Plan<'a> {
             .diff_params()
             .map(
                 |(p, _)| match self.body.vars.iter().position(|v| v.param == Some(p)) {
+                    Some(v) if self.active[v] && self.tensor(v).is_some() => {
+                        let d = self.adj(v);
+                        let x = self.borrow(v);
+                        quote!(::adjoint::__private::emit_support::adj_or_zeros(#d, #x))
+                    }
                     Some(v) if self.active[v] => {
                         let d = self.adj(v);
                         quote!(#d)
+                    }
+                    Some(v) if self.tensor(v).is_some() => {
+                        let x = self.borrow(v);
+                        quote!(::adjoint::__private::emit_support::adj_or_zeros(::core::option::Option::None, #x))
                     }
                     _ => quote!(::core::default::Default::default()),
                 },
@@ -548,7 +713,9 @@ impl<'a> Plan<'a> {
         } else {
             quote!((#(#grads),*))
         };
-        let seed_reverse = if self.active[self.body.ret] {
+        let seed_reverse = if self.active[self.body.ret] && self.tensor(self.body.ret).is_some() {
+            quote!(#ret_d = ::core::option::Option::Some(#seed);)
+        } else if self.active[self.body.ret] {
             quote!(#ret_d = #seed;)
         } else {
             quote!()
@@ -592,8 +759,29 @@ impl<'a> Plan<'a> {
             let info = self.info(s);
             let record = info.and_then(|i| i.record.as_ref());
             match s {
+                S::Assign { var, expr, op, .. } if self.tensor(*var).is_some() => {
+                    let v = self.ident(*var);
+                    let e = self.fwd(expr);
+                    let new = match op {
+                        AssignOp::Set => self.owned(expr).to_token_stream(),
+                        AssignOp::Add => quote!(&#v + (#e)),
+                        AssignOp::Sub => quote!(&#v - (#e)),
+                        AssignOp::Mul => quote!(&#v * (#e)),
+                        AssignOp::Div => quote!(&#v / (#e)),
+                    };
+                    // The old value moves to the stack; nothing is copied.
+                    out.extend(match info.and_then(|i| i.save.as_ref()) {
+                        Some(r) => {
+                            let save =
+                                Self::save(r, quote!(::core::mem::replace(&mut #v, __ad_new)));
+                            quote!({ let __ad_new = #new; #save })
+                        }
+                        None => quote!(#v = #new;),
+                    });
+                }
                 S::Assign { var, expr, op, .. } => {
                     let v = self.ident(*var);
+                    let expr = &self.fwd(expr);
                     if let Some(r) = info.and_then(|i| i.save.as_ref()) {
                         out.extend(Self::save(r, quote!(#v)));
                     }
@@ -606,6 +794,7 @@ impl<'a> Plan<'a> {
                     });
                 }
                 S::If { cond, then, else_ } => {
+                    let cond = self.fwd(cond);
                     let save = record.map(|r| Self::save(r, quote!(__ad_c)));
                     let (then, else_) = (self.forward(then), self.forward(else_));
                     out.extend(quote!({
@@ -623,6 +812,7 @@ impl<'a> Plan<'a> {
                     body,
                 } => {
                     let i = self.ident(*var);
+                    let (lo, hi) = (self.fwd(lo), self.fwd(hi));
                     let save = record.map(|r| Self::save(r, quote!((__ad_lo, __ad_hi))));
                     let range = range(*inclusive, *rev);
                     let body = self.forward(body);
@@ -634,6 +824,7 @@ impl<'a> Plan<'a> {
                     }));
                 }
                 S::While { cond, body } => {
+                    let cond = self.fwd(cond);
                     let save = record.map(|r| Self::save(r, quote!(__ad_n)));
                     let body = self.forward(body);
                     out.extend(quote!({
@@ -672,6 +863,24 @@ impl<'a> Plan<'a> {
                         continue;
                     }
                     let d = self.adj(*var);
+                    if self.tensor(*var).is_some() {
+                        // A tensor adjoint that nothing reached is `None`: the local
+                        // adjoint is skipped rather than fed zeros.
+                        let take = match op {
+                            AssignOp::Add | AssignOp::Sub => quote!(#d.clone()),
+                            _ => quote!(#d.take()),
+                        };
+                        let local = info
+                            .and_then(|i| i.ad.as_ref())
+                            .map(|ad| self.apply(ad))
+                            .unwrap_or_default();
+                        out.extend(quote!({
+                            let __ad_g = #take;
+                            #restore
+                            if let ::core::option::Option::Some(__ad_g) = __ad_g { #local }
+                        }));
+                        continue;
+                    }
                     let zero = self.zero(*var);
                     let reset = match op {
                         AssignOp::Add | AssignOp::Sub => quote!(),
@@ -736,6 +945,10 @@ impl<'a> Plan<'a> {
             if let S::Assign { var, expr, .. } = b {
                 if info.recompute.contains(var) && self.needed[*var] {
                     let v = self.ident(*var);
+                    let expr = match self.tensor(*var) {
+                        Some(_) => self.owned(expr),
+                        None => self.fwd(expr),
+                    };
                     out.extend(quote!(#v = #expr;));
                 }
             }
@@ -750,22 +963,28 @@ impl<'a> Plan<'a> {
         let mut sinks = Vec::new();
         for (k, input) in ad.inputs.iter().enumerate() {
             match input {
+                Input::Var(u) if self.tensor(*u).is_some() => {
+                    args.push(self.borrow(*u));
+                    let d = self.adj(*u);
+                    sinks.push(self.active[*u].then(|| (quote!(#d), true)));
+                }
                 Input::Var(u) => {
                     let u_i = self.ident(*u);
                     args.push(quote!(#u_i));
                     let d = self.adj(*u);
-                    sinks.push(self.active[*u].then(|| quote!(#d)));
+                    sinks.push(self.active[*u].then(|| (quote!(#d), false)));
                 }
                 Input::Elem(s, idx) => {
                     let at = format_ident!("__ad_at{}", k);
+                    let idx = self.fwd(idx);
                     pre.extend(quote!(let #at = #idx;));
                     let s_i = self.ident(*s);
                     args.push(quote!(#s_i[#at]));
                     let d = self.adj(*s);
-                    sinks.push(self.active[*s].then(|| quote!(#d[#at])));
+                    sinks.push(self.active[*s].then(|| (quote!(#d[#at]), false)));
                 }
                 Input::Value(e) => {
-                    args.push(e.to_token_stream());
+                    args.push(self.fwd(e).to_token_stream());
                     sinks.push(None);
                 }
             }
@@ -791,8 +1010,12 @@ impl<'a> Plan<'a> {
             quote!((#(#grads),*))
         };
         let accumulate = ad.diff.iter().zip(&grads).filter_map(|(&k, g)| {
-            let sink = sinks[k].as_ref()?;
-            Some(quote!(#sink += #g;))
+            let (sink, tensor) = sinks[k].as_ref()?;
+            Some(if *tensor {
+                quote!(::adjoint::__private::emit_support::acc_adj(&mut #sink, #g);)
+            } else {
+                quote!(#sink += #g;)
+            })
         });
         quote! {
             #pre
@@ -871,13 +1094,17 @@ impl Substitute<'_, '_> {
                     Ty::Float(f) => {
                         syn::parse_str(f.name()).unwrap_or_else(|_| syn::parse_quote!(f64))
                     }
+                    Ty::Tensor(f) => {
+                        let f = format_ident!("{}", f.name());
+                        syn::parse_quote!(&::adjoint::__private::Tensor<#f>)
+                    }
                     _ => syn::parse_quote!(i32),
                 };
                 self.params.push(Param {
                     ident,
                     ty,
                     kind,
-                    by_ref: false,
+                    by_ref: matches!(kind, Ty::Tensor(_)),
                     diff,
                 });
                 self.inputs.push(input);
@@ -916,11 +1143,14 @@ impl VisitMut for Substitute<'_, '_> {
         match e {
             Expr::Path(_) => {
                 if let Some(v) = self.var_of(e) {
-                    if let Kind::Float(f) = self.plan.body.vars[v].kind {
-                        let key = self.plan.body.vars[v].ident.to_string();
-                        let diff = self.plan.active[v];
-                        *e = self.input(key, Input::Var(v), Ty::Float(f), diff, span);
-                    }
+                    let kind = match self.plan.body.vars[v].kind {
+                        Kind::Float(f) => Ty::Float(f),
+                        Kind::Tensor(f) => Ty::Tensor(f),
+                        _ => return,
+                    };
+                    let key = self.plan.body.vars[v].ident.to_string();
+                    let diff = self.plan.active[v];
+                    *e = self.input(key, Input::Var(v), kind, diff, span);
                 }
             }
             Expr::Index(ix) => {
@@ -951,6 +1181,12 @@ impl VisitMut for Substitute<'_, '_> {
                     _ => {}
                 }
             }
+            // `t.clone()` is the identity for differentiation.
+            Expr::MethodCall(m) if m.method == "clone" && m.args.is_empty() => {
+                let mut inner = (*m.receiver).clone();
+                self.visit_expr_mut(&mut inner);
+                *e = syn::parse_quote!((#inner));
+            }
             Expr::MethodCall(m) if m.method == "powi" && m.args.len() == 1 => {
                 self.visit_expr_mut(&mut m.receiver);
                 if let Some(arg) = m.args.first_mut() {
@@ -958,6 +1194,42 @@ impl VisitMut for Substitute<'_, '_> {
                         let key = arg.to_token_stream().to_string();
                         let value = arg.clone();
                         *arg = self.input(key, Input::Value(value), Ty::Int, false, span);
+                    }
+                }
+            }
+            _ => visit_mut::visit_expr_mut(self, e),
+        }
+    }
+}
+
+/// The variable a renamed expression names, through parentheses.
+fn var_of(by_ident: &HashMap<String, usize>, e: &Expr) -> Option<usize> {
+    match e {
+        Expr::Path(p) => p
+            .path
+            .get_ident()
+            .and_then(|i| by_ident.get(&i.to_string()).copied()),
+        Expr::Paren(p) => var_of(by_ident, &p.expr),
+        Expr::Group(g) => var_of(by_ident, &g.expr),
+        _ => None,
+    }
+}
+
+/// Reads owned tensor variables through a reference (see [`Plan::fwd`]).
+struct Borrow<'p, 'a> {
+    plan: &'p Plan<'a>,
+}
+
+impl VisitMut for Borrow<'_, '_> {
+    fn visit_expr_mut(&mut self, e: &mut Expr) {
+        match e {
+            // `&b` stays as written.
+            Expr::Reference(r) if var_of(&self.plan.body.by_ident, &r.expr).is_some() => {}
+            Expr::Path(_) => {
+                if let Some(v) = var_of(&self.plan.body.by_ident, e) {
+                    if self.plan.tensor(v).is_some() {
+                        let b = self.plan.borrow(v);
+                        *e = syn::parse_quote!((#b));
                     }
                 }
             }

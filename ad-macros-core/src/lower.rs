@@ -1,4 +1,4 @@
-//! `syn::Block` -> [`ir::Func`]: SSA form, with shadowing, `let mut`, assignment and
+//! `syn::Block` -> [`crate::ir::Func`]: SSA form, with shadowing, `let mut`, assignment and
 //! compound assignment resolved to fresh values, and `if`/`else` turned into regions.
 //!
 //! Every construct outside the static path is reported into the error sink on its own

@@ -60,7 +60,10 @@ pub enum Construct {
     /// slice parameter (`s.iter()`, `&s`, `s.iter().enumerate()`), another use of an
     /// iterator than `s.iter().sum()`, or a sub-slice `&s[a..b]`.
     Iterator,
-    /// Loops, indexing, an early `return` or a slice parameter together with tensors.
+    /// A call of another function, or indexing something else than a slice parameter,
+    /// in a body with tensors and loops, indexing, an early `return` or a slice
+    /// parameter (the statement-level static path types every call as a float and
+    /// indexes only slices).
     TensorControl,
     /// `match`, `if let`, `while let` or `let .. else`.
     Match,
@@ -88,7 +91,7 @@ impl Construct {
                 "an iterator other than a range or a slice parameter's `iter()`, or a sub-slice"
             }
             Construct::TensorControl => {
-                "a loop, indexing, an early `return` or a slice parameter together with tensors"
+                "a call of another function, or indexing something else than a slice parameter, in a body with tensors and loops"
             }
             Construct::Match => "`match`, `if let`, `while let` or `let .. else`",
             Construct::Macro => "a macro call",
@@ -135,13 +138,14 @@ pub fn route(sig: &Signature, args: &Args, block: &syn::Block) -> Route {
             return Route::Tape(Reason::Construct(c, span));
         }
     }
-    // Loops and slices take the statement-level static path, which has no tensors yet.
+    // Loops and slices take the statement-level static path, which takes tensors but
+    // not calls or tensor indexing among them.
     let slice = sig.params.iter().find(|p| matches!(p.kind, Ty::Slice(_)));
     let control = finder.control.or_else(|| slice.map(|p| p.ty.span()));
     let tensors = finder.tensor
         || matches!(sig.ret_kind, Ty::Tensor(_))
         || sig.params.iter().any(|p| matches!(p.kind, Ty::Tensor(_)));
-    if let (Some(span), true) = (control, tensors) {
+    if let (Some(_), true, Some(span)) = (control, tensors, finder.tensor_control) {
         return Route::Tape(Reason::Construct(Construct::TensorControl, span));
     }
     Route::Static
@@ -155,6 +159,9 @@ struct Finder {
     control: Option<Span>,
     /// Whether the body names `Tensor`.
     tensor: bool,
+    /// The first call of a function other than `Tensor::..` or indexing of something
+    /// else than a slice parameter: what the static path does not take among tensors.
+    tensor_control: Option<Span>,
     /// The names of the slice parameters.
     slices: Vec<String>,
 }
@@ -286,7 +293,13 @@ impl<'ast> Visit<'ast> for Finder {
             Expr::Index(i) if matches!(strip(&i.index), Expr::Range(_)) => {
                 self.hit(Construct::Iterator, i)
             }
-            Expr::Index(i) => self.control(i),
+            Expr::Index(i) => {
+                self.control(i);
+                let slice = matches!(strip(&i.expr), Expr::Path(p) if p.path.get_ident().is_some_and(|id| self.slices.iter().any(|s| id == s)));
+                if !slice && self.tensor_control.is_none() {
+                    self.tensor_control = Some(first_span(i));
+                }
+            }
             Expr::MethodCall(m) if m.method == "sum" && m.args.is_empty() => {
                 // `s.iter().sum()`: a summing loop on the static path.
                 if let Expr::MethodCall(it) = strip(&m.receiver) {
@@ -314,6 +327,10 @@ impl<'ast> Visit<'ast> for Finder {
             Expr::Tuple(t) if !t.elems.is_empty() => self.hit(Construct::Tuple, t),
             Expr::Field(f) => self.hit(Construct::Field, f),
             Expr::Call(c) => {
+                let tensor_ctor = matches!(&*c.func, Expr::Path(p) if p.path.segments.iter().any(|s| s.ident == "Tensor"));
+                if !tensor_ctor && self.tensor_control.is_none() {
+                    self.tensor_control = Some(first_span(&c.func));
+                }
                 if let Expr::Path(p) = &*c.func {
                     let segs = &p.path.segments;
                     if segs.len() >= 2 {
@@ -340,6 +357,14 @@ impl<'ast> Visit<'ast> for Finder {
             Pat::Type(pt) => {
                 if is_vec_type(&pt.ty) {
                     self.hit(Construct::LocalVec, &pt.ty);
+                }
+                if pt
+                    .ty
+                    .to_token_stream()
+                    .into_iter()
+                    .any(|t| t.to_string() == "Tensor")
+                {
+                    self.tensor = true;
                 }
                 &*pt.pat
             }
@@ -471,6 +496,9 @@ mod tests {
             "fn f(x: f64) -> f64 { let mut y = x; while y < 1.0 { y = y * 2.0 } y }",
             "fn f(x: f64) -> f64 { if x > 0.0 { return x; } x * 2.0 }",
             "fn f(x: &[f64]) -> f64 { let mut s = 0.0; for (i, &v) in x.iter().enumerate() { if v < 0.0 { continue; } s += v; if s > 9.0 { break; } } s }",
+            "fn f(a: &Tensor) -> Tensor { let mut b = a * 2.0; while b.norm() < 1000.0 { b = b * 2.0; } if b.sum() > 0.0 { b } else { b * 100.0 } }",
+            "fn f(x: f64) -> Tensor { let mut t = Tensor::ones(&[2]); while t.sum() < x { t = t * 2.0 } t }",
+            "fn f(x: &[f64], t: &Tensor) -> f64 { x[0] * t.sum() }",
         ] {
             assert!(matches!(route_of("", f), Route::Static), "{f}");
         }
@@ -488,11 +516,11 @@ mod tests {
     fn tape_constructs_are_found() {
         let cases = [
             (
-                "fn f(x: &[f64], t: &Tensor) -> f64 { x[0] * t.sum() }",
+                "fn f(x: &[f64], t: &Tensor) -> f64 { x[0] * g(t) }",
                 Construct::TensorControl,
             ),
             (
-                "fn f(x: f64) -> Tensor { let mut t = Tensor::ones(&[2]); while t.sum() < x { t = t * 2.0 } t }",
+                "fn f(x: f64, t: &Tensor) -> f64 { let mut s = x; for i in 0..2 { s += t[i] } s }",
                 Construct::TensorControl,
             ),
             (

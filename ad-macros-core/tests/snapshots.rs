@@ -183,3 +183,24 @@ fn loops() {
         },
     );
 }
+
+#[test]
+fn loops_tensor() {
+    check(
+        "loops_tensor",
+        quote!(static),
+        quote! {
+            fn doubling(a: &Tensor) -> Tensor {
+                let mut b = a * 2.0;
+                while b.norm() < 1000.0 {
+                    b = b * 2.0;
+                }
+                if b.sum() > 0.0 {
+                    b
+                } else {
+                    b * 100.0
+                }
+            }
+        },
+    );
+}

@@ -18,8 +18,9 @@ thread_local! {
 
 /// A last-in first-out stack of `T` over a pooled buffer.
 pub struct Stack<T: 'static> {
-    /// Boxed so that it moves in and out of the pool without allocating; taken out
-    /// only by `drop`.
+    /// Boxed so that it moves in and out of the pool (a `Box<dyn Any>`) without
+    /// allocating; taken out only by `drop`.
+    #[allow(clippy::box_collection)]
     buf: ManuallyDrop<Box<Vec<T>>>,
 }
 

@@ -22,9 +22,9 @@ fn logistic_grad(x0: f64, r: f64, n: usize) -> (f64, (f64, f64)) {
     let mut __ad_r_1_d = 0f64;
     let mut __ad_n_2 = n;
     let mut __ad_ret_3 = ::core::default::Default::default();
-    let mut __ad_ret_3_d = 0f64;
+    let mut __ad_ret_3_d = (-0f64);
     let mut __ad_x_4 = ::core::default::Default::default();
-    let mut __ad_x_4_d = 0f64;
+    let mut __ad_x_4_d = (-0f64);
     let mut __ad_stack0 = ::adjoint::__private::Stack::new();
     let mut __ad_saved0 = ::core::default::Default::default();
     __ad_x_4 = __ad_x0_0;
@@ -42,7 +42,7 @@ fn logistic_grad(x0: f64, r: f64, n: usize) -> (f64, (f64, f64)) {
     __ad_ret_3_d = 1f64;
     {
         let __ad_g = __ad_ret_3_d;
-        __ad_ret_3_d = 0f64;
+        __ad_ret_3_d = (-0f64);
         let (_, __ad_grad0) = {
             let __ad_in0: f64 = __ad_x_4;
             let seed: f64 = __ad_g;
@@ -55,7 +55,7 @@ fn logistic_grad(x0: f64, r: f64, n: usize) -> (f64, (f64, f64)) {
         for __ad_i_5 in (__ad_lo..__ad_hi).rev() {
             {
                 let __ad_g = __ad_x_4_d;
-                __ad_x_4_d = 0f64;
+                __ad_x_4_d = (-0f64);
                 __ad_x_4 = __ad_stack0.pop();
                 let (_, (__ad_grad0, __ad_grad1)) = {
                     let __ad_in0: f64 = __ad_r_1;
@@ -79,7 +79,7 @@ fn logistic_grad(x0: f64, r: f64, n: usize) -> (f64, (f64, f64)) {
     }
     {
         let __ad_g = __ad_x_4_d;
-        __ad_x_4_d = 0f64;
+        __ad_x_4_d = (-0f64);
         let (_, __ad_grad0) = {
             let __ad_in0: f64 = __ad_x0_0;
             let seed: f64 = __ad_g;
@@ -106,9 +106,9 @@ fn logistic_vjp(x0: f64, r: f64, n: usize, seed: f64) -> (f64, (f64, f64)) {
     let mut __ad_r_1_d = 0f64;
     let mut __ad_n_2 = n;
     let mut __ad_ret_3 = ::core::default::Default::default();
-    let mut __ad_ret_3_d = 0f64;
+    let mut __ad_ret_3_d = (-0f64);
     let mut __ad_x_4 = ::core::default::Default::default();
-    let mut __ad_x_4_d = 0f64;
+    let mut __ad_x_4_d = (-0f64);
     let mut __ad_stack0 = ::adjoint::__private::Stack::new();
     let mut __ad_saved0 = ::core::default::Default::default();
     __ad_x_4 = __ad_x0_0;
@@ -126,7 +126,7 @@ fn logistic_vjp(x0: f64, r: f64, n: usize, seed: f64) -> (f64, (f64, f64)) {
     __ad_ret_3_d = seed;
     {
         let __ad_g = __ad_ret_3_d;
-        __ad_ret_3_d = 0f64;
+        __ad_ret_3_d = (-0f64);
         let (_, __ad_grad0) = {
             let __ad_in0: f64 = __ad_x_4;
             let seed: f64 = __ad_g;
@@ -139,7 +139,7 @@ fn logistic_vjp(x0: f64, r: f64, n: usize, seed: f64) -> (f64, (f64, f64)) {
         for __ad_i_5 in (__ad_lo..__ad_hi).rev() {
             {
                 let __ad_g = __ad_x_4_d;
-                __ad_x_4_d = 0f64;
+                __ad_x_4_d = (-0f64);
                 __ad_x_4 = __ad_stack0.pop();
                 let (_, (__ad_grad0, __ad_grad1)) = {
                     let __ad_in0: f64 = __ad_r_1;
@@ -163,7 +163,7 @@ fn logistic_vjp(x0: f64, r: f64, n: usize, seed: f64) -> (f64, (f64, f64)) {
     }
     {
         let __ad_g = __ad_x_4_d;
-        __ad_x_4_d = 0f64;
+        __ad_x_4_d = (-0f64);
         let (_, __ad_grad0) = {
             let __ad_in0: f64 = __ad_x0_0;
             let seed: f64 = __ad_g;

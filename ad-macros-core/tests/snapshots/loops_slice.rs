@@ -20,13 +20,13 @@ fn rosenbrock(x: &[f64]) -> f64 {
 fn rosenbrock_grad(x: &[f64]) -> (f64, ::std::vec::Vec<f64>) {
     let mut x_d = ::std::vec![0f64; x.len()];
     let mut __ad_ret_1 = ::core::default::Default::default();
-    let mut __ad_ret_1_d = 0f64;
+    let mut __ad_ret_1_d = (-0f64);
     let mut __ad_s_2 = ::core::default::Default::default();
-    let mut __ad_s_2_d = 0f64;
+    let mut __ad_s_2_d = (-0f64);
     let mut __ad_a_4 = ::core::default::Default::default();
-    let mut __ad_a_4_d = 0f64;
+    let mut __ad_a_4_d = (-0f64);
     let mut __ad_b_5 = ::core::default::Default::default();
-    let mut __ad_b_5_d = 0f64;
+    let mut __ad_b_5_d = (-0f64);
     let mut __ad_saved0 = ::core::default::Default::default();
     __ad_s_2 = 0.0;
     {
@@ -44,7 +44,7 @@ fn rosenbrock_grad(x: &[f64]) -> (f64, ::std::vec::Vec<f64>) {
     __ad_ret_1_d = 1f64;
     {
         let __ad_g = __ad_ret_1_d;
-        __ad_ret_1_d = 0f64;
+        __ad_ret_1_d = (-0f64);
         let (_, __ad_grad0) = {
             let __ad_in0: f64 = __ad_s_2;
             let seed: f64 = __ad_g;
@@ -80,7 +80,7 @@ fn rosenbrock_grad(x: &[f64]) -> (f64, ::std::vec::Vec<f64>) {
             }
             {
                 let __ad_g = __ad_b_5_d;
-                __ad_b_5_d = 0f64;
+                __ad_b_5_d = (-0f64);
                 let __ad_at0 = __ad_i_3 + 1;
                 let __ad_at1 = __ad_i_3;
                 let (_, (__ad_grad0, __ad_grad1)) = {
@@ -99,7 +99,7 @@ fn rosenbrock_grad(x: &[f64]) -> (f64, ::std::vec::Vec<f64>) {
             }
             {
                 let __ad_g = __ad_a_4_d;
-                __ad_a_4_d = 0f64;
+                __ad_a_4_d = (-0f64);
                 let __ad_at0 = __ad_i_3;
                 let (_, __ad_grad0) = {
                     let __ad_in0: f64 = x[__ad_at0];
@@ -114,7 +114,7 @@ fn rosenbrock_grad(x: &[f64]) -> (f64, ::std::vec::Vec<f64>) {
     }
     {
         let __ad_g = __ad_s_2_d;
-        __ad_s_2_d = 0f64;
+        __ad_s_2_d = (-0f64);
     }
     (__ad_value, x_d)
 }
@@ -131,13 +131,13 @@ fn rosenbrock_grad(x: &[f64]) -> (f64, ::std::vec::Vec<f64>) {
 fn rosenbrock_vjp(x: &[f64], seed: f64) -> (f64, ::std::vec::Vec<f64>) {
     let mut x_d = ::std::vec![0f64; x.len()];
     let mut __ad_ret_1 = ::core::default::Default::default();
-    let mut __ad_ret_1_d = 0f64;
+    let mut __ad_ret_1_d = (-0f64);
     let mut __ad_s_2 = ::core::default::Default::default();
-    let mut __ad_s_2_d = 0f64;
+    let mut __ad_s_2_d = (-0f64);
     let mut __ad_a_4 = ::core::default::Default::default();
-    let mut __ad_a_4_d = 0f64;
+    let mut __ad_a_4_d = (-0f64);
     let mut __ad_b_5 = ::core::default::Default::default();
-    let mut __ad_b_5_d = 0f64;
+    let mut __ad_b_5_d = (-0f64);
     let mut __ad_saved0 = ::core::default::Default::default();
     __ad_s_2 = 0.0;
     {
@@ -155,7 +155,7 @@ fn rosenbrock_vjp(x: &[f64], seed: f64) -> (f64, ::std::vec::Vec<f64>) {
     __ad_ret_1_d = seed;
     {
         let __ad_g = __ad_ret_1_d;
-        __ad_ret_1_d = 0f64;
+        __ad_ret_1_d = (-0f64);
         let (_, __ad_grad0) = {
             let __ad_in0: f64 = __ad_s_2;
             let seed: f64 = __ad_g;
@@ -191,7 +191,7 @@ fn rosenbrock_vjp(x: &[f64], seed: f64) -> (f64, ::std::vec::Vec<f64>) {
             }
             {
                 let __ad_g = __ad_b_5_d;
-                __ad_b_5_d = 0f64;
+                __ad_b_5_d = (-0f64);
                 let __ad_at0 = __ad_i_3 + 1;
                 let __ad_at1 = __ad_i_3;
                 let (_, (__ad_grad0, __ad_grad1)) = {
@@ -210,7 +210,7 @@ fn rosenbrock_vjp(x: &[f64], seed: f64) -> (f64, ::std::vec::Vec<f64>) {
             }
             {
                 let __ad_g = __ad_a_4_d;
-                __ad_a_4_d = 0f64;
+                __ad_a_4_d = (-0f64);
                 let __ad_at0 = __ad_i_3;
                 let (_, __ad_grad0) = {
                     let __ad_in0: f64 = x[__ad_at0];
@@ -225,7 +225,7 @@ fn rosenbrock_vjp(x: &[f64], seed: f64) -> (f64, ::std::vec::Vec<f64>) {
     }
     {
         let __ad_g = __ad_s_2_d;
-        __ad_s_2_d = 0f64;
+        __ad_s_2_d = (-0f64);
     }
     (__ad_value, x_d)
 }

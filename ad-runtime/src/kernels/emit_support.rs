@@ -1,5 +1,5 @@
 //! Kernels that the static path of `#[differentiable]` emits calls to, beside the
-//! fused kernels of [`fused`](super::fused).
+//! fused kernels of [`fused`].
 //!
 //! The macro knows which values are tensors but not their shapes, so the emitted
 //! code leans on these kernels for everything shape-dependent:
@@ -333,6 +333,34 @@ pub fn zeros<T: Float>(shape: &Shape) -> Tensor<T> {
 /// have computed. Allocates nothing.
 pub fn empty<T: Float>() -> Tensor<T> {
     Tensor::from_parts(Vec::new(), Shape::new(&[0]))
+}
+
+/// Adds `g` into the adjoint `d` of a tensor variable of a loop body (the static
+/// path's statement-level reversal). `None` means no contribution yet: the first
+/// one is moved in, later ones are summed onto its shape in place.
+///
+/// ```
+/// use ad_runtime::kernels::emit_support::acc_adj;
+/// use ad_runtime::Tensor;
+/// let mut d = None;
+/// acc_adj(&mut d, Tensor::from_vec(vec![1.0, 2.0], &[2]));
+/// acc_adj(&mut d, Tensor::from_vec(vec![3.0, 4.0], &[2]));
+/// assert_eq!(d.unwrap().as_slice(), &[4.0, 6.0]);
+/// ```
+#[inline]
+#[track_caller]
+pub fn acc_adj<T: Float>(d: &mut Option<Tensor<T>>, g: Tensor<T>) {
+    match d {
+        Some(acc) => fused::acc_sum_to(acc, &g),
+        None => *d = Some(g),
+    }
+}
+
+/// The gradient of a tensor parameter from its adjoint: the adjoint, or zeros of
+/// the parameter's shape when nothing reached it.
+#[inline]
+pub fn adj_or_zeros<T: Float>(d: Option<Tensor<T>>, like: &Tensor<T>) -> Tensor<T> {
+    d.unwrap_or_else(|| zeros(&like.shape))
 }
 
 /// `g` under `shape` (the pullback of `reshape`): moves the data when owned.
