@@ -7,73 +7,13 @@
 #![allow(dead_code)] // the primals are measured through their companions
 
 use adjoint::prelude::*;
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-
-struct Counting;
-
-static CALLS: AtomicU64 = AtomicU64::new(0);
-static LIVE: AtomicU64 = AtomicU64::new(0);
-static PEAK: AtomicU64 = AtomicU64::new(0);
-
-thread_local! {
-    static MEASURING: Cell<bool> = const { Cell::new(false) };
-}
-
-fn measuring() -> bool {
-    MEASURING.try_with(Cell::get).unwrap_or(false)
-}
-
-fn grow(bytes: usize) {
-    CALLS.fetch_add(1, Relaxed);
-    let live = LIVE.fetch_add(bytes as u64, Relaxed) + bytes as u64;
-    PEAK.fetch_max(live, Relaxed);
-}
-
-fn shrink(bytes: usize) {
-    let _ = LIVE.fetch_update(Relaxed, Relaxed, |l| Some(l.saturating_sub(bytes as u64)));
-}
-
-// SAFETY: every method forwards to `System` with the same arguments and returns its
-// result unchanged; the counting touches only atomics and a thread-local flag.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if measuring() {
-            grow(layout.size());
-        }
-        System.alloc(layout)
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        if measuring() {
-            shrink(layout.size());
-        }
-        System.dealloc(ptr, layout)
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if measuring() {
-            grow(new_size);
-            shrink(layout.size());
-        }
-        System.realloc(ptr, layout, new_size)
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
+#[path = "common/counting_alloc.rs"]
+mod counting_alloc;
 
 /// (allocation calls, peak live bytes) of `f`.
 fn measure<R>(f: impl FnOnce() -> R) -> (u64, u64) {
-    CALLS.store(0, Relaxed);
-    LIVE.store(0, Relaxed);
-    PEAK.store(0, Relaxed);
-    MEASURING.with(|m| m.set(true));
-    let r = f();
-    MEASURING.with(|m| m.set(false));
-    drop(r);
-    (CALLS.load(Relaxed), PEAK.load(Relaxed))
+    let usage = counting_alloc::measure(f);
+    (usage.calls, usage.peak)
 }
 
 // x is overwritten every iteration and the adjoint reads it: one f64 pushed per step.

@@ -123,8 +123,7 @@ pub fn classify(ty: &Type) -> Option<(Ty, bool)> {
                     "f32" => return Some((Ty::Float(FloatTy::F32), false)),
                     "f64" => return Some((Ty::Float(FloatTy::F64), false)),
                     "bool" => return Some((Ty::Bool, false)),
-                    "i8" | "i16" | "i32" | "i64" | "i128" | "isize" | "u8" | "u16" | "u32"
-                    | "u64" | "u128" | "usize" => return Some((Ty::Int, false)),
+                    n if is_int_type(n) => return Some((Ty::Int, false)),
                     _ => {}
                 }
             }
@@ -290,4 +289,22 @@ pub fn parse(cx: &Ctxt, item: &syn::ItemFn, args: &Args) -> Option<Signature> {
         ret_kind,
         float,
     })
+}
+
+/// Whether `name` is one of Rust's primitive integer types.
+pub fn is_int_type(name: &str) -> bool {
+    matches!(
+        name,
+        "i8" | "i16"
+            | "i32"
+            | "i64"
+            | "i128"
+            | "isize"
+            | "u8"
+            | "u16"
+            | "u32"
+            | "u64"
+            | "u128"
+            | "usize"
+    )
 }

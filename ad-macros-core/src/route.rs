@@ -337,7 +337,7 @@ impl<'ast> Visit<'ast> for Finder {
                         let ty = segs[segs.len() - 2].ident.to_string();
                         if ty == "Vec" {
                             self.hit(Construct::LocalVec, p);
-                        } else if is_int_type(&ty) {
+                        } else if crate::parse::is_int_type(&ty) {
                             self.hit(Construct::IntCall, p);
                         }
                     }
@@ -383,23 +383,6 @@ impl<'ast> Visit<'ast> for Finder {
 
     // Items are not part of the body's evaluation; [`check`] reports them.
     fn visit_item(&mut self, _: &'ast syn::Item) {}
-}
-
-fn is_int_type(name: &str) -> bool {
-    matches!(
-        name,
-        "i8" | "i16"
-            | "i32"
-            | "i64"
-            | "i128"
-            | "isize"
-            | "u8"
-            | "u16"
-            | "u32"
-            | "u64"
-            | "u128"
-            | "usize"
-    )
 }
 
 fn is_vec_type(ty: &syn::Type) -> bool {

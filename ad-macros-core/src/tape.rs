@@ -536,22 +536,7 @@ impl Rewrite<'_> {
 /// Whether `name` is a primitive type whose associated functions a body may call
 /// (`usize::min(i, n)`, `i32::pow(k, 2)`).
 fn is_primitive(name: &str) -> bool {
-    matches!(
-        name,
-        "i8" | "i16"
-            | "i32"
-            | "i64"
-            | "i128"
-            | "isize"
-            | "u8"
-            | "u16"
-            | "u32"
-            | "u64"
-            | "u128"
-            | "usize"
-            | "bool"
-            | "char"
-    )
+    crate::parse::is_int_type(name) || matches!(name, "bool" | "char")
 }
 
 /// Whether an expression is an iterator chain (`x.iter()`, `.map(..)`, `.zip(..)`):
