@@ -50,6 +50,7 @@
 //! stack, tensor adjoints are `Option`s until reached). Neither path takes
 //! `unsafe` code, `async` blocks or closures, `.await`, or items inside the body
 //! ([`route::check`]), nor the signatures that [`parse`] rejects.
+
 #![warn(missing_docs)]
 
 pub mod adjoint;
