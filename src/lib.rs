@@ -352,3 +352,8 @@ pub mod __private {
         })
     }
 }
+
+// The README's code is compiled and run as a doc test, so its quick start cannot rot.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
