@@ -985,3 +985,68 @@ fn tape_structural_rules_match_finite_differences() {
         (h - 0.5).powi(2).mean()
     });
 }
+
+/// A custom operation that calls back into its own tape from `forward`, `backward`
+/// and `drop`: the re-entrant paths the arena's `unsafe` access must survive.
+struct Reentrant {
+    tape: std::rc::Rc<Tape>,
+    calls: std::rc::Rc<std::cell::Cell<u32>>,
+}
+
+impl Reentrant {
+    fn touch(&self) {
+        // Records on the tape while it is inside one of its own methods.
+        let c = self.tape.constant(2.0);
+        assert_eq!((c * 3.0).item(), 6.0);
+        self.calls.set(self.calls.get() + 1);
+    }
+}
+
+impl Function<f64> for Reentrant {
+    fn name(&self) -> &str {
+        "Reentrant"
+    }
+    fn forward(&self, inputs: &[Value]) -> Value {
+        self.touch();
+        inputs[0].map(|v| 3.0 * v)
+    }
+    fn backward(&self, _inputs: &[Value], _output: &Value, grad: &Value) -> Vec<Option<Value>> {
+        self.touch();
+        vec![Some(grad.map(|g| 3.0 * g))]
+    }
+}
+
+impl Drop for Reentrant {
+    fn drop(&mut self) {
+        self.touch();
+    }
+}
+
+#[test]
+fn tape_reentrant_callbacks_are_sound() {
+    let tape = std::rc::Rc::new(Tape::<f64>::new());
+    let calls = std::rc::Rc::new(std::cell::Cell::new(0));
+    let x = tape.var(1.5);
+    let op = Reentrant {
+        tape: tape.clone(),
+        calls: calls.clone(),
+    };
+    let y = tape.apply(op, &[x]);
+    // Closures of `no_grad` and `profile` use the tape too, nested.
+    let ((), prof) = tape.profile(|| {
+        let z = tape.no_grad(|| {
+            let w = x * 2.0;
+            tape.no_grad(|| assert!(!(w + 1.0).requires_grad()));
+            w
+        });
+        assert!(!z.requires_grad());
+        (y * y).backward();
+    });
+    assert!(prof.to_string().contains("mul"));
+    assert_eq!(x.grad_scalar(), 2.0 * 4.5 * 3.0);
+    assert_eq!(calls.get(), 2, "forward and backward called back");
+    // Dropping the recorded custom operation calls back once more.
+    tape.clear_graph();
+    assert_eq!(calls.get(), 3);
+    assert_eq!(x.item(), 1.5);
+}
