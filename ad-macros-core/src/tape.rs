@@ -8,7 +8,10 @@
 //!   constant on the tape, so it can be accumulated into;
 //! - `t.max()`/`t.min()` without arguments become `max_all()`/`min_all()`;
 //! - `f64::sin(x)` becomes `(x).sin()`;
-//! - a call `g(a, b)` records one node on the tape whose backward uses `g_vjp`, unless
+//! - a call `g(a, b)` records one node on the tape: its value is `g(a, b)` run on the
+//!   arguments' plain values (scalars or tensors, passed by value or as `&Tensor` as
+//!   rustc infers from `g`'s signature), and its backward runs `g_vjp(a, b, seed)` with
+//!   the incoming gradient as seed, one gradient per `Var` argument; unless
 //!   `g` is named in `inline(..)`, is a local (a closure), or lives in `std`/`core`,
 //!   or its path names a type (`Vec::new`, `usize::min`): those run as written;
 //! - a slice, `Vec` or array parameter becomes one scalar leaf per element, kept in a
@@ -496,37 +499,51 @@ impl Rewrite<'_> {
         }
         let name = segs.join("::");
         let tape = self.tape;
-        let n = c.args.len();
-        let arg_names: Vec<Ident> = (0..n)
-            .map(|i| Ident::new(&format!("__ad_a{i}"), span))
-            .collect();
-        let args = c.args.iter();
-        let one = emit::float_lit(1.0, self.float, span);
         let t = Ident::new(self.float.name(), span);
-        let arg_trait = quote_spanned!(span=> ::adjoint::__private::TapeArg<'_, #t>);
-        let pushes = arg_names.iter().map(|a| {
-            quote_spanned! {span=>
-                if <_ as #arg_trait>::is_float(&#a) {
-                    if let ::core::option::Option::Some(v) = <_ as #arg_trait>::var(&#a) {
+        let private = quote_spanned!(span=> ::adjoint::__private);
+        let arg_trait = quote_spanned!(span=> #private::TapeArg<'_, #t>);
+        // Each argument is bound by reference (`&w` as written, or the value's
+        // address) and its plain value kept; the type it is passed to `g` as (a float,
+        // a tensor, a reference to one) is inferred from the call.
+        let mut binds = Vec::new();
+        let mut pushes = Vec::new();
+        let mut plain_args = Vec::new();
+        for (i, arg) in c.args.iter().enumerate() {
+            let a = Ident::new(&format!("__ad_a{i}"), span);
+            let p = Ident::new(&format!("__ad_p{i}"), span);
+            let arg = match arg {
+                Expr::Reference(r) if r.mutability.is_none() => &r.expr,
+                _ => arg,
+            };
+            binds.push(quote_spanned! {span=>
+                let #a = &(#arg);
+                let #p = <_ as #arg_trait>::plain(#a);
+            });
+            plain_args.push(quote_spanned!(span=> #private::PassArg::pass(&#p)));
+            pushes.push(quote_spanned! {span=>
+                if <_ as #arg_trait>::is_float(#a) {
+                    if let ::core::option::Option::Some(v) = <_ as #arg_trait>::var(#a) {
                         __ad_inputs.push(v);
-                        __ad_parts.push(::adjoint::__private::Partials::get(&__ad_g, __ad_k));
+                        __ad_sel.push(__ad_k);
                     }
                     __ad_k += 1;
                 }
-            }
-        });
-        let plain = arg_names
-            .iter()
-            .map(|a| quote!(<_ as #arg_trait>::plain(&#a)));
+            });
+        }
+        let func = &p.path;
         let tokens = quote_spanned! {span=>
             {
-                #(let #arg_names = #args;)*
-                let (__ad_y, __ad_g) = #vjp_path(#(#plain,)* #one);
+                #(#binds)*
+                let __ad_y = #func(#(#plain_args),*);
                 let mut __ad_inputs = ::std::vec::Vec::new();
-                let mut __ad_parts = ::std::vec::Vec::new();
+                let mut __ad_sel = ::std::vec::Vec::new();
                 let mut __ad_k = 0usize;
                 #(#pushes)*
-                ::adjoint::__private::tape_call(&#tape, #name, &__ad_inputs, __ad_y, __ad_parts)
+                #private::tape_call(&#tape, #name, &__ad_inputs, __ad_sel, __ad_y,
+                    move |__ad_s: &#private::tape::Value<#t>| {
+                        let (_, __ad_g) = #vjp_path(#(#plain_args,)* #private::FromValue::from_value(__ad_s));
+                        #private::TapeGrads::into_values(__ad_g)
+                    })
             }
         };
         syn::parse2(tokens.to_token_stream()).ok()

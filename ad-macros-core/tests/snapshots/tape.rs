@@ -36,41 +36,40 @@ fn f_vjp(x: f64, y: f64, seed: f64) -> (f64, (f64, f64)) {
                 .constant(0.0);
             s
                 += {
-                    let __ad_a0 = x;
-                    let __ad_a1 = 2.0;
-                    let (__ad_y, __ad_g) = g_vjp(
-                        <_ as ::adjoint::__private::TapeArg<'_, f64>>::plain(&__ad_a0),
-                        <_ as ::adjoint::__private::TapeArg<'_, f64>>::plain(&__ad_a1),
-                        1f64,
-                    );
-                    let mut __ad_inputs = ::std::vec::Vec::new();
-                    let mut __ad_parts = ::std::vec::Vec::new();
-                    let mut __ad_k = 0usize;
-                    if <_ as ::adjoint::__private::TapeArg<
+                    let __ad_a0 = &(x);
+                    let __ad_p0 = <_ as ::adjoint::__private::TapeArg<
                         '_,
                         f64,
-                    >>::is_float(&__ad_a0) {
+                    >>::plain(__ad_a0);
+                    let __ad_a1 = &(2.0);
+                    let __ad_p1 = <_ as ::adjoint::__private::TapeArg<
+                        '_,
+                        f64,
+                    >>::plain(__ad_a1);
+                    let __ad_y = g(
+                        ::adjoint::__private::PassArg::pass(&__ad_p0),
+                        ::adjoint::__private::PassArg::pass(&__ad_p1),
+                    );
+                    let mut __ad_inputs = ::std::vec::Vec::new();
+                    let mut __ad_sel = ::std::vec::Vec::new();
+                    let mut __ad_k = 0usize;
+                    if <_ as ::adjoint::__private::TapeArg<'_, f64>>::is_float(__ad_a0) {
                         if let ::core::option::Option::Some(v) = <_ as ::adjoint::__private::TapeArg<
                             '_,
                             f64,
-                        >>::var(&__ad_a0) {
+                        >>::var(__ad_a0) {
                             __ad_inputs.push(v);
-                            __ad_parts
-                                .push(::adjoint::__private::Partials::get(&__ad_g, __ad_k));
+                            __ad_sel.push(__ad_k);
                         }
                         __ad_k += 1;
                     }
-                    if <_ as ::adjoint::__private::TapeArg<
-                        '_,
-                        f64,
-                    >>::is_float(&__ad_a1) {
+                    if <_ as ::adjoint::__private::TapeArg<'_, f64>>::is_float(__ad_a1) {
                         if let ::core::option::Option::Some(v) = <_ as ::adjoint::__private::TapeArg<
                             '_,
                             f64,
-                        >>::var(&__ad_a1) {
+                        >>::var(__ad_a1) {
                             __ad_inputs.push(v);
-                            __ad_parts
-                                .push(::adjoint::__private::Partials::get(&__ad_g, __ad_k));
+                            __ad_sel.push(__ad_k);
                         }
                         __ad_k += 1;
                     }
@@ -78,8 +77,16 @@ fn f_vjp(x: f64, y: f64, seed: f64) -> (f64, (f64, f64)) {
                         &__ad_tape,
                         "g",
                         &__ad_inputs,
+                        __ad_sel,
                         __ad_y,
-                        __ad_parts,
+                        move |__ad_s: &::adjoint::__private::tape::Value<f64>| {
+                            let (_, __ad_g) = g_vjp(
+                                ::adjoint::__private::PassArg::pass(&__ad_p0),
+                                ::adjoint::__private::PassArg::pass(&__ad_p1),
+                                ::adjoint::__private::FromValue::from_value(__ad_s),
+                            );
+                            ::adjoint::__private::TapeGrads::into_values(__ad_g)
+                        },
                     )
                 } * y.max(x);
             s
