@@ -1199,19 +1199,9 @@ impl<'ast> Visit<'ast> for ExitScan {
 
 /// Whether a `return` occurs anywhere but as the last statement of the body.
 fn has_early_return(block: &syn::Block) -> bool {
-    let n = block.stmts.len();
-    block.stmts.iter().enumerate().any(|(i, s)| {
-        let mut scan = ExitScan::default();
-        match s {
-            syn::Stmt::Expr(Expr::Return(r), _) if i + 1 == n => {
-                if let Some(e) = &r.expr {
-                    scan.visit_expr(e);
-                }
-            }
-            s => scan.visit_stmt(s),
-        }
-        scan.ret
-    })
+    let mut scan = ExitScan::default();
+    crate::route::visit_body(block, &mut scan);
+    scan.ret
 }
 
 fn has_return(block: &syn::Block) -> bool {

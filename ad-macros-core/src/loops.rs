@@ -73,17 +73,7 @@ pub fn applies(sig: &Signature, block: &syn::Block) -> bool {
         return true;
     }
     let mut scan = Uses::default();
-    let n = block.stmts.len();
-    for (i, stmt) in block.stmts.iter().enumerate() {
-        match stmt {
-            syn::Stmt::Expr(Expr::Return(r), _) if i + 1 == n => {
-                if let Some(e) = &r.expr {
-                    scan.visit_expr(e);
-                }
-            }
-            s => scan.visit_stmt(s),
-        }
-    }
+    crate::route::visit_body(block, &mut scan);
     scan.control
 }
 

@@ -123,20 +123,9 @@ pub fn route(sig: &Signature, args: &Args, block: &syn::Block) -> Route {
             .collect(),
         ..Finder::default()
     };
-    let n = block.stmts.len();
-    for (i, stmt) in block.stmts.iter().enumerate() {
-        match stmt {
-            // A `return` as the last statement is the static path's tail value.
-            Stmt::Expr(Expr::Return(r), _) if i + 1 == n => {
-                if let Some(e) = &r.expr {
-                    finder.visit_expr(e);
-                }
-            }
-            stmt => finder.visit_stmt(stmt),
-        }
-        if let Some((c, span)) = finder.found {
-            return Route::Tape(Reason::Construct(c, span));
-        }
+    visit_body(block, &mut finder);
+    if let Some((c, span)) = finder.found {
+        return Route::Tape(Reason::Construct(c, span));
     }
     // Loops and slices take the statement-level static path, which takes tensors but
     // not calls or tensor indexing among them.
@@ -440,6 +429,22 @@ impl<'ast> Visit<'ast> for Checker<'_> {
             what.to_token_stream(),
             format!("{NEITHER} items inside the function; move the item out of the function"),
         );
+    }
+}
+
+/// Visits every statement of a function body, treating a `return e` that is the last
+/// statement as its value `e`: that one `return` is the tail value, not an early exit.
+pub(crate) fn visit_body<'ast, V: Visit<'ast>>(block: &'ast syn::Block, v: &mut V) {
+    let n = block.stmts.len();
+    for (i, stmt) in block.stmts.iter().enumerate() {
+        match stmt {
+            Stmt::Expr(Expr::Return(r), _) if i + 1 == n => {
+                if let Some(e) = &r.expr {
+                    v.visit_expr(e);
+                }
+            }
+            stmt => v.visit_stmt(stmt),
+        }
     }
 }
 
