@@ -188,16 +188,34 @@ pub mod __private {
     }
     into_var_float!(f32 f64);
 
-    /// An argument of a call that the tape expansion routes through `NAME_vjp`.
+    /// An argument of a call that the tape expansion routes through `NAME_vjp`: a
+    /// scalar or tensor `Var`, a slice, `Vec` or array of them, a plain float, tensor
+    /// or float slice, or a constant (an integer, a `bool`).
     pub trait TapeArg<'t, T: FloatT> {
         /// The plain value kept for the call and its backward.
         type Plain: 'static;
-        /// Whether `NAME_vjp` returns a gradient for it (a float or tensor argument).
+        /// Whether `NAME_vjp` returns a gradient for it (a float, tensor, or float
+        /// slice or array argument).
         fn is_float(&self) -> bool;
         /// The plain value.
         fn plain(&self) -> Self::Plain;
-        /// The tape variable, if it is one.
-        fn var(&self) -> Option<VarT<'t, T>>;
+        /// The tape variables it holds, each with its position in the argument's
+        /// gradient: `None` for the whole gradient (a scalar or tensor `Var`), the
+        /// element's index for a slice or array of `Var`s.
+        fn vars(&self, out: &mut Vec<(VarT<'t, T>, Option<usize>)>);
+    }
+
+    impl<'t, T: FloatT, A: TapeArg<'t, T> + ?Sized> TapeArg<'t, T> for &A {
+        type Plain = A::Plain;
+        fn is_float(&self) -> bool {
+            (**self).is_float()
+        }
+        fn plain(&self) -> A::Plain {
+            (**self).plain()
+        }
+        fn vars(&self, out: &mut Vec<(VarT<'t, T>, Option<usize>)>) {
+            (**self).vars(out)
+        }
     }
 
     /// The plain value of a `Var` argument: its scalar or tensor, passed on as what the
@@ -219,8 +237,51 @@ pub mod __private {
                 tensor: ::std::cell::OnceCell::new(),
             }
         }
-        fn var(&self) -> Option<VarT<'t, T>> {
-            Some(*self)
+        fn vars(&self, out: &mut Vec<(VarT<'t, T>, Option<usize>)>) {
+            out.push((*self, None));
+        }
+    }
+
+    /// A slice of scalar `Var`s (a slice or `Vec` parameter on the tape, `&v[a..b]`):
+    /// passed on as its values.
+    impl<'t, T: FloatT> TapeArg<'t, T> for [VarT<'t, T>] {
+        type Plain = Vec<T>;
+        fn is_float(&self) -> bool {
+            true
+        }
+        fn plain(&self) -> Vec<T> {
+            self.iter().map(|v| v.item()).collect()
+        }
+        fn vars(&self, out: &mut Vec<(VarT<'t, T>, Option<usize>)>) {
+            out.extend(self.iter().enumerate().map(|(i, v)| (*v, Some(i))));
+        }
+    }
+
+    impl<'t, T: FloatT> TapeArg<'t, T> for Vec<VarT<'t, T>> {
+        type Plain = Vec<T>;
+        fn is_float(&self) -> bool {
+            true
+        }
+        fn plain(&self) -> Vec<T> {
+            self[..].plain()
+        }
+        fn vars(&self, out: &mut Vec<(VarT<'t, T>, Option<usize>)>) {
+            self[..].vars(out)
+        }
+    }
+
+    /// An array of scalar `Var`s (an array parameter, an array literal): passed on as
+    /// an array of values.
+    impl<'t, T: FloatT, const N: usize> TapeArg<'t, T> for [VarT<'t, T>; N] {
+        type Plain = [T; N];
+        fn is_float(&self) -> bool {
+            true
+        }
+        fn plain(&self) -> [T; N] {
+            self.map(|v| v.item())
+        }
+        fn vars(&self, out: &mut Vec<(VarT<'t, T>, Option<usize>)>) {
+            self[..].vars(out)
         }
     }
 
@@ -251,8 +312,38 @@ pub mod __private {
             }
         )*};
     }
-    pass_plain!(f32 f64 TensorT<f32> TensorT<f64>);
+    pass_plain!(f32 f64 TensorT<f32> TensorT<f64> Vec<f32> Vec<f64>);
     pass_plain!(bool i8 i16 i32 i64 i128 isize u8 u16 u32 u64 u128 usize);
+
+    impl<'a, T: FloatT> PassArg<'a, &'a [T]> for Vec<T> {
+        fn pass(&'a self) -> &'a [T] {
+            self
+        }
+    }
+
+    impl<'a, T: FloatT, const N: usize> PassArg<'a, [T; N]> for [T; N] {
+        fn pass(&'a self) -> [T; N] {
+            *self
+        }
+    }
+
+    impl<'a, T: FloatT, const N: usize> PassArg<'a, &'a [T; N]> for [T; N] {
+        fn pass(&'a self) -> &'a [T; N] {
+            self
+        }
+    }
+
+    impl<'a, T: FloatT, const N: usize> PassArg<'a, &'a [T]> for [T; N] {
+        fn pass(&'a self) -> &'a [T] {
+            self
+        }
+    }
+
+    impl<'a, T: FloatT, const N: usize> PassArg<'a, Vec<T>> for [T; N] {
+        fn pass(&'a self) -> Vec<T> {
+            self.to_vec()
+        }
+    }
 
     macro_rules! tape_arg_float {
         ($($t:ty)*) => {$(
@@ -264,9 +355,7 @@ pub mod __private {
                 fn plain(&self) -> $t {
                     *self
                 }
-                fn var(&self) -> Option<VarT<'t, $t>> {
-                    None
-                }
+                fn vars(&self, _: &mut Vec<(VarT<'t, $t>, Option<usize>)>) {}
             }
             impl<'t> TapeArg<'t, $t> for TensorT<$t> {
                 type Plain = TensorT<$t>;
@@ -276,9 +365,37 @@ pub mod __private {
                 fn plain(&self) -> TensorT<$t> {
                     self.clone()
                 }
-                fn var(&self) -> Option<VarT<'t, $t>> {
-                    None
+                fn vars(&self, _: &mut Vec<(VarT<'t, $t>, Option<usize>)>) {}
+            }
+            impl<'t> TapeArg<'t, $t> for [$t] {
+                type Plain = Vec<$t>;
+                fn is_float(&self) -> bool {
+                    true
                 }
+                fn plain(&self) -> Vec<$t> {
+                    self.to_vec()
+                }
+                fn vars(&self, _: &mut Vec<(VarT<'t, $t>, Option<usize>)>) {}
+            }
+            impl<'t> TapeArg<'t, $t> for Vec<$t> {
+                type Plain = Vec<$t>;
+                fn is_float(&self) -> bool {
+                    true
+                }
+                fn plain(&self) -> Vec<$t> {
+                    self.clone()
+                }
+                fn vars(&self, _: &mut Vec<(VarT<'t, $t>, Option<usize>)>) {}
+            }
+            impl<'t, const N: usize> TapeArg<'t, $t> for [$t; N] {
+                type Plain = [$t; N];
+                fn is_float(&self) -> bool {
+                    true
+                }
+                fn plain(&self) -> [$t; N] {
+                    *self
+                }
+                fn vars(&self, _: &mut Vec<(VarT<'t, $t>, Option<usize>)>) {}
             }
             impl<'a> PassArg<'a, $t> for PlainVar<$t> {
                 fn pass(&'a self) -> $t {
@@ -322,36 +439,83 @@ pub mod __private {
                 fn plain(&self) -> $t {
                     *self
                 }
-                fn var(&self) -> Option<VarT<'t, T>> {
-                    None
-                }
+                fn vars(&self, _: &mut Vec<(VarT<'t, T>, Option<usize>)>) {}
             }
         )*};
     }
     tape_arg_plain!(bool i8 i16 i32 i64 i128 isize u8 u16 u32 u64 u128 usize);
 
-    /// The gradients a `NAME_vjp` returns (one bare value or a tuple), as values.
+    /// One gradient a `NAME_vjp` returns: a scalar or tensor, or the elements of a
+    /// slice, `Vec` or array parameter's gradient.
+    pub enum GradPart<T: FloatT> {
+        /// The gradient of a scalar or tensor argument.
+        Value(ValueT<T>),
+        /// The gradient of a slice, `Vec` or array argument.
+        Elems(Vec<T>),
+    }
+
+    /// A value that is one gradient of a `NAME_vjp`.
+    pub trait IntoGradPart<T: FloatT> {
+        /// The gradient as a [`GradPart`].
+        fn into_part(self) -> GradPart<T>;
+    }
+
+    impl<T: FloatT> IntoGradPart<T> for Vec<T> {
+        fn into_part(self) -> GradPart<T> {
+            GradPart::Elems(self)
+        }
+    }
+
+    impl<T: FloatT, const N: usize> IntoGradPart<T> for [T; N] {
+        fn into_part(self) -> GradPart<T> {
+            GradPart::Elems(self.to_vec())
+        }
+    }
+
+    /// The gradients a `NAME_vjp` returns (one bare value or a tuple), as parts.
     pub trait TapeGrads<T: FloatT> {
-        /// One value per gradient, in order.
-        fn into_values(self) -> Vec<ValueT<T>>;
+        /// One part per gradient, in order.
+        fn into_values(self) -> Vec<GradPart<T>>;
     }
 
     impl<T: FloatT> TapeGrads<T> for () {
-        fn into_values(self) -> Vec<ValueT<T>> {
+        fn into_values(self) -> Vec<GradPart<T>> {
             Vec::new()
+        }
+    }
+
+    impl<T: FloatT> TapeGrads<T> for Vec<T> {
+        fn into_values(self) -> Vec<GradPart<T>> {
+            vec![self.into_part()]
+        }
+    }
+
+    impl<T: FloatT, const N: usize> TapeGrads<T> for [T; N] {
+        fn into_values(self) -> Vec<GradPart<T>> {
+            vec![self.into_part()]
         }
     }
 
     macro_rules! tape_grads_bare {
         ($($t:ty)*) => {$(
             impl TapeGrads<$t> for $t {
-                fn into_values(self) -> Vec<ValueT<$t>> {
-                    vec![ValueT::Scalar(self)]
+                fn into_values(self) -> Vec<GradPart<$t>> {
+                    vec![self.into_part()]
                 }
             }
             impl TapeGrads<$t> for TensorT<$t> {
-                fn into_values(self) -> Vec<ValueT<$t>> {
-                    vec![ValueT::Tensor(self)]
+                fn into_values(self) -> Vec<GradPart<$t>> {
+                    vec![self.into_part()]
+                }
+            }
+            impl IntoGradPart<$t> for $t {
+                fn into_part(self) -> GradPart<$t> {
+                    GradPart::Value(ValueT::Scalar(self))
+                }
+            }
+            impl IntoGradPart<$t> for TensorT<$t> {
+                fn into_part(self) -> GradPart<$t> {
+                    GradPart::Value(ValueT::Tensor(self))
                 }
             }
         )*};
@@ -360,9 +524,9 @@ pub mod __private {
 
     macro_rules! tape_grads_tuple {
         ($($a:ident $n:tt)*) => {
-            impl<T: FloatT, $($a: Into<ValueT<T>>),*> TapeGrads<T> for ($($a,)*) {
-                fn into_values(self) -> Vec<ValueT<T>> {
-                    vec![$(self.$n.into()),*]
+            impl<T: FloatT, $($a: IntoGradPart<T>),*> TapeGrads<T> for ($($a,)*) {
+                fn into_values(self) -> Vec<GradPart<T>> {
+                    vec![$(self.$n.into_part()),*]
                 }
             }
         };
@@ -433,18 +597,45 @@ pub mod __private {
         }
     }
 
+    /// Adds a callee's gradient for a slice argument to the caller's adjoint of that
+    /// slice (or of the sub-slice passed).
+    ///
+    /// # Panics
+    /// If the lengths differ: the callee returned a gradient that is not of the slice
+    /// it was passed, which no `_vjp` may do.
+    #[track_caller]
+    pub fn acc_slice<T: FloatT>(d: &mut [T], g: &[T]) {
+        assert_eq!(
+            d.len(),
+            g.len(),
+            "a `_vjp` returned a gradient of length {} for a slice argument of length {}",
+            g.len(),
+            d.len()
+        );
+        for (d, g) in d.iter_mut().zip(g) {
+            *d += *g;
+        }
+    }
+
     /// Records a call `g(..)` as one tape node: its value `y` (scalar or tensor) and a
     /// backward that runs `g_vjp` with the output's gradient as seed. `grads` maps that
-    /// gradient to one gradient per float argument of the call (what `g_vjp` returns);
-    /// `sel[i]` is the position among those of the argument that is `inputs[i]`. An
-    /// input `g_vjp` gives no gradient for (outside its `wrt`) gets zeros.
+    /// gradient to one gradient per float argument of the call (what `g_vjp` returns,
+    /// `floats` of them); `sel[i]` says where the gradient of `inputs[i]` is: the
+    /// position of its argument among those, and its element for a slice or array.
+    ///
+    /// # Panics
+    /// In the backward, if `g_vjp` returns a different number of gradients than the
+    /// call has float arguments (a callee with `wrt(..)` differentiates fewer), or a
+    /// gradient of the wrong kind or length: never a gradient given to the wrong
+    /// argument.
     pub fn tape_call<'t, T: FloatT, Y: Into<ValueT<T>>>(
         tape: &'t TapeT<T>,
-        name: &str,
+        name: &'static str,
         inputs: &[VarT<'t, T>],
-        sel: Vec<usize>,
+        sel: Vec<(usize, Option<usize>)>,
+        floats: usize,
         y: Y,
-        grads: impl Fn(&ValueT<T>) -> Vec<ValueT<T>> + 'static,
+        grads: impl Fn(&ValueT<T>) -> Vec<GradPart<T>> + 'static,
     ) -> VarT<'t, T> {
         let y = y.into();
         if inputs.is_empty() {
@@ -453,15 +644,25 @@ pub mod __private {
                 ValueT::Tensor(t) => tape.constant_tensor(t),
             };
         }
-        let shapes: Vec<Vec<usize>> = inputs.iter().map(|v| v.shape()).collect();
         tape.apply_fn(name, inputs, y, move |g: &ValueT<T>| {
-            let mut all: Vec<Option<ValueT<T>>> = grads(g).into_iter().map(Some).collect();
+            let all = grads(g);
+            assert_eq!(
+                all.len(),
+                floats,
+                "`{name}_vjp` returned {} gradient(s) for a call with {floats} float argument(s); \
+                 a callee with `wrt(..)` cannot be called with arguments it does not differentiate",
+                all.len()
+            );
             sel.iter()
-                .zip(&shapes)
-                .map(|(&k, shape)| match all.get_mut(k).and_then(Option::take) {
-                    Some(v) => v,
-                    None if shape.is_empty() => ValueT::Scalar(T::zero()),
-                    None => ValueT::Tensor(TensorT::zeros(shape)),
+                .map(|&(k, elem)| match (&all[k], elem) {
+                    (GradPart::Value(v), None) => v.clone(),
+                    (GradPart::Elems(v), Some(i)) if i < v.len() => ValueT::Scalar(v[i]),
+                    (GradPart::Elems(v), Some(i)) => panic!(
+                        "`{name}_vjp` returned a gradient of length {} for argument {k}, which has at least {} elements",
+                        v.len(),
+                        i + 1
+                    ),
+                    _ => panic!("`{name}_vjp` returned a gradient of the wrong kind for argument {k}"),
                 })
                 .collect()
         })

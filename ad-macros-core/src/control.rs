@@ -65,6 +65,41 @@ pub struct Var {
     pub param: Option<usize>,
     /// Whether a `for` binds it (it is then never assigned).
     pub loop_var: bool,
+    /// A local array of scalars (`let p = [x, y, x * y];`): the variables of its
+    /// elements. The array itself is never declared; its uses are rewritten to them.
+    pub elems: Option<Vec<usize>>,
+}
+
+/// An argument of a lifted call (see [`Call`]).
+#[derive(Clone, Debug)]
+pub enum CallArg {
+    /// A scalar, computed into this variable first. A float gets a gradient from the
+    /// callee's `_vjp`; an integer or another constant does not.
+    Scalar(usize),
+    /// A slice variable as written (`s`, `&s`, `s.clone()`), or a sub-slice
+    /// `&s[lo..hi]` whose bounds were computed into variables.
+    Slice {
+        /// The slice.
+        var: usize,
+        /// For a sub-slice, the variables of its bounds (`None` for an open end).
+        range: Option<(Option<usize>, Option<usize>)>,
+    },
+    /// An array literal or a local array: its elements' variables.
+    Array(Vec<usize>),
+}
+
+/// A call with a slice or array argument, lifted into its own assignment
+/// `tmp = f(args)` whose arguments are variables. Its local adjoint calls `f_vjp` on
+/// the same arguments in the reverse sweep and adds each gradient to its argument's
+/// adjoint, element by element for slices and arrays.
+#[derive(Clone, Debug)]
+pub struct Call {
+    /// The called function's path, as written.
+    pub func: syn::Path,
+    /// Each argument, with the expression that passes it (`&s[lo..hi]`, `[a, b]`).
+    pub args: Vec<(CallArg, Expr)>,
+    /// The call's span.
+    pub span: Span,
 }
 
 /// How an assignment combines with the old value.
@@ -142,6 +177,8 @@ pub struct Body {
     pub ret: usize,
     /// Emitted name -> variable.
     pub by_ident: HashMap<String, usize>,
+    /// The lifted calls, by the variable they assign.
+    pub calls: HashMap<usize, Call>,
 }
 
 /// Normalizes `block`; errors go to `cx` on their spans.
@@ -155,6 +192,8 @@ pub fn normalize(cx: &Ctxt, sig: &Signature, block: &syn::Block) -> Body {
         ret_flag: None,
         out: vec![Vec::new()],
         by_ident: HashMap::new(),
+        calls: HashMap::new(),
+        no_lift: None,
     };
     for (i, p) in sig.params.iter().enumerate() {
         let kind = match p.kind {
@@ -201,6 +240,7 @@ pub fn normalize(cx: &Ctxt, sig: &Signature, block: &syn::Block) -> Body {
         stmts,
         ret,
         by_ident: n.by_ident,
+        calls: n.calls,
     }
 }
 
@@ -231,6 +271,10 @@ struct Norm<'a> {
     /// The statement lists being built, innermost last.
     out: Vec<Vec<S>>,
     by_ident: HashMap<String, usize>,
+    calls: HashMap<usize, Call>,
+    /// Set while renaming a `while` condition, which runs once per iteration: nothing
+    /// may be lifted out of it into a statement that would run once.
+    no_lift: Option<&'static str>,
 }
 
 const TAPE_HINT: &str = "remove `static` to run the function on the tape";
@@ -250,6 +294,7 @@ impl Norm<'_> {
             kind,
             param: None,
             loop_var: false,
+            elems: None,
         });
         id
     }
@@ -355,6 +400,22 @@ impl Norm<'_> {
     }
 
     fn local(&mut self, local: &syn::Local) {
+        if let Some((ident, elems)) = local_array(local) {
+            // `let p = [a, b, c];`: one scalar variable per element.
+            let vars = elems
+                .iter()
+                .enumerate()
+                .map(|(k, e)| {
+                    let v = self.fresh(&format!("{ident}_{k}"), e.span(), Kind::Other);
+                    self.value(e, Target { var: v, decl: true });
+                    v
+                })
+                .collect();
+            let array = self.fresh(&ident.to_string(), ident.span(), Kind::Other);
+            self.vars[array].elems = Some(vars);
+            self.env.push((ident.to_string(), array));
+            return;
+        }
         let (ident, ty) = match &local.pat {
             Pat::Ident(pi) if pi.subpat.is_none() && pi.by_ref.is_none() => (&pi.ident, None),
             Pat::Type(pt) => match &*pt.pat {
@@ -523,9 +584,14 @@ impl Norm<'_> {
     fn place(&mut self, e: &Expr) -> Option<usize> {
         match e {
             Expr::Paren(p) => self.place(&p.expr),
+            Expr::Index(ix) if self.array_elem(ix).is_some() => self.array_elem(ix),
             Expr::Path(p) if p.qself.is_none() && p.path.get_ident().is_some() => {
                 let name = p.path.segments[0].ident.to_string();
                 match self.lookup(&name) {
+                    Some(v) if self.vars[v].elems.is_some() => {
+                        self.error(e, format!("the static path of #[differentiable] assigns to a local array element by element (`{name}[0] = ..`); {TAPE_HINT}"));
+                        None
+                    }
                     Some(v) if matches!(self.vars[v].kind, Kind::Slice(_)) => {
                         self.error(e, format!("cannot assign to the slice `{name}`"));
                         None
@@ -549,6 +615,147 @@ impl Norm<'_> {
                 None
             }
         }
+    }
+
+    /// The local array a path names, if it names one.
+    fn array_of(&self, e: &Expr) -> Option<usize> {
+        let Expr::Path(p) = strip(e) else { return None };
+        let v = self.lookup(&p.path.get_ident()?.to_string())?;
+        self.vars[v].elems.is_some().then_some(v)
+    }
+
+    /// `p[k]` with `p` a local array and `k` an integer literal: the element's
+    /// variable.
+    fn array_elem(&self, ix: &syn::ExprIndex) -> Option<usize> {
+        let elems = self.vars[self.array_of(&ix.expr)?].elems.as_ref()?;
+        let Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Int(k),
+            ..
+        }) = strip(&ix.index)
+        else {
+            return None;
+        };
+        elems.get(k.base10_parse::<usize>().ok()?).copied()
+    }
+
+    /// Whether a call argument passes a slice or an array: a slice variable (`s`,
+    /// `&s`, `s.clone()`), a sub-slice `&s[a..b]`, an array literal or a local array.
+    fn aggregate_arg(&self, a: &Expr) -> bool {
+        match strip(a) {
+            Expr::Reference(r) => self.aggregate_arg(&r.expr),
+            Expr::Array(_) => true,
+            Expr::Path(_) => self.slice_of(a).is_some() || self.array_of(a).is_some(),
+            Expr::Index(ix) => {
+                matches!(strip(&ix.index), Expr::Range(_)) && self.slice_of(&ix.expr).is_some()
+            }
+            Expr::MethodCall(m) if is_copy_method(m) => self.aggregate_arg(&m.receiver),
+            _ => false,
+        }
+    }
+
+    /// The slice variable a path names, if it names one.
+    fn slice_of(&self, e: &Expr) -> Option<usize> {
+        let Expr::Path(p) = strip(e) else { return None };
+        let v = self.lookup(&p.path.get_ident()?.to_string())?;
+        matches!(self.vars[v].kind, Kind::Slice(_)).then_some(v)
+    }
+
+    /// A scalar computed into a new variable (a call argument, a bound).
+    fn lift_value(&mut self, e: &Expr, name: &str) -> usize {
+        let v = self.fresh(name, e.span(), Kind::Other);
+        self.value(e, Target { var: v, decl: true });
+        v
+    }
+
+    /// Lifts `f(args)` with a slice or array argument into `tmp = f(args)`, its
+    /// arguments into variables; returns `tmp`.
+    fn lift_call(&mut self, c: &syn::ExprCall, func: &syn::Path) -> Option<usize> {
+        let mut args = Vec::new();
+        for a in &c.args {
+            args.push(self.call_arg(a)?);
+        }
+        let span = c.span();
+        let tmp = self.fresh("call", span, Kind::Float(self.sig.float));
+        let passed = args.iter().map(|(_, e)| e);
+        let expr: Expr = syn::parse_quote_spanned!(span=> #func(#(#passed),*));
+        self.emit(S::Assign {
+            var: tmp,
+            expr,
+            op: AssignOp::Set,
+            decl: true,
+        });
+        self.calls.insert(
+            tmp,
+            Call {
+                func: func.clone(),
+                args,
+                span,
+            },
+        );
+        Some(tmp)
+    }
+
+    fn call_arg(&mut self, a: &Expr) -> Option<(CallArg, Expr)> {
+        let (inner, by_ref) = match strip(a) {
+            Expr::Reference(r) if r.mutability.is_none() => (strip(&r.expr), true),
+            e => (e, false),
+        };
+        let amp = by_ref.then(|| quote!(&));
+        if let Expr::Array(arr) = inner {
+            let vars: Vec<usize> = arr
+                .elems
+                .iter()
+                .map(|e| self.lift_value(e, "elem"))
+                .collect();
+            let idents = vars.iter().map(|&v| self.vars[v].ident.clone());
+            let expr = syn::parse_quote_spanned!(a.span()=> #amp [#(#idents),*]);
+            return Some((CallArg::Array(vars), expr));
+        }
+        if let Some(v) = self.array_of(inner) {
+            let vars = self.vars[v].elems.clone().unwrap_or_default();
+            let idents = vars.iter().map(|&v| self.vars[v].ident.clone());
+            let expr = syn::parse_quote_spanned!(a.span()=> #amp [#(#idents),*]);
+            return Some((CallArg::Array(vars), expr));
+        }
+        if let Expr::Index(ix) = inner {
+            if let (Expr::Range(r), Some(v)) = (strip(&ix.index), self.slice_of(&ix.expr)) {
+                if !by_ref || matches!(r.limits, syn::RangeLimits::Closed(_)) {
+                    self.error(a, format!("the static path of #[differentiable] passes a sub-slice as `&s[a..b]`, `&s[a..]` or `&s[..b]`; {TAPE_HINT}"));
+                    return None;
+                }
+                let lo = r.start.as_deref().map(|e| self.lift_value(e, "lo"));
+                let hi = r.end.as_deref().map(|e| self.lift_value(e, "hi"));
+                let s = self.vars[v].ident.clone();
+                let (lo_i, hi_i) = (
+                    lo.map(|v| self.vars[v].ident.clone()),
+                    hi.map(|v| self.vars[v].ident.clone()),
+                );
+                let expr = syn::parse_quote_spanned!(a.span()=> &#s[#lo_i..#hi_i]);
+                return Some((
+                    CallArg::Slice {
+                        var: v,
+                        range: Some((lo, hi)),
+                    },
+                    expr,
+                ));
+            }
+        }
+        let slice = match inner {
+            Expr::MethodCall(m) if is_copy_method(m) => self.slice_of(&m.receiver),
+            e => self.slice_of(e),
+        };
+        if let Some(v) = slice {
+            return Some((
+                CallArg::Slice {
+                    var: v,
+                    range: None,
+                },
+                self.operand(a),
+            ));
+        }
+        let v = self.lift_value(a, "arg");
+        let ident = self.vars[v].ident.clone();
+        Some((CallArg::Scalar(v), syn::parse_quote!(#ident)))
     }
 
     fn if_(&mut self, i: &syn::ExprIf, t: Option<Target>) {
@@ -640,7 +847,9 @@ impl Norm<'_> {
         }
         let l = self.loop_ctx(&w.body, None);
         self.init_flag(l.brk);
+        self.no_lift = Some("a `while` condition");
         let user = self.condition(&w.cond);
+        self.no_lift = None;
         let cond = self.loop_cond(&l, has_return(&w.body), Some(user));
         let body = self.loop_body(l, Vec::new(), &w.body);
         self.emit(S::While { cond, body });
@@ -960,6 +1169,10 @@ struct Rename<'n, 'a> {
 impl VisitMut for Rename<'_, '_> {
     fn visit_expr_mut(&mut self, e: &mut Expr) {
         match e {
+            Expr::Path(_) if self.n.array_of(e).is_some() => self.n.error(
+                &*e,
+                format!("the static path of #[differentiable] takes a local array as a call argument, as `p[k]` with a literal `k`, or as `p.len()`; {TAPE_HINT}"),
+            ),
             Expr::Path(p) if p.qself.is_none() => {
                 if let Some(ident) = p.path.get_ident() {
                     if let Some(v) = self.n.lookup(&ident.to_string()) {
@@ -983,6 +1196,31 @@ impl VisitMut for Rename<'_, '_> {
                 let taken = std::mem::replace(e, syn::parse_quote!(()));
                 self.n.value(&taken, t);
                 *e = self.n.path_of(tmp);
+            }
+            Expr::Index(ix) if self.n.array_of(&ix.expr).is_some() => {
+                match self.n.array_elem(ix) {
+                    Some(v) => *e = self.n.path_of(v),
+                    None => self.n.error(&ix.index, format!("the static path of #[differentiable] indexes a local array with integer literals only (`p[0]`); {TAPE_HINT}")),
+                }
+            }
+            Expr::MethodCall(m)
+                if m.method == "len" && m.args.is_empty() && self.n.array_of(&m.receiver).is_some() =>
+            {
+                let n = self.n.array_of(&m.receiver).and_then(|v| self.n.vars[v].elems.as_ref()).map_or(0, Vec::len);
+                let lit = proc_macro2::Literal::usize_unsuffixed(n);
+                *e = syn::parse_quote!(#lit);
+            }
+            Expr::Call(c) if user_call(c).is_some() && c.args.iter().any(|a| self.n.aggregate_arg(a)) => {
+                if let Some(what) = self.n.no_lift {
+                    return self.n.error(&*e, format!("a call with a slice or array argument in {what} is not supported by the static path of #[differentiable]; compute it into a variable first, or {TAPE_HINT}"));
+                }
+                let Some(func) = user_call(c).cloned() else { return };
+                if let Some(tmp) = self.n.lift_call(c, &func) {
+                    *e = self.n.path_of(tmp);
+                }
+            }
+            Expr::MethodCall(m) if is_slice_sum(m) && self.n.no_lift.is_some() => {
+                self.n.error(&*e, format!("`.iter().sum()` in a `while` condition is not supported by the static path of #[differentiable]; compute it into a variable first, or {TAPE_HINT}"));
             }
             Expr::MethodCall(m) if is_slice_sum(m) => {
                 // `s.iter().sum()`: a summing loop over the slice.
@@ -1048,6 +1286,57 @@ impl VisitMut for Rename<'_, '_> {
             ),
             _ => visit_mut::visit_expr_mut(self, e),
         }
+    }
+}
+
+/// `s.clone()`, `s.to_vec()`, `s.to_owned()`: copies, the identity for gradients.
+fn is_copy_method(m: &syn::ExprMethodCall) -> bool {
+    m.args.is_empty()
+        && matches!(
+            m.method.to_string().as_str(),
+            "clone" | "to_vec" | "to_owned"
+        )
+}
+
+/// The path of a call of a user function (`g(..)`, `m::g(..)`), as opposed to a
+/// tensor constructor or a float or integer type's associated function.
+pub fn user_call(c: &syn::ExprCall) -> Option<&syn::Path> {
+    let Expr::Path(p) = strip(&c.func) else {
+        return None;
+    };
+    if p.qself.is_some() || p.path.segments.iter().any(|s| !s.arguments.is_none()) {
+        return None;
+    }
+    let segs: Vec<String> = p
+        .path
+        .segments
+        .iter()
+        .map(|s| s.ident.to_string())
+        .collect();
+    let lower = |s: &String| s.starts_with(|ch: char| ch.is_lowercase() || ch == '_');
+    let typed = segs[..segs.len() - 1]
+        .iter()
+        .any(|s| !lower(s) || s == "f32" || s == "f64" || parse::is_int_type(s));
+    (segs.last().is_some_and(lower) && !typed && segs[0] != "std" && segs[0] != "core")
+        .then_some(&p.path)
+}
+
+/// `let p = [a, b, ..];` (optionally typed): the name and the elements.
+fn local_array(
+    local: &syn::Local,
+) -> Option<(&Ident, &syn::punctuated::Punctuated<Expr, syn::Token![,]>)> {
+    let pat = match &local.pat {
+        Pat::Type(pt) => &*pt.pat,
+        p => p,
+    };
+    let Pat::Ident(pi) = pat else { return None };
+    if pi.subpat.is_some() || pi.by_ref.is_some() {
+        return None;
+    }
+    let init = local.init.as_ref().filter(|i| i.diverge.is_none())?;
+    match strip(&init.expr) {
+        Expr::Array(a) => Some((&pi.ident, &a.elems)),
+        _ => None,
     }
 }
 

@@ -60,14 +60,15 @@ use crate::ir::{FloatTy, Func, Id, Node, Op, Origin, Ty};
 use crate::parse::{Param, Signature};
 use crate::{adjoint, lower, simplify};
 use proc_macro2::{Span, TokenStream};
-use quote::{format_ident, quote, ToTokens};
+use quote::{format_ident, quote, quote_spanned, ToTokens};
 use std::collections::{HashMap, HashSet};
 use syn::visit::Visit;
 use syn::visit_mut::{self, VisitMut};
 use syn::{Expr, Ident};
 
 /// Whether a body needs this path rather than the straight-line one: loops, `break`,
-/// `continue`, an early `return`, indexing, or a slice parameter.
+/// `continue`, an early `return`, indexing, an array literal (a call's argument or a
+/// local array), or a slice parameter.
 pub fn applies(sig: &Signature, block: &syn::Block) -> bool {
     if sig.params.iter().any(|p| matches!(p.kind, Ty::Slice(_))) {
         return true;
@@ -93,6 +94,7 @@ impl<'ast> Visit<'ast> for Uses {
                 | Expr::Continue(_)
                 | Expr::Return(_)
                 | Expr::Index(_)
+                | Expr::Array(_)
         ) {
             self.control = true;
         }
@@ -201,13 +203,22 @@ struct StmtAd {
     negate: bool,
 }
 
+/// How the reverse sweep differentiates one assignment.
+enum Local {
+    /// The inlined `_vjp` of the right-hand side.
+    Expr(StmtAd),
+    /// A lifted call ([`control::Call`]) of the assigned variable: `f_vjp` on the
+    /// call's arguments.
+    Call(usize),
+}
+
 #[derive(Default)]
 struct Info {
     /// Assignments: where the old value goes before it is overwritten.
     save: Option<Record>,
     /// Assignments to an active variable: the local adjoint (`None` when no input is
     /// active).
-    ad: Option<StmtAd>,
+    ad: Option<Local>,
     /// `if`/`for`/`while`: where the condition, bounds or trip count go.
     record: Option<Record>,
     /// Loops: the `let`s of the body recomputed at the start of a reverse iteration.
@@ -292,6 +303,23 @@ impl<'a> Plan<'a> {
                     if !self.active[*var] {
                         continue;
                     }
+                    if let Some(call) = self.body.calls.get(var) {
+                        // The reverse sweep passes the arguments again.
+                        for (arg, _) in &call.args {
+                            match arg {
+                                control::CallArg::Scalar(v) => self.needed[*v] = true,
+                                control::CallArg::Array(vs) => {
+                                    vs.iter().for_each(|&v| self.needed[v] = true)
+                                }
+                                control::CallArg::Slice { range, .. } => {
+                                    let (lo, hi) = range.unwrap_or((None, None));
+                                    lo.into_iter().chain(hi).for_each(|v| self.needed[v] = true)
+                                }
+                            }
+                        }
+                        self.info.entry(s as *const S).or_default().ad = Some(Local::Call(*var));
+                        continue;
+                    }
                     let ad = self.local_adjoint(cx, *var, expr, *op);
                     if let Some((ad, needed)) = &ad {
                         for (input, &needed) in ad.inputs.iter().zip(needed) {
@@ -310,7 +338,7 @@ impl<'a> Plan<'a> {
                             self.needed[u] = true;
                         }
                     }
-                    self.info.entry(s as *const S).or_default().ad = ad.map(|a| a.0);
+                    self.info.entry(s as *const S).or_default().ad = ad.map(|a| Local::Expr(a.0));
                 }
                 S::If { then, else_, .. } => {
                     self.local_adjoints(cx, then);
@@ -630,7 +658,7 @@ impl<'a> Plan<'a> {
                     let name = &self.sig.params[p].ident;
                     decls.extend(quote!(let mut #ident = #name;));
                 }
-                (None, _) if var.loop_var => {}
+                (None, _) if var.loop_var || var.elems.is_some() => {}
                 (None, Kind::Tensor(f)) => {
                     let f = format_ident!("{}", f.name());
                     decls.extend(quote!(let mut #ident: ::adjoint::__private::Tensor<#f> = ::adjoint::__private::emit_support::empty();));
@@ -946,8 +974,100 @@ impl<'a> Plan<'a> {
         out
     }
 
+    /// The local adjoint of one assignment, with seed `__ad_g`.
+    fn apply(&self, local: &Local) -> TokenStream {
+        match local {
+            Local::Expr(ad) => self.apply_expr(ad),
+            Local::Call(var) => self.apply_call(*var),
+        }
+    }
+
+    /// A lifted call's adjoint: `f_vjp(args, __ad_g)`, whose gradients (one per float,
+    /// slice or array argument, in order) are added to the arguments' adjoints. The
+    /// binding is typed where the caller knows the type (a float), so a callee whose
+    /// gradients do not match the arguments (`wrt(..)` on it) is a type error at the
+    /// call, never a gradient given to the wrong argument.
+    fn apply_call(&self, var: usize) -> TokenStream {
+        use control::CallArg;
+        let Some(call) = self.body.calls.get(&var) else {
+            return TokenStream::new();
+        };
+        let span = call.span;
+        let mut vjp = call.func.clone();
+        if let Some(last) = vjp.segments.last_mut() {
+            last.ident = format_ident!("{}_vjp", last.ident, span = last.ident.span());
+        }
+        let passed = call.args.iter().map(|(_, e)| e);
+        let float = |v: usize| match self.body.vars[v].kind {
+            Kind::Float(f) => Some(f),
+            _ => None,
+        };
+        let mut names = Vec::new();
+        let mut types = Vec::new();
+        let mut accumulate = TokenStream::new();
+        for (arg, _) in &call.args {
+            let g = format_ident!("__ad_cg{}", names.len());
+            match arg {
+                CallArg::Scalar(v) => {
+                    let Some(f) = float(*v) else { continue };
+                    let t = format_ident!("{}", f.name());
+                    types.push(quote!(#t));
+                    if self.active[*v] {
+                        let d = self.adj(*v);
+                        accumulate.extend(quote!(#d += #g;));
+                    }
+                }
+                CallArg::Slice { var: s, range } => {
+                    types.push(quote!(_));
+                    if self.active[*s] {
+                        let d = self.adj(*s);
+                        let (lo, hi) = range.unwrap_or((None, None));
+                        let (lo, hi) = (lo.map(|v| self.ident(v)), hi.map(|v| self.ident(v)));
+                        accumulate.extend(quote! {
+                            ::adjoint::__private::acc_slice(&mut #d[#lo..#hi], &#g[..]);
+                        });
+                    }
+                }
+                CallArg::Array(vs) => {
+                    types.push(quote!(_));
+                    for (k, &v) in vs.iter().enumerate() {
+                        if self.active[v] {
+                            let d = self.adj(v);
+                            accumulate.extend(quote!(#d += #g[#k];));
+                        }
+                    }
+                }
+            }
+            names.push(g);
+        }
+        let (pattern, ty) = if names.len() == 1 {
+            (quote!(#(#names)*), quote!(#(#types)*))
+        } else {
+            (quote!((#(#names),*)), quote!((#(#types),*)))
+        };
+        // The call carries the user's span, so that a missing or mismatched `_vjp` is
+        // reported on the call.
+        let call = quote_spanned!(span=> #vjp(#(#passed,)*));
+        let call: TokenStream = {
+            let mut c = call.into_iter().collect::<Vec<_>>();
+            // Append the seed inside the call's parentheses, with the local hygiene.
+            if let Some(proc_macro2::TokenTree::Group(g)) = c.pop() {
+                let mut inner = g.stream();
+                inner.extend(quote!(__ad_g));
+                let mut ng = proc_macro2::Group::new(g.delimiter(), inner);
+                ng.set_span(g.span());
+                c.push(proc_macro2::TokenTree::Group(ng));
+            }
+            c.into_iter().collect()
+        };
+        quote! {
+            let (_, #pattern): (_, #ty) = #call;
+            #accumulate
+        }
+    }
+
     /// The inlined local adjoint of one assignment, with seed `__ad_g`.
-    fn apply(&self, ad: &StmtAd) -> TokenStream {
+    fn apply_expr(&self, ad: &StmtAd) -> TokenStream {
         let mut pre = TokenStream::new();
         let mut args = Vec::new();
         let mut sinks = Vec::new();

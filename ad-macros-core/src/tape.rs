@@ -522,10 +522,9 @@ impl Rewrite<'_> {
             plain_args.push(quote_spanned!(span=> #private::PassArg::pass(&#p)));
             pushes.push(quote_spanned! {span=>
                 if <_ as #arg_trait>::is_float(#a) {
-                    if let ::core::option::Option::Some(v) = <_ as #arg_trait>::var(#a) {
-                        __ad_inputs.push(v);
-                        __ad_sel.push(__ad_k);
-                    }
+                    let __ad_from = __ad_vars.len();
+                    <_ as #arg_trait>::vars(#a, &mut __ad_vars);
+                    __ad_sel.extend(__ad_vars[__ad_from..].iter().map(|&(_, e)| (__ad_k, e)));
                     __ad_k += 1;
                 }
             });
@@ -535,11 +534,12 @@ impl Rewrite<'_> {
             {
                 #(#binds)*
                 let __ad_y = #func(#(#plain_args),*);
-                let mut __ad_inputs = ::std::vec::Vec::new();
+                let mut __ad_vars = ::std::vec::Vec::new();
                 let mut __ad_sel = ::std::vec::Vec::new();
                 let mut __ad_k = 0usize;
                 #(#pushes)*
-                #private::tape_call(&#tape, #name, &__ad_inputs, __ad_sel, __ad_y,
+                let __ad_inputs: ::std::vec::Vec<_> = __ad_vars.iter().map(|&(v, _)| v).collect();
+                #private::tape_call(&#tape, #name, &__ad_inputs, __ad_sel, __ad_k, __ad_y,
                     move |__ad_s: &#private::tape::Value<#t>| {
                         let (_, __ad_g) = #vjp_path(#(#plain_args,)* #private::FromValue::from_value(__ad_s));
                         #private::TapeGrads::into_values(__ad_g)

@@ -50,34 +50,43 @@ fn f_vjp(x: f64, y: f64, seed: f64) -> (f64, (f64, f64)) {
                         ::adjoint::__private::PassArg::pass(&__ad_p0),
                         ::adjoint::__private::PassArg::pass(&__ad_p1),
                     );
-                    let mut __ad_inputs = ::std::vec::Vec::new();
+                    let mut __ad_vars = ::std::vec::Vec::new();
                     let mut __ad_sel = ::std::vec::Vec::new();
                     let mut __ad_k = 0usize;
                     if <_ as ::adjoint::__private::TapeArg<'_, f64>>::is_float(__ad_a0) {
-                        if let ::core::option::Option::Some(v) = <_ as ::adjoint::__private::TapeArg<
+                        let __ad_from = __ad_vars.len();
+                        <_ as ::adjoint::__private::TapeArg<
                             '_,
                             f64,
-                        >>::var(__ad_a0) {
-                            __ad_inputs.push(v);
-                            __ad_sel.push(__ad_k);
-                        }
+                        >>::vars(__ad_a0, &mut __ad_vars);
+                        __ad_sel
+                            .extend(
+                                __ad_vars[__ad_from..].iter().map(|&(_, e)| (__ad_k, e)),
+                            );
                         __ad_k += 1;
                     }
                     if <_ as ::adjoint::__private::TapeArg<'_, f64>>::is_float(__ad_a1) {
-                        if let ::core::option::Option::Some(v) = <_ as ::adjoint::__private::TapeArg<
+                        let __ad_from = __ad_vars.len();
+                        <_ as ::adjoint::__private::TapeArg<
                             '_,
                             f64,
-                        >>::var(__ad_a1) {
-                            __ad_inputs.push(v);
-                            __ad_sel.push(__ad_k);
-                        }
+                        >>::vars(__ad_a1, &mut __ad_vars);
+                        __ad_sel
+                            .extend(
+                                __ad_vars[__ad_from..].iter().map(|&(_, e)| (__ad_k, e)),
+                            );
                         __ad_k += 1;
                     }
+                    let __ad_inputs: ::std::vec::Vec<_> = __ad_vars
+                        .iter()
+                        .map(|&(v, _)| v)
+                        .collect();
                     ::adjoint::__private::tape_call(
                         &__ad_tape,
                         "g",
                         &__ad_inputs,
                         __ad_sel,
+                        __ad_k,
                         __ad_y,
                         move |__ad_s: &::adjoint::__private::tape::Value<f64>| {
                             let (_, __ad_g) = g_vjp(
