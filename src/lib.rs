@@ -597,6 +597,50 @@ pub mod __private {
         }
     }
 
+    /// The gradients a call's `_vjp` returned, as the caller expects them: one per
+    /// float, tensor, slice, `Vec` or array argument of the call, in order.
+    #[diagnostic::on_unimplemented(
+        message = "this call's `_vjp` returns the gradients `{Self}`, but the call has arguments for `{G}`",
+        label = "the `_vjp` of this function does not give one gradient per float, tensor, slice, `Vec` or array argument",
+        note = "a function called from a #[differentiable] body must differentiate every such argument of the call: remove `wrt(..)` from it, or, for a hand-written `_vjp`, return one gradient per such parameter, in order"
+    )]
+    pub trait CallGrads<G> {
+        /// The gradients.
+        fn grads(self) -> G;
+    }
+
+    impl<G> CallGrads<G> for G {
+        fn grads(self) -> G {
+            self
+        }
+    }
+
+    /// A value passed to a call that chains through `_vjp`, whose type the macro could
+    /// not see (a `const` from outside the body, say): it must not be a float, because
+    /// the caller counts the callee's gradients by the arguments it knows are floats.
+    #[diagnostic::on_unimplemented(
+        message = "#[differentiable] cannot see that this call argument of type `{Self}` is a float",
+        label = "passed to a function whose `_vjp` this body calls",
+        note = "bind the value to a typed local first (`let c: f64 = C;`) so the gradient of every float argument is accounted for; integers, `bool`s and references to them pass as they are"
+    )]
+    pub trait NotFloat {}
+
+    macro_rules! not_float {
+        ($($t:ty)*) => {$( impl NotFloat for $t {} )*};
+    }
+    not_float!(bool char str i8 i16 i32 i64 i128 isize u8 u16 u32 u64 u128 usize);
+    impl<T: NotFloat + ?Sized> NotFloat for &T {}
+
+    /// Checks, at compile time only, that `x` is not a float (see [`NotFloat`]).
+    #[inline(always)]
+    pub fn not_a_float<T: NotFloat + ?Sized>(_: &T) {}
+
+    /// A call's `(value, gradients)`, with the gradients checked to be `G`.
+    #[inline(always)]
+    pub fn call_grads<G, Y, R: CallGrads<G>>(r: (Y, R)) -> (Y, G) {
+        (r.0, r.1.grads())
+    }
+
     /// Adds a callee's gradient for a slice argument to the caller's adjoint of that
     /// slice (or of the sub-slice passed).
     ///

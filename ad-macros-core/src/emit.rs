@@ -700,6 +700,42 @@ impl<'a> Emitter<'a> {
         Ident::new(&format!("__ad_v{}", id.0), node.span)
     }
 
+    /// The type of the gradients a call's `_vjp` returns, from its arguments' kinds:
+    /// one per float or tensor argument, bare for one.
+    fn grads_type(&self, args: &[Id]) -> TokenStream {
+        let tys: Vec<TokenStream> = args
+            .iter()
+            .filter_map(|a| match self.func.node(*a).ty {
+                Ty::Float(f) => {
+                    let f = Ident::new(f.name(), Span::call_site());
+                    Some(quote!(#f))
+                }
+                Ty::Tensor(f) => {
+                    let f = Ident::new(f.name(), Span::call_site());
+                    Some(quote!(::adjoint::__private::Tensor<#f>))
+                }
+                _ => None,
+            })
+            .collect();
+        match tys.as_slice() {
+            [one] => one.clone(),
+            _ => quote!((#(#tys),*)),
+        }
+    }
+
+    /// Compile-time checks that a call's arguments of unknown type are not floats: the
+    /// callee's gradients are counted by the float arguments ([`Self::grads_type`]).
+    fn unseen_args(&self, args: &[Id]) -> TokenStream {
+        args.iter()
+            .filter(|a| self.func.node(**a).ty == Ty::Opaque)
+            .map(|a| {
+                let v = self.val(*a);
+                let span = self.func.node(*a).span;
+                quote_spanned!(span=> ::adjoint::__private::not_a_float(&#v);)
+            })
+            .collect()
+    }
+
     fn grads_name(&self, id: Id) -> Ident {
         Ident::new(&format!("__ad_g{}", id.0), self.func.node(id).span)
     }
@@ -874,6 +910,7 @@ impl<'a> Emitter<'a> {
             Op::Call { path, args, vjp } => {
                 let mut path = self.func.paths[*path as usize].clone();
                 let at = self.at(id);
+                let args_ids = args;
                 let args = self.call_args(id, args, at);
                 if *vjp {
                     if let Some(last) = path.segments.last_mut() {
@@ -881,7 +918,9 @@ impl<'a> Emitter<'a> {
                     }
                     let one = float_lit(1.0, node.ty.float().unwrap_or(self.sig.float), span);
                     let g = self.grads_name(id);
-                    return quote_spanned!(span=> let (#name, #g) = #path(#(#args,)* #one););
+                    let want = self.grads_type(args_ids);
+                    let unseen = self.unseen_args(args_ids);
+                    return quote_spanned!(span=> #unseen let (#name, #g) = ::adjoint::__private::call_grads::<#want, _, _>(#path(#(#args,)* #one)););
                 }
                 quote_spanned!(span=> #path(#(#args),*))
             }
@@ -895,10 +934,12 @@ impl<'a> Emitter<'a> {
                     last.ident = format_ident!("{}_vjp", last.ident, span = last.ident.span());
                 }
                 let at = self.at(id);
+                let want = self.grads_type(args);
+                let unseen = self.unseen_args(args);
                 let args = self.call_args_of(*p, args, at);
                 let seed = self.give(*seed, at);
                 let g = self.grads_name(id);
-                return quote_spanned!(span=> let (_, #g) = #path(#(#args,)* #seed););
+                return quote_spanned!(span=> #unseen let (_, #g) = ::adjoint::__private::call_grads::<#want, _, _>(#path(#(#args,)* #seed)););
             }
             Op::CallGrad { call, index, of } => {
                 let g = self.grads_name(*call);

@@ -94,11 +94,31 @@ impl<'ast> Visit<'ast> for Uses {
                 | Expr::Continue(_)
                 | Expr::Return(_)
                 | Expr::Index(_)
-                | Expr::Array(_)
         ) {
             self.control = true;
         }
+        // A call with an array literal argument is lifted into its own statement.
+        if let Expr::Call(c) = e {
+            let array = |a: &Expr| match a {
+                Expr::Reference(r) => matches!(&*r.expr, Expr::Array(_)),
+                a => matches!(a, Expr::Array(_)),
+            };
+            if control::user_call(c).is_some() && c.args.iter().any(array) {
+                self.control = true;
+            }
+        }
         syn::visit::visit_expr(self, e);
+    }
+
+    fn visit_local(&mut self, l: &'ast syn::Local) {
+        // `let p = [..];`: a local array, one variable per element.
+        if l.init
+            .as_ref()
+            .is_some_and(|i| matches!(&*i.expr, Expr::Array(_)))
+        {
+            self.control = true;
+        }
+        syn::visit::visit_local(self, l);
     }
 }
 
@@ -1009,7 +1029,15 @@ impl<'a> Plan<'a> {
             let g = format_ident!("__ad_cg{}", names.len());
             match arg {
                 CallArg::Scalar(v) => {
-                    let Some(f) = float(*v) else { continue };
+                    let Some(f) = float(*v) else {
+                        if !matches!(self.body.vars[*v].kind, Kind::Int | Kind::Bool) {
+                            let x = self.ident(*v);
+                            accumulate.extend(
+                                quote_spanned!(span=> ::adjoint::__private::not_a_float(&#x);),
+                            );
+                        }
+                        continue;
+                    };
                     let t = format_ident!("{}", f.name());
                     types.push(quote!(#t));
                     if self.active[*v] {
@@ -1060,8 +1088,9 @@ impl<'a> Plan<'a> {
             }
             c.into_iter().collect()
         };
+        let check = quote_spanned!(span=> ::adjoint::__private::call_grads::<#ty, _, _>);
         quote! {
-            let (_, #pattern): (_, #ty) = #call;
+            let (_, #pattern) = #check(#call);
             #accumulate
         }
     }

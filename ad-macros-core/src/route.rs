@@ -78,6 +78,10 @@ pub enum Construct {
     /// A call of an associated function of an integer type (`usize::min(i, n)`):
     /// a call with a non-float result.
     IntCall,
+    /// A local array (`let p = [a, b];`) used otherwise than element by element with
+    /// literal indices (`p[0]`), as `p.len()` or as a call argument; or an array
+    /// literal elsewhere than in such a `let` or as a call argument.
+    LocalArray,
 }
 
 impl Construct {
@@ -99,6 +103,9 @@ impl Construct {
             Construct::Field => "field access",
             Construct::LocalVec => "a local `Vec`",
             Construct::IntCall => "a call of an integer type's function",
+            Construct::LocalArray => {
+                "a local array indexed at run time or used whole, or an array literal that is not a call argument or a `let`"
+            }
         }
     }
 }
@@ -153,12 +160,56 @@ struct Finder {
     tensor_control: Option<Span>,
     /// The names of the slice parameters.
     slices: Vec<String>,
+    /// The names bound by `let NAME = [..];` so far.
+    arrays: Vec<String>,
 }
 
 impl Finder {
     fn hit(&mut self, c: Construct, tokens: impl ToTokens) {
         if self.found.is_none() {
             self.found = Some((c, first_span(tokens)));
+        }
+    }
+
+    /// A call argument the static path passes whole: a local array, an array literal,
+    /// or a sub-slice `&s[a..b]` of a slice parameter.
+    fn whole_arg_peek(&self, a: &Expr) -> bool {
+        let (inner, by_ref) = match strip(a) {
+            Expr::Reference(r) => (strip(&r.expr), true),
+            e => (e, false),
+        };
+        match inner {
+            Expr::Array(_) => true,
+            _ if names(inner, &self.arrays) => true,
+            Expr::Index(ix) if by_ref && names(&ix.expr, &self.slices) => matches!(
+                strip(&ix.index),
+                Expr::Range(r) if !matches!(r.limits, syn::RangeLimits::Closed(_))
+            ),
+            _ => false,
+        }
+    }
+
+    /// Visits a call argument: the parts of one the static path passes whole (the
+    /// elements of an array literal, the bounds of a sub-slice), or all of it.
+    fn visit_arg(&mut self, a: &Expr) {
+        if !self.whole_arg_peek(a) {
+            return self.visit_expr(a);
+        }
+        let inner = match strip(a) {
+            Expr::Reference(r) => strip(&r.expr),
+            e => e,
+        };
+        match inner {
+            Expr::Array(arr) => arr.elems.iter().for_each(|e| self.visit_expr(e)),
+            Expr::Index(ix) => {
+                if let Expr::Range(r) = strip(&ix.index) {
+                    r.start
+                        .iter()
+                        .chain(&r.end)
+                        .for_each(|e| self.visit_expr(e));
+                }
+            }
+            _ => {}
         }
     }
 
@@ -217,6 +268,11 @@ impl Finder {
         pat_ok
             && matches!(base, Expr::Path(p) if p.path.get_ident().is_some_and(|i| self.slices.iter().any(|s| i == s)))
     }
+}
+
+/// Whether `e` is one of the names in `list`.
+fn names(e: &Expr, list: &[String]) -> bool {
+    matches!(strip(e), Expr::Path(p) if p.path.get_ident().is_some_and(|i| list.iter().any(|s| i == s)))
 }
 
 fn first_span(tokens: impl ToTokens) -> Span {
@@ -279,6 +335,42 @@ impl<'ast> Visit<'ast> for Finder {
                 }
             }
             Expr::Return(r) => self.control(r.return_token),
+            Expr::Index(i) if names(&i.expr, &self.arrays) => {
+                let literal = matches!(
+                    strip(&i.index),
+                    Expr::Lit(syn::ExprLit {
+                        lit: syn::Lit::Int(_),
+                        ..
+                    })
+                );
+                if !literal {
+                    self.hit(Construct::LocalArray, i);
+                }
+                self.control(i);
+                return;
+            }
+            Expr::MethodCall(m)
+                if m.method == "len" && m.args.is_empty() && names(&m.receiver, &self.arrays) =>
+            {
+                return;
+            }
+            Expr::Path(_) if names(e, &self.arrays) => self.hit(Construct::LocalArray, e),
+            Expr::Array(a) => self.hit(Construct::LocalArray, a),
+            // Shapes and other array arguments of methods (`t.reshape(&[2, 3])`).
+            Expr::MethodCall(m) if m.args.iter().any(|a| matches!(strip(a), Expr::Array(_)) || matches!(strip(a), Expr::Reference(r) if matches!(strip(&r.expr), Expr::Array(_)))) => {
+                self.visit_expr(&m.receiver);
+                for a in &m.args {
+                    match strip(a) {
+                        Expr::Array(arr) => arr.elems.iter().for_each(|e| self.visit_expr(e)),
+                        Expr::Reference(r) => match strip(&r.expr) {
+                            Expr::Array(arr) => arr.elems.iter().for_each(|e| self.visit_expr(e)),
+                            e => self.visit_expr(e),
+                        },
+                        e => self.visit_expr(e),
+                    }
+                }
+                return;
+            }
             Expr::Index(i) if matches!(strip(&i.index), Expr::Range(_)) => {
                 self.hit(Construct::Iterator, i)
             }
@@ -319,6 +411,20 @@ impl<'ast> Visit<'ast> for Finder {
                 let tensor_ctor = matches!(&*c.func, Expr::Path(p) if p.path.segments.iter().any(|s| s.ident == "Tensor"));
                 if !tensor_ctor && self.tensor_control.is_none() {
                     self.tensor_control = Some(first_span(&c.func));
+                }
+                if tensor_ctor {
+                    // Shapes: `Tensor::zeros(&[2, 3])`.
+                    self.visit_expr(&c.func);
+                    c.args.iter().for_each(|a| self.visit_arg(a));
+                    return;
+                }
+                if c.args.iter().any(|a| self.whole_arg_peek(a)) {
+                    // The static path lifts this call into its own statement, which
+                    // needs the statement-level path.
+                    self.control(c);
+                    self.visit_expr(&c.func);
+                    c.args.iter().for_each(|a| self.visit_arg(a));
+                    return;
                 }
                 if let Expr::Path(p) = &*c.func {
                     let segs = &p.path.segments;
@@ -366,6 +472,24 @@ impl<'ast> Visit<'ast> for Finder {
             if let Some((else_token, _)) = &init.diverge {
                 self.hit(Construct::Match, else_token);
             }
+            // `let p = [a, b];`: a local array, one scalar per element on the static path.
+            if let (Pat::Ident(pi), Expr::Array(arr)) = (pat, strip(&init.expr)) {
+                if pi.subpat.is_none() && init.diverge.is_none() {
+                    self.control(arr);
+                    arr.elems.iter().for_each(|e| self.visit_expr(e));
+                    self.arrays.push(pi.ident.to_string());
+                    return;
+                }
+            }
+        }
+        // A `let` that rebinds a local array's name ends it.
+        if let Pat::Ident(pi) = pat {
+            let name = pi.ident.to_string();
+            if let Some(init) = &local.init {
+                self.visit_expr(&init.expr);
+            }
+            self.arrays.retain(|a| *a != name);
+            return;
         }
         visit::visit_local(self, local);
     }
@@ -487,6 +611,11 @@ mod tests {
             "fn f(a: &Tensor) -> Tensor { let mut b = a * 2.0; while b.norm() < 1000.0 { b = b * 2.0; } if b.sum() > 0.0 { b } else { b * 100.0 } }",
             "fn f(x: f64) -> Tensor { let mut t = Tensor::ones(&[2]); while t.sum() < x { t = t * 2.0 } t }",
             "fn f(x: &[f64], t: &Tensor) -> f64 { x[0] * t.sum() }",
+            // Calls with slice and array arguments (issue 10): sub-slices, array
+            // literals and local arrays used element by element.
+            "fn f(x: &[f64], b: f64) -> f64 { h(&x[1..], b) + h(&x[..2], b) + h(&x[1..3], b) }",
+            "fn f(x: f64, y: f64) -> f64 { e([x, y, x * y]) + e(&[y, x, 1.0]) }",
+            "fn f(x: f64, y: f64) -> f64 { let mut p = [x, y]; p[1] += x; e(p) + p[0] * p.len() as f64 }",
         ] {
             assert!(matches!(route_of("", f), Route::Static), "{f}");
         }
@@ -546,6 +675,22 @@ mod tests {
             (
                 "fn f(x: f64, n: usize) -> f64 { x.powi(usize::min(n, 3) as i32) }",
                 Construct::IntCall,
+            ),
+            (
+                "fn f(x: f64, i: usize) -> f64 { let p = [x, x]; p[i] }",
+                Construct::LocalArray,
+            ),
+            (
+                "fn f(x: f64) -> f64 { let p = [x, x]; let q = p; q[0] }",
+                Construct::LocalArray,
+            ),
+            (
+                "fn f(x: f64) -> f64 { [x, x][0] }",
+                Construct::LocalArray,
+            ),
+            (
+                "fn f(x: &[f64]) -> f64 { let s = &x[1..]; s[0] }",
+                Construct::Iterator,
             ),
         ];
         for (f, c) in cases {

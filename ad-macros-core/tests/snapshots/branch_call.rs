@@ -27,7 +27,11 @@ fn piecewise_grad(x: f64, y: f64) -> (f64, (f64, f64)) {
         let __ad_v8: f64 = __ad_v2 * 2f64;
         (__ad_v8, 0f64)
     };
-    let (__ad_v11, __ad_g11) = round_ste_vjp(y, 1f64);
+    let (__ad_v11, __ad_g11) = ::adjoint::__private::call_grads::<
+        f64,
+        _,
+        _,
+    >(round_ste_vjp(y, 1f64));
     let __ad_v12: f64 = __ad_g11;
     let __ad_v13: f64 = __ad_v10 + __ad_v11;
     let (__ad_v17, __ad_v18, _, _, _) = if __ad_v4 {
@@ -61,7 +65,11 @@ fn piecewise_vjp(x: f64, y: f64, seed: f64) -> (f64, (f64, f64)) {
         let __ad_v8: f64 = __ad_v2 * 2f64;
         (__ad_v8, 0f64)
     };
-    let (__ad_v11, __ad_g11) = round_ste_vjp(y, 1f64);
+    let (__ad_v11, __ad_g11) = ::adjoint::__private::call_grads::<
+        f64,
+        _,
+        _,
+    >(round_ste_vjp(y, 1f64));
     let __ad_v12: f64 = __ad_g11;
     let __ad_v13: f64 = __ad_v10 + __ad_v11;
     let __ad_v15: f64 = seed * __ad_v12;
