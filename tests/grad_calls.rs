@@ -298,3 +298,40 @@ fn the_callees_own_gradients() {
     )
     .unwrap();
 }
+
+// Found while hardening the tests: slice methods other than `len` and `iter` were read
+// as constants by the statement-level static path, a silently zero gradient. They now
+// take the tape under the default attribute (and are an error under `static`).
+#[differentiable]
+fn last_twice(x: &[f64]) -> f64 {
+    *x.last().unwrap() * 2.0
+}
+
+#[differentiable]
+fn get_sum(x: &[f64]) -> f64 {
+    let mut s = 0.0;
+    for i in 0..x.len() {
+        s += x.get(i).unwrap() * 2.0 * x[i];
+    }
+    s
+}
+
+#[differentiable]
+fn clone_index(x: Vec<f64>) -> f64 {
+    x.clone()[0] * 2.0 + x.first().copied().unwrap()
+}
+
+#[test]
+fn slice_methods_are_differentiated() {
+    let x = [0.3, -1.2, 0.8];
+    gradcheck(last_twice, |x: &[f64]| last_twice_grad(x).1, &x, tol()).unwrap();
+    gradcheck(get_sum, |x: &[f64]| get_sum_grad(x).1, &x, tol()).unwrap();
+    gradcheck(
+        |x: &[f64]| clone_index(x.to_vec()),
+        |x: &[f64]| clone_index_grad(x.to_vec()).1,
+        &x,
+        tol(),
+    )
+    .unwrap();
+    assert_eq!(last_twice_grad(&x).1, vec![0.0, 0.0, 2.0]);
+}

@@ -296,3 +296,88 @@ fn f32_loop_with_break_matches_the_tape() {
         }
     }
 }
+
+// Found by the random-program tester: `acc += b` with `b` broadcast over `acc`'s rows
+// (and `acc -= x` with a scalar `x`) inside a loop. The local adjoint differentiated
+// only `b`, so `b`'s gradient kept `acc`'s shape [2, 3] instead of being summed to [3],
+// and the scalar case did not compile.
+#[differentiable(static)]
+fn broadcast_acc(w0: &Tensor, b: &Tensor, x: f64) -> f64 {
+    let mut acc = w0 * 2.0;
+    for _ in 0..2 {
+        acc += b;
+        acc -= x;
+        acc *= 1.5;
+    }
+    (&acc * &acc).sum()
+}
+
+#[differentiable(tape)]
+fn broadcast_acc_tape(w0: &Tensor, b: &Tensor, x: f64) -> f64 {
+    let mut acc = w0 * 2.0;
+    for _ in 0..2 {
+        acc += b;
+        acc -= x;
+        acc *= 1.5;
+    }
+    (&acc * &acc).sum()
+}
+
+#[test]
+fn broadcast_compound_assignment_in_a_loop() {
+    let w0 = Tensor::from_vec(vec![0.1, 0.2, 0.3, 0.4, 0.5, 0.6], &[2, 3]);
+    let b = Tensor::from_vec(vec![1.0, -1.0, 0.5], &[3]);
+    let x = 0.3;
+    let (v, (gw, gb, gx)) = broadcast_acc_grad(&w0, &b, x);
+    let (tv, (tw, tb, tx)) = broadcast_acc_tape_grad(&w0, &b, x);
+    assert!((v - tv).abs() <= 1e-12 * v.abs());
+    assert_eq!(gb.shape(), &[3]);
+    assert_close(&gw, &tw, "w0");
+    assert_close(&gb, &tb, "b");
+    assert!((gx - tx).abs() <= 1e-10 * (1.0 + gx.abs()), "{gx} vs {tx}");
+    gradcheck_tensor(
+        |b: &Tensor| broadcast_acc(&w0, b, x),
+        |b: &Tensor| broadcast_acc_grad(&w0, b, x).1 .1,
+        &b,
+        tol(),
+    )
+    .unwrap();
+    gradcheck(
+        |p: &[f64]| broadcast_acc(&w0, &b, p[0]),
+        |p: &[f64]| vec![broadcast_acc_grad(&w0, &b, p[0]).1 .2],
+        &[x],
+        tol(),
+    )
+    .unwrap();
+}
+
+// Found by the random-program tester: a tensor constructor in a straight-line body was
+// rejected by the default route ("use #[differentiable(tape)]") although the
+// statement-level static path takes it.
+#[differentiable]
+fn with_ones(x: f64, w: &Tensor) -> f64 {
+    (Tensor::ones(&[3]) * x + w).sin().sum()
+}
+
+#[differentiable(tape)]
+fn with_ones_tape(x: f64, w: &Tensor) -> f64 {
+    (Tensor::ones(&[3]) * x + w).sin().sum()
+}
+
+#[test]
+fn tensor_constructor_in_a_straight_line_body() {
+    let w = Tensor::from_vec(vec![0.1, -0.5, 0.9], &[3]);
+    let x = 0.4;
+    let (v, (gx, gw)) = with_ones_grad(x, &w);
+    let (tv, (tx, tw)) = with_ones_tape_grad(x, &w);
+    assert!((v - tv).abs() <= 1e-12);
+    assert!((gx - tx).abs() <= 1e-12, "{gx} vs {tx}");
+    assert_close(&gw, &tw, "w");
+    gradcheck_tensor(
+        |w: &Tensor| with_ones(x, w),
+        |w: &Tensor| with_ones_grad(x, w).1 .1,
+        &w,
+        tol(),
+    )
+    .unwrap();
+}

@@ -161,3 +161,78 @@ fn tape_functions_with_tensors_compose() {
     close(&gw, &gw_ref);
     close(&gx, &gx_ref);
 }
+
+// Found by the random-program tester: on the tape, a float computed from constants
+// only (`2.0f64.ln()`, a literal receiver `0.0f64.max(x)`, a returned constant) stayed
+// an `f64` where a `Var` was expected and did not compile; so did a parenthesized
+// reference argument `(&h)`.
+#[differentiable(tape)]
+fn constant_arms(x: f64) -> f64 {
+    if x > 1.0 {
+        return 0.5f64.sin();
+    }
+    let a = if x > 0.0 { 2.0f64.ln() } else { x };
+    a * x + 0.0f64.max(x) + 2.0f64.mul_add(x, 1.0)
+}
+
+#[differentiable]
+fn constant_arms_static(x: f64) -> f64 {
+    if x > 1.0 {
+        return 0.5f64.sin();
+    }
+    let a = if x > 0.0 { 2.0f64.ln() } else { x };
+    a * x + 0.0f64.max(x) + 2.0f64.mul_add(x, 1.0)
+}
+
+#[differentiable]
+fn paren_layer(w: &Tensor, x: &Tensor) -> Tensor {
+    w.matmul(x).tanh()
+}
+
+#[differentiable(tape)]
+#[allow(unused_parens)]
+fn paren_arg(w: &Tensor, x: &Tensor) -> f64 {
+    let h: Tensor = paren_layer(w, x);
+    let o: Tensor = paren_layer(w, (&h));
+    o.sum()
+}
+
+#[test]
+fn constant_expressions_and_parenthesized_arguments_on_the_tape() {
+    for x in [-0.7, 0.4, 1.6] {
+        let (v, g) = constant_arms_grad(x);
+        let (sv, sg) = constant_arms_static_grad(x);
+        assert_eq!(v, constant_arms(x));
+        assert!(
+            (v - sv).abs() < 1e-15 && (g - sg).abs() < 1e-12,
+            "{x}: {g} vs {sg}"
+        );
+        adjoint::check::gradcheck_scalar(
+            constant_arms,
+            |x| constant_arms_grad(x).1,
+            x,
+            Tolerance::default(),
+        )
+        .unwrap();
+    }
+    let w = Tensor::from_vec(vec![0.3, -0.2, 0.5, 0.1], &[2, 2]);
+    let x = Tensor::from_vec(vec![0.7, -0.4, 0.2, 0.9], &[2, 2]);
+    let (v, (gw, gx)) = paren_arg_grad(&w, &x);
+    assert_eq!(gx.shape(), &[2, 2]);
+    assert_eq!(v, paren_arg(&w, &x));
+    adjoint::check::gradcheck_tensor(
+        |w: &Tensor| paren_arg(w, &x),
+        |w: &Tensor| paren_arg_grad(w, &x).1 .0,
+        &w,
+        Tolerance::default(),
+    )
+    .unwrap();
+    adjoint::check::gradcheck_tensor(
+        |x: &Tensor| paren_arg(&w, x),
+        |x: &Tensor| paren_arg_grad(&w, x).1 .1,
+        &x,
+        Tolerance::default(),
+    )
+    .unwrap();
+    assert_eq!(gw.shape(), &[2, 2]);
+}

@@ -106,6 +106,11 @@ impl<'ast> Visit<'ast> for Uses {
             if control::user_call(c).is_some() && c.args.iter().any(array) {
                 self.control = true;
             }
+            // Tensor constructors (`Tensor::ones(&[3])`): taken by this path only.
+            if matches!(&*c.func, Expr::Path(p) if p.path.segments.iter().any(|s| s.ident == "Tensor"))
+            {
+                self.control = true;
+            }
         }
         syn::visit::visit_expr(self, e);
     }
@@ -209,6 +214,8 @@ enum Input {
     Elem(usize, Expr),
     /// A constant computed by the forward expression (`i as f64`, a `powi` exponent).
     Value(Expr),
+    /// A constant tensor (`Tensor::ones(&[3])`), passed by reference.
+    TensorValue(Expr),
 }
 
 /// The local adjoint of one assignment.
@@ -347,7 +354,7 @@ impl<'a> Plan<'a> {
                                 Input::Var(u) if needed => self.needed[*u] = true,
                                 Input::Var(_) => {}
                                 Input::Elem(_, idx) => self.mark_needed(idx),
-                                Input::Value(e) => self.mark_needed(e),
+                                Input::Value(e) | Input::TensorValue(e) => self.mark_needed(e),
                             }
                         }
                     }
@@ -383,18 +390,26 @@ impl<'a> Plan<'a> {
         op: AssignOp,
     ) -> Option<(StmtAd, Vec<bool>)> {
         let target = &self.body.vars[var].ident;
-        let expr: Expr = match op {
-            AssignOp::Set | AssignOp::Add | AssignOp::Sub => expr.clone(),
-            AssignOp::Mul => syn::parse_quote!(#target * (#expr)),
-            AssignOp::Div => syn::parse_quote!(#target / (#expr)),
-        };
         let (width, tensor) = match self.body.vars[var].kind {
             Kind::Float(f) => (f, false),
             Kind::Tensor(f) => (f, true),
             _ => return None,
         };
+        let expr: Expr = match op {
+            AssignOp::Set => expr.clone(),
+            // A scalar accumulator keeps its adjoint and passes it to `e`. A tensor one
+            // may broadcast `e` (`acc += b` with `b: [3]`, `acc -= x` with `x: f64`), so
+            // the whole `acc ± e` is differentiated: its pullback sums the seed down to
+            // each operand's shape.
+            AssignOp::Add | AssignOp::Sub if !tensor => expr.clone(),
+            AssignOp::Add => syn::parse_quote!(#target + (#expr)),
+            AssignOp::Sub => syn::parse_quote!(#target - (#expr)),
+            AssignOp::Mul => syn::parse_quote!(#target * (#expr)),
+            AssignOp::Div => syn::parse_quote!(#target / (#expr)),
+        };
         let mut sub = Substitute {
             plan: self,
+            cx,
             inputs: Vec::new(),
             params: Vec::new(),
             keys: HashMap::new(),
@@ -461,7 +476,7 @@ impl<'a> Plan<'a> {
                 diff,
                 params: bindings,
                 body: item.block.stmts,
-                negate: op == AssignOp::Sub,
+                negate: op == AssignOp::Sub && !tensor,
             },
             needed,
         ))
@@ -904,10 +919,9 @@ impl<'a> Plan<'a> {
                     if self.tensor(*var).is_some() {
                         // A tensor adjoint that nothing reached is `None`: the local
                         // adjoint is skipped rather than fed zeros.
-                        let take = match op {
-                            AssignOp::Add | AssignOp::Sub => quote!(#d.clone()),
-                            _ => quote!(#d.take()),
-                        };
+                        // Every tensor assignment's local adjoint covers the old value
+                        // too (see `local_adjoint`), so the adjoint is taken, not kept.
+                        let take = quote!(#d.take());
                         let local = info
                             .and_then(|i| i.ad.as_ref())
                             .map(|ad| self.apply(ad))
@@ -1126,6 +1140,11 @@ impl<'a> Plan<'a> {
                     args.push(self.fwd(e).to_token_stream());
                     sinks.push(None);
                 }
+                Input::TensorValue(e) => {
+                    let e = self.fwd(e);
+                    args.push(quote!(&(#e)));
+                    sinks.push(None);
+                }
             }
         }
         let seed = if ad.negate {
@@ -1216,6 +1235,7 @@ fn params_read_by_gradients(func: &Func, n_params: usize) -> Vec<bool> {
 /// Replaces the float reads of an expression by parameters.
 struct Substitute<'p, 'a> {
     plan: &'p Plan<'a>,
+    cx: &'p Ctxt,
     inputs: Vec<Input>,
     params: Vec<Param>,
     /// Tokens of an input -> its index, so `x[i]` read twice is one input.
@@ -1285,6 +1305,14 @@ impl VisitMut for Substitute<'_, '_> {
                     let kind = match self.plan.body.vars[v].kind {
                         Kind::Float(f) => Ty::Float(f),
                         Kind::Tensor(f) => Ty::Tensor(f),
+                        // An active slice used whole, other than through `s[i]`,
+                        // `s.len()` or as a call argument: its value would be read as a
+                        // constant, and its gradient silently lost.
+                        Kind::Slice(_) if self.plan.active[v] => {
+                            let name = &self.plan.body.vars[v].ident;
+                            self.cx.error_at(span, format!("the static path of #[differentiable] differentiates a slice through `{name}[i]`, `{name}.iter().sum()`, loops over it and calls that take it; this use of `{name}` is not one of them: index it, or use #[differentiable(tape)]"));
+                            return;
+                        }
                         _ => return,
                     };
                     let key = self.plan.body.vars[v].ident.to_string();
@@ -1319,6 +1347,27 @@ impl VisitMut for Substitute<'_, '_> {
                     }
                     _ => {}
                 }
+            }
+            // A tensor constructor (`Tensor::ones(&[3])`) of constants: a constant.
+            Expr::Call(c)
+                if matches!(&*c.func, Expr::Path(p) if p.path.segments.iter().any(|s| s.ident == "Tensor"))
+                    && !c
+                        .args
+                        .iter()
+                        .any(|a| self.plan.vars_in(a).iter().any(|&v| self.plan.active[v])) =>
+            {
+                let key = e.to_token_stream().to_string();
+                let value = e.clone();
+                let f = self.plan.sig.float;
+                *e = self.input(key, Input::TensorValue(value), Ty::Tensor(f), false, span);
+            }
+            // The length of a slice is an integer, not a use of its values.
+            Expr::MethodCall(m)
+                if m.args.is_empty()
+                    && matches!(m.method.to_string().as_str(), "len" | "is_empty")
+                    && self
+                        .var_of(&m.receiver)
+                        .is_some_and(|v| matches!(self.plan.body.vars[v].kind, Kind::Slice(_))) => {
             }
             // `t.clone()` is the identity for differentiation.
             Expr::MethodCall(m) if m.method == "clone" && m.args.is_empty() => {

@@ -181,6 +181,16 @@ impl Finder {
         match inner {
             Expr::Array(_) => true,
             _ if names(inner, &self.arrays) => true,
+            Expr::MethodCall(m)
+                if m.args.is_empty()
+                    && matches!(
+                        m.method.to_string().as_str(),
+                        "clone" | "to_vec" | "to_owned"
+                    )
+                    && names(&m.receiver, &self.slices) =>
+            {
+                true
+            }
             Expr::Index(ix) if by_ref && names(&ix.expr, &self.slices) => matches!(
                 strip(&ix.index),
                 Expr::Range(r) if !matches!(r.limits, syn::RangeLimits::Closed(_))
@@ -355,6 +365,15 @@ impl<'ast> Visit<'ast> for Finder {
                 return;
             }
             Expr::Path(_) if names(e, &self.arrays) => self.hit(Construct::LocalArray, e),
+            // A slice parameter's own methods (`x.last()`, `x.get(i)`, `x.clone()[0]`,
+            // `x.first()`): the static path reads slices through `x[i]`, `x.len()`,
+            // `x.iter()` and calls only.
+            Expr::MethodCall(m)
+                if names(&m.receiver, &self.slices)
+                    && !matches!(m.method.to_string().as_str(), "len" | "is_empty" | "iter") =>
+            {
+                self.hit(Construct::Iterator, &m.method)
+            }
             Expr::Array(a) => self.hit(Construct::LocalArray, a),
             // Shapes and other array arguments of methods (`t.reshape(&[2, 3])`).
             Expr::MethodCall(m) if m.args.iter().any(|a| matches!(strip(a), Expr::Array(_)) || matches!(strip(a), Expr::Reference(r) if matches!(strip(&r.expr), Expr::Array(_)))) => {
@@ -413,7 +432,9 @@ impl<'ast> Visit<'ast> for Finder {
                     self.tensor_control = Some(first_span(&c.func));
                 }
                 if tensor_ctor {
-                    // Shapes: `Tensor::zeros(&[2, 3])`.
+                    // The statement-level path takes tensor constructors; the
+                    // straight-line one does not. Shapes: `Tensor::zeros(&[2, 3])`.
+                    self.control(c);
                     self.visit_expr(&c.func);
                     c.args.iter().for_each(|a| self.visit_arg(a));
                     return;

@@ -213,6 +213,12 @@ impl Rewrite<'_> {
             *e = syn::parse_quote_spanned!(span=> #tape.constant(#lit));
             return;
         }
+        // A float computed from constants only (`2.0f64.ln()`, `0.5 * PI_F`) meets `Var`s
+        // in the other branch or the result: it becomes a constant too.
+        if const_float(e) {
+            *e = syn::parse_quote_spanned!(span=> #tape.constant(#e));
+            return;
+        }
         match e {
             Expr::Array(a) => a.elems.iter_mut().for_each(|e| self.tail(e)),
             Expr::Repeat(r) => self.tail(&mut r.expr),
@@ -266,6 +272,35 @@ impl Rewrite<'_> {
             other => self.constant(other),
         }
     }
+}
+
+/// Whether `e` is a float computed from literals and float constants only: a float
+/// literal or constant, or an arithmetic operation or float method of such values (with
+/// integer literals as arguments, as in `2.0f64.powi(3)`).
+fn const_float(e: &Expr) -> bool {
+    match e {
+        Expr::Paren(p) => const_float(&p.expr),
+        Expr::Group(g) => const_float(&g.expr),
+        Expr::Unary(u) => matches!(u.op, syn::UnOp::Neg(_)) && const_float(&u.expr),
+        Expr::Binary(b) => {
+            use syn::BinOp as B;
+            matches!(b.op, B::Add(_) | B::Sub(_) | B::Mul(_) | B::Div(_))
+                && const_float(&b.left)
+                && const_float(&b.right)
+        }
+        Expr::MethodCall(m) => {
+            m.turbofish.is_none()
+                && crate::ir::MathFn::from_name(&m.method.to_string()).is_some()
+                && const_float(&m.receiver)
+                && m.args.iter().all(is_const)
+        }
+        e => float_literal(e).is_some() || float_value(e).is_some(),
+    }
+}
+
+/// A constant argument: a constant float or an integer literal.
+fn is_const(e: &Expr) -> bool {
+    const_float(e) || matches!(e, Expr::Lit(l) if matches!(l.lit, Lit::Int(_)))
 }
 
 fn float_literal(e: &Expr) -> Option<Expr> {
@@ -437,6 +472,13 @@ impl VisitMut for Rewrite<'_> {
             {
                 m.method = Ident::new(&format!("{}_all", m.method), m.method.span());
             }
+            // `0.0f64.max(x)`: a constant receiver of a method with a non-constant
+            // argument becomes a tape constant, so the method is `Var`'s.
+            Expr::MethodCall(m) if const_float(&m.receiver) && !m.args.iter().all(is_const) => {
+                let (tape, recv) = (self.tape, &m.receiver);
+                let span = recv.span();
+                *m.receiver = syn::parse_quote_spanned!(span=> #tape.constant(#recv));
+            }
             Expr::Call(c) => {
                 if let Some(new) = self.call(c) {
                     *e = new;
@@ -511,6 +553,10 @@ impl Rewrite<'_> {
         for (i, arg) in c.args.iter().enumerate() {
             let a = Ident::new(&format!("__ad_a{i}"), span);
             let p = Ident::new(&format!("__ad_p{i}"), span);
+            let mut arg = arg;
+            while let Expr::Paren(p) = arg {
+                arg = &p.expr;
+            }
             let arg = match arg {
                 Expr::Reference(r) if r.mutability.is_none() => &r.expr,
                 _ => arg,
