@@ -57,8 +57,7 @@ fn match_on_a_mode() {
             let (v, g) = by_mode_grad(x, mode);
             assert_eq!(v.to_bits(), by_mode(x, mode).to_bits());
             assert_eq!((v, g), by_mode_static_grad(x, mode), "mode {mode} at {x}");
-            gradcheck_scalar(|x| by_mode(x, mode), |x| by_mode_grad(x, mode).1, x, tol())
-                .unwrap();
+            gradcheck_scalar(|x| by_mode(x, mode), |x| by_mode_grad(x, mode).1, x, tol()).unwrap();
         }
         assert!(close(by_mode_grad(x, 0).1, x.cos()));
         assert!(close(by_mode_grad(x, 1).1, 2.0 * x));

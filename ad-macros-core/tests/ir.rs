@@ -326,10 +326,14 @@ fn odd_input_expands_to_code_or_an_error() {
     ];
     let mut wrong = Vec::new();
     for (case, expected) in cases {
-        for (opts, reject) in [quote!(), quote!(tape), quote!(wrt(x))].into_iter().zip(expected) {
+        for (opts, reject) in [quote!(), quote!(tape), quote!(wrt(x))]
+            .into_iter()
+            .zip(expected)
+        {
             let out = ad_macros_core::expand(opts.clone(), case.clone());
-            let file: syn::File = syn::parse2(out.clone())
-                .unwrap_or_else(|e| panic!("#[differentiable({opts})] {case}: not a file ({e}): {out}"));
+            let file: syn::File = syn::parse2(out.clone()).unwrap_or_else(|e| {
+                panic!("#[differentiable({opts})] {case}: not a file ({e}): {out}")
+            });
             let mut errors = Vec::new();
             compile_errors(out, &mut errors);
             let fns: Vec<String> = file

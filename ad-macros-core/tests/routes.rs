@@ -60,7 +60,11 @@ fn differentiable_fns(file: &syn::File) -> Vec<(String, TokenStream, TokenStream
         for item in items {
             match item {
                 syn::Item::Fn(f) => {
-                    for attr in f.attrs.iter().filter(|a| a.path().is_ident("differentiable")) {
+                    for attr in f
+                        .attrs
+                        .iter()
+                        .filter(|a| a.path().is_ident("differentiable"))
+                    {
                         let args = match &attr.meta {
                             syn::Meta::List(l) => l.tokens.clone(),
                             _ => TokenStream::new(),
@@ -100,7 +104,11 @@ fn every_function_of_grad_tape_fallback_takes_its_expected_route() {
         "a #[differentiable] function of grad_tape_fallback.rs is not a plain item"
     );
     let expected: BTreeMap<&str, &str> = EXPECTED.iter().copied().collect();
-    assert_eq!(expected.len(), EXPECTED.len(), "a name is twice in EXPECTED");
+    assert_eq!(
+        expected.len(),
+        EXPECTED.len(),
+        "a name is twice in EXPECTED"
+    );
     let mut problems = Vec::new();
     let mut seen = Vec::new();
     for (name, args, item) in &fns {
@@ -125,7 +133,13 @@ fn every_function_of_grad_tape_fallback_takes_its_expected_route() {
     assert!(problems.is_empty(), "{}", problems.join("\n"));
     // Both routes are represented, and every construct of the table is reached.
     assert!(EXPECTED.iter().any(|(_, r)| *r == "static"));
-    assert!(EXPECTED.iter().filter(|(_, r)| r.starts_with("tape")).count() >= 10);
+    assert!(
+        EXPECTED
+            .iter()
+            .filter(|(_, r)| r.starts_with("tape"))
+            .count()
+            >= 10
+    );
 }
 
 #[test]
