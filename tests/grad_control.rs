@@ -2,13 +2,14 @@
 //! counts, nested loops with branches, `break`, `continue` and early `return`. Every
 //! function is `#[differentiable(static)]` (so a silent fall back to the tape fails to
 //! compile) and is checked against central finite differences and against its
-//! `#[differentiable(tape)]` twin.
+//! `#[differentiable(tape)]` twin. (What takes the tape without an option is tested in
+//! `grad_tape_fallback.rs`.)
 
 #![allow(dead_code)]
 // `b = b * 2.0` as the tutorial writes it; index loops because indexing is under test.
 #![allow(clippy::assign_op_pattern, clippy::needless_range_loop)]
 
-use adjoint::check::{gradcheck, gradcheck_scalar, Tolerance};
+use adjoint::check::{gradcheck, gradcheck_scalar, gradcheck_tensor, Tolerance};
 use adjoint::prelude::*;
 
 /// Defines `$name` on the static path and `$tape` on the tape, with one body.
@@ -431,6 +432,69 @@ fn array_and_vec_parameters() {
     assert_eq!(v, weighted(&x));
     assert_eq!(g, vec![0.0, -2.0, 8.0]);
     assert_eq!(g, weighted_tape_grad(&x).1);
+}
+
+// f32 elements by reference: Σ xᵢ³ over an `&[f32]` with `for v in x.iter()` (no `&v`
+// pattern: `v.powi(3)` auto-derefs), gradient 3xᵢ².
+twins! {
+    cubes32 / cubes32_tape (x: &[f32]) -> f32 {
+        let mut s = 0.0;
+        for v in x.iter() {
+            s += v.powi(3);
+        }
+        s
+    }
+}
+
+#[test]
+fn f32_elements_by_reference() {
+    let (v, g): (f32, Vec<f32>) = cubes32_grad(&[1.0, -2.0]);
+    assert_eq!(v, -7.0);
+    assert_eq!(g, vec![3.0, 12.0]);
+    assert_eq!(cubes32_tape_grad(&[1.0, -2.0]), (v, g));
+    let x = [0.5f32, -1.5, 2.0];
+    let tol32 = Tolerance::default().eps(1e-2).atol(1e-2).rtol(1e-3);
+    gradcheck(cubes32, |x: &[f32]| cubes32_grad(x).1, &x, tol32).unwrap();
+}
+
+// Tensors in a loop: h ← tanh(W h), n times (a matrix-vector product), then Σ h + max h.
+twins! {
+    unrolled / unrolled_tape (w: &Tensor, x: &Tensor, n: usize) -> f64 {
+        let mut h = x.clone();
+        for _ in 0..n {
+            h = w.matmul(&h).tanh();
+        }
+        h.sum() + h.max()
+    }
+}
+
+#[test]
+fn tensor_loop() {
+    let w = Tensor::from_vec(vec![0.5, -0.3, 0.2, 0.8], &[2, 2]);
+    let x = Tensor::from_vec(vec![0.7, -0.4], &[2]);
+    for n in [0, 1, 3] {
+        let (v, (gw, gx)) = unrolled_grad(&w, &x, n);
+        assert_eq!(v.to_bits(), unrolled(&w, &x, n).to_bits());
+        assert_eq!((gw.shape(), gx.shape()), (&[2, 2][..], &[2][..]));
+        let (tv, (tw, tx)) = unrolled_tape_grad(&w, &x, n);
+        assert!(close(v, tv));
+        assert!(all_close(gw.as_slice(), tw.as_slice()), "{gw:?} vs {tw:?}");
+        assert!(all_close(gx.as_slice(), tx.as_slice()), "{gx:?} vs {tx:?}");
+        gradcheck_tensor(
+            |w| unrolled(w, &x, n),
+            |w| unrolled_grad(w, &x, n).1 .0,
+            &w,
+            tol(),
+        )
+        .unwrap();
+        gradcheck_tensor(
+            |x| unrolled(&w, x, n),
+            |x| unrolled_grad(&w, x, n).1 .1,
+            &x,
+            tol(),
+        )
+        .unwrap();
+    }
 }
 
 // `wrt` on a slice function: only `c` gets a gradient.

@@ -62,6 +62,15 @@ impl Parse for Args {
                         "`wrt()` names no parameter; list the parameters to differentiate, as in `wrt(x, y)`",
                     ));
                 }
+                // A name given twice is a slip (a different parameter was meant).
+                for (i, name) in names.iter().enumerate() {
+                    if names.iter().take(i).any(|earlier| earlier == name) {
+                        push(syn::Error::new(
+                            name.span(),
+                            format!("`wrt` names `{name}` twice"),
+                        ));
+                    }
+                }
                 args.wrt = Some(names.into_iter().collect());
             } else if key == "inline" {
                 let content;
@@ -129,6 +138,8 @@ mod tests {
         assert_eq!(a.inline.len(), 2);
         let e = syn::parse_str::<Args>("static, tape").unwrap_err();
         assert!(e.to_string().contains("exclude each other"));
+        let e = syn::parse_str::<Args>("wrt(x, y, x)").unwrap_err();
+        assert_eq!(e.to_string(), "`wrt` names `x` twice");
         let e = syn::parse_str::<Args>("tap").unwrap_err();
         assert!(e.to_string().contains("unknown option `tap`"));
     }

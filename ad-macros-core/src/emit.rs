@@ -101,10 +101,12 @@ pub fn signature(sig: &Signature, which: Which) -> TokenStream {
         Which::Grad => quote!(),
         Which::Vjp => {
             let s = seed_ident(sig);
-            quote!(, #s: #ret)
+            quote!(#s: #ret)
         }
     };
-    quote!(#vis fn #name(#(#params),* #seed) -> (#ret, #grads))
+    // Each parameter with its own comma: a function without parameters still gives
+    // `fn f_vjp(seed: f64)`, not `fn f_vjp(, seed: f64)`.
+    quote!(#vis fn #name(#(#params,)* #seed) -> (#ret, #grads))
 }
 
 /// Emits the whole companion function from a simplified primal + adjoint.

@@ -92,12 +92,7 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         }
     };
     let cx = Ctxt::new();
-    let args = syn::parse2::<args::Args>(args).unwrap_or_else(|e| {
-        cx.syn_error(e);
-        args::Args::default()
-    });
-    let sig = parse::parse(&cx, &item_fn, &args);
-    route::check(&cx, &item_fn.block);
+    let (args, sig) = front(&cx, args, &item_fn);
     let companions = match &sig {
         Some(_) if cx.has_errors() => TokenStream::new(),
         Some(sig) => match route::route(sig, &args, &item_fn.block) {
@@ -113,6 +108,44 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         Ok(()) => quote!(#item #companions),
         Err(err) => fallback::expand(&item, sig.as_ref(), err),
     }
+}
+
+/// The stages before the route is chosen: the options, the signature, and the
+/// constructs neither path takes. Their errors are left in `cx`.
+fn front(
+    cx: &Ctxt,
+    args: TokenStream,
+    item_fn: &syn::ItemFn,
+) -> (args::Args, Option<parse::Signature>) {
+    let args = syn::parse2::<args::Args>(args).unwrap_or_else(|e| {
+        cx.syn_error(e);
+        args::Args::default()
+    });
+    let sig = parse::parse(cx, item_fn, &args);
+    route::check(cx, &item_fn.block);
+    (args, sig)
+}
+
+/// The route [`expand`] takes for `#[differentiable(args)] item`, so that a test can
+/// pin every function's route and notice when one moves. `Err` with the messages when
+/// the function is rejected before a route is chosen (its options, its signature, or
+/// a construct that neither path takes).
+pub fn route_of(args: TokenStream, item: TokenStream) -> Result<route::Route, String> {
+    let item_fn: syn::ItemFn = syn::parse2(item).map_err(|e| e.to_string())?;
+    let cx = Ctxt::new();
+    let (args, sig) = front(&cx, args, &item_fn);
+    let route = sig.map(|sig| route::route(&sig, &args, &item_fn.block));
+    match cx.check() {
+        Ok(()) => route.ok_or_else(|| "no signature".to_string()),
+        Err(e) => Err(messages(e)),
+    }
+}
+
+fn messages(e: syn::Error) -> String {
+    e.into_iter()
+        .map(|e| e.to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// The static expansion: lower, differentiate, simplify, emit, once per companion.
@@ -154,10 +187,6 @@ pub fn ir(args: TokenStream, item: TokenStream) -> Result<(String, String), Stri
     });
     match cx.check() {
         Ok(()) => result.ok_or_else(|| "no signature".to_string()),
-        Err(e) => Err(e
-            .into_iter()
-            .map(|e| e.to_string())
-            .collect::<Vec<_>>()
-            .join("\n")),
+        Err(e) => Err(messages(e)),
     }
 }

@@ -146,107 +146,219 @@ fn every_mistake_is_reported() {
     assert!(err.contains("`loop` is not supported"), "{err}");
 }
 
+/// The messages of the `compile_error!`s anywhere in `tokens`, each checked to be a
+/// non-empty string literal.
+fn compile_errors(tokens: proc_macro2::TokenStream, out: &mut Vec<String>) {
+    use proc_macro2::TokenTree;
+    let tokens: Vec<TokenTree> = tokens.into_iter().collect();
+    for (i, t) in tokens.iter().enumerate() {
+        match t {
+            TokenTree::Ident(id) if id == "compile_error" => {
+                let Some(TokenTree::Group(arg)) = tokens.get(i + 2) else {
+                    panic!("`compile_error` without an argument");
+                };
+                let msg: syn::LitStr = syn::parse2(arg.stream()).expect("a string message");
+                assert!(!msg.value().trim().is_empty(), "an empty message");
+                out.push(msg.value());
+            }
+            TokenTree::Group(g) => compile_errors(g.stream(), out),
+            _ => {}
+        }
+    }
+}
+
+/// Whether the three option sets (none, `tape`, `wrt(x)`) reject a case.
+const R: bool = true;
+/// ... or pass it on: the function is emitted unchanged whatever happens, so code that
+/// is not valid Rust but that the macro need not understand (the tape leaves types to
+/// rustc) is reported by rustc on the function as written.
+const A: bool = false;
+
 #[test]
-fn never_panics_on_odd_input() {
+fn odd_input_expands_to_code_or_an_error() {
     let cases = [
-        quote!(
-            fn f() -> f64 {
-                1.0
-            }
+        // No parameter: nothing to differentiate, but nothing wrong (`wrt(x)` is).
+        (
+            quote!(
+                fn f() -> f64 {
+                    1.0
+                }
+            ),
+            [A, A, R],
         ),
-        quote!(
-            fn f(x: f64) {}
+        // No result: always wrong.
+        (
+            quote!(
+                fn f(x: f64) {}
+            ),
+            [R, R, R],
         ),
-        quote!(
-            fn f(x: f64) -> f64 {}
+        (
+            quote!(
+                fn f(x: f64) -> f64 {}
+            ),
+            [R, A, R],
         ),
-        quote!(
-            fn f(x: f64) -> f64 {
-                let y;
-                y
-            }
+        (
+            quote!(
+                fn f(x: f64) -> f64 {
+                    let y;
+                    y
+                }
+            ),
+            [R, A, R],
         ),
-        quote!(
-            fn f(x: f64) -> f64 {
-                let (a, b) = (x, x);
-                a
-            }
+        // A tuple: the tape's (without an option too).
+        (
+            quote!(
+                fn f(x: f64) -> f64 {
+                    let (a, b) = (x, x);
+                    a
+                }
+            ),
+            [A, A, A],
         ),
-        quote!(
-            fn f(x: f64) -> f64 {
-                x[0] + x.0 + *x
-            }
+        // Field access sends the body to the tape, which leaves `x[0]` to rustc.
+        (
+            quote!(
+                fn f(x: f64) -> f64 {
+                    x[0] + x.0 + *x
+                }
+            ),
+            [A, A, A],
         ),
-        quote!(
-            fn f(x: f64) -> f64 {
-                x.powi() + x.max(1.0, 2.0) + f64::nope(x)
-            }
+        (
+            quote!(
+                fn f(x: f64) -> f64 {
+                    x.powi() + x.max(1.0, 2.0) + f64::nope(x)
+                }
+            ),
+            [R, A, R],
         ),
-        quote!(
-            fn f(x: f64) -> f64 {
-                if x > 0.0 {
+        (
+            quote!(
+                fn f(x: f64) -> f64 {
+                    if x > 0.0 {
+                        x
+                    }
+                }
+            ),
+            [R, A, R],
+        ),
+        (
+            quote!(
+                fn f(x: f64) -> f64 {
+                    match x {
+                        _ => x,
+                    }
+                }
+            ),
+            [A, A, A],
+        ),
+        // Differentiable only piecewise: the static path refuses it.
+        (
+            quote!(
+                fn f(x: f64) -> f64 {
+                    x % 2.0
+                }
+            ),
+            [R, A, R],
+        ),
+        (
+            quote!(
+                fn f(x: f64) -> f64 {
+                    return;
+                }
+            ),
+            [R, A, R],
+        ),
+        (
+            quote!(
+                fn f(x: f64) -> f64 {
+                    (|| x)()
+                }
+            ),
+            [A, A, A],
+        ),
+        // rustc reports the duplicate parameter on the function as written.
+        (
+            quote!(
+                fn f(x: f64, x: f64) -> f64 {
                     x
                 }
-            }
+            ),
+            [A, A, A],
         ),
-        quote!(
-            fn f(x: f64) -> f64 {
-                match x {
-                    _ => x,
+        (
+            quote!(
+                fn f(x: f64) -> f64 {
+                    x << 2
                 }
-            }
+            ),
+            [R, A, R],
         ),
-        quote!(
-            fn f(x: f64) -> f64 {
-                x % 2.0
-            }
-        ),
-        quote!(
-            fn f(x: f64) -> f64 {
-                return;
-            }
-        ),
-        quote!(
-            fn f(x: f64) -> f64 {
-                (|| x)()
-            }
-        ),
-        quote!(
-            fn f(x: f64, x: f64) -> f64 {
-                x
-            }
-        ),
-        quote!(
-            fn f(x: f64) -> f64 {
-                x << 2
-            }
-        ),
-        quote!(
-            fn f(x: f64) -> f64 {
-                let mut y = x;
-                if x > 1.0 {
-                    y = 2.0;
+        (
+            quote!(
+                fn f(x: f64) -> f64 {
+                    let mut y = x;
+                    if x > 1.0 {
+                        y = 2.0;
+                    }
+                    y
                 }
-                y
-            }
+            ),
+            [A, A, A],
         ),
-        quote!(
-            fn f(x: f64) -> f64 {
-                let y;
-                if x > 1.0 {
-                    y = 2.0;
-                } else {
-                    y = x;
+        (
+            quote!(
+                fn f(x: f64) -> f64 {
+                    let y;
+                    if x > 1.0 {
+                        y = 2.0;
+                    } else {
+                        y = x;
+                    }
+                    y
                 }
-                y
-            }
+            ),
+            [A, A, A],
         ),
     ];
-    for case in cases {
-        let _ = ad_macros_core::expand(quote!(), case.clone());
-        let _ = ad_macros_core::expand(quote!(tape), case.clone());
-        let _ = ad_macros_core::expand(quote!(wrt(x)), case);
+    let mut wrong = Vec::new();
+    for (case, expected) in cases {
+        for (opts, reject) in [quote!(), quote!(tape), quote!(wrt(x))]
+            .into_iter()
+            .zip(expected)
+        {
+            let out = ad_macros_core::expand(opts.clone(), case.clone());
+            let file: syn::File = syn::parse2(out.clone()).unwrap_or_else(|e| {
+                panic!("#[differentiable({opts})] {case}: not a file ({e}): {out}")
+            });
+            let mut errors = Vec::new();
+            compile_errors(out, &mut errors);
+            let fns: Vec<String> = file
+                .items
+                .iter()
+                .filter_map(|i| match i {
+                    syn::Item::Fn(f) => Some(f.sig.ident.to_string()),
+                    _ => None,
+                })
+                .collect();
+            // The function itself is always there, and `f_vjp` (a stub after an error)
+            // whenever the signature is one.
+            assert!(fns.contains(&"f".to_string()), "{case}: {fns:?}");
+            if errors.is_empty() {
+                assert!(fns.contains(&"f_vjp".to_string()), "{case}: {fns:?}");
+            }
+            if errors.is_empty() == reject {
+                wrong.push(format!(
+                    "#[differentiable({opts})] {case}: expected {}, got {errors:?}",
+                    if reject { "an error" } else { "no error" }
+                ));
+            }
+        }
     }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
 
 #[test]
