@@ -85,7 +85,7 @@ use crate::float::Float;
 use crate::tensor::Tensor;
 use graph::{Ext, Graph, REQUIRES_GRAD};
 use rules::Op;
-use std::cell::{Cell, UnsafeCell};
+use std::cell::{Cell, RefCell, RefMut};
 
 /// `Tape::mode` bit: inside `no_grad`.
 const NO_GRAD: u8 = 1;
@@ -97,9 +97,14 @@ const PROFILING: u8 = 2;
 ///
 /// A tape is used from one thread (it is not `Sync`); operations take `&self`.
 pub struct Tape<T: Float = f64> {
-    graph: UnsafeCell<Graph<T>>,
+    /// The arena, borrowed by each tape method for as long as it reads or
+    /// writes it and released before it calls user code (see the module docs).
+    graph: RefCell<Graph<T>>,
     /// `NO_GRAD` and `PROFILING` bits, read once per recorded operation.
     mode: Cell<u8>,
+    /// How many backward passes are running (nested ones from custom
+    /// backwards count too); `clear_graph` refuses to run inside one.
+    walks: Cell<u32>,
 }
 
 impl<T: Float> Default for Tape<T> {
@@ -108,12 +113,47 @@ impl<T: Float> Default for Tape<T> {
     }
 }
 
+/// A tape method found its arena already borrowed. The tape itself never
+/// calls user code while it holds the borrow, so this is a `Float`
+/// implementation whose arithmetic (or `Debug`) calls back into the tape.
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn busy() -> ! {
+    panic!(
+        "the tape is in use: a tape method was called while another one was reading \
+         the recorded graph (from a Float implementation that calls back into the tape)"
+    )
+}
+
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn epochs_exhausted() -> ! {
+    panic!(
+        "clear_graph: this tape was cleared {} times, the most a Var can tell apart; \
+         call Tape::clear (which needs no Var to be alive) or record on a new tape",
+        u32::MAX
+    )
+}
+
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn clear_in_backward() -> ! {
+    panic!(
+        "clear_graph was called during a backward pass (from a custom operation's \
+         backward): it would drop the nodes the pass is walking; clear after backward returns"
+    )
+}
+
 impl<T: Float> Tape<T> {
     /// An empty tape.
     pub fn new() -> Self {
         Tape {
-            graph: UnsafeCell::new(Graph::new()),
+            graph: RefCell::new(Graph::new()),
             mode: Cell::new(0),
+            walks: Cell::new(0),
         }
     }
 
@@ -124,17 +164,15 @@ impl<T: Float> Tape<T> {
         tape
     }
 
+    /// The arena. The borrow must end before the caller runs user code or
+    /// another tape method; a second borrow panics with a clear message.
     #[inline(always)]
-    #[allow(clippy::mut_from_ref)]
-    fn g(&self) -> &mut Graph<T> {
-        // SAFETY: a tape is not `Sync`, so only the current thread reaches the
-        // graph. Every reference returned here is used inside one tape method
-        // and is dead before that method runs code that could call back into the
-        // tape (the closures of `no_grad` and `profile`, a custom operation's
-        // forward and backward, the drop of a custom operation after
-        // `clear_graph`), so no two references to the graph are ever alive at
-        // the same time.
-        unsafe { &mut *self.graph.get() }
+    #[track_caller]
+    fn g(&self) -> RefMut<'_, Graph<T>> {
+        match self.graph.try_borrow_mut() {
+            Ok(g) => g,
+            Err(_) => busy(),
+        }
     }
 
     /// A scalar leaf that requires a gradient.
@@ -145,7 +183,7 @@ impl<T: Float> Tape<T> {
 
     #[inline(always)]
     fn scalar_leaf(&self, x: T, op: Op, flags: u8) -> Var<'_, T> {
-        let g = self.g();
+        let mut g = self.g();
         let idx = g.push(Graph::leaf(x, op, flags));
         Var::from_parts(self, idx, g.epoch)
     }
@@ -179,8 +217,10 @@ impl<T: Float> Tape<T> {
         } else {
             (Op::Constant, 0)
         };
-        let g = self.g();
-        let idx = match value.into().normalized() {
+        // A user's `Into` runs before the arena is borrowed.
+        let value = value.into().normalized();
+        let mut g = self.g();
+        let idx = match value {
             Value::Scalar(x) => g.push(Graph::leaf(x, op, flags)),
             Value::Tensor(t) => g.push_ext(Graph::leaf(T::zero(), op, flags), Ext::new(Some(t))),
         };
@@ -225,7 +265,7 @@ impl<T: Float> Tape<T> {
 
     /// Sets every accumulated gradient to none (PyTorch's `optimizer.zero_grad()`).
     pub fn zero_grad(&self) {
-        let g = self.g();
+        let mut g = self.g();
         for n in g.nodes.iter_mut() {
             n.flags &= !graph::HAS_GRAD;
         }
@@ -246,12 +286,15 @@ impl<T: Float> Tape<T> {
 
     /// Drops every node, leaves included, keeping the allocated memory: the
     /// fastest way to record anew. Taking `&mut self` guarantees that no `Var`
-    /// of the old recording is alive.
+    /// of the old recording is alive, so the generation count restarts.
     pub fn clear(&mut self) {
         let g = self.graph.get_mut();
         let mut removed = g.truncate(0);
         g.epoch = 0;
-        // Keep the side storage's allocation.
+        g.kept.clear();
+        g.always_kept = 0;
+        // Keep the side storage's allocation. Custom operations dropped here
+        // cannot reach the tape: `&mut self` means nothing else refers to it.
         removed.clear();
         g.ext = removed;
     }
@@ -260,11 +303,34 @@ impl<T: Float> Tape<T> {
     /// created before the first operation, with their values and gradients:
     /// what a training loop calls at the end of each step. Using a `Var` of a
     /// dropped node afterwards panics.
+    ///
+    /// Each call starts a new generation, which every `Var` carries so that a
+    /// `Var` of a dropped node is told apart from the node later recorded at
+    /// its index. There are `u32::MAX` generations: at the next call (after
+    /// about 4.3 billion clears, hours of doing nothing else), this panics
+    /// and drops nothing, rather than let a stale `Var` alias a new node.
+    /// [`Tape::clear`] starts the count again.
+    ///
+    /// # Panics
+    /// When the generations are used up, and when called from a custom
+    /// operation's backward during a backward pass.
+    #[track_caller]
     pub fn clear_graph(&self) {
-        let g = self.g();
-        let start = g.leaf_prefix();
-        g.epoch = g.epoch.wrapping_add(1);
-        let removed = g.truncate(start);
+        if self.walks.get() != 0 {
+            clear_in_backward();
+        }
+        let removed = {
+            let mut g = self.g();
+            let Some(next) = g.epoch.checked_add(1) else {
+                epochs_exhausted()
+            };
+            let start = g.leaf_prefix();
+            g.note_kept(start);
+            g.epoch = next;
+            g.truncate(start)
+        };
+        // The dropped side records may hold custom operations whose `Drop` is
+        // user code: it runs here, with the arena released.
         drop(removed);
     }
 
