@@ -174,7 +174,9 @@ impl<T: Float> Tape<T> {
         g.adj = adj;
         g.marks = marks;
         g.tadj = tadj;
-        guard.unmark(&mut g);
+        if !guard.wanted.is_empty() {
+            guard.unmark(&mut g);
+        }
         let Some(w) = wanted else {
             return Ok(Vec::new());
         };

@@ -268,14 +268,20 @@ impl<T: Float> Graph<T> {
     /// index since. No generation is stored per node, and none can wrap.
     #[inline(always)]
     pub(crate) fn is_live(&self, idx: u32, epoch: u32) -> bool {
-        (idx as usize) < self.nodes.len()
-            && (epoch == self.epoch || idx < self.always_kept || self.kept_through(idx, epoch))
+        let exists = (idx as usize) < self.nodes.len();
+        if epoch == self.epoch {
+            exists
+        } else {
+            // A kept leaf, used on every step of a training loop: most were
+            // created before the first clear's prefix ended.
+            exists && (idx < self.always_kept || self.kept_through(idx, epoch))
+        }
     }
 
     #[cold]
     #[inline(never)]
     fn kept_through(&self, idx: u32, epoch: u32) -> bool {
-        if epoch >= self.epoch {
+        if epoch > self.epoch {
             return false;
         }
         // The last change point at or before `epoch`; the first entry is

@@ -555,7 +555,7 @@ impl<'t, T: Float> Var<'t, T> {
     /// # Panics
     /// If the variable is a tensor of more than one element.
     #[track_caller]
-    #[inline]
+    #[inline(always)]
     pub fn grad_scalar(&self) -> T {
         let g = self.tape.g();
         let n = self.node_ref(&g);
