@@ -149,7 +149,9 @@ impl<T: Float> Tape<T> {
         loop {
             // The hot loop runs over scalar nodes; anything else is visited.
             let next = if w.profiling {
-                i.checked_sub(1).filter(|&j| j >= lowest)
+                // Every reached node is visited, to be timed; unreached ones
+                // have no gradient to propagate and are skipped.
+                (lowest..i).rev().find(|&j| w.marks[j] != 0)
             } else {
                 fast_walk(
                     &mut g.nodes,
