@@ -138,6 +138,10 @@ impl<T: Float> Tape<T> {
         seed: impl Into<Value<T>>,
         inputs: &[Var<'t, T>],
     ) -> Result<Vec<Value<T>>, TapeError> {
+        assert!(
+            std::ptr::eq(output.tape, self),
+            "grad: the output is a Var of another tape"
+        );
         for v in inputs {
             assert!(std::ptr::eq(v.tape, self), "grad: a Var of another tape");
         }

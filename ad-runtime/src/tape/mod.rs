@@ -59,6 +59,48 @@
 //! assert!((a.item() - 1.0 / 3.0).abs() < 1e-6);
 //! assert_eq!(tape.len(), 2);
 //! ```
+//!
+//! A `Var` carries the generation it was made in: each `clear_graph` starts
+//! a new one, and a `Var` is live while its node was kept by every clear since
+//! (see `Graph::is_live`). Generations are 32-bit and `clear_graph` panics
+//! rather than start generation 2³², after about 4.3 billion clears: a `Var`
+//! of a dropped node is never taken for the node later recorded at its index.
+//! [`Tape::clear`] (which needs `&mut`, so no `Var` is alive) starts again at 0.
+//!
+//! # Soundness: callbacks into the tape
+//!
+//! The tape runs user code in the middle of its work: a [`Function`]'s
+//! `name`, `forward` and `backward`, the `backward` closure of
+//! [`Tape::apply_fn`], the `Drop` of a recorded operation, the closures of
+//! [`Tape::no_grad`] and [`Tape::profile`], and user `Into<Value>`
+//! conversions. Any of them may call the tape again. The module has no
+//! `unsafe`: the arena is a `RefCell`, and every tape method borrows it for
+//! as long as it reads or writes the arena and releases it before it calls
+//! user code:
+//!
+//! - `Function::name` is called once, by [`Tape::apply`] before the node is
+//!   recorded, and the name is stored: the walks that print names (DOT
+//!   export, [`GradFn`], the profiler, `Debug`) call no user code.
+//! - `forward` runs before the node is recorded, with nothing borrowed; the
+//!   inputs are checked again afterwards, as `forward` may have cleared them.
+//! - A custom `backward` runs with the walk's borrow released: the walk takes
+//!   its own `Rc` of the operation, drops the borrow, calls the user and
+//!   borrows anew. The walk owns its scratch buffers, so a nested backward
+//!   pass or [`Tape::grad`] works; what the user records lands above the
+//!   root, off the walk's path. The one call that would pull nodes from under
+//!   the walk, [`Tape::clear_graph`], panics while a pass is running.
+//! - `clear_graph` cuts the graph, releases the borrow and only then drops
+//!   the removed operations; an operation not recorded (no input needs a
+//!   gradient) is dropped after the borrow too.
+//! - `Into<Value>` arguments are converted before the borrow.
+//!
+//! A second borrow therefore only happens if a [`Float`] implementation's
+//! arithmetic calls back into the tape; it panics with "the tape is in use".
+//! A panic in a callback unwinds through no borrow and leaves the tape usable:
+//! the pass count and the `Tape::grad` marks are restored by a guard, though
+//! a backward pass that panicked may have accumulated part of its gradients.
+//! `tests/tape_reentrancy.rs` exercises each of these paths (Miri, which
+//! would check the rest, cannot be installed on the project's machines).
 
 mod backward;
 mod dot;
@@ -351,5 +393,66 @@ impl<T: Float> Tape<T> {
     #[track_caller]
     pub fn stack<'t>(&'t self, vars: &[Var<'t, T>]) -> Var<'t, T> {
         var::stack(self, vars)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Tape;
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+
+    fn panic_message(f: impl FnOnce()) -> String {
+        let err = catch_unwind(AssertUnwindSafe(f)).expect_err("expected a panic");
+        match err.downcast_ref::<String>() {
+            Some(s) => s.clone(),
+            None => err.downcast_ref::<&str>().unwrap_or(&"").to_string(),
+        }
+    }
+
+    /// The last generation: the next `clear_graph` panics and drops nothing,
+    /// so no stale `Var` can alias; `clear` starts the count again.
+    #[test]
+    fn clear_graph_panics_instead_of_wrapping_the_generation() {
+        let mut tape: Tape = Tape::new();
+        tape.g().epoch = u32::MAX - 1;
+        {
+            let x = tape.var(2.0);
+            let y = x * 3.0;
+            tape.clear_graph();
+            assert_eq!(tape.g().epoch, u32::MAX);
+            let msg = panic_message(|| {
+                y.item();
+            });
+            assert!(msg.contains("no longer on its tape"), "{msg}");
+            let z = x * 4.0;
+            let msg = panic_message(|| tape.clear_graph());
+            assert!(msg.contains("cleared 4294967295 times"), "{msg}");
+            // Nothing was dropped, and the tape still records.
+            assert_eq!(z.item(), 8.0);
+            (z * x).backward();
+            assert_eq!(x.grad_scalar(), 16.0);
+        }
+        tape.clear();
+        assert_eq!(tape.g().epoch, 0);
+        let x = tape.var(1.0);
+        let _ = x * 2.0;
+        tape.clear_graph();
+        assert_eq!(tape.len(), 1);
+    }
+
+    /// A tape method reached while the arena is borrowed (only a `Float`
+    /// implementation calling back into the tape could do that) panics with
+    /// a message instead of aliasing the borrow, and the tape is fine after.
+    #[test]
+    fn a_second_borrow_of_the_arena_panics_with_a_message() {
+        let tape: Tape = Tape::new();
+        let x = tape.var(1.0);
+        let g = tape.g();
+        let msg = panic_message(|| {
+            let _ = x * 2.0;
+        });
+        assert!(msg.contains("the tape is in use"), "{msg}");
+        drop(g);
+        assert_eq!((x * 2.0).item(), 2.0);
     }
 }
