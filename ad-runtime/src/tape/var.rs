@@ -85,14 +85,14 @@ impl<'t, T: Float> Var<'t, T> {
     #[inline(always)]
     #[track_caller]
     pub(crate) fn node(self, g: &Graph<T>) -> Node<T> {
-        *self.node_ref(&g)
+        *self.node_ref(g)
     }
 
     /// The node's value and flags (the hot paths read only these).
     #[inline(always)]
     #[track_caller]
     fn value_flags(self, g: &Graph<T>) -> (T, u8) {
-        let n = self.node_ref(&g);
+        let n = self.node_ref(g);
         (n.value, n.flags)
     }
 
