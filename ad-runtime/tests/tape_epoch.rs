@@ -93,3 +93,110 @@ fn a_var_is_two_words() {
     assert_eq!(std::mem::size_of::<Var<'_, f64>>(), 16);
     assert_eq!(std::mem::size_of::<Var<'_, f32>>(), 16);
 }
+
+/// A random mix of leaves, constants, operations (recorded and under
+/// `no_grad`) and clears, against a model that knows which node every `Var`
+/// was made for: a `Var` works exactly while its node is on the tape, and
+/// reports itself dropped (without panicking, through `Debug`) afterwards.
+#[test]
+fn liveness_matches_a_model_of_random_recordings_and_clears() {
+    struct Entry<'t> {
+        var: Var<'t>,
+        value: f64,
+        index: usize,
+        live: bool,
+    }
+    let tape: Tape = Tape::new();
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = move |n: u64| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state % n
+    };
+    let mut entries: Vec<Entry<'_>> = Vec::new();
+    // Per node on the tape: whether it has inputs (ends the kept prefix).
+    let mut nodes: Vec<bool> = Vec::new();
+    // The entries whose node is on the tape.
+    let mut live: Vec<usize> = Vec::new();
+    let mut clears = 0;
+    for step in 0..20_000u32 {
+        match next(20) {
+            0..=3 => {
+                let value = f64::from(step);
+                let var = if next(2) == 0 {
+                    tape.var(value)
+                } else {
+                    tape.constant(value)
+                };
+                live.push(entries.len());
+                entries.push(Entry {
+                    var,
+                    value,
+                    index: nodes.len(),
+                    live: true,
+                });
+                nodes.push(false);
+            }
+            4..=15 => {
+                if live.is_empty() {
+                    continue;
+                }
+                let a = live[next(live.len() as u64) as usize];
+                let b = live[next(live.len() as u64) as usize];
+                let (va, vb) = (entries[a].var, entries[b].var);
+                let quiet = next(4) == 0;
+                let var = if quiet {
+                    tape.no_grad(|| va.max(vb))
+                } else {
+                    va.max(vb)
+                };
+                let has_inputs = var.requires_grad();
+                assert_eq!(
+                    has_inputs,
+                    !quiet && (va.requires_grad() || vb.requires_grad())
+                );
+                live.push(entries.len());
+                entries.push(Entry {
+                    var,
+                    value: entries[a].value.max(entries[b].value),
+                    index: nodes.len(),
+                    live: true,
+                });
+                nodes.push(has_inputs);
+            }
+            _ => {
+                tape.clear_graph();
+                clears += 1;
+                let kept = nodes.iter().position(|&h| h).unwrap_or(nodes.len());
+                nodes.truncate(kept);
+                live.retain(|&i| {
+                    let e = &mut entries[i];
+                    e.live = e.index < kept;
+                    e.live
+                });
+            }
+        }
+        if step % 1000 == 999 {
+            assert_eq!(tape.len(), nodes.len());
+            // A dropped node's index may hold a newer node: the cases that
+            // could alias. Beyond the tape's length nothing can.
+            for e in entries.iter().filter(|e| e.index < nodes.len()) {
+                let shown = format!("{:?}", e.var);
+                if e.live {
+                    assert_eq!(e.var.item(), e.value, "step {step}, node {}", e.index);
+                    assert!(!shown.contains("dropped"), "step {step}: {shown}");
+                } else {
+                    assert!(shown.contains("dropped"), "step {step}: {shown}");
+                }
+            }
+        }
+    }
+    assert!(clears > 3000, "{clears} clears");
+    assert!(live.len() > 10, "{} live", live.len());
+    let reused = entries
+        .iter()
+        .filter(|e| !e.live && e.index < nodes.len())
+        .count();
+    assert!(reused > 100, "{reused} dropped Vars whose index was reused");
+}
