@@ -763,6 +763,15 @@ fn tape_mixing_tapes_panics() {
         let _ = a + b;
     });
     assert!(msg.contains("two different tapes"), "{msg}");
+    // `Tape::grad` of another tape's output would read this tape's node at
+    // that index.
+    let _a3 = a * 3.0;
+    let l = b * b;
+    assert_eq!(l.index(), _a3.index());
+    let msg = panic_message(|| {
+        t1.grad(l, &[]);
+    });
+    assert!(msg.contains("another tape"), "{msg}");
 }
 
 #[test]
@@ -987,7 +996,7 @@ fn tape_structural_rules_match_finite_differences() {
 }
 
 /// A custom operation that calls back into its own tape from `forward`, `backward`
-/// and `drop`: the re-entrant paths the arena's `unsafe` access must survive.
+/// and `drop`: re-entrant paths on which the tape must not hold its arena's borrow.
 struct Reentrant {
     tape: std::rc::Rc<Tape>,
     calls: std::rc::Rc<std::cell::Cell<u32>>,

@@ -10,24 +10,67 @@ use super::{Tape, TapeError, Value, Var};
 use crate::float::Float;
 use crate::shape::Shape;
 use crate::tensor::Tensor;
+use std::cell::RefMut;
 use std::time::Instant;
 
 /// The mark of a node the backward walk reached.
 const REACHED: u8 = 1;
+
+/// Ends a backward pass, also when a custom backward panics: the tape leaves
+/// the pass count and clears the `WANTED` marks this pass set, so that the
+/// tape stays usable.
+struct WalkGuard<'a, T: Float> {
+    tape: &'a Tape<T>,
+    /// The nodes this pass marked `WANTED` (not those an enclosing pass marked).
+    wanted: Vec<u32>,
+}
+
+impl<T: Float> WalkGuard<'_, T> {
+    fn unmark(&mut self, g: &mut Graph<T>) {
+        for i in self.wanted.drain(..) {
+            if let Some(n) = g.nodes.get_mut(i as usize) {
+                n.flags &= !WANTED;
+            }
+        }
+    }
+}
+
+impl<T: Float> Drop for WalkGuard<'_, T> {
+    fn drop(&mut self) {
+        self.tape.walks.set(self.tape.walks.get() - 1);
+        if !self.wanted.is_empty() {
+            // Only after a panic: the pass itself unmarks on success. The
+            // arena is free then (the pass's borrow was dropped first); if it
+            // were not, the marks would stay, costing time but no correctness.
+            if let Ok(mut g) = self.tape.graph.try_borrow_mut() {
+                self.unmark(&mut g);
+            }
+        }
+    }
+}
 
 impl<T: Float> Tape<T> {
     /// Runs a backward pass from `root` with `seed`. Without `wanted`, it
     /// accumulates into the leaves' (and retained nodes') gradients; with
     /// `wanted`, it returns the gradients of those variables and touches no
     /// accumulated gradient (`torch.autograd.grad`).
+    ///
+    /// The arena stays borrowed for the whole walk except while a custom
+    /// operation's backward runs (see [`Tape::visit`]).
     pub(crate) fn run_backward(
         &self,
         root: Var<'_, T>,
         seed: Value<T>,
         wanted: Option<&[Var<'_, T>]>,
     ) -> Result<Vec<Value<T>>, TapeError> {
+        // Declared before the borrow, so that it is dropped after it.
+        self.walks.set(self.walks.get() + 1);
+        let mut guard = WalkGuard {
+            tape: self,
+            wanted: Vec::new(),
+        };
         let mut g = self.g();
-        let rn = root.node(g);
+        let rn = root.node(&g);
         let seed = seed.normalized();
         let root_shape = g.shape(root.idx());
         if seed.shape() != root_shape {
@@ -60,6 +103,8 @@ impl<T: Float> Tape<T> {
                 Some(j) => start = j + 1,
             }
         }
+        // The walk owns its buffers: a nested pass started by a custom
+        // backward finds the graph's slots empty and uses its own.
         let mut adj = std::mem::take(&mut g.adj);
         let mut marks = std::mem::take(&mut g.marks);
         let mut tadj = std::mem::take(&mut g.tadj);
@@ -80,10 +125,14 @@ impl<T: Float> Tape<T> {
         if let Some(w) = wanted {
             lowest = r;
             for v in w {
-                v.node(g);
+                v.node(&g);
                 let i = v.idx() as usize;
                 if i <= r {
-                    g.nodes[i].flags |= WANTED;
+                    let n = &mut g.nodes[i];
+                    if n.flags & WANTED == 0 {
+                        n.flags |= WANTED;
+                        guard.wanted.push(i as u32);
+                    }
                     lowest = lowest.min(i);
                 }
             }
@@ -100,7 +149,9 @@ impl<T: Float> Tape<T> {
         loop {
             // The hot loop runs over scalar nodes; anything else is visited.
             let next = if w.profiling {
-                i.checked_sub(1).filter(|&j| j >= lowest)
+                // Every reached node is visited, to be timed; unreached ones
+                // have no gradient to propagate and are skipped.
+                (lowest..i).rev().find(|&j| w.marks[j] != 0)
             } else {
                 fast_walk(
                     &mut g.nodes,
@@ -125,13 +176,16 @@ impl<T: Float> Tape<T> {
         g.adj = adj;
         g.marks = marks;
         g.tadj = tadj;
+        if !guard.wanted.is_empty() {
+            guard.unmark(&mut g);
+        }
         let Some(w) = wanted else {
             return Ok(Vec::new());
         };
         Ok(w.iter()
             .map(|v| match found.iter().find(|(i, _)| *i == v.idx()) {
                 Some((_, val)) => val.clone(),
-                None => Value::Tensor(Tensor::zeros(&v.shape())).normalized(),
+                None => Value::Tensor(Tensor::zeros(g.shape(v.idx()))).normalized(),
             })
             .collect())
     }
@@ -198,8 +252,15 @@ struct Walk<T: Float> {
 impl<T: Float> Tape<T> {
     /// Visits a reached node off the hot path: leaves, retained and wanted
     /// nodes, tensor and custom operations, and everything while profiling.
+    /// It takes the walk's borrow of the arena and gives it back, so that it
+    /// can release it around a custom operation's backward.
     #[inline(never)]
-    fn visit<'a>(&'a self, mut g: &'a mut Graph<T>, i: usize, w: &mut Walk<T>) -> &'a mut Graph<T> {
+    fn visit<'a>(
+        &'a self,
+        mut g: RefMut<'a, Graph<T>>,
+        i: usize,
+        w: &mut Walk<T>,
+    ) -> RefMut<'a, Graph<T>> {
         let n = g.nodes[i];
         let t0 = w.profiling.then(Instant::now);
         if n.flags & WANTED != 0 {
@@ -215,7 +276,7 @@ impl<T: Float> Tape<T> {
             w.found.push((i as u32, v));
         }
         if w.accumulate && (n.op == Op::Leaf || n.flags & RETAIN != 0) {
-            store_grad(g, i, &w.adj, &mut w.tadj, n.op == Op::Leaf);
+            store_grad(&mut g, i, &w.adj, &mut w.tadj, n.op == Op::Leaf);
         }
         if n.flags & STRUCT == 0 {
             // A scalar elementwise node: adj[p] += ∂y/∂p · adj[y].
@@ -241,14 +302,28 @@ impl<T: Float> Tape<T> {
                 Value::Scalar(w.adj[i])
             };
             let contributions = if n.op == Op::Custom {
-                // User code runs here: release the arena while it does.
-                let custom = g.ext[n.ext as usize].custom.clone().expect("custom op");
-                let grads = custom.backward(&gout);
+                // User code runs here: take a handle of its own, release the
+                // arena, call the user, and borrow the arena anew. The user may
+                // have recorded nodes (above the root, so not on this walk's
+                // path) or changed values and gradients; it cannot have dropped
+                // any node, as `clear_graph` refuses to run during a pass.
+                let e = n.ext as usize;
+                let backward = g.ext[e]
+                    .custom
+                    .as_ref()
+                    .expect("a custom node has its operation")
+                    .backward
+                    .clone();
+                drop(g);
+                let grads = backward.backward(&gout);
+                drop(backward);
                 g = self.g();
-                let inputs = g.ext[n.ext as usize].inputs.clone();
-                check_custom_grads(g, custom.name(), &inputs, grads)
+                debug_assert!(i < g.nodes.len() && g.nodes[i].op == Op::Custom);
+                let ext = &g.ext[e];
+                let name = ext.custom.as_ref().map_or("", |c| &c.name);
+                check_custom_grads(&g, name, &ext.inputs, grads)
             } else {
-                rule(g, i, &gout)
+                rule(&g, i, &gout)
             };
             for (p, v) in contributions {
                 let pn = g.nodes[p as usize];

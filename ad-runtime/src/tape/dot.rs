@@ -25,12 +25,14 @@ impl<T: Float> Tape<T> {
     /// assert!(dot.starts_with("digraph"));
     /// ```
     pub fn to_dot(&self, outputs: &[Var<'_, T>]) -> String {
+        // The arena stays borrowed throughout: nothing here is user code, as
+        // custom operations' names were stored when they were recorded.
         let g = self.g();
         let mut seen = vec![false; g.nodes.len()];
         let mut stack: Vec<u32> = Vec::new();
         for v in outputs {
             assert!(std::ptr::eq(v.tape, self), "to_dot: a Var of another tape");
-            v.node(g);
+            v.node(&g);
             if g.nodes[v.idx() as usize].flags & REQUIRES_GRAD != 0 {
                 stack.push(v.idx());
             }

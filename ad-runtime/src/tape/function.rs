@@ -1,7 +1,7 @@
 //! Custom operations with their own backward: the [`Function`] trait
 //! (PyTorch's `torch.autograd.Function`) and closure-based [`Tape::apply_fn`].
 
-use super::graph::{Ext, NONE};
+use super::graph::{Custom, Ext, NONE, REQUIRES_GRAD};
 use super::rules::Op;
 use super::var::push_result;
 use super::{Tape, Value, Var};
@@ -40,8 +40,23 @@ use std::time::Instant;
 /// assert_eq!(x.grad_scalar(), 1f64.exp());
 /// assert_eq!(y.grad_fn().unwrap().name(), "ExpBackward");
 /// ```
+///
+/// # Callbacks
+///
+/// [`Tape::apply`] calls `name` once and `forward` once, before it records the
+/// node; the tape stores the name. A backward pass calls `backward` each time
+/// it reaches the node. The tape holds no borrow of its arena while any of
+/// them runs (nor while the operation is dropped, after
+/// [`Tape::clear_graph`]), so they may use the tape freely: record on it, read
+/// the values and gradients of other `Var`s, run a nested backward pass,
+/// `no_grad` or `profile`. The one thing a `backward` may not do is
+/// [`Tape::clear_graph`], which would drop the nodes the pass is walking: it
+/// panics. A panic in a callback propagates to the caller of `apply` or of
+/// the backward pass and leaves the tape usable (a backward pass that panics
+/// may have accumulated part of its gradients).
 pub trait Function<T: Float> {
-    /// The operation's name; its node is called `NAMEBackward`.
+    /// The operation's name; its node is called `NAMEBackward`. Called once,
+    /// when the operation is recorded.
     fn name(&self) -> &str;
 
     /// The output for the given input values.
@@ -60,7 +75,6 @@ pub trait Function<T: Float> {
 
 /// The backward of a recorded custom node.
 pub(crate) trait CustomBackward<T: Float> {
-    fn name(&self) -> &str;
     fn backward(&self, grad_output: &Value<T>) -> Vec<Option<Value<T>>>;
 }
 
@@ -71,23 +85,16 @@ struct FunctionNode<T: Float, F> {
 }
 
 impl<T: Float, F: Function<T>> CustomBackward<T> for FunctionNode<T, F> {
-    fn name(&self) -> &str {
-        self.f.name()
-    }
     fn backward(&self, grad_output: &Value<T>) -> Vec<Option<Value<T>>> {
         self.f.backward(&self.inputs, &self.output, grad_output)
     }
 }
 
 struct ClosureNode<B> {
-    name: String,
     backward: B,
 }
 
 impl<T: Float, B: Fn(&Value<T>) -> Vec<Value<T>>> CustomBackward<T> for ClosureNode<B> {
-    fn name(&self) -> &str {
-        &self.name
-    }
     fn backward(&self, grad_output: &Value<T>) -> Vec<Option<Value<T>>> {
         (self.backward)(grad_output).into_iter().map(Some).collect()
     }
@@ -106,6 +113,7 @@ impl<T: Float> Tape<T> {
     ) -> Var<'t, T> {
         let t0 = self.is_profiling().then(Instant::now);
         let values: Vec<Value<T>> = inputs.iter().map(|v| v.value()).collect();
+        // User code: nothing of the arena is borrowed here.
         let output = f.forward(&values).normalized();
         let name = f.name().to_string();
         let node = FunctionNode {
@@ -113,7 +121,7 @@ impl<T: Float> Tape<T> {
             inputs: values,
             output: output.clone(),
         };
-        let var = self.push_custom(Rc::new(node), inputs, output);
+        let var = self.push_custom(&name, Rc::new(node), inputs, output);
         if let Some(t0) = t0 {
             self.record_forward(&name, t0.elapsed());
         }
@@ -123,7 +131,8 @@ impl<T: Float> Tape<T> {
     /// Records a custom operation given by its already computed output `value`
     /// and a `backward` closure that maps the output's gradient to one gradient
     /// per input (each of that input's shape). This is how the tape expansion
-    /// of `#[differentiable]` calls a function's `_vjp`.
+    /// of `#[differentiable]` calls a function's `_vjp`. The closure may use
+    /// the tape as [`Function::backward`] may.
     ///
     /// ```
     /// use ad_runtime::tape::{Tape, Value};
@@ -146,32 +155,59 @@ impl<T: Float> Tape<T> {
         backward: impl Fn(&Value<T>) -> Vec<Value<T>> + 'static,
     ) -> Var<'t, T> {
         let t0 = self.is_profiling().then(Instant::now);
-        let node = ClosureNode {
-            name: name.to_string(),
-            backward,
-        };
-        let var = self.push_custom(Rc::new(node), inputs, value.into().normalized());
+        let value = value.into().normalized();
+        let var = self.push_custom(name, Rc::new(ClosureNode { backward }), inputs, value);
         if let Some(t0) = t0 {
             self.record_forward(name, t0.elapsed());
         }
         var
     }
 
+    #[track_caller]
     fn push_custom<'t>(
         &'t self,
-        node: Rc<dyn CustomBackward<T>>,
+        name: &str,
+        backward: Rc<dyn CustomBackward<T>>,
         inputs: &[Var<'t, T>],
         output: Value<T>,
     ) -> Var<'t, T> {
         for v in inputs {
             assert!(std::ptr::eq(v.tape, self), "apply: a Var of another tape");
         }
-        let rg = self.is_grad_enabled() && inputs.iter().any(|v| v.requires_grad());
-        let g = self.g();
+        let mut g = self.g();
+        // Every input is checked here, after the user's forward ran: it may
+        // have cleared the graph, and a stale input must not become an edge.
+        let mut rg = false;
+        for v in inputs {
+            rg |= v.node_ref(&g).flags & REQUIRES_GRAD != 0;
+        }
+        rg &= self.is_grad_enabled();
         let mut ext = Ext::new(None);
-        ext.inputs = inputs.iter().map(|v| v.idx()).collect();
-        ext.custom = Some(node);
-        let idx = push_result(g, Op::Custom, output, [NONE, NONE], rg, [T::zero(); 2], ext);
-        Var::from_parts(self, idx, g.epoch)
+        let mut unrecorded = None;
+        if rg {
+            ext.inputs = inputs.iter().map(|v| v.idx()).collect();
+            ext.custom = Some(Custom {
+                name: name.into(),
+                backward,
+            });
+        } else {
+            unrecorded = Some(backward);
+        }
+        let idx = push_result(
+            &mut g,
+            Op::Custom,
+            output,
+            [NONE, NONE],
+            rg,
+            [T::zero(); 2],
+            ext,
+        );
+        let var = Var::from_parts(self, idx, g.epoch);
+        drop(g);
+        // No input needs a gradient, so the result is a constant and the
+        // operation is not kept: the user's value is dropped here, after the
+        // arena is released, as its `Drop` may use the tape.
+        drop(unrecorded);
+        var
     }
 }

@@ -31,7 +31,12 @@ pub(crate) const LEAF: u8 = 64;
 /// scalar fast path that uses the stored partials).
 pub(crate) const STRUCT: u8 = 32;
 
+// The backward walk streams these; keep them at five words.
+const _: () = assert!(std::mem::size_of::<Node<f64>>() == 40);
+
 /// One recorded value: 40 bytes for `f64`, no heap allocation for scalars.
+/// A node carries no generation: whether a `Var` still points at the node it
+/// was made for is decided by [`Graph::is_live`] from the `Var`'s generation.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Node<T> {
     /// The value of a scalar node (unused for tensor nodes).
@@ -44,8 +49,6 @@ pub(crate) struct Node<T> {
     pub parents: [u32; 2],
     /// Index of the side record in `Graph::ext`, or `NONE`.
     pub ext: u32,
-    /// Which `clear_graph` generation the node belongs to, to detect stale `Var`s.
-    pub epoch: u16,
     pub op: Op,
     pub flags: u8,
 }
@@ -71,10 +74,20 @@ pub(crate) struct Ext<T: Float> {
     pub axis: usize,
     /// The inputs of operations with any number of them (stack, custom).
     pub inputs: Vec<u32>,
-    /// A custom operation's backward.
-    pub custom: Option<Rc<dyn CustomBackward<T>>>,
+    /// A custom operation: its name and backward.
+    pub custom: Option<Custom<T>>,
     /// The accumulated gradient of a tensor leaf (or a retained tensor).
     pub grad: Option<Tensor<T>>,
+}
+
+/// A recorded custom operation. The name is asked of the user once, when the
+/// operation is recorded, so that walks over the graph (DOT export, the
+/// profiler, `grad_fn`) never call user code while they read the arena.
+pub(crate) struct Custom<T: Float> {
+    pub name: Box<str>,
+    /// Shared so that the backward pass can take its own handle, release the
+    /// arena, and call the user's backward with nothing of the graph borrowed.
+    pub backward: Rc<dyn CustomBackward<T>>,
 }
 
 impl<T: Float> Ext<T> {
@@ -98,8 +111,19 @@ pub(crate) struct Graph<T: Float> {
     pub grads: Vec<T>,
     /// Names given with `set_name`.
     pub names: Vec<(u32, String)>,
-    /// The current `clear_graph` generation.
-    pub epoch: u16,
+    /// The current `clear_graph` generation: the number of `clear_graph`
+    /// calls since the tape was made or last `clear`ed. `clear_graph` panics
+    /// rather than let it wrap.
+    pub epoch: u32,
+    /// How many leading nodes each `clear_graph` kept, as change points
+    /// `(generation, kept)`: the clear that ended generation `g` kept the
+    /// `kept` of the last entry whose generation is at most `g`. An entry is
+    /// added only when the count changes, and it only grows, so there are at
+    /// most as many entries as kept leaves.
+    pub kept: Vec<(u32, u32)>,
+    /// The count kept by the first `clear_graph` (0 before it): a node below
+    /// it has survived every clear, so a `Var` of it is live in any generation.
+    pub always_kept: u32,
     /// Scratch buffers of the backward pass, kept to avoid reallocating.
     pub adj: Vec<T>,
     pub marks: Vec<u8>,
@@ -116,6 +140,8 @@ impl<T: Float> Graph<T> {
             grads: Vec::new(),
             names: Vec::new(),
             epoch: 0,
+            kept: Vec::new(),
+            always_kept: 0,
             adj: Vec::new(),
             marks: Vec::new(),
             tadj: Vec::new(),
@@ -125,9 +151,8 @@ impl<T: Float> Graph<T> {
 
     /// Appends a node and returns its index.
     #[inline(always)]
-    pub(crate) fn push(&mut self, mut node: Node<T>) -> u32 {
+    pub(crate) fn push(&mut self, node: Node<T>) -> u32 {
         let idx = self.nodes.len() as u32;
-        node.epoch = self.epoch;
         self.nodes.push(node);
         idx
     }
@@ -150,7 +175,6 @@ impl<T: Float> Graph<T> {
             partials: [T::zero(); 2],
             parents: [NONE; 2],
             ext: NONE,
-            epoch: 0,
             op,
             flags,
         }
@@ -205,7 +229,7 @@ impl<T: Float> Graph<T> {
         let n = &self.nodes[idx as usize];
         if n.op == Op::Custom {
             if let Some(c) = &self.ext[n.ext as usize].custom {
-                return custom_backward_name(c.name());
+                return custom_backward_name(&c.name);
             }
         }
         n.op.name().to_string()
@@ -216,7 +240,7 @@ impl<T: Float> Graph<T> {
         let n = &self.nodes[idx as usize];
         if n.op == Op::Custom {
             if let Some(c) = &self.ext[n.ext as usize].custom {
-                return c.name().to_string();
+                return c.name.to_string();
             }
         }
         n.op.forward_name().to_string()
@@ -232,6 +256,53 @@ impl<T: Float> Graph<T> {
                     || (n.ext != NONE && !self.ext[n.ext as usize].inputs.is_empty())
             })
             .unwrap_or(self.nodes.len()) as u32
+    }
+
+    /// Whether a `Var` made for node `idx` in generation `epoch` still points
+    /// at that node. Within a generation nodes are only appended, so a `Var`
+    /// of the current generation is live. A `Var` of an older generation `e`
+    /// is live exactly when its node was kept by the clear that ended `e`:
+    /// every later clear keeps at least as many nodes (the kept nodes have no
+    /// inputs, so they open the next leaf prefix), so it never drops the node,
+    /// and a node above that count was dropped, whatever was recorded at its
+    /// index since. No generation is stored per node, and none can wrap.
+    #[inline(always)]
+    pub(crate) fn is_live(&self, idx: u32, epoch: u32) -> bool {
+        let exists = (idx as usize) < self.nodes.len();
+        if epoch == self.epoch {
+            exists
+        } else {
+            // A kept leaf, used on every step of a training loop: most were
+            // created before the first clear's prefix ended.
+            exists && (idx < self.always_kept || self.kept_through(idx, epoch))
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn kept_through(&self, idx: u32, epoch: u32) -> bool {
+        if epoch > self.epoch {
+            return false;
+        }
+        // The last change point at or before `epoch`; the first entry is
+        // generation 0, so there always is one once a clear has happened.
+        let k = self.kept.partition_point(|&(e, _)| e <= epoch);
+        k > 0 && idx < self.kept[k - 1].1
+    }
+
+    /// Notes that the clear ending the current generation keeps `start` nodes.
+    pub(crate) fn note_kept(&mut self, start: u32) {
+        debug_assert!(
+            self.kept.last().map_or(true, |&(_, k)| k <= start),
+            "the kept prefix shrank from {:?} to {start}",
+            self.kept.last()
+        );
+        if self.kept.last().map(|&(_, k)| k) != Some(start) {
+            self.kept.push((self.epoch, start));
+        }
+        if self.kept.len() == 1 {
+            self.always_kept = start;
+        }
     }
 
     /// Removes every node from `len` on. The removed side records are returned

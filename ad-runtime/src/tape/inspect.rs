@@ -31,7 +31,7 @@ impl<'t, T: Float> GradFn<'t, T> {
     /// The node's name: `MulBackward`, `PowBackward`, `AccumulateGrad`, ...
     pub fn name(&self) -> String {
         let g = self.var.tape.g();
-        self.var.node(g);
+        self.var.node(&g);
         g.op_name(self.var.idx())
     }
 
@@ -40,13 +40,15 @@ impl<'t, T: Float> GradFn<'t, T> {
     /// are not recorded and so not listed.
     pub fn next_functions(&self) -> Vec<Option<GradFn<'t, T>>> {
         let g = self.var.tape.g();
-        self.var.node(g);
+        self.var.node(&g);
+        // An input is older than its consumer, which is live, so it is live
+        // too, and a `Var` of the current generation names it.
         g.inputs(self.var.idx())
             .into_iter()
             .map(|p| {
                 let n = g.nodes[p as usize];
                 (n.flags & REQUIRES_GRAD != 0).then(|| GradFn {
-                    var: Var::from_parts(self.var.tape, p, n.epoch),
+                    var: Var::from_parts(self.var.tape, p, g.epoch),
                 })
             })
             .collect()
@@ -60,7 +62,7 @@ impl<'t, T: Float> GradFn<'t, T> {
     /// Whether this is a leaf's `AccumulateGrad`.
     pub fn is_accumulate_grad(&self) -> bool {
         let g = self.var.tape.g();
-        self.var.node(g).op == Op::Leaf
+        self.var.node(&g).op == Op::Leaf
     }
 }
 
@@ -75,7 +77,7 @@ impl<'t, T: Float> Var<'t, T> {
     /// `None` for leaves and for values that require no gradient.
     pub fn grad_fn(&self) -> Option<GradFn<'t, T>> {
         let g = self.tape.g();
-        let n = self.node(g);
+        let n = self.node(&g);
         (n.flags & REQUIRES_GRAD != 0 && n.op != Op::Leaf).then_some(GradFn { var: *self })
     }
 
@@ -136,6 +138,10 @@ impl<T: Float> Tape<T> {
         seed: impl Into<Value<T>>,
         inputs: &[Var<'t, T>],
     ) -> Result<Vec<Value<T>>, TapeError> {
+        assert!(
+            std::ptr::eq(output.tape, self),
+            "grad: the output is a Var of another tape"
+        );
         for v in inputs {
             assert!(std::ptr::eq(v.tape, self), "grad: a Var of another tape");
         }

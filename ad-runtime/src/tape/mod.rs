@@ -59,6 +59,48 @@
 //! assert!((a.item() - 1.0 / 3.0).abs() < 1e-6);
 //! assert_eq!(tape.len(), 2);
 //! ```
+//!
+//! A `Var` carries the generation it was made in: each `clear_graph` starts
+//! a new one, and a `Var` is live while its node was kept by every clear since
+//! (see `Graph::is_live`). Generations are 32-bit and `clear_graph` panics
+//! rather than start generation 2³², after about 4.3 billion clears: a `Var`
+//! of a dropped node is never taken for the node later recorded at its index.
+//! [`Tape::clear`] (which needs `&mut`, so no `Var` is alive) starts again at 0.
+//!
+//! # Soundness: callbacks into the tape
+//!
+//! The tape runs user code in the middle of its work: a [`Function`]'s
+//! `name`, `forward` and `backward`, the `backward` closure of
+//! [`Tape::apply_fn`], the `Drop` of a recorded operation, the closures of
+//! [`Tape::no_grad`] and [`Tape::profile`], and user `Into<Value>`
+//! conversions. Any of them may call the tape again. The module has no
+//! `unsafe`: the arena is a `RefCell`, and every tape method borrows it for
+//! as long as it reads or writes the arena and releases it before it calls
+//! user code:
+//!
+//! - `Function::name` is called once, by [`Tape::apply`] before the node is
+//!   recorded, and the name is stored: the walks that print names (DOT
+//!   export, [`GradFn`], the profiler, `Debug`) call no user code.
+//! - `forward` runs before the node is recorded, with nothing borrowed; the
+//!   inputs are checked again afterwards, as `forward` may have cleared them.
+//! - A custom `backward` runs with the walk's borrow released: the walk takes
+//!   its own `Rc` of the operation, drops the borrow, calls the user and
+//!   borrows anew. The walk owns its scratch buffers, so a nested backward
+//!   pass or [`Tape::grad`] works; what the user records lands above the
+//!   root, off the walk's path. The one call that would pull nodes from under
+//!   the walk, [`Tape::clear_graph`], panics while a pass is running.
+//! - `clear_graph` cuts the graph, releases the borrow and only then drops
+//!   the removed operations; an operation not recorded (no input needs a
+//!   gradient) is dropped after the borrow too.
+//! - `Into<Value>` arguments are converted before the borrow.
+//!
+//! A second borrow therefore only happens if a [`Float`] implementation's
+//! arithmetic calls back into the tape; it panics with "the tape is in use".
+//! A panic in a callback unwinds through no borrow and leaves the tape usable:
+//! the pass count and the `Tape::grad` marks are restored by a guard, though
+//! a backward pass that panicked may have accumulated part of its gradients.
+//! `tests/tape_reentrancy.rs` exercises each of these paths (Miri, which
+//! would check the rest, cannot be installed on the project's machines).
 
 mod backward;
 mod dot;
@@ -85,7 +127,7 @@ use crate::float::Float;
 use crate::tensor::Tensor;
 use graph::{Ext, Graph, REQUIRES_GRAD};
 use rules::Op;
-use std::cell::{Cell, UnsafeCell};
+use std::cell::{Cell, RefCell, RefMut};
 
 /// `Tape::mode` bit: inside `no_grad`.
 const NO_GRAD: u8 = 1;
@@ -97,9 +139,14 @@ const PROFILING: u8 = 2;
 ///
 /// A tape is used from one thread (it is not `Sync`); operations take `&self`.
 pub struct Tape<T: Float = f64> {
-    graph: UnsafeCell<Graph<T>>,
+    /// The arena, borrowed by each tape method for as long as it reads or
+    /// writes it and released before it calls user code (see the module docs).
+    graph: RefCell<Graph<T>>,
     /// `NO_GRAD` and `PROFILING` bits, read once per recorded operation.
     mode: Cell<u8>,
+    /// How many backward passes are running (nested ones from custom
+    /// backwards count too); `clear_graph` refuses to run inside one.
+    walks: Cell<u32>,
 }
 
 impl<T: Float> Default for Tape<T> {
@@ -108,12 +155,47 @@ impl<T: Float> Default for Tape<T> {
     }
 }
 
+/// A tape method found its arena already borrowed. The tape itself never
+/// calls user code while it holds the borrow, so this is a `Float`
+/// implementation whose arithmetic (or `Debug`) calls back into the tape.
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn busy() -> ! {
+    panic!(
+        "the tape is in use: a tape method was called while another one was reading \
+         the recorded graph (from a Float implementation that calls back into the tape)"
+    )
+}
+
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn epochs_exhausted() -> ! {
+    panic!(
+        "clear_graph: this tape was cleared {} times, the most a Var can tell apart; \
+         call Tape::clear (which needs no Var to be alive) or record on a new tape",
+        u32::MAX
+    )
+}
+
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn clear_in_backward() -> ! {
+    panic!(
+        "clear_graph was called during a backward pass (from a custom operation's \
+         backward): it would drop the nodes the pass is walking; clear after backward returns"
+    )
+}
+
 impl<T: Float> Tape<T> {
     /// An empty tape.
     pub fn new() -> Self {
         Tape {
-            graph: UnsafeCell::new(Graph::new()),
+            graph: RefCell::new(Graph::new()),
             mode: Cell::new(0),
+            walks: Cell::new(0),
         }
     }
 
@@ -124,17 +206,15 @@ impl<T: Float> Tape<T> {
         tape
     }
 
+    /// The arena. The borrow must end before the caller runs user code or
+    /// another tape method; a second borrow panics with a clear message.
     #[inline(always)]
-    #[allow(clippy::mut_from_ref)]
-    fn g(&self) -> &mut Graph<T> {
-        // SAFETY: a tape is not `Sync`, so only the current thread reaches the
-        // graph. Every reference returned here is used inside one tape method
-        // and is dead before that method runs code that could call back into the
-        // tape (the closures of `no_grad` and `profile`, a custom operation's
-        // forward and backward, the drop of a custom operation after
-        // `clear_graph`), so no two references to the graph are ever alive at
-        // the same time.
-        unsafe { &mut *self.graph.get() }
+    #[track_caller]
+    fn g(&self) -> RefMut<'_, Graph<T>> {
+        match self.graph.try_borrow_mut() {
+            Ok(g) => g,
+            Err(_) => busy(),
+        }
     }
 
     /// A scalar leaf that requires a gradient.
@@ -145,7 +225,7 @@ impl<T: Float> Tape<T> {
 
     #[inline(always)]
     fn scalar_leaf(&self, x: T, op: Op, flags: u8) -> Var<'_, T> {
-        let g = self.g();
+        let mut g = self.g();
         let idx = g.push(Graph::leaf(x, op, flags));
         Var::from_parts(self, idx, g.epoch)
     }
@@ -179,8 +259,10 @@ impl<T: Float> Tape<T> {
         } else {
             (Op::Constant, 0)
         };
-        let g = self.g();
-        let idx = match value.into().normalized() {
+        // A user's `Into` runs before the arena is borrowed.
+        let value = value.into().normalized();
+        let mut g = self.g();
+        let idx = match value {
             Value::Scalar(x) => g.push(Graph::leaf(x, op, flags)),
             Value::Tensor(t) => g.push_ext(Graph::leaf(T::zero(), op, flags), Ext::new(Some(t))),
         };
@@ -225,7 +307,7 @@ impl<T: Float> Tape<T> {
 
     /// Sets every accumulated gradient to none (PyTorch's `optimizer.zero_grad()`).
     pub fn zero_grad(&self) {
-        let g = self.g();
+        let mut g = self.g();
         for n in g.nodes.iter_mut() {
             n.flags &= !graph::HAS_GRAD;
         }
@@ -246,12 +328,15 @@ impl<T: Float> Tape<T> {
 
     /// Drops every node, leaves included, keeping the allocated memory: the
     /// fastest way to record anew. Taking `&mut self` guarantees that no `Var`
-    /// of the old recording is alive.
+    /// of the old recording is alive, so the generation count restarts.
     pub fn clear(&mut self) {
         let g = self.graph.get_mut();
         let mut removed = g.truncate(0);
         g.epoch = 0;
-        // Keep the side storage's allocation.
+        g.kept.clear();
+        g.always_kept = 0;
+        // Keep the side storage's allocation. Custom operations dropped here
+        // cannot reach the tape: `&mut self` means nothing else refers to it.
         removed.clear();
         g.ext = removed;
     }
@@ -260,11 +345,34 @@ impl<T: Float> Tape<T> {
     /// created before the first operation, with their values and gradients:
     /// what a training loop calls at the end of each step. Using a `Var` of a
     /// dropped node afterwards panics.
+    ///
+    /// Each call starts a new generation, which every `Var` carries so that a
+    /// `Var` of a dropped node is told apart from the node later recorded at
+    /// its index. There are `u32::MAX` generations: at the next call (after
+    /// about 4.3 billion clears, hours of doing nothing else), this panics
+    /// and drops nothing, rather than let a stale `Var` alias a new node.
+    /// [`Tape::clear`] starts the count again.
+    ///
+    /// # Panics
+    /// When the generations are used up, and when called from a custom
+    /// operation's backward during a backward pass.
+    #[track_caller]
     pub fn clear_graph(&self) {
-        let g = self.g();
-        let start = g.leaf_prefix();
-        g.epoch = g.epoch.wrapping_add(1);
-        let removed = g.truncate(start);
+        if self.walks.get() != 0 {
+            clear_in_backward();
+        }
+        let removed = {
+            let mut g = self.g();
+            let Some(next) = g.epoch.checked_add(1) else {
+                epochs_exhausted()
+            };
+            let start = g.leaf_prefix();
+            g.note_kept(start);
+            g.epoch = next;
+            g.truncate(start)
+        };
+        // The dropped side records may hold custom operations whose `Drop` is
+        // user code: it runs here, with the arena released.
         drop(removed);
     }
 
@@ -285,5 +393,66 @@ impl<T: Float> Tape<T> {
     #[track_caller]
     pub fn stack<'t>(&'t self, vars: &[Var<'t, T>]) -> Var<'t, T> {
         var::stack(self, vars)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Tape;
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+
+    fn panic_message(f: impl FnOnce()) -> String {
+        let err = catch_unwind(AssertUnwindSafe(f)).expect_err("expected a panic");
+        match err.downcast_ref::<String>() {
+            Some(s) => s.clone(),
+            None => err.downcast_ref::<&str>().unwrap_or(&"").to_string(),
+        }
+    }
+
+    /// The last generation: the next `clear_graph` panics and drops nothing,
+    /// so no stale `Var` can alias; `clear` starts the count again.
+    #[test]
+    fn clear_graph_panics_instead_of_wrapping_the_generation() {
+        let mut tape: Tape = Tape::new();
+        tape.g().epoch = u32::MAX - 1;
+        {
+            let x = tape.var(2.0);
+            let y = x * 3.0;
+            tape.clear_graph();
+            assert_eq!(tape.g().epoch, u32::MAX);
+            let msg = panic_message(|| {
+                y.item();
+            });
+            assert!(msg.contains("no longer on its tape"), "{msg}");
+            let z = x * 4.0;
+            let msg = panic_message(|| tape.clear_graph());
+            assert!(msg.contains("cleared 4294967295 times"), "{msg}");
+            // Nothing was dropped, and the tape still records.
+            assert_eq!(z.item(), 8.0);
+            (z * x).backward();
+            assert_eq!(x.grad_scalar(), 16.0);
+        }
+        tape.clear();
+        assert_eq!(tape.g().epoch, 0);
+        let x = tape.var(1.0);
+        let _ = x * 2.0;
+        tape.clear_graph();
+        assert_eq!(tape.len(), 1);
+    }
+
+    /// A tape method reached while the arena is borrowed (only a `Float`
+    /// implementation calling back into the tape could do that) panics with
+    /// a message instead of aliasing the borrow, and the tape is fine after.
+    #[test]
+    fn a_second_borrow_of_the_arena_panics_with_a_message() {
+        let tape: Tape = Tape::new();
+        let x = tape.var(1.0);
+        let g = tape.g();
+        let msg = panic_message(|| {
+            let _ = x * 2.0;
+        });
+        assert!(msg.contains("the tape is in use"), "{msg}");
+        drop(g);
+        assert_eq!((x * 2.0).item(), 2.0);
     }
 }

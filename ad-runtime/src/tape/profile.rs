@@ -146,7 +146,11 @@ impl<T: Float> Tape<T> {
             fn drop(&mut self) {
                 let m = self.tape.mode.get() & !PROFILING;
                 self.tape.mode.set(if self.was { m | PROFILING } else { m });
-                self.tape.g().profile = self.outer.take();
+                // The arena is free here (no borrow is held across `f`); a
+                // failed borrow would only lose the enclosing profile.
+                if let Ok(mut g) = self.tape.graph.try_borrow_mut() {
+                    g.profile = self.outer.take();
+                }
             }
         }
         let outer = self.g().profile.replace(Box::default());

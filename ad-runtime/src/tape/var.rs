@@ -31,8 +31,9 @@ use std::fmt;
 #[derive(Clone, Copy)]
 pub struct Var<'t, T: Float = f64> {
     pub(crate) tape: &'t Tape<T>,
-    /// The node index (low 32 bits) and its `clear_graph` generation (high
-    /// bits), in one word so that a `Var` travels in two registers.
+    /// The node index (low 32 bits) and the `clear_graph` generation it was
+    /// made in (high 32 bits), in one word so that a `Var` travels in two
+    /// registers. `clear_graph` panics before the generation could wrap.
     key: u64,
 }
 
@@ -62,7 +63,7 @@ fn shape_panic(e: crate::error::ShapeError) -> ! {
 
 impl<'t, T: Float> Var<'t, T> {
     #[inline(always)]
-    pub(crate) fn from_parts(tape: &'t Tape<T>, idx: u32, epoch: u16) -> Self {
+    pub(crate) fn from_parts(tape: &'t Tape<T>, idx: u32, epoch: u32) -> Self {
         Var {
             tape,
             key: idx as u64 | (epoch as u64) << 32,
@@ -76,8 +77,8 @@ impl<'t, T: Float> Var<'t, T> {
     }
 
     #[inline(always)]
-    fn epoch(self) -> u16 {
-        (self.key >> 32) as u16
+    fn epoch(self) -> u32 {
+        (self.key >> 32) as u32
     }
 
     /// The node, checked to be still on the tape.
@@ -98,10 +99,10 @@ impl<'t, T: Float> Var<'t, T> {
     #[inline(always)]
     #[track_caller]
     pub(crate) fn node_ref(self, g: &Graph<T>) -> &Node<T> {
-        match g.nodes.get(self.idx() as usize) {
-            Some(n) if n.epoch == self.epoch() => n,
-            _ => stale(self.idx()),
+        if !g.is_live(self.idx(), self.epoch()) {
+            stale(self.idx())
         }
+        &g.nodes[self.idx() as usize]
     }
 
     #[inline(always)]
@@ -153,9 +154,10 @@ impl<'t, T: Float> Var<'t, T> {
 
     #[inline(always)]
     fn unary_rec(self, op: Op, p: [T; 2], mode: u8) -> Self {
-        let g = self.tape.g();
-        let (x, flags) = self.value_flags(g);
+        let mut g = self.tape.g();
+        let (x, flags) = self.value_flags(&g);
         if flags & TENSOR != 0 {
+            drop(g);
             return self.unary_tensor(op, p);
         }
         let (y, d) = rules::unary(op, x, p);
@@ -164,20 +166,20 @@ impl<'t, T: Float> Var<'t, T> {
         // self-edge with partial 0, harmless as a node's adjoint is consumed first.
         let own = g.nodes.len() as u32;
         let idx = g.push(scalar_node(y, [d, T::zero()], [self.idx(), own], op, rg));
-        self.wrap(idx, g)
+        self.wrap(idx, &g)
     }
 
     #[inline(never)]
     fn unary_tensor(self, op: Op, p: [T; 2]) -> Self {
-        let g = self.tape.g();
-        let n = self.node(g);
+        let mut g = self.tape.g();
+        let n = self.node(&g);
         let rg = n.flags & REQUIRES_GRAD != 0 && self.enabled();
         let x = g.tensor(self.idx()).expect("tensor node");
         let (y, saved) = elementwise::unary(op, x, p, rg);
         let mut ext = Ext::new(None);
         ext.saved[0] = saved;
-        let idx = push_result(g, op, Value::Tensor(y), [self.idx(), NONE], rg, p, ext);
-        self.wrap(idx, g)
+        let idx = push_result(&mut g, op, Value::Tensor(y), [self.idx(), NONE], rg, p, ext);
+        self.wrap(idx, &g)
     }
 
     /// A two-input elementwise operation between two `Var`s.
@@ -201,10 +203,11 @@ impl<'t, T: Float> Var<'t, T> {
 
     #[inline(always)]
     fn binary_rec(self, op: Op, rhs: Var<'t, T>, mode: u8) -> Self {
-        let g = self.tape.g();
-        let (va, fa) = self.value_flags(g);
-        let (vb, fb) = rhs.value_flags(g);
+        let mut g = self.tape.g();
+        let (va, fa) = self.value_flags(&g);
+        let (vb, fb) = rhs.value_flags(&g);
         if (fa | fb) & TENSOR != 0 {
+            drop(g);
             return self.binary_tensor(op, rhs);
         }
         let en = mode & NO_GRAD == 0;
@@ -220,20 +223,20 @@ impl<'t, T: Float> Var<'t, T> {
             _ => ([rhs.idx(), own], [db, T::zero()]),
         };
         let idx = g.push(scalar_node(y, partials, parents, op, ra || rb));
-        self.wrap(idx, g)
+        self.wrap(idx, &g)
     }
 
     #[inline(never)]
     #[track_caller]
     fn binary_tensor(self, op: Op, rhs: Var<'t, T>) -> Self {
-        let g = self.tape.g();
-        let na = self.node(g);
-        let nb = rhs.node(g);
+        let mut g = self.tape.g();
+        let na = self.node(&g);
+        let nb = rhs.node(&g);
         let en = self.enabled();
         let ra = na.flags & REQUIRES_GRAD != 0 && en;
         let rb = nb.flags & REQUIRES_GRAD != 0 && en;
-        let a = arg_of(g, na);
-        let b = arg_of(g, nb);
+        let a = arg_of(&g, na);
+        let b = arg_of(&g, nb);
         let (y, saved) = match elementwise::binary(op, a, b, [ra, rb]) {
             Ok(r) => r,
             Err(e) => shape_panic(e),
@@ -241,7 +244,7 @@ impl<'t, T: Float> Var<'t, T> {
         let mut ext = Ext::new(None);
         ext.saved = saved;
         let idx = push_result(
-            g,
+            &mut g,
             op,
             Value::Tensor(y),
             [self.idx(), rhs.idx()],
@@ -249,7 +252,7 @@ impl<'t, T: Float> Var<'t, T> {
             [T::zero(); 2],
             ext,
         );
-        self.wrap(idx, g)
+        self.wrap(idx, &g)
     }
 
     /// A two-input elementwise operation with a constant scalar `c`, on the
@@ -274,9 +277,10 @@ impl<'t, T: Float> Var<'t, T> {
 
     #[inline(always)]
     fn binary_const_rec(self, op: Op, c: T, const_left: bool, mode: u8) -> Self {
-        let g = self.tape.g();
-        let (x, flags) = self.value_flags(g);
+        let mut g = self.tape.g();
+        let (x, flags) = self.value_flags(&g);
         if flags & TENSOR != 0 {
+            drop(g);
             return self.binary_const_tensor(op, c, const_left);
         }
         let (y, d) = if const_left {
@@ -291,13 +295,13 @@ impl<'t, T: Float> Var<'t, T> {
         // self-edge with partial 0, harmless as a node's adjoint is consumed first.
         let own = g.nodes.len() as u32;
         let idx = g.push(scalar_node(y, [d, T::zero()], [self.idx(), own], op, rg));
-        self.wrap(idx, g)
+        self.wrap(idx, &g)
     }
 
     #[inline(never)]
     fn binary_const_tensor(self, op: Op, c: T, const_left: bool) -> Self {
-        let g = self.tape.g();
-        let n = self.node(g);
+        let mut g = self.tape.g();
+        let n = self.node(&g);
         let rg = n.flags & REQUIRES_GRAD != 0 && self.enabled();
         let x = EArg::Tensor(g.tensor(self.idx()).expect("tensor node"));
         let r = if const_left {
@@ -312,7 +316,7 @@ impl<'t, T: Float> Var<'t, T> {
         let mut ext = Ext::new(None);
         ext.saved[0] = if const_left { sb } else { sa };
         let idx = push_result(
-            g,
+            &mut g,
             op,
             Value::Tensor(y),
             [self.idx(), NONE],
@@ -320,7 +324,7 @@ impl<'t, T: Float> Var<'t, T> {
             [T::zero(); 2],
             ext,
         );
-        self.wrap(idx, g)
+        self.wrap(idx, &g)
     }
 
     /// Dispatches a binary operation on any operand.
@@ -355,18 +359,18 @@ impl<'t, T: Float> Var<'t, T> {
         f: impl FnOnce(&Tensor<T>) -> Result<Value<T>, crate::error::ShapeError>,
     ) -> Self {
         self.timed(op, || {
-            let g = self.tape.g();
-            let n = self.node(g);
+            let mut g = self.tape.g();
+            let n = self.node(&g);
             let rg = n.flags & REQUIRES_GRAD != 0 && self.enabled();
-            let y = with_tensor(g, self.idx(), n, f);
+            let y = with_tensor(&g, self.idx(), n, f);
             let y = match y {
                 Ok(y) => y.normalized(),
                 Err(e) => shape_panic(e),
             };
             let mut ext = Ext::new(None);
             ext.axis = axis;
-            let idx = push_result(g, op, y, [self.idx(), NONE], rg, [T::zero(); 2], ext);
-            self.wrap(idx, g)
+            let idx = push_result(&mut g, op, y, [self.idx(), NONE], rg, [T::zero(); 2], ext);
+            self.wrap(idx, &g)
         })
     }
 
@@ -379,19 +383,19 @@ impl<'t, T: Float> Var<'t, T> {
     ) -> Self {
         self.same_tape(rhs);
         self.timed(op, || {
-            let g = self.tape.g();
-            let na = self.node(g);
-            let nb = rhs.node(g);
+            let mut g = self.tape.g();
+            let na = self.node(&g);
+            let nb = rhs.node(&g);
             let rg = (na.flags | nb.flags) & REQUIRES_GRAD != 0 && self.enabled();
-            let y = with_tensor(g, self.idx(), na, |a| {
-                with_tensor(g, rhs.idx(), nb, |b| f(a, b))
+            let y = with_tensor(&g, self.idx(), na, |a| {
+                with_tensor(&g, rhs.idx(), nb, |b| f(a, b))
             });
             let y = match y {
                 Ok(y) => y.normalized(),
                 Err(e) => shape_panic(e),
             };
             let idx = push_result(
-                g,
+                &mut g,
                 op,
                 y,
                 [self.idx(), rhs.idx()],
@@ -399,7 +403,7 @@ impl<'t, T: Float> Var<'t, T> {
                 [T::zero(); 2],
                 Ext::new(None),
             );
-            self.wrap(idx, g)
+            self.wrap(idx, &g)
         })
     }
 
@@ -412,7 +416,7 @@ impl<'t, T: Float> Var<'t, T> {
     #[track_caller]
     pub fn item(&self) -> T {
         let g = self.tape.g();
-        let n = self.node(g);
+        let n = self.node(&g);
         match g.tensor(self.idx()) {
             Some(t) => t.item(),
             None => n.value,
@@ -422,7 +426,7 @@ impl<'t, T: Float> Var<'t, T> {
     /// The value.
     pub fn value(&self) -> Value<T> {
         let g = self.tape.g();
-        let n = self.node(g);
+        let n = self.node(&g);
         match g.tensor(self.idx()) {
             Some(t) => Value::Tensor(t.clone()),
             None => Value::Scalar(n.value),
@@ -437,14 +441,14 @@ impl<'t, T: Float> Var<'t, T> {
     /// The shape (empty for a scalar).
     pub fn shape(&self) -> Vec<usize> {
         let g = self.tape.g();
-        self.node(g);
+        self.node(&g);
         g.shape(self.idx()).to_vec()
     }
 
     /// Whether the value is a scalar.
     pub fn is_scalar(&self) -> bool {
         let g = self.tape.g();
-        self.node(g).flags & TENSOR == 0
+        self.node(&g).flags & TENSOR == 0
     }
 
     /// The tape this variable lives on.
@@ -460,15 +464,16 @@ impl<'t, T: Float> Var<'t, T> {
     /// If this is not a leaf, or the new value's shape differs from the old one's.
     #[track_caller]
     pub fn set_value(&self, value: impl Into<Value<T>>) {
-        let g = self.tape.g();
-        let n = self.node(g);
+        // A user's `Into` runs before the arena is borrowed.
+        let value = value.into().normalized();
+        let mut g = self.tape.g();
+        let n = self.node(&g);
         if !matches!(n.op, Op::Leaf | Op::Constant) || n.parents[0] != NONE {
             let name = g.op_name(self.idx());
             panic!(
                 "set_value: only a leaf's value can be set, and this Var is the output of {name}"
             );
         }
-        let value = value.into().normalized();
         let old = g.shape(self.idx()).to_vec();
         if value.shape() != old.as_slice() {
             panic!(
@@ -534,14 +539,14 @@ impl<'t, T: Float> Var<'t, T> {
     /// variable, and for intermediate results unless [`Var::retain_grad`] was called.
     pub fn grad(&self) -> Option<Value<T>> {
         let g = self.tape.g();
-        let n = self.node(g);
+        let n = self.node(&g);
         if n.flags & HAS_GRAD == 0 {
             return None;
         }
         if n.flags & TENSOR != 0 {
             g.ext[n.ext as usize].grad.clone().map(Value::Tensor)
         } else {
-            Some(Value::Scalar(scalar_grad(g, self.idx())))
+            Some(Value::Scalar(scalar_grad(&g, self.idx())))
         }
     }
 
@@ -550,10 +555,10 @@ impl<'t, T: Float> Var<'t, T> {
     /// # Panics
     /// If the variable is a tensor of more than one element.
     #[track_caller]
-    #[inline]
+    #[inline(always)]
     pub fn grad_scalar(&self) -> T {
         let g = self.tape.g();
-        let n = self.node_ref(g);
+        let n = self.node_ref(&g);
         if n.flags & HAS_GRAD == 0 {
             return T::zero();
         }
@@ -563,7 +568,7 @@ impl<'t, T: Float> Var<'t, T> {
                 .as_ref()
                 .map_or(T::zero(), |t| t.item());
         }
-        scalar_grad(g, self.idx())
+        scalar_grad(&g, self.idx())
     }
 
     /// The accumulated gradient as a tensor of this variable's shape, zeros if there is none.
@@ -576,8 +581,8 @@ impl<'t, T: Float> Var<'t, T> {
 
     /// Drops this variable's accumulated gradient (PyTorch's `x.grad = None`).
     pub fn zero_grad(&self) {
-        let g = self.tape.g();
-        let n = self.node(g);
+        let mut g = self.tape.g();
+        let n = self.node(&g);
         g.nodes[self.idx() as usize].flags &= !HAS_GRAD;
         if n.ext != NONE {
             g.ext[n.ext as usize].grad = None;
@@ -586,22 +591,22 @@ impl<'t, T: Float> Var<'t, T> {
 
     /// Makes this intermediate result keep its gradient in backward passes, like a leaf.
     pub fn retain_grad(&self) {
-        let g = self.tape.g();
-        self.node(g);
+        let mut g = self.tape.g();
+        self.node(&g);
         g.nodes[self.idx() as usize].flags |= RETAIN;
     }
 
     /// Whether a gradient flows into this variable.
     pub fn requires_grad(&self) -> bool {
         let g = self.tape.g();
-        self.node(g).flags & REQUIRES_GRAD != 0
+        self.node(&g).flags & REQUIRES_GRAD != 0
     }
 
     /// Whether this is a leaf: created by the user, or requiring no gradient
     /// (PyTorch's `is_leaf`).
     pub fn is_leaf(&self) -> bool {
         let g = self.tape.g();
-        let n = self.node(g);
+        let n = self.node(&g);
         n.flags & REQUIRES_GRAD == 0 || n.op == Op::Leaf
     }
 
@@ -613,8 +618,8 @@ impl<'t, T: Float> Var<'t, T> {
 
     /// Names this variable, for [`Tape::to_dot`] and [`GradFn`](super::GradFn) output.
     pub fn set_name(&self, name: &str) {
-        let g = self.tape.g();
-        self.node(g);
+        let mut g = self.tape.g();
+        self.node(&g);
         g.nodes[self.idx() as usize].flags |= NAMED;
         g.names.push((self.idx(), name.to_string()));
     }
@@ -628,7 +633,7 @@ impl<'t, T: Float> Var<'t, T> {
     /// The name given with [`Var::set_name`].
     pub fn name(&self) -> Option<String> {
         let g = self.tape.g();
-        self.node(g);
+        self.node(&g);
         g.name(self.idx()).map(str::to_string)
     }
 
@@ -943,7 +948,6 @@ fn scalar_node<T: Float>(
         partials,
         parents: if rg { parents } else { [NONE; 2] },
         ext: NONE,
-        epoch: 0,
         op: if rg { op } else { Op::Constant },
         flags: if rg { REQUIRES_GRAD } else { 0 },
     }
@@ -1000,7 +1004,6 @@ pub(crate) fn push_result<T: Float>(
         partials: params,
         parents,
         ext: NONE,
-        epoch: 0,
         op,
         flags: REQUIRES_GRAD | STRUCT,
     };
@@ -1031,11 +1034,11 @@ pub(crate) fn stack<'t, T: Float>(tape: &'t Tape<T>, vars: &[Var<'t, T>]) -> Var
         let mut dims = vec![vars.len()];
         dims.extend_from_slice(&first);
         let y = Tensor::from_parts(data, Shape::new(&dims));
-        let g = tape.g();
+        let mut g = tape.g();
         let mut ext = Ext::new(None);
         ext.inputs = vars.iter().map(|v| v.idx()).collect();
         let idx = push_result(
-            g,
+            &mut g,
             op,
             Value::Tensor(y),
             [NONE, NONE],
@@ -1054,16 +1057,27 @@ pub(crate) fn stack<'t, T: Float>(tape: &'t Tape<T>, vars: &[Var<'t, T>]) -> Var
 
 impl<T: Float> fmt::Debug for Var<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let g = self.tape.g();
-        let name = g.op_name(self.idx());
-        let value = match g.tensor(self.idx()) {
-            Some(t) => format!("{t:?}"),
-            None => format!("{}", g.nodes[self.idx() as usize].value),
+        // Read what is printed, then print with the arena released.
+        let (value, grad_fn) = {
+            let g = self.tape.g();
+            if !g.is_live(self.idx(), self.epoch()) {
+                return write!(f, "Var(<node {} dropped by clear_graph>)", self.idx());
+            }
+            let n = g.nodes[self.idx() as usize];
+            let value = match g.tensor(self.idx()) {
+                Some(t) => Value::Tensor(t.clone()),
+                None => Value::Scalar(n.value),
+            };
+            let grad_fn = (n.flags & REQUIRES_GRAD != 0).then(|| g.op_name(self.idx()));
+            (value, grad_fn)
         };
-        if g.nodes[self.idx() as usize].flags & REQUIRES_GRAD != 0 {
-            write!(f, "Var({value}, grad_fn=<{name}>)")
-        } else {
-            write!(f, "Var({value})")
+        let value = match value {
+            Value::Tensor(t) => format!("{t:?}"),
+            Value::Scalar(x) => format!("{x}"),
+        };
+        match grad_fn {
+            Some(name) => write!(f, "Var({value}, grad_fn=<{name}>)"),
+            None => write!(f, "Var({value})"),
         }
     }
 }
