@@ -335,3 +335,40 @@ fn slice_methods_are_differentiated() {
     .unwrap();
     assert_eq!(last_twice_grad(&x).1, vec![0.0, 0.0, 2.0]);
 }
+
+// The same calls without an option: the default route must take the static path for
+// them (pinned by ad-macros-core/tests/routes.rs), with the same gradients.
+#[differentiable]
+fn mixed_default(a: &[f64], b: f64) -> f64 {
+    scaled_sum(a, b * b) + scaled_sum(&a[1..], b) + scaled_sum(&a[..2], 0.5)
+}
+
+#[differentiable]
+fn local_array_default(x: f64, y: f64) -> f64 {
+    let mut p = [x, y, x * y];
+    p[1] += x;
+    arr_energy(p) + p[0] * p[2] + arr_energy([y, x, 1.0])
+}
+
+#[differentiable]
+fn vec_call_default(v: Vec<f64>, c: f64) -> f64 {
+    vec_energy(v.clone()) * c
+}
+
+#[test]
+fn default_route_takes_the_same_calls() {
+    let a = [0.3, -1.2, 0.8];
+    let (v, (ga, gb)) = mixed_default_grad(&a, 0.7);
+    let (sv, (sa, sb)) = mixed_grad(&a, 0.7);
+    assert_eq!((v, gb), (sv, sb));
+    assert_eq!(ga, sa);
+    let (v, g) = local_array_default_grad(0.7, -0.4);
+    let (_, (lx, ly)) = local_array_grad(0.7, -0.4);
+    // The second call passes [y, x, 1]: its gradient's entries 1 and 0 go to x and y.
+    let (_, e) = arr_energy_grad([-0.4, 0.7, 1.0]);
+    assert_eq!(v, local_array_default(0.7, -0.4));
+    assert!((g.0 - (lx + e[1])).abs() < 1e-12 && (g.1 - (ly + e[0])).abs() < 1e-12);
+    let (_, (gv, gc)) = vec_call_default_grad(a.to_vec(), 1.5);
+    let (_, (tv, tc)) = vec_call_tape_grad(a.to_vec(), 1.5);
+    assert!(close(&gv, &tv) && (gc - tc).abs() < 1e-12);
+}

@@ -9,6 +9,24 @@ use quote::ToTokens;
 use std::collections::BTreeMap;
 
 const FALLBACK: &str = include_str!("../../tests/grad_tape_fallback.rs");
+const CALLS: &str = include_str!("../../tests/grad_calls.rs");
+
+/// The plain `#[differentiable]` functions of `tests/grad_calls.rs` (its twins are
+/// defined through a macro and carry `static` or `tape`).
+const CALLS_EXPECTED: &[(&str, &str)] = &[
+    ("logsumexp", "static"),
+    ("sqnorm3", "static"),
+    ("scaled_sum", "static"),
+    ("vec_energy", "static"),
+    ("arr_energy", "static"),
+    ("lse_scaled", "static"),
+    ("last_twice", "tape: Iterator"),
+    ("get_sum", "tape: Iterator"),
+    ("clone_index", "tape: Iterator"),
+    ("mixed_default", "static"),
+    ("local_array_default", "static"),
+    ("vec_call_default", "static"),
+];
 
 /// Function name -> "static", "tape" (forced) or "tape: <Construct>".
 const EXPECTED: &[(&str, &str)] = &[
@@ -140,6 +158,31 @@ fn every_function_of_grad_tape_fallback_takes_its_expected_route() {
             .count()
             >= 10
     );
+}
+
+#[test]
+fn calls_with_slice_and_array_arguments_take_the_static_path() {
+    let file = syn::parse_file(CALLS).expect("tests/grad_calls.rs parses");
+    let fns = differentiable_fns(&file);
+    let expected: BTreeMap<&str, &str> = CALLS_EXPECTED.iter().copied().collect();
+    let mut problems = Vec::new();
+    for (name, args, item) in &fns {
+        let got = match ad_macros_core::route_of(args.clone(), item.clone()) {
+            Ok(route) => describe(route),
+            Err(e) => format!("rejected: {e}"),
+        };
+        match expected.get(name.as_str()) {
+            None => problems.push(format!("{name}: not in CALLS_EXPECTED (its route: {got})")),
+            Some(want) if *want != got => problems.push(format!("{name}: expected {want}, got {got}")),
+            Some(_) => {}
+        }
+    }
+    for name in expected.keys() {
+        if !fns.iter().any(|(n, ..)| n == name) {
+            problems.push(format!("{name}: in CALLS_EXPECTED but not in the file"));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
 #[test]
