@@ -30,7 +30,11 @@
 //! - a `for` over anything but a range (`a..b`, `a..=b`, `(a..b).rev()`) or a slice
 //!   parameter (`s.iter()`, `&s`, `s`, `s.iter().enumerate()`); another iterator method
 //!   (`iter()` not followed by `.sum()`, `zip`, `into_iter`, `fold`, ...); a sub-slice
-//!   `&s[a..b]`;
+//!   `&s[a..b]` anywhere but as a call argument; a slice parameter's own methods other
+//!   than `len`, `is_empty` and `iter` (`s.last()`, `s.get(i)`, `s.clone()[0]`);
+//! - a local array (`let p = [a, b];`) indexed at run time (`p[i]`) or used whole other
+//!   than as a call argument, or an array literal that is neither a call argument nor
+//!   such a `let`;
 //! - in a function with tensors (a `Tensor` parameter, result or path) that also has a
 //!   loop, `break`, `continue`, an early `return`, indexing or a slice parameter: a call
 //!   of another function (other than `Tensor::..`), or indexing of anything but a
@@ -41,6 +45,23 @@
 //! - field access (`p.0`, `s.x`);
 //! - a local `Vec` (a `Vec<..>` annotation or a `Vec::..` call);
 //! - a call of an integer type's function (`usize::min(i, n)`).
+//!
+//! # Calls
+//!
+//! A call `g(args)` chains through `g_vjp`, which returns one gradient per float,
+//! tensor, slice, `Vec` or array argument of the call, in order (the contract of every
+//! `#[differentiable]` function, and of a hand-written `g_vjp`). On the statement-level
+//! path a call with a slice, sub-slice (`&s[a..]`), array literal or local array
+//! argument becomes its own statement; its adjoint calls `g_vjp` with the same
+//! arguments and adds each gradient to its argument's adjoint, element by element.
+//! Two compile-time checks keep a call from ever giving a gradient to the wrong
+//! argument: the callee's gradients must match the arguments the macro knows are
+//! floats (`__private::CallGrads`; a callee with `wrt(..)` that leaves out one of them
+//! is an error at the call), and an argument whose type the macro cannot see (an
+//! outside `const`) must not be a float (`__private::NotFloat`). A missing `g_vjp` is
+//! rustc's "cannot find function `g_vjp`", on the call: the macro sees one function
+//! at a time and stable Rust has no name lookup with a fallback that it could use to
+//! say more without breaking glob imports of a real `g_vjp`.
 //!
 //! Everything else takes the static path: straight-line scalar and tensor bodies go
 //! through [`lower`], [`adjoint`], [`simplify`] and [`emit`]; scalar and tensor bodies
