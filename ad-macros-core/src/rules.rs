@@ -135,9 +135,14 @@ pub fn pullback(b: &mut Builder<'_>, id: Id, dy: Id) -> Vec<(Id, Id)> {
             let g = b.div(dy, n);
             vec![(a, b.fill(g, s, a))]
         }
-        // d ‖a‖ = <a, da> / ‖a‖
+        // d ‖a‖ = <a, da> / ‖a‖, and 0 where ‖a‖ = 0 (a subgradient; PyTorch masks the
+        // zero norm the same way, where the formula would give 0 / 0 = NaN). The tape's
+        // `Op::Norm` in `backward.rs` computes the same `a * (dy / y)`.
         Op::Reduce(Reduction::Norm, a) => {
+            let zero = b.constant(0.0, ty);
+            let at_zero = b.cmp(BinOp::Eq, y, zero);
             let g = b.div(dy, y);
+            let g = b.select(at_zero, zero, g);
             vec![(a, b.mul(a, g))]
         }
         // y = max a (min a): the elements equal to y share dy evenly (PyTorch's rule for
@@ -286,27 +291,41 @@ fn math(b: &mut Builder<'_>, f: MathFn, args: &[Id], ty: Ty, y: Id, dy: Id) -> V
             let r = b.mul(three, yy);
             vec![(x, b.div(dy, r))]
         }
-        // d x^n = n x^(n-1) dx   (n an integer constant)
+        // d x^n = n x^(n-1) dx   (n an integer, literal or runtime), and exactly 0 for
+        // n = 0, where the formula gives 0 * 0^-1 = NaN at x = 0: PyTorch's `pow` backward
+        // masks the exponent 0. Same as the tape's `Op::Powi` in `tape/rules.rs`.
         MathFn::Powi => {
             let n = args[1];
             let nf = b.cast_int(n, ty);
             let n1 = b.int_sub_one(n);
             let p = b.math(MathFn::Powi, &[x, n1], ty);
-            let t = b.mul(dy, nf);
-            vec![(x, b.mul(t, p))]
+            let d = b.mul(nf, p);
+            let n_zero = b.cmp(BinOp::Eq, nf, zero);
+            let d = b.select(n_zero, zero, d);
+            vec![(x, b.mul(dy, d))]
         }
-        // y = x^p: dy = p x^(p-1) dx + y ln x dp   (the dp term is 0 where x = 0, as in PyTorch)
+        // y = x^p: dy = p x^(p-1) dx + y ln x dp, with PyTorch's two masks:
+        // - dy/dx = 0 where p = 0 (x^0 is constant; the formula gives 0 * 0^-1 = NaN at
+        //   x = 0);
+        // - dy/dp = 0 where x = 0 and p >= 0 (0^p is constant in p > 0, and 0^0 = 1 takes
+        //   the limit from the right); at x = 0, p < 0 it stays inf * -inf = -inf, and at
+        //   x < 0 it is NaN (ln x), as the real function has no derivative in p there.
+        // The tape's `Op::Pow` and `Op::Powf` (`tape/rules.rs`) apply the same masks.
         MathFn::Powf => {
             let p = args[1];
             let p1 = b.sub(p, one);
             let xp = b.math(MathFn::Powf, &[x, p1], ty);
-            let t = b.mul(dy, p);
-            let dx = b.mul(t, xp);
+            let d = b.mul(p, xp);
+            let p_zero = b.cmp(BinOp::Eq, p, zero);
+            let d = b.select(p_zero, zero, d);
+            let dx = b.mul(dy, d);
             let lnx = b.math(MathFn::Ln, &[x], ty);
-            let t = b.mul(dy, y);
-            let t = b.mul(t, lnx);
-            let at_zero = b.cmp(BinOp::Eq, x, zero);
-            let dp = b.select(at_zero, zero, t);
+            let e = b.mul(y, lnx);
+            let x_zero = b.cmp(BinOp::Eq, x, zero);
+            let p_pos = b.cmp(BinOp::Ge, p, zero);
+            let mask = b.cmp(BinOp::And, x_zero, p_pos);
+            let e = b.select(mask, zero, e);
+            let dp = b.mul(dy, e);
             vec![(x, dx), (p, dp)]
         }
         // d (1/x) = -y^2 dx
@@ -323,19 +342,30 @@ fn math(b: &mut Builder<'_>, f: MathFn, args: &[Id], ty: Ty, y: Id, dy: Id) -> V
             let inner = b.select(neg, ndy, zero);
             vec![(x, b.select(pos, dy, inner))]
         }
-        // y = hypot(u, v): dy = (u du + v dv) / y
+        // y = hypot(u, v): dy = (u du + v dv) / y, and both partials 0 at the origin
+        // (a subgradient, as for the norm of a zero vector; PyTorch's `u / y` would give
+        // NaN there). The partials `u / y`, `v / y` are formed before the product with
+        // `dy`, as the tape's `Op::Hypot` does, so both paths give the same bits.
         MathFn::Hypot => {
             let (u, v) = (x, args[1]);
-            let s = b.div(dy, y);
-            let du = b.mul(s, u);
-            let dv = b.mul(s, v);
+            let at_zero = b.cmp(BinOp::Eq, y, zero);
+            let pu = b.div(u, y);
+            let pu = b.select(at_zero, zero, pu);
+            let pv = b.div(v, y);
+            let pv = b.select(at_zero, zero, pv);
+            let du = b.mul(dy, pu);
+            let dv = b.mul(dy, pv);
             vec![(u, du), (v, dv)]
         }
-        // y = min(u, v): the gradient goes to the smaller operand; ties split it evenly
+        // y = min(u, v): the gradient goes to the smaller operand; ties split it evenly.
+        // A NaN operand loses (`f64::min` returns the other one); two NaNs split it.
         MathFn::Min => pick(b, BinOp::Lt, x, args[1], dy, ty),
-        // y = max(u, v): the gradient goes to the larger operand; ties split it evenly
+        // y = max(u, v): the gradient goes to the larger operand; ties split it evenly.
+        // A NaN operand loses (`f64::max` returns the other one); two NaNs split it.
         MathFn::Max => pick(b, BinOp::Gt, x, args[1], dy, ty),
-        // y = clamp(x, lo, hi): dx = dy on lo <= x <= hi (closed), else the bound it hit gets it
+        // y = clamp(x, lo, hi): dx = dy on lo <= x <= hi (closed), else the bound it hit
+        // gets it. A NaN x passes through the value (as `f64::clamp`) and gives nothing
+        // to x, lo or hi, as no comparison holds (PyTorch's `clamp` backward: 0 at NaN).
         MathFn::Clamp => {
             let (lo, hi) = (args[1], args[2]);
             let ge = b.cmp(BinOp::Ge, x, lo);
@@ -382,17 +412,27 @@ fn one_minus_sq_sqrt(b: &mut Builder<'_>, x: Id, ty: Ty) -> Id {
     b.math(MathFn::Sqrt, &[t], ty)
 }
 
-/// The pullback of `max` (`wins = Gt`) or `min` (`wins = Lt`): the winner takes `dy`,
-/// a tie gives each operand `dy / 2`.
+/// The pullback of `max` (`wins = Gt`) or `min` (`wins = Lt`): the operand whose value
+/// is the result takes `dy`. An operand loses when the other wins the comparison or
+/// when it is NaN (Rust's `max`/`min` return the other operand); when neither or both
+/// lose (a tie, or two NaNs) each gets `dy / 2`. The tape's `Op::Max`/`Op::Min` decide
+/// the same way.
 fn pick(b: &mut Builder<'_>, wins: BinOp, u: Id, v: Id, dy: Id, ty: Ty) -> Vec<(Id, Id)> {
     let zero = b.constant(0.0, ty);
     let half = b.constant(0.5, ty);
     let hdy = b.mul(dy, half);
-    let tie = b.cmp(BinOp::Eq, u, v);
-    let tied = b.select(tie, hdy, zero);
-    let u_wins = b.cmp(wins, u, v);
-    let du = b.select(u_wins, dy, tied);
-    let v_wins = b.cmp(wins, v, u);
-    let dv = b.select(v_wins, dy, tied);
+    let v_beats = b.cmp(wins, v, u);
+    let u_nan = b.cmp(BinOp::Ne, u, u);
+    let u_loses = b.cmp(BinOp::Or, v_beats, u_nan);
+    let u_beats = b.cmp(wins, u, v);
+    let v_nan = b.cmp(BinOp::Ne, v, v);
+    let v_loses = b.cmp(BinOp::Or, u_beats, v_nan);
+    // u loses: 0, or a half share if v loses too; u alone wins: dy; neither: a half share.
+    let lost = b.select(v_loses, hdy, zero);
+    let kept = b.select(v_loses, dy, hdy);
+    let du = b.select(u_loses, lost, kept);
+    let lost = b.select(u_loses, hdy, zero);
+    let kept = b.select(u_loses, dy, hdy);
+    let dv = b.select(v_loses, lost, kept);
     vec![(u, du), (v, dv)]
 }
