@@ -58,8 +58,15 @@ fn flat64<T: Float, G: Flat<T>>(g: &G) -> Vec<f64> {
     g.flat().into_iter().map(Float::to_f64).collect()
 }
 
-/// The same bits, or both NaN (NaN payloads are not part of the contract).
+/// The same bits, or both NaN (NaN payloads are not part of the contract), or both
+/// zero: the sign of a zero gradient is not either: the static path moves a first
+/// contribution `-dy = -0` in where the tape adds it to a `+0` accumulator.
 fn same(a: f64, b: f64) -> bool {
+    identical(a, b) || (a == 0.0 && b == 0.0)
+}
+
+/// The same bits, or both NaN: how a `_grad` value matches the primal's.
+fn identical(a: f64, b: f64) -> bool {
     a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())
 }
 
@@ -81,7 +88,12 @@ fn fail(msg: String) {
 /// Fails the test with every mismatch it recorded.
 fn finish() {
     let failed = FAILED.with(|f| std::mem::take(&mut *f.borrow_mut()));
-    assert!(failed.is_empty(), "{} mismatches:\n{}", failed.len(), failed.join("\n"));
+    assert!(
+        failed.is_empty(),
+        "{} mismatches:\n{}",
+        failed.len(),
+        failed.join("\n")
+    );
 }
 
 impl Outcome {
@@ -90,8 +102,11 @@ impl Outcome {
         let name = self.name;
         let [(sv, sg), (tv, tg)] = &self.paths;
         let at = format!("{name} (static {sv}, {sg:?}; tape {tv}, {tg:?})");
-        if !same(*sv, self.primal) || !same(*tv, self.primal) {
-            fail(format!("{at}: the values differ from the primal {}", self.primal));
+        if !identical(*sv, self.primal) || !identical(*tv, self.primal) {
+            fail(format!(
+                "{at}: the values differ from the primal {}",
+                self.primal
+            ));
         }
         if sg.len() != want.len() || tg.len() != want.len() {
             fail(format!("{at}: {} gradient entries expected", want.len()));
@@ -101,7 +116,9 @@ impl Outcome {
             if !matches(*s, *w) || !matches(*t, *w) {
                 fail(format!("{at}: entry {k} is documented as {w}"));
             } else if !same(*s, *t) {
-                fail(format!("{at}: entry {k}: static {s:e} and tape {t:e} differ in their bits"));
+                fail(format!(
+                    "{at}: entry {k}: static {s:e} and tape {t:e} differ in their bits"
+                ));
             }
         }
     }
