@@ -236,6 +236,27 @@ fn zero_adjoints_stay_zero_through_infinite_partials() {
     finish();
 }
 
+// A zero seed is a zero adjoint: `_vjp` with seed 0 gives exactly 0 on both paths,
+// even through `sqrt'(0) = inf` and `ln'(0) = inf`.
+#[test]
+fn a_zero_seed_gives_a_zero_gradient() {
+    let cases = [
+        ("sqrt", sqrt_s::s_vjp(0.0, 0.0).1, sqrt_s::t_vjp(0.0, 0.0).1),
+        ("ln", ln_s::s_vjp(0.0, 0.0).1, ln_s::t_vjp(0.0, 0.0).1),
+    ];
+    for (name, s, t) in cases {
+        if s != 0.0 || t != 0.0 {
+            fail(format!("{name}: static {s}, tape {t} with seed 0"));
+        }
+    }
+    let x = t1(&[0.0, 4.0]);
+    let (s, t) = (sqrt_tensor::s_vjp(&x, 0.0).1, sqrt_tensor::t_vjp(&x, 0.0).1);
+    if s.as_slice() != [0.0, 0.0] || t.as_slice() != [0.0, 0.0] {
+        fail(format!("sqrt tensor: static {s:?}, tape {t:?} with seed 0"));
+    }
+    finish();
+}
+
 // (c) Domain edges: sqrt'(0) = +inf and ln'(0) = +inf (PyTorch's values), scalar and
 // tensor; `powf` with a zero base is pinned in `tests/edge_points.rs`.
 #[test]

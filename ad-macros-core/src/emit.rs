@@ -1172,10 +1172,8 @@ impl<'a> Emitter<'a> {
                 let op = respan(op, span);
                 quote_spanned!(span=> (#a #op #b))
             }
-            // Both arms are evaluated before the choice (they are pure float
-            // expressions), so the kernel's loop has no branch and vectorizes: the
-            // strong-zero guard `if dy == 0 { 0 } else { dy * p }` of the rules
-            // would otherwise cost two to three times the unguarded product.
+            // The rules' strong-zero guard `select(d == 0, 0, d * p)` (see
+            // `find_guards`): one call that reads `d` once.
             Op::Select(_, _, t) if self.guarded[n.idx()] && self.inline[t.idx()] => {
                 match self.func.node(*t).op {
                     Op::Binary(_, d, p) => {
@@ -1185,6 +1183,9 @@ impl<'a> Emitter<'a> {
                     _ => self.val(n),
                 }
             }
+            // Both arms are evaluated before the choice (they are pure float
+            // expressions), so the kernel's loop has no branch and vectorizes; a
+            // branch around an arm's product costs two to three times as much.
             Op::Select(c, a, b) => {
                 let (c, a, b) = (e(c), e(a), e(b));
                 quote_spanned!(span=> ({ let __ad_a = #a; let __ad_b = #b; if #c { __ad_a } else { __ad_b } }))

@@ -23,7 +23,9 @@
 //! +inf`, `ln'(0) = 1 / 0 = +inf`, and outside the domain `ln'(x) = 1 / x` even though
 //! the value is NaN. A zero adjoint is a strong zero: it contributes exactly 0 through
 //! any partial, so `0 * inf` never turns a finite primal's gradient into NaN
-//! (`tests/nonfinite.rs`).
+//! (`tests/nonfinite.rs`). The structural products (`dot`, `matmul`, the norm's
+//! `a * dy / y`) multiply as BLAS does on both paths: there a zero adjoint meeting an
+//! infinite operand still gives NaN.
 
 use crate::adjoint::Builder;
 use crate::ir::{BinOp, Id, MathFn, Op, Reduction, Ty};

@@ -7,6 +7,14 @@
 //! computed element by element, also at record time, and kept as tensors. The
 //! rules of the structural operations (reductions, matmul, reshape, ...) live in
 //! the one `match` of `backward.rs`.
+//!
+//! The conventions where a formula would divide by zero or meet NaN (`hypot` at
+//! the origin, `powi`/`pow` with exponent 0 or a zero base, `clamp` and
+//! `max`/`min` of NaN) are stated next to each rule; the macro's rule table
+//! (`ad-macros-core/src/rules.rs`) gives the same bits there. Domain edges keep
+//! the formula's value as PyTorch does (`sqrt'(0) = ln'(0) = +inf`), and the
+//! backward pass multiplies an adjoint by these partials through [`scale`], so a
+//! zero adjoint contributes exactly 0 even through an infinite partial.
 
 use crate::float::Float;
 
