@@ -165,6 +165,9 @@ struct Emitter<'a> {
     inline: Vec<bool>,
     /// Matrix-product gradients computed by the accumulating `+` that uses them.
     absorbed: Vec<bool>,
+    /// Tensor selects `select(d == 0, 0, d * p)` (the rules' strong-zero guard)
+    /// written as one `strong_mul(d, p)` inside their pass, so `d` is read once.
+    guarded: Vec<bool>,
     /// The position of each node in emission order.
     pos: Vec<usize>,
     /// The position of each region's tail (its yields and exports).
@@ -194,6 +197,7 @@ impl<'a> Emitter<'a> {
             class: crate::shapes::classes(func),
             inline: vec![false; n],
             absorbed: vec![false; n],
+            guarded: vec![false; n],
             pos: vec![0; n],
             tail_pos: Vec::new(),
             end: 0,
@@ -368,6 +372,7 @@ impl<'a> Emitter<'a> {
         for x in self.exports.iter().flatten() {
             n_uses[x.idx()] += 1;
         }
+        let guard_masks = self.find_guards(&mut n_uses);
         for (i, node) in func.nodes.iter().enumerate() {
             let user = Id(i as u32);
             if matches!(node.op, Op::If { .. }) {
@@ -388,6 +393,10 @@ impl<'a> Emitter<'a> {
         // A value read by several nodes (a fill, a mask) is inlined only if every
         // reader takes it into its pass.
         for (i, node) in func.nodes.iter().enumerate() {
+            if guard_masks[i] {
+                // Never emitted: its select is written as `strong_mul`.
+                continue;
+            }
             let readers: Vec<Id> = match &node.op {
                 Op::If { cond, then, else_ } => {
                     let mut v = vec![*cond];
@@ -475,6 +484,54 @@ impl<'a> Emitter<'a> {
                 }
             }
         }
+    }
+
+    /// Marks the strong-zero guards `select(d == 0, 0, d * p)` on tensors whose
+    /// product is read by the select alone and whose mask is read by such selects
+    /// alone: they are written as `strong_mul(d, p)`, which reads `d` once, so the
+    /// mask's read of `d` is taken out of `n_uses` (else `d`, read twice, could not be
+    /// fused). Returns the masks that are never emitted.
+    fn find_guards(&mut self, n_uses: &mut [usize]) -> Vec<bool> {
+        let func = self.func;
+        let zero = |x: Id| matches!(func.node(x).op, Op::Const(v) if v == 0.0);
+        let mut readers = vec![0usize; func.nodes.len()];
+        for (i, node) in func.nodes.iter().enumerate() {
+            let Op::Select(c, z, t) = node.op else {
+                continue;
+            };
+            let (Op::Binary(BinOp::Eq, d, z2), Op::Binary(BinOp::Mul, d2, _)) =
+                (&func.node(c).op, &func.node(t).op)
+            else {
+                continue;
+            };
+            if *d == *d2
+                && zero(z)
+                && zero(*z2)
+                && n_uses[t.idx()] == 1
+                && self.tensorish(Id(i as u32))
+            {
+                self.guarded[i] = true;
+                readers[c.idx()] += 1;
+            }
+        }
+        let mut masks = vec![false; func.nodes.len()];
+        for (i, node) in func.nodes.iter().enumerate() {
+            if readers[i] > 0 && readers[i] == n_uses[i] {
+                if let Op::Binary(_, d, _) = node.op {
+                    masks[i] = true;
+                    n_uses[d.idx()] -= 1;
+                }
+            }
+        }
+        // A select whose mask is also read elsewhere keeps the plain form.
+        for (i, node) in func.nodes.iter().enumerate() {
+            if let Op::Select(c, ..) = node.op {
+                if self.guarded[i] && !masks[c.idx()] {
+                    self.guarded[i] = false;
+                }
+            }
+        }
+        masks
     }
 
     /// The operand of a node whose pass it may include: itself for an elementwise
@@ -1158,9 +1215,23 @@ impl<'a> Emitter<'a> {
                 let op = respan(op, span);
                 quote_spanned!(span=> (#a #op #b))
             }
+            // The rules' strong-zero guard `select(d == 0, 0, d * p)` (see
+            // `find_guards`): one call that reads `d` once.
+            Op::Select(_, _, t) if self.guarded[n.idx()] && self.inline[t.idx()] => {
+                match self.func.node(*t).op {
+                    Op::Binary(_, d, p) => {
+                        let (d, p) = (e(&d), e(&p));
+                        quote_spanned!(span=> ::adjoint::__private::emit_support::strong_mul(#d, #p))
+                    }
+                    _ => self.val(n),
+                }
+            }
+            // Both arms are evaluated before the choice (they are pure float
+            // expressions), so the kernel's loop has no branch and vectorizes; a
+            // branch around an arm's product costs two to three times as much.
             Op::Select(c, a, b) => {
                 let (c, a, b) = (e(c), e(a), e(b));
-                quote_spanned!(span=> (if #c { #a } else { #b }))
+                quote_spanned!(span=> ({ let __ad_a = #a; let __ad_b = #b; if #c { __ad_a } else { __ad_b } }))
             }
             Op::Math(MathFn::Clamp, args) => {
                 let args: Vec<_> = args.iter().map(e).collect();

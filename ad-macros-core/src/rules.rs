@@ -14,7 +14,18 @@
 //!
 //! Non-differentiable points follow PyTorch: `relu'(0) = 0`, `abs'(0) = 0`, `clamp`
 //! passes the gradient to `x` on the closed interval `[lo, hi]`, and `max`/`min` split
-//! the gradient evenly between tied operands.
+//! the gradient evenly between tied operands. Where a formula would divide by zero,
+//! each rule states its value next to it (`hypot(0, 0)`, the norm of a zero tensor,
+//! `powi`/`powf` with exponent 0, `powf` with a zero base, `clamp` and `max`/`min` of
+//! NaN); the tape's rules give the same bits there (`tests/edge_points.rs`).
+//!
+//! Domain edges keep the formula's value, as PyTorch does: `sqrt'(0) = 1 / (2 * 0) =
+//! +inf`, `ln'(0) = 1 / 0 = +inf`, and outside the domain `ln'(x) = 1 / x` even though
+//! the value is NaN. A zero adjoint is a strong zero: it contributes exactly 0 through
+//! any partial, so `0 * inf` never turns a finite primal's gradient into NaN
+//! (`tests/nonfinite.rs`). The structural products (`dot`, `matmul`, the norm's
+//! `a * dy / y`) multiply as BLAS does on both paths: there a zero adjoint meeting an
+//! infinite operand still gives NaN.
 
 use crate::adjoint::Builder;
 use crate::ir::{BinOp, Id, MathFn, Op, Reduction, Ty};
@@ -37,18 +48,22 @@ pub fn pullback(b: &mut Builder<'_>, id: Id, dy: Id) -> Vec<(Id, Id)> {
             let dc = b.neg(dy);
             vec![(a, dy), (c, dc)]
         }
-        // d(a c) = c da + a dc
+        // d(a c) = c da + a dc   (strong zeros: a detached infinite `c` cut off
+        // downstream by `min` gives `a` exactly 0, not 0 * inf)
         Op::Binary(BinOp::Mul, a, c) => {
-            let da = b.mul(dy, c);
-            let dc = b.mul(dy, a);
+            let da = scale(b, dy, c, ty);
+            let dc = scale(b, dy, a, ty);
             vec![(a, da), (c, dc)]
         }
-        // d(a / c) = da / c - (a / c) dc / c = da / c - y dc / c
+        // d(a / c) = da / c - (a / c) dc / c = r da - y r dc with r = 1 / c, the
+        // tape's partials (strong zeros)
         Op::Binary(BinOp::Div, a, c) => {
-            let da = b.div(dy, c);
-            let t = b.mul(dy, y);
-            let t = b.div(t, c);
-            let dc = b.neg(t);
+            let one = b.constant(1.0, ty);
+            let r = b.div(one, c);
+            let da = scale(b, dy, r, ty);
+            let yr = b.mul(y, r);
+            let pc = b.neg(yr);
+            let dc = scale(b, dy, pc, ty);
             vec![(a, da), (c, dc)]
         }
         // Integer `%` and comparisons carry no gradient (float `%` is rejected by lowering).
@@ -92,7 +107,7 @@ pub fn pullback(b: &mut Builder<'_>, id: Id, dy: Id) -> Vec<(Id, Id)> {
                 .iter()
                 .filter(|a| matches!(b.func.node(**a).ty, Ty::Float(_) | Ty::Tensor(_)));
             for (arg, g) in floats.copied().collect::<Vec<_>>().into_iter().zip(grads) {
-                let d = b.mul(dy, g);
+                let d = scale(b, dy, g, ty);
                 out.push((arg, d));
             }
             out
@@ -135,9 +150,14 @@ pub fn pullback(b: &mut Builder<'_>, id: Id, dy: Id) -> Vec<(Id, Id)> {
             let g = b.div(dy, n);
             vec![(a, b.fill(g, s, a))]
         }
-        // d ‖a‖ = <a, da> / ‖a‖
+        // d ‖a‖ = <a, da> / ‖a‖, and 0 where ‖a‖ = 0 (a subgradient; PyTorch masks the
+        // zero norm the same way, where the formula would give 0 / 0 = NaN). The tape's
+        // `Op::Norm` in `backward.rs` computes the same `a * (dy / y)`.
         Op::Reduce(Reduction::Norm, a) => {
+            let zero = b.constant(0.0, ty);
+            let at_zero = b.cmp(BinOp::Eq, y, zero);
             let g = b.div(dy, y);
+            let g = b.select(at_zero, zero, g);
             vec![(a, b.mul(a, g))]
         }
         // y = max a (min a): the elements equal to y share dy evenly (PyTorch's rule for
@@ -184,138 +204,68 @@ fn call_grads(b: &Builder<'_>, id: Id) -> Vec<Id> {
         .collect()
 }
 
+/// The pullback of a float method. The rules that only route `dy` (`relu`, `abs`,
+/// `clamp`, `min`, `max`) select it or 0; every other rule is `dy` times a partial
+/// computed from primal values (as the tape stores it), with strong zeros: where `dy`
+/// is 0 the contribution is exactly 0, even where the partial is infinite or NaN
+/// (`sqrt'(0)`, `ln'(0)`, `exp'` of an infinity).
 fn math(b: &mut Builder<'_>, f: MathFn, args: &[Id], ty: Ty, y: Id, dy: Id) -> Vec<(Id, Id)> {
-    let x = args[0];
-    let one = b.constant(1.0, ty);
+    if let Some(routed) = route(b, f, args, ty, dy) {
+        return routed;
+    }
+    partials(b, f, args, ty, y)
+        .into_iter()
+        .map(|(x, p)| (x, scale(b, dy, p, ty)))
+        .collect()
+}
+
+/// `dy * p`, exactly 0 where `dy` is 0 (see [`strong`]). A finite constant `p`
+/// needs no guard: `0 * p` is already 0.
+fn scale(b: &mut Builder<'_>, dy: Id, p: Id, ty: Ty) -> Id {
+    let t = b.mul(dy, p);
+    if finite_const(b, p) {
+        return t;
+    }
+    strong(b, dy, t, ty)
+}
+
+/// Whether `id` is a finite float constant (a literal such as the `2.0` of `x * 2.0`).
+fn finite_const(b: &Builder<'_>, id: Id) -> bool {
+    matches!(b.func.node(id).op, Op::Const(v) if v.is_finite())
+}
+
+/// `t = dy * p` where `dy` is nonzero, and exactly 0 where it is 0: a zero adjoint
+/// contributes nothing, whatever the partial it meets. So a finite primal whose
+/// derivative exists gets no NaN from `0 * inf` (`0.0 * x.sqrt()` at 0, an infinity
+/// cut off by `min` or `clamp`), and runtime zeros behave as the symbolic zeros of
+/// `simplify.rs` do. The tape skips zero adjoints the same way (`rules::scale` in
+/// `ad-runtime/src/tape/`). The guard folds away where `dy` is a constant; on tensors
+/// `emit.rs` writes `select(dy == 0, 0, dy * p)` as one `strong_mul(dy, p)`, which
+/// reads `dy` once and keeps it fused.
+fn strong(b: &mut Builder<'_>, dy: Id, t: Id, ty: Ty) -> Id {
     let zero = b.constant(0.0, ty);
-    match f {
-        // d sin x = cos x dx
-        MathFn::Sin => {
-            let c = b.math(MathFn::Cos, &[x], ty);
-            vec![(x, b.mul(dy, c))]
-        }
-        // d cos x = -sin x dx
-        MathFn::Cos => {
-            let s = b.math(MathFn::Sin, &[x], ty);
-            let t = b.mul(dy, s);
-            vec![(x, b.neg(t))]
-        }
-        // d tan x = (1 + y^2) dx
-        MathFn::Tan => {
-            let yy = b.mul(y, y);
-            let t = b.add(one, yy);
-            vec![(x, b.mul(dy, t))]
-        }
-        // d asin x = dx / sqrt(1 - x^2)
-        MathFn::Asin => {
-            let r = one_minus_sq_sqrt(b, x, ty);
-            vec![(x, b.div(dy, r))]
-        }
-        // d acos x = -dx / sqrt(1 - x^2)
-        MathFn::Acos => {
-            let r = one_minus_sq_sqrt(b, x, ty);
-            let t = b.div(dy, r);
-            vec![(x, b.neg(t))]
-        }
-        // d atan x = dx / (1 + x^2)
-        MathFn::Atan => {
-            let xx = b.mul(x, x);
-            let r = b.add(one, xx);
-            vec![(x, b.div(dy, r))]
-        }
-        // y = atan2(u, v): dy = (v du - u dv) / (u^2 + v^2)
-        MathFn::Atan2 => {
-            let (u, v) = (x, args[1]);
-            let uu = b.mul(u, u);
-            let vv = b.mul(v, v);
-            let r = b.add(uu, vv);
-            let s = b.div(dy, r);
-            let du = b.mul(s, v);
-            let t = b.mul(s, u);
-            let dv = b.neg(t);
-            vec![(u, du), (v, dv)]
-        }
-        // d sinh x = cosh x dx
-        MathFn::Sinh => {
-            let c = b.math(MathFn::Cosh, &[x], ty);
-            vec![(x, b.mul(dy, c))]
-        }
-        // d cosh x = sinh x dx
-        MathFn::Cosh => {
-            let s = b.math(MathFn::Sinh, &[x], ty);
-            vec![(x, b.mul(dy, s))]
-        }
-        // d tanh x = (1 - y^2) dx
-        MathFn::Tanh => {
-            let yy = b.mul(y, y);
-            let t = b.sub(one, yy);
-            vec![(x, b.mul(dy, t))]
-        }
-        // d e^x = y dx
-        MathFn::Exp => vec![(x, b.mul(dy, y))],
-        // d 2^x = y ln 2 dx
-        MathFn::Exp2 => {
-            let ln2 = b.constant(std::f64::consts::LN_2, ty);
-            let t = b.mul(dy, y);
-            vec![(x, b.mul(t, ln2))]
-        }
-        // d ln x = dx / x
-        MathFn::Ln => vec![(x, b.div(dy, x))],
-        // d log10 x = dx / (x ln 10)
-        MathFn::Log10 => {
-            let k = b.constant(std::f64::consts::LN_10, ty);
-            let r = b.mul(x, k);
-            vec![(x, b.div(dy, r))]
-        }
-        // d log2 x = dx / (x ln 2)
-        MathFn::Log2 => {
-            let k = b.constant(std::f64::consts::LN_2, ty);
-            let r = b.mul(x, k);
-            vec![(x, b.div(dy, r))]
-        }
-        // d sqrt x = dx / (2 y)
-        MathFn::Sqrt => {
-            let two = b.constant(2.0, ty);
-            let r = b.mul(two, y);
-            vec![(x, b.div(dy, r))]
-        }
-        // d cbrt x = dx / (3 y^2)
-        MathFn::Cbrt => {
-            let three = b.constant(3.0, ty);
-            let yy = b.mul(y, y);
-            let r = b.mul(three, yy);
-            vec![(x, b.div(dy, r))]
-        }
-        // d x^n = n x^(n-1) dx   (n an integer constant)
-        MathFn::Powi => {
-            let n = args[1];
-            let nf = b.cast_int(n, ty);
-            let n1 = b.int_sub_one(n);
-            let p = b.math(MathFn::Powi, &[x, n1], ty);
-            let t = b.mul(dy, nf);
-            vec![(x, b.mul(t, p))]
-        }
-        // y = x^p: dy = p x^(p-1) dx + y ln x dp   (the dp term is 0 where x = 0, as in PyTorch)
-        MathFn::Powf => {
-            let p = args[1];
-            let p1 = b.sub(p, one);
-            let xp = b.math(MathFn::Powf, &[x, p1], ty);
-            let t = b.mul(dy, p);
-            let dx = b.mul(t, xp);
-            let lnx = b.math(MathFn::Ln, &[x], ty);
-            let t = b.mul(dy, y);
-            let t = b.mul(t, lnx);
-            let at_zero = b.cmp(BinOp::Eq, x, zero);
-            let dp = b.select(at_zero, zero, t);
-            vec![(x, dx), (p, dp)]
-        }
-        // d (1/x) = -y^2 dx
-        MathFn::Recip => {
-            let yy = b.mul(y, y);
-            let t = b.mul(dy, yy);
-            vec![(x, b.neg(t))]
-        }
-        // d |x| = sign(x) dx, with abs'(0) = 0
+    // A scalar filled to a shape (the pullback of `sum`/`mean`, maybe summed back onto
+    // an operand's shape, which multiplies it by a count >= 1) is 0 exactly where the
+    // scalar is: test the scalar, so the fill stays a broadcast scalar in the fused
+    // kernel instead of being written out.
+    let mut v = dy;
+    while let Op::SumToShape(g, _) | Op::ReshapeTo(g, _) = b.func.node(v).op {
+        v = g;
+    }
+    let v = match b.func.node(v).op {
+        Op::Fill(s, _) => s,
+        _ => dy,
+    };
+    let z = b.cmp(BinOp::Eq, v, zero);
+    b.select(z, zero, t)
+}
+
+/// The rules that route `dy` (or 0) to their operands instead of scaling it.
+fn route(b: &mut Builder<'_>, f: MathFn, args: &[Id], ty: Ty, dy: Id) -> Option<Vec<(Id, Id)>> {
+    let x = args[0];
+    let zero = b.constant(0.0, ty);
+    Some(match f {
+        // d |x| = sign(x) dx, with abs'(0) = 0 (PyTorch)
         MathFn::Abs => {
             let pos = b.cmp(BinOp::Gt, x, zero);
             let neg = b.cmp(BinOp::Lt, x, zero);
@@ -323,19 +273,15 @@ fn math(b: &mut Builder<'_>, f: MathFn, args: &[Id], ty: Ty, y: Id, dy: Id) -> V
             let inner = b.select(neg, ndy, zero);
             vec![(x, b.select(pos, dy, inner))]
         }
-        // y = hypot(u, v): dy = (u du + v dv) / y
-        MathFn::Hypot => {
-            let (u, v) = (x, args[1]);
-            let s = b.div(dy, y);
-            let du = b.mul(s, u);
-            let dv = b.mul(s, v);
-            vec![(u, du), (v, dv)]
-        }
-        // y = min(u, v): the gradient goes to the smaller operand; ties split it evenly
+        // y = min(u, v): the gradient goes to the smaller operand; ties split it evenly.
+        // A NaN operand loses (`f64::min` returns the other one); two NaNs split it.
         MathFn::Min => pick(b, BinOp::Lt, x, args[1], dy, ty),
-        // y = max(u, v): the gradient goes to the larger operand; ties split it evenly
+        // y = max(u, v): the gradient goes to the larger operand; ties split it evenly.
+        // A NaN operand loses (`f64::max` returns the other one); two NaNs split it.
         MathFn::Max => pick(b, BinOp::Gt, x, args[1], dy, ty),
-        // y = clamp(x, lo, hi): dx = dy on lo <= x <= hi (closed), else the bound it hit gets it
+        // y = clamp(x, lo, hi): dx = dy on lo <= x <= hi (closed), else the bound it hit
+        // gets it. A NaN x passes through the value (as `f64::clamp`) and gives nothing
+        // to x, lo or hi, as no comparison holds (PyTorch's `clamp` backward: 0 at NaN).
         MathFn::Clamp => {
             let (lo, hi) = (args[1], args[2]);
             let ge = b.cmp(BinOp::Ge, x, lo);
@@ -348,29 +294,168 @@ fn math(b: &mut Builder<'_>, f: MathFn, args: &[Id], ty: Ty, y: Id, dy: Id) -> V
             let dhi = b.select(above, dy, zero);
             vec![(x, dx), (lo, dlo), (hi, dhi)]
         }
-        // d (u v + w) = v du + u dv + dw
-        MathFn::MulAdd => {
-            let (u, v, w) = (x, args[1], args[2]);
-            let du = b.mul(dy, v);
-            let dv = b.mul(dy, u);
-            vec![(u, du), (v, dv), (w, dy)]
-        }
-        // d relu x = [x > 0] dx, with relu'(0) = 0
+        // d relu x = [x > 0] dx, with relu'(0) = 0 (PyTorch)
         MathFn::Relu => {
             let pos = b.cmp(BinOp::Gt, x, zero);
             vec![(x, b.select(pos, dy, zero))]
         }
+        _ => return None,
+    })
+}
+
+/// The partial derivatives `dy/d operand` of a float method that scales `dy`, from
+/// primal values (`y` is the method's own value); the same formulas as the tape's
+/// `rules::unary` and `rules::binary`.
+fn partials(b: &mut Builder<'_>, f: MathFn, args: &[Id], ty: Ty, y: Id) -> Vec<(Id, Id)> {
+    let x = args[0];
+    let one = b.constant(1.0, ty);
+    let zero = b.constant(0.0, ty);
+    match f {
+        // d sin x = cos x dx
+        MathFn::Sin => vec![(x, b.math(MathFn::Cos, &[x], ty))],
+        // d cos x = -sin x dx
+        MathFn::Cos => {
+            let s = b.math(MathFn::Sin, &[x], ty);
+            vec![(x, b.neg(s))]
+        }
+        // d tan x = (1 + y^2) dx
+        MathFn::Tan => {
+            let yy = b.mul(y, y);
+            vec![(x, b.add(one, yy))]
+        }
+        // d asin x = dx / sqrt(1 - x^2)
+        MathFn::Asin => {
+            let r = one_minus_sq_sqrt(b, x, ty);
+            vec![(x, b.div(one, r))]
+        }
+        // d acos x = -dx / sqrt(1 - x^2)
+        MathFn::Acos => {
+            let r = one_minus_sq_sqrt(b, x, ty);
+            let m = b.neg(one);
+            vec![(x, b.div(m, r))]
+        }
+        // d atan x = dx / (1 + x^2)
+        MathFn::Atan => {
+            let xx = b.mul(x, x);
+            let r = b.add(one, xx);
+            vec![(x, b.div(one, r))]
+        }
+        // y = atan2(u, v): dy = (v du - u dv) / (u^2 + v^2)
+        MathFn::Atan2 => {
+            let (u, v) = (x, args[1]);
+            let uu = b.mul(u, u);
+            let vv = b.mul(v, v);
+            let r = b.add(uu, vv);
+            let r = b.div(one, r);
+            let du = b.mul(v, r);
+            let nu = b.neg(u);
+            let dv = b.mul(nu, r);
+            vec![(u, du), (v, dv)]
+        }
+        // d sinh x = cosh x dx
+        MathFn::Sinh => vec![(x, b.math(MathFn::Cosh, &[x], ty))],
+        // d cosh x = sinh x dx
+        MathFn::Cosh => vec![(x, b.math(MathFn::Sinh, &[x], ty))],
+        // d tanh x = (1 - y^2) dx
+        MathFn::Tanh => {
+            let yy = b.mul(y, y);
+            vec![(x, b.sub(one, yy))]
+        }
+        // d e^x = y dx
+        MathFn::Exp => vec![(x, y)],
+        // d 2^x = y ln 2 dx
+        MathFn::Exp2 => {
+            let ln2 = b.constant(std::f64::consts::LN_2, ty);
+            vec![(x, b.mul(y, ln2))]
+        }
+        // d ln x = dx / x: +inf at x = 0 (PyTorch), and 1/x also outside the domain
+        MathFn::Ln => vec![(x, b.div(one, x))],
+        // d log10 x = dx / (x ln 10)
+        MathFn::Log10 => {
+            let k = b.constant(std::f64::consts::LN_10, ty);
+            let r = b.mul(x, k);
+            vec![(x, b.div(one, r))]
+        }
+        // d log2 x = dx / (x ln 2)
+        MathFn::Log2 => {
+            let k = b.constant(std::f64::consts::LN_2, ty);
+            let r = b.mul(x, k);
+            vec![(x, b.div(one, r))]
+        }
+        // d sqrt x = dx / (2 y): +inf at x = 0 (PyTorch), NaN below it
+        MathFn::Sqrt => {
+            let r = b.add(y, y);
+            vec![(x, b.div(one, r))]
+        }
+        // d cbrt x = dx / (3 y^2): +inf at x = 0
+        MathFn::Cbrt => {
+            let three = b.constant(3.0, ty);
+            let r = b.mul(three, y);
+            let r = b.mul(r, y);
+            vec![(x, b.div(one, r))]
+        }
+        // d x^n = n x^(n-1) dx   (n an integer, literal or runtime), and exactly 0 for
+        // n = 0, where the formula gives 0 * 0^-1 = NaN at x = 0: PyTorch's `pow` backward
+        // masks the exponent 0. Same as the tape's `Op::Powi` in `tape/rules.rs`.
+        MathFn::Powi => {
+            let n = args[1];
+            let nf = b.cast_int(n, ty);
+            let n1 = b.int_sub_one(n);
+            let p = b.math(MathFn::Powi, &[x, n1], ty);
+            let d = b.mul(nf, p);
+            let n_zero = b.cmp(BinOp::Eq, nf, zero);
+            vec![(x, b.select(n_zero, zero, d))]
+        }
+        // y = x^p: dy = p x^(p-1) dx + y ln x dp, with PyTorch's two masks:
+        // - dy/dx = 0 where p = 0 (x^0 is constant; the formula gives 0 * 0^-1 = NaN at
+        //   x = 0);
+        // - dy/dp = 0 where x = 0 and p >= 0 (0^p is constant in p > 0, and 0^0 = 1 takes
+        //   the limit from the right); at x = 0, p < 0 it stays inf * -inf = -inf, and at
+        //   x < 0 it is NaN (ln x), as the real function has no derivative in p there.
+        // The tape's `Op::Pow` and `Op::Powf` (`tape/rules.rs`) apply the same masks.
+        MathFn::Powf => {
+            let p = args[1];
+            let p1 = b.sub(p, one);
+            let xp = b.math(MathFn::Powf, &[x, p1], ty);
+            let d = b.mul(p, xp);
+            let p_zero = b.cmp(BinOp::Eq, p, zero);
+            let dx = b.select(p_zero, zero, d);
+            let lnx = b.math(MathFn::Ln, &[x], ty);
+            let e = b.mul(y, lnx);
+            let x_zero = b.cmp(BinOp::Eq, x, zero);
+            let p_pos = b.cmp(BinOp::Ge, p, zero);
+            let mask = b.cmp(BinOp::And, x_zero, p_pos);
+            let dp = b.select(mask, zero, e);
+            vec![(x, dx), (p, dp)]
+        }
+        // d (1/x) = -y^2 dx
+        MathFn::Recip => {
+            let yy = b.mul(y, y);
+            vec![(x, b.neg(yy))]
+        }
+        // y = hypot(u, v): dy = (u du + v dv) / y, and both partials 0 at the origin
+        // (a subgradient, as for the norm of a zero vector; PyTorch's `u / y` would give
+        // NaN there). The tape's `Op::Hypot` agrees.
+        MathFn::Hypot => {
+            let (u, v) = (x, args[1]);
+            let at_zero = b.cmp(BinOp::Eq, y, zero);
+            let pu = b.div(u, y);
+            let pu = b.select(at_zero, zero, pu);
+            let pv = b.div(v, y);
+            let pv = b.select(at_zero, zero, pv);
+            vec![(u, pu), (v, pv)]
+        }
+        // d (u v + w) = v du + u dv + dw
+        MathFn::MulAdd => vec![(x, args[1]), (args[1], x), (args[2], one)],
         // d sigmoid x = y (1 - y) dx
         MathFn::Sigmoid => {
             let t = b.sub(one, y);
-            let t = b.mul(y, t);
-            vec![(x, b.mul(dy, t))]
+            vec![(x, b.mul(y, t))]
         }
         // d softplus x = sigmoid(x) dx
-        MathFn::Softplus => {
-            let s = b.math(MathFn::Sigmoid, &[x], ty);
-            vec![(x, b.mul(dy, s))]
-        }
+        MathFn::Softplus => vec![(x, b.math(MathFn::Sigmoid, &[x], ty))],
+        // The routing rules are in `route`.
+        MathFn::Abs | MathFn::Min | MathFn::Max | MathFn::Clamp | MathFn::Relu => vec![],
     }
 }
 
@@ -382,17 +467,27 @@ fn one_minus_sq_sqrt(b: &mut Builder<'_>, x: Id, ty: Ty) -> Id {
     b.math(MathFn::Sqrt, &[t], ty)
 }
 
-/// The pullback of `max` (`wins = Gt`) or `min` (`wins = Lt`): the winner takes `dy`,
-/// a tie gives each operand `dy / 2`.
+/// The pullback of `max` (`wins = Gt`) or `min` (`wins = Lt`): the operand whose value
+/// is the result takes `dy`. An operand loses when the other wins the comparison or
+/// when it is NaN (Rust's `max`/`min` return the other operand); when neither or both
+/// lose (a tie, or two NaNs) each gets `dy / 2`. The tape's `Op::Max`/`Op::Min` decide
+/// the same way.
 fn pick(b: &mut Builder<'_>, wins: BinOp, u: Id, v: Id, dy: Id, ty: Ty) -> Vec<(Id, Id)> {
     let zero = b.constant(0.0, ty);
     let half = b.constant(0.5, ty);
     let hdy = b.mul(dy, half);
-    let tie = b.cmp(BinOp::Eq, u, v);
-    let tied = b.select(tie, hdy, zero);
-    let u_wins = b.cmp(wins, u, v);
-    let du = b.select(u_wins, dy, tied);
-    let v_wins = b.cmp(wins, v, u);
-    let dv = b.select(v_wins, dy, tied);
+    let v_beats = b.cmp(wins, v, u);
+    let u_nan = b.cmp(BinOp::Ne, u, u);
+    let u_loses = b.cmp(BinOp::Or, v_beats, u_nan);
+    let u_beats = b.cmp(wins, u, v);
+    let v_nan = b.cmp(BinOp::Ne, v, v);
+    let v_loses = b.cmp(BinOp::Or, u_beats, v_nan);
+    // u loses: 0, or a half share if v loses too; u alone wins: dy; neither: a half share.
+    let lost = b.select(v_loses, hdy, zero);
+    let kept = b.select(v_loses, dy, hdy);
+    let du = b.select(u_loses, lost, kept);
+    let lost = b.select(u_loses, hdy, zero);
+    let kept = b.select(u_loses, dy, hdy);
+    let dv = b.select(v_loses, lost, kept);
     vec![(u, du), (v, dv)]
 }

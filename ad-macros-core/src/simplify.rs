@@ -163,6 +163,34 @@ impl<'a> Rewriter<'a> {
         }
     }
 
+    /// The truth of `c` when it compares two constants (a rule's guard such as
+    /// `dy == 0` once `dy` folded to a constant, or `p == 0` for a literal exponent).
+    fn known(&self, c: Id) -> Option<bool> {
+        let Op::Binary(op, a, b) = self.new.node(c).op else {
+            return None;
+        };
+        let (x, y) = (self.konst(a)?, self.konst(b)?);
+        Some(match op {
+            BinOp::Eq => x == y,
+            BinOp::Ne => x != y,
+            BinOp::Lt => x < y,
+            BinOp::Le => x <= y,
+            BinOp::Gt => x > y,
+            BinOp::Ge => x >= y,
+            _ => return None,
+        })
+    }
+
+    /// A select whose condition is [`known`](Self::known) is the branch it takes, when
+    /// that branch has the select's type (a scalar `0` branch of a tensor select stays).
+    fn known_select(&self, node: &Node) -> Option<Folded> {
+        let Op::Select(c, a, b) = node.op else {
+            return None;
+        };
+        let pick = if self.known(c)? { a } else { b };
+        (self.new.node(pick).ty == node.ty).then_some(Folded::Alias(pick))
+    }
+
     /// The value of an integer literal kept as tokens.
     fn int_lit(&self, id: Id) -> Option<i64> {
         match self.new.node(id).op {
@@ -178,6 +206,9 @@ impl<'a> Rewriter<'a> {
     /// or `0` operand leaves the tensor operand as it is.
     fn fold_tensor(&self, node: &Node) -> Option<Folded> {
         let keeps = |x: Id| self.new.node(x).ty == node.ty;
+        if let Some(f) = self.known_select(node) {
+            return Some(f);
+        }
         match node.op {
             Op::Neg(a) => match self.new.node(a).op {
                 Op::Neg(inner) if keeps(inner) => Some(Folded::Alias(inner)),
@@ -217,6 +248,9 @@ impl<'a> Rewriter<'a> {
         let fl = matches!(node.ty, Ty::Float(_));
         if matches!(node.ty, Ty::Tensor(_)) {
             return self.fold_tensor(node);
+        }
+        if let Some(f) = self.known_select(node) {
+            return Some(f);
         }
         match node.op {
             // `n as f64` and `n - 1` of an integer literal (`powi(2)`'s rule).

@@ -65,12 +65,18 @@ fn logistic_grad(x0: f64, r: f64, n: usize) -> (f64, (f64, f64)) {
                     let __ad_v4: f64 = 1f64 - __ad_in1;
                     let __ad_v5: f64 = __ad_v2 * __ad_v4;
                     let __ad_v7: f64 = seed * __ad_v4;
-                    let __ad_v8: f64 = seed * __ad_v2;
-                    let __ad_v9: f64 = -__ad_v8;
-                    let __ad_v10: f64 = __ad_v7 * __ad_in1;
-                    let __ad_v11: f64 = __ad_v7 * __ad_in0;
-                    let __ad_v12: f64 = __ad_v9 + __ad_v11;
-                    (__ad_v5, (__ad_v10, __ad_v12))
+                    let __ad_v9 = seed == 0f64;
+                    let __ad_v10: f64 = if __ad_v9 { 0f64 } else { __ad_v7 };
+                    let __ad_v11: f64 = seed * __ad_v2;
+                    let __ad_v12: f64 = if __ad_v9 { 0f64 } else { __ad_v11 };
+                    let __ad_v13: f64 = -__ad_v12;
+                    let __ad_v14: f64 = __ad_v10 * __ad_in1;
+                    let __ad_v15 = __ad_v10 == 0f64;
+                    let __ad_v16: f64 = if __ad_v15 { 0f64 } else { __ad_v14 };
+                    let __ad_v17: f64 = __ad_v10 * __ad_in0;
+                    let __ad_v18: f64 = if __ad_v15 { 0f64 } else { __ad_v17 };
+                    let __ad_v19: f64 = __ad_v13 + __ad_v18;
+                    (__ad_v5, (__ad_v16, __ad_v19))
                 };
                 __ad_r_1_d += __ad_grad0;
                 __ad_x_4_d += __ad_grad1;
@@ -149,12 +155,18 @@ fn logistic_vjp(x0: f64, r: f64, n: usize, seed: f64) -> (f64, (f64, f64)) {
                     let __ad_v4: f64 = 1f64 - __ad_in1;
                     let __ad_v5: f64 = __ad_v2 * __ad_v4;
                     let __ad_v7: f64 = seed * __ad_v4;
-                    let __ad_v8: f64 = seed * __ad_v2;
-                    let __ad_v9: f64 = -__ad_v8;
-                    let __ad_v10: f64 = __ad_v7 * __ad_in1;
-                    let __ad_v11: f64 = __ad_v7 * __ad_in0;
-                    let __ad_v12: f64 = __ad_v9 + __ad_v11;
-                    (__ad_v5, (__ad_v10, __ad_v12))
+                    let __ad_v9 = seed == 0f64;
+                    let __ad_v10: f64 = if __ad_v9 { 0f64 } else { __ad_v7 };
+                    let __ad_v11: f64 = seed * __ad_v2;
+                    let __ad_v12: f64 = if __ad_v9 { 0f64 } else { __ad_v11 };
+                    let __ad_v13: f64 = -__ad_v12;
+                    let __ad_v14: f64 = __ad_v10 * __ad_in1;
+                    let __ad_v15 = __ad_v10 == 0f64;
+                    let __ad_v16: f64 = if __ad_v15 { 0f64 } else { __ad_v14 };
+                    let __ad_v17: f64 = __ad_v10 * __ad_in0;
+                    let __ad_v18: f64 = if __ad_v15 { 0f64 } else { __ad_v17 };
+                    let __ad_v19: f64 = __ad_v13 + __ad_v18;
+                    (__ad_v5, (__ad_v16, __ad_v19))
                 };
                 __ad_r_1_d += __ad_grad0;
                 __ad_x_4_d += __ad_grad1;

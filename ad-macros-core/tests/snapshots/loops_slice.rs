@@ -68,12 +68,16 @@ fn rosenbrock_grad(x: &[f64]) -> (f64, ::std::vec::Vec<f64>) {
                     let __ad_v5: f64 = __ad_v4 * __ad_in1;
                     let __ad_v6: f64 = __ad_v2 + __ad_v5;
                     let __ad_v8: f64 = seed * __ad_in1;
-                    let __ad_v9: f64 = seed * __ad_v4;
-                    let __ad_v10: f64 = __ad_v8 * 100f64;
-                    let __ad_v11: f64 = __ad_v9 + __ad_v10;
-                    let __ad_v12: f64 = seed * __ad_in0;
-                    let __ad_v13: f64 = __ad_v12 + __ad_v12;
-                    (__ad_v6, (__ad_v13, __ad_v11))
+                    let __ad_v10 = seed == 0f64;
+                    let __ad_v11: f64 = if __ad_v10 { 0f64 } else { __ad_v8 };
+                    let __ad_v12: f64 = seed * __ad_v4;
+                    let __ad_v13: f64 = if __ad_v10 { 0f64 } else { __ad_v12 };
+                    let __ad_v14: f64 = __ad_v11 * 100f64;
+                    let __ad_v15: f64 = __ad_v13 + __ad_v14;
+                    let __ad_v16: f64 = seed * __ad_in0;
+                    let __ad_v17: f64 = if __ad_v10 { 0f64 } else { __ad_v16 };
+                    let __ad_v18: f64 = __ad_v17 + __ad_v17;
+                    (__ad_v6, (__ad_v18, __ad_v15))
                 };
                 __ad_a_4_d += __ad_grad0;
                 __ad_b_5_d += __ad_grad1;
@@ -91,8 +95,10 @@ fn rosenbrock_grad(x: &[f64]) -> (f64, ::std::vec::Vec<f64>) {
                     let __ad_v3: f64 = __ad_in0 - __ad_v2;
                     let __ad_v5: f64 = -seed;
                     let __ad_v6: f64 = __ad_v5 * __ad_in1;
-                    let __ad_v7: f64 = __ad_v6 + __ad_v6;
-                    (__ad_v3, (seed, __ad_v7))
+                    let __ad_v8 = __ad_v5 == 0f64;
+                    let __ad_v9: f64 = if __ad_v8 { 0f64 } else { __ad_v6 };
+                    let __ad_v10: f64 = __ad_v9 + __ad_v9;
+                    (__ad_v3, (seed, __ad_v10))
                 };
                 x_d[__ad_at0] += __ad_grad0;
                 x_d[__ad_at1] += __ad_grad1;
@@ -179,12 +185,16 @@ fn rosenbrock_vjp(x: &[f64], seed: f64) -> (f64, ::std::vec::Vec<f64>) {
                     let __ad_v5: f64 = __ad_v4 * __ad_in1;
                     let __ad_v6: f64 = __ad_v2 + __ad_v5;
                     let __ad_v8: f64 = seed * __ad_in1;
-                    let __ad_v9: f64 = seed * __ad_v4;
-                    let __ad_v10: f64 = __ad_v8 * 100f64;
-                    let __ad_v11: f64 = __ad_v9 + __ad_v10;
-                    let __ad_v12: f64 = seed * __ad_in0;
-                    let __ad_v13: f64 = __ad_v12 + __ad_v12;
-                    (__ad_v6, (__ad_v13, __ad_v11))
+                    let __ad_v10 = seed == 0f64;
+                    let __ad_v11: f64 = if __ad_v10 { 0f64 } else { __ad_v8 };
+                    let __ad_v12: f64 = seed * __ad_v4;
+                    let __ad_v13: f64 = if __ad_v10 { 0f64 } else { __ad_v12 };
+                    let __ad_v14: f64 = __ad_v11 * 100f64;
+                    let __ad_v15: f64 = __ad_v13 + __ad_v14;
+                    let __ad_v16: f64 = seed * __ad_in0;
+                    let __ad_v17: f64 = if __ad_v10 { 0f64 } else { __ad_v16 };
+                    let __ad_v18: f64 = __ad_v17 + __ad_v17;
+                    (__ad_v6, (__ad_v18, __ad_v15))
                 };
                 __ad_a_4_d += __ad_grad0;
                 __ad_b_5_d += __ad_grad1;
@@ -202,8 +212,10 @@ fn rosenbrock_vjp(x: &[f64], seed: f64) -> (f64, ::std::vec::Vec<f64>) {
                     let __ad_v3: f64 = __ad_in0 - __ad_v2;
                     let __ad_v5: f64 = -seed;
                     let __ad_v6: f64 = __ad_v5 * __ad_in1;
-                    let __ad_v7: f64 = __ad_v6 + __ad_v6;
-                    (__ad_v3, (seed, __ad_v7))
+                    let __ad_v8 = __ad_v5 == 0f64;
+                    let __ad_v9: f64 = if __ad_v8 { 0f64 } else { __ad_v6 };
+                    let __ad_v10: f64 = __ad_v9 + __ad_v9;
+                    (__ad_v3, (seed, __ad_v10))
                 };
                 x_d[__ad_at0] += __ad_grad0;
                 x_d[__ad_at1] += __ad_grad1;

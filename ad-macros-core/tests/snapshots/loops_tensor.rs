@@ -77,12 +77,12 @@ fn doubling_vjp(
                         let __ad_v1: ::adjoint::__private::Shape = ::adjoint::__private::emit_support::shape_of(
                             __ad_in0,
                         );
-                        let __ad_v5: ::adjoint::__private::Tensor<f64> = ::adjoint::__private::emit_support::sum_to1(
+                        let __ad_v6: ::adjoint::__private::Tensor<f64> = ::adjoint::__private::emit_support::sum_to1(
                             &__ad_v1,
                             seed,
                             |__ad_e0: f64| (__ad_e0 * 100f64),
                         );
-                        (0f64, __ad_v5)
+                        (0f64, __ad_v6)
                     };
                     ::adjoint::__private::emit_support::acc_adj(
                         &mut __ad_b_2_d,
@@ -105,12 +105,12 @@ fn doubling_vjp(
                         let __ad_v1: ::adjoint::__private::Shape = ::adjoint::__private::emit_support::shape_of(
                             __ad_in0,
                         );
-                        let __ad_v5: ::adjoint::__private::Tensor<f64> = ::adjoint::__private::emit_support::sum_to1(
+                        let __ad_v6: ::adjoint::__private::Tensor<f64> = ::adjoint::__private::emit_support::sum_to1(
                             &__ad_v1,
                             seed,
                             |__ad_e0: f64| (__ad_e0 * 2f64),
                         );
-                        (0f64, __ad_v5)
+                        (0f64, __ad_v6)
                     };
                     ::adjoint::__private::emit_support::acc_adj(
                         &mut __ad_b_2_d,
@@ -129,12 +129,12 @@ fn doubling_vjp(
                 let __ad_v1: ::adjoint::__private::Shape = ::adjoint::__private::emit_support::shape_of(
                     __ad_in0,
                 );
-                let __ad_v5: ::adjoint::__private::Tensor<f64> = ::adjoint::__private::emit_support::sum_to1(
+                let __ad_v6: ::adjoint::__private::Tensor<f64> = ::adjoint::__private::emit_support::sum_to1(
                     &__ad_v1,
                     seed,
                     |__ad_e0: f64| (__ad_e0 * 2f64),
                 );
-                (0f64, __ad_v5)
+                (0f64, __ad_v6)
             };
             ::adjoint::__private::emit_support::acc_adj(&mut a_d, __ad_grad0);
         }

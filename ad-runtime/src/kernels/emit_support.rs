@@ -485,6 +485,27 @@ pub fn clamp<T: Float>(x: T, lo: T, hi: T) -> T {
     }
 }
 
+/// `d * p`, and exactly 0 where `d` is 0 whatever `p` is: the strong-zero
+/// product of the derivative rules (a zero adjoint contributes nothing, even
+/// through an infinite partial). The product is formed before the choice, so a
+/// kernel's loop stays branch-free and vectorizes.
+///
+/// ```
+/// use ad_runtime::kernels::emit_support::strong_mul;
+/// assert_eq!(strong_mul(0.0, f64::INFINITY), 0.0);
+/// assert_eq!(strong_mul(2.0, 3.0), 6.0);
+/// assert!(strong_mul(1.0, f64::NAN).is_nan());
+/// ```
+#[inline(always)]
+pub fn strong_mul<T: Float>(d: T, p: T) -> T {
+    let t = d * p;
+    if d == T::zero() {
+        T::zero()
+    } else {
+        t
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,7 +5,7 @@ use super::elementwise::{self, add_assign};
 use super::graph::{
     Graph, Node, Saved, HAS_GRAD, LEAF, NONE, REQUIRES_GRAD, RETAIN, STRUCT, TENSOR, WANTED,
 };
-use super::rules::Op;
+use super::rules::{self, Op};
 use super::{Tape, TapeError, Value, Var};
 use crate::float::Float;
 use crate::shape::Shape;
@@ -222,9 +222,10 @@ fn fast_walk<T: Float>(
             let [p0, p1] = n.parents;
             let (p0, p1) = ((p0 as usize).min(i), (p1 as usize).min(i));
             let [d0, d1] = n.partials;
-            adj[p0] += d0 * gi;
+            // A zero adjoint contributes exactly 0 (see `rules::scale`).
+            adj[p0] += rules::scale(gi, d0);
             marks[p0] = REACHED;
-            adj[p1] += d1 * gi;
+            adj[p1] += rules::scale(gi, d1);
             marks[p1] = REACHED;
             continue;
         }
@@ -284,7 +285,7 @@ impl<T: Float> Tape<T> {
             for k in 0..2 {
                 let p = n.parents[k];
                 if p != NONE {
-                    w.adj[p as usize] += n.partials[k] * gi;
+                    w.adj[p as usize] += rules::scale(gi, n.partials[k]);
                     w.marks[p as usize] |= REACHED;
                 }
             }

@@ -198,7 +198,9 @@ pub(crate) fn binary<T: Float>(
 
 /// The gradient an input of shape `inp` receives from an elementwise output of
 /// shape `out` with gradient `g` and local partial `p`: `g ⊙ p` summed over
-/// the dimensions the input was broadcast along.
+/// the dimensions the input was broadcast along. An element of `g` that is 0
+/// contributes exactly 0 even where its partial is infinite (`rules::scale`);
+/// the constant partials (±1 of `+`, `-`, negation) need no guard.
 pub(crate) fn reduce_grad<T: Float>(inp: &[usize], g: &Tensor<T>, p: &Saved<T>) -> Tensor<T> {
     let out = g.shape();
     let gs = g.as_slice();
@@ -207,11 +209,19 @@ pub(crate) fn reduce_grad<T: Float>(inp: &[usize], g: &Tensor<T>, p: &Saved<T>) 
         Saved::Const(c) => *c,
         Saved::Tensor(t) => t.as_slice()[k],
     };
+    let term = |k: usize| match p {
+        Saved::Tensor(_) => rules::scale(gs[k], part(k)),
+        _ => gs[k] * part(k),
+    };
     if inp == out {
         let data = match p {
             Saved::Const(c) if *c == T::one() => gs.to_vec(),
             Saved::Const(c) => gs.iter().map(|&v| v * *c).collect(),
-            Saved::Tensor(t) => gs.iter().zip(t.as_slice()).map(|(&v, &d)| v * d).collect(),
+            Saved::Tensor(t) => gs
+                .iter()
+                .zip(t.as_slice())
+                .map(|(&v, &d)| rules::scale(v, d))
+                .collect(),
             Saved::None => vec![T::zero(); gs.len()],
         };
         return Tensor::from_parts(data, Shape::new(inp));
@@ -220,14 +230,14 @@ pub(crate) fn reduce_grad<T: Float>(inp: &[usize], g: &Tensor<T>, p: &Saved<T>) 
     let mut acc = vec![T::zero(); numel];
     if inp.is_empty() || numel == 1 {
         let mut s = T::zero();
-        for (k, &v) in gs.iter().enumerate() {
-            s += v * part(k);
+        for k in 0..gs.len() {
+            s += term(k);
         }
         acc[0] = s;
     } else {
         let si = bcast_strides(out, inp);
         let zero = [0usize; MAX_DIMS];
-        for_each2(out, &si, &zero, |k, i, _| acc[i] += gs[k] * part(k));
+        for_each2(out, &si, &zero, |k, i, _| acc[i] += term(k));
     }
     Tensor::from_parts(acc, Shape::new(inp))
 }

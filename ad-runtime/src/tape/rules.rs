@@ -7,6 +7,14 @@
 //! computed element by element, also at record time, and kept as tensors. The
 //! rules of the structural operations (reductions, matmul, reshape, ...) live in
 //! the one `match` of `backward.rs`.
+//!
+//! The conventions where a formula would divide by zero or meet NaN (`hypot` at
+//! the origin, `powi`/`pow` with exponent 0 or a zero base, `clamp` and
+//! `max`/`min` of NaN) are stated next to each rule; the macro's rule table
+//! (`ad-macros-core/src/rules.rs`) gives the same bits there. Domain edges keep
+//! the formula's value as PyTorch does (`sqrt'(0) = ln'(0) = +inf`), and the
+//! backward pass multiplies an adjoint by these partials through [`scale`], so a
+//! zero adjoint contributes exactly 0 even through an infinite partial.
 
 use crate::float::Float;
 
@@ -188,6 +196,25 @@ impl Op {
     }
 }
 
+/// The contribution `g · p` of an adjoint `g` through a partial `p`, and exactly 0
+/// where `g` is 0, whatever `p` is (a strong zero): a finite primal whose derivative
+/// exists gets no NaN from `0 · inf` (`0.0 * x.sqrt()` at 0, an infinity cut off by
+/// `min` or `clamp`). The macro's rules guard every contribution the same way
+/// (`strong` in `ad-macros-core/src/rules.rs`), so both paths give the same bits.
+///
+/// The product is formed before the choice, so that a loop over a tensor's
+/// elements stays branch-free and vectorizes (a branch around the product does
+/// not, and costs two to three times as much).
+#[inline(always)]
+pub(crate) fn scale<T: Float>(g: T, p: T) -> T {
+    let t = g * p;
+    if g == T::zero() {
+        T::zero()
+    } else {
+        t
+    }
+}
+
 /// `max(x, 0)`, generic over the float type (the same definition as `FloatExt::relu`).
 #[inline(always)]
 pub(crate) fn relu<T: Float>(x: T) -> T {
@@ -308,24 +335,35 @@ pub(crate) fn unary<T: Float>(op: Op, x: T, p: [T; 2]) -> (T, T) {
         }
         // y = ln(1+e^x); dy/dx = σ(x)
         Op::Softplus => (softplus(x), sigmoid(x)),
-        // y = x^n;       dy/dx = n x^(n-1), and 0 for n = 0
+        // y = x^n;       dy/dx = n x^(n-1), and exactly 0 for n = 0 (where 0 * 0^-1
+        //                would be NaN at x = 0; PyTorch masks the exponent 0). The
+        //                macro's `MathFn::Powi` rule applies the same mask.
         Op::Powi => {
             let n = p[0].to_i32().unwrap_or(0);
             let d = if n == 0 { zero } else { p[0] * x.powi(n - 1) };
             (x.powi(n), d)
         }
-        // y = x^c;       dy/dx = c x^(c-1), and 0 for c = 0
+        // y = x^c;       dy/dx = c x^(c-1), and 0 for c = 0 (as `Op::Pow` below)
         Op::Powf => {
             let c = p[0];
             let d = if c == zero { zero } else { c * x.powf(c - one) };
             (x.powf(c), d)
         }
         // y = clamp(x, lo, hi); dy/dx = 1 on the closed interval [lo, hi], else 0
-        // (PyTorch passes the gradient at the bounds)
+        // (PyTorch passes the gradient at the bounds). A NaN x stays NaN in the value,
+        // as `f64::clamp` and the macro's path keep it (`max`/`min` would drop it), and
+        // gets gradient 0, as in PyTorch: no comparison with NaN holds.
         Op::Clamp => {
             let (lo, hi) = (p[0], p[1]);
             let d = if x >= lo && x <= hi { one } else { zero };
-            (x.max(lo).min(hi), d)
+            let y = if x < lo {
+                lo
+            } else if x > hi {
+                hi
+            } else {
+                x
+            };
+            (y, d)
         }
         _ => unreachable!("{op:?} is not a one-input elementwise operation"),
     }
@@ -337,7 +375,6 @@ pub(crate) fn unary<T: Float>(op: Op, x: T, p: [T; 2]) -> (T, T) {
 pub(crate) fn binary<T: Float>(op: Op, a: T, b: T) -> (T, T, T) {
     let one = T::one();
     let zero = T::zero();
-    let half = T::from_f64(0.5);
     match op {
         // y = a + b;  dy/da = 1,       dy/db = 1
         Op::Add => (a + b, one, one),
@@ -345,18 +382,27 @@ pub(crate) fn binary<T: Float>(op: Op, a: T, b: T) -> (T, T, T) {
         Op::Sub => (a - b, one, -one),
         // y = a b;    dy/da = b,       dy/db = a
         Op::Mul => (a * b, b, a),
-        // y = a / b;  dy/da = 1/b,     dy/db = -y/b
+        // y = a / b;  dy/da = 1/b,     dy/db = -y/b  (the value is `a / b` itself,
+        //                                             as the primal computes it)
         Op::Div => {
             let r = one / b;
-            let y = a * r;
+            let y = a / b;
             (y, r, -y * r)
         }
-        // y = a^b;    dy/da = b a^(b-1) (0 when b = 0),
-        //             dy/db = y ln a    (0 when y = 0, i.e. a = 0 and b > 0, as PyTorch masks it)
+        // y = a^b;    dy/da = b a^(b-1), and 0 when b = 0 (x^0 is constant; the
+        //                formula gives 0 * 0^-1 = NaN at a = 0);
+        //             dy/db = y ln a, and 0 when a = 0 and b >= 0 (0^b is constant in
+        //                b > 0, and 0^0 = 1 takes the limit from the right); at a = 0,
+        //                b < 0 it is inf * -inf = -inf, at a < 0 NaN.
+        // These are PyTorch's masks; the macro's `MathFn::Powf` rule applies the same.
         Op::Pow => {
             let y = a.powf(b);
             let da = if b == zero { zero } else { b * a.powf(b - one) };
-            let db = if y == zero { zero } else { y * a.ln() };
+            let db = if a == zero && b >= zero {
+                zero
+            } else {
+                y * a.ln()
+            };
             (y, da, db)
         }
         // y = atan2(a, b); dy/da = b/(a^2+b^2), dy/db = -a/(a^2+b^2)
@@ -364,7 +410,9 @@ pub(crate) fn binary<T: Float>(op: Op, a: T, b: T) -> (T, T, T) {
             let r = one / (a * a + b * b);
             (a.atan2(b), b * r, -a * r)
         }
-        // y = hypot(a, b); dy/da = a/y, dy/db = b/y (both 0 at the origin)
+        // y = hypot(a, b); dy/da = a/y, dy/db = b/y, and both 0 at the origin (a
+        //                  subgradient, as for the norm of a zero vector, where a/y
+        //                  would be 0/0 = NaN). The macro's `MathFn::Hypot` agrees.
         Op::Hypot => {
             let y = a.hypot(b);
             if y == zero {
@@ -373,26 +421,32 @@ pub(crate) fn binary<T: Float>(op: Op, a: T, b: T) -> (T, T, T) {
                 (y, a / y, b / y)
             }
         }
-        // y = max(a, b); the gradient goes to the larger input; a tie splits it evenly
+        // y = max(a, b); the gradient goes to the larger input; a tie splits it
+        // evenly. A NaN input loses (`f64::max` returns the other input); two NaNs
+        // split it like a tie. The macro's `pick` decides the same way.
         Op::Max => {
-            if a > b {
-                (a, one, zero)
-            } else if b > a {
-                (b, zero, one)
-            } else {
-                (a.max(b), half, half)
-            }
+            let (a_loses, b_loses) = (b > a || a.is_nan(), a > b || b.is_nan());
+            let (da, db) = pick(a_loses, b_loses);
+            (a.max(b), da, db)
         }
-        // y = min(a, b); the gradient goes to the smaller input; a tie splits it evenly
+        // y = min(a, b); the gradient goes to the smaller input; ties and NaNs as `max`
         Op::Min => {
-            if a < b {
-                (a, one, zero)
-            } else if b < a {
-                (b, zero, one)
-            } else {
-                (a.min(b), half, half)
-            }
+            let (a_loses, b_loses) = (b < a || a.is_nan(), a < b || b.is_nan());
+            let (da, db) = pick(a_loses, b_loses);
+            (a.min(b), da, db)
         }
         _ => unreachable!("{op:?} is not a two-input elementwise operation"),
+    }
+}
+
+/// The partials of `max`/`min` from which inputs lose: the one that alone does not
+/// lose takes 1, otherwise (a tie, or both NaN) each takes 1/2.
+#[inline(always)]
+fn pick<T: Float>(a_loses: bool, b_loses: bool) -> (T, T) {
+    let half = T::from_f64(0.5);
+    match (a_loses, b_loses) {
+        (false, true) => (T::one(), T::zero()),
+        (true, false) => (T::zero(), T::one()),
+        _ => (half, half),
     }
 }
