@@ -31,6 +31,10 @@ pub enum Seed {
     One,
     /// The `seed` parameter of `NAME_vjp`.
     Param,
+    /// The running adjoint of one statement of the statement-level path, which may be
+    /// an exact zero routed there by a `min`, a branch not taken, ... (see
+    /// [`Builder::may_be_routed_zero`]).
+    Adjoint,
 }
 
 /// Appends adjoint nodes to a copy of the arena and its regions.
@@ -41,9 +45,53 @@ pub struct Builder<'f> {
     regions: Vec<Vec<Id>>,
     /// The [`Op::ShapeOf`] node of each tensor value that lowering placed after it.
     shapes: HashMap<Id, Id>,
+    /// Whether the seed may be a routed zero ([`Seed::Adjoint`]).
+    seed_routed: bool,
+    /// Memo of [`Builder::may_be_routed_zero`].
+    routed: HashMap<Id, bool>,
 }
 
 impl Builder<'_> {
+    /// Whether the adjoint `id` may be an exact zero that a routing rule produced
+    /// (`min`/`max`/`clamp`/`relu`/`abs` select it or 0, a branch not taken yields 0,
+    /// a statement's running adjoint may carry either): only such a zero can meet an
+    /// infinite operand of a product while the primal stays finite, so only then does a
+    /// product's contribution need the strong-zero guard (`rules::scale_product`).
+    pub fn may_be_routed_zero(&mut self, id: Id) -> bool {
+        let mut stack = vec![id];
+        while let Some(&top) = stack.last() {
+            if self.routed.contains_key(&top) {
+                stack.pop();
+                continue;
+            }
+            let node = self.func.node(top);
+            let own = match node.op {
+                Op::Select(..) | Op::Proj(..) | Op::If { .. } => Some(true),
+                Op::Seed => Some(self.seed_routed),
+                _ => None,
+            };
+            if let Some(v) = own {
+                self.routed.insert(top, v);
+                stack.pop();
+                continue;
+            }
+            let inputs: Vec<Id> = node.op.operands();
+            let pending: Vec<Id> = inputs
+                .iter()
+                .copied()
+                .filter(|i| !self.routed.contains_key(i))
+                .collect();
+            if pending.is_empty() {
+                let v = inputs.iter().any(|i| self.routed[i]);
+                self.routed.insert(top, v);
+                stack.pop();
+            } else {
+                stack.extend(pending);
+            }
+        }
+        self.routed[&id]
+    }
+
     /// Appends an adjoint node.
     pub fn push_op(&mut self, op: Op, ty: Ty) -> Id {
         self.push(op, ty)
@@ -299,11 +347,13 @@ pub fn build(primal: &Func, sig: &Signature, seed: Seed) -> Func {
         span: ret_node.span,
         regions: vec![body.nodes.clone()],
         shapes,
+        seed_routed: seed == Seed::Adjoint,
+        routed: HashMap::new(),
     };
     if active[ret.idx()] {
         let s = match seed {
             Seed::One => b.constant(1.0, ret_node.ty),
-            Seed::Param => b.push(Op::Seed, ret_node.ty),
+            Seed::Param | Seed::Adjoint => b.push(Op::Seed, ret_node.ty),
         };
         adj[ret.idx()] = Some(s);
     }

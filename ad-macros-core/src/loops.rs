@@ -442,7 +442,7 @@ impl<'a> Plan<'a> {
         if cx.has_errors() {
             return None;
         }
-        let mut func = adjoint::build(&primal, &ssig, adjoint::Seed::Param);
+        let mut func = adjoint::build(&primal, &ssig, adjoint::Seed::Adjoint);
         if tensor {
             // The reverse sweep discards the statement's value: a float zero in its
             // place lets `simplify` drop the primal tensor work the gradients do not

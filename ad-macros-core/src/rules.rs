@@ -51,8 +51,8 @@ pub fn pullback(b: &mut Builder<'_>, id: Id, dy: Id) -> Vec<(Id, Id)> {
         // d(a c) = c da + a dc   (strong zeros: a detached infinite `c` cut off
         // downstream by `min` gives `a` exactly 0, not 0 * inf)
         Op::Binary(BinOp::Mul, a, c) => {
-            let da = scale(b, dy, c, ty);
-            let dc = scale(b, dy, a, ty);
+            let da = scale_product(b, dy, c, ty);
+            let dc = scale_product(b, dy, a, ty);
             vec![(a, da), (c, dc)]
         }
         // d(a / c) = da / c - (a / c) dc / c = r da - y r dc with r = 1 / c, the
@@ -60,10 +60,10 @@ pub fn pullback(b: &mut Builder<'_>, id: Id, dy: Id) -> Vec<(Id, Id)> {
         Op::Binary(BinOp::Div, a, c) => {
             let one = b.constant(1.0, ty);
             let r = b.div(one, c);
-            let da = scale(b, dy, r, ty);
+            let da = scale_product(b, dy, r, ty);
             let yr = b.mul(y, r);
             let pc = b.neg(yr);
-            let dc = scale(b, dy, pc, ty);
+            let dc = scale_product(b, dy, pc, ty);
             vec![(a, da), (c, dc)]
         }
         // Integer `%` and comparisons carry no gradient (float `%` is rejected by lowering).
@@ -227,6 +227,18 @@ fn scale(b: &mut Builder<'_>, dy: Id, p: Id, ty: Ty) -> Id {
         return t;
     }
     strong(b, dy, t, ty)
+}
+
+/// [`scale`] for the partials of a product or quotient, which are operand values
+/// (`c` for `a c`, `1 / c` for `a / c`): infinite only where an operand is, so the
+/// primal is infinite or NaN there unless a routing rule downstream cut it off. The
+/// guard is kept where such a routed zero may reach `dy`, and dropped elsewhere (most
+/// products of most bodies), where it would only cost a compare and a select.
+fn scale_product(b: &mut Builder<'_>, dy: Id, p: Id, ty: Ty) -> Id {
+    if b.may_be_routed_zero(dy) {
+        return scale(b, dy, p, ty);
+    }
+    b.mul(dy, p)
 }
 
 /// Whether `id` is a finite float constant (a literal such as the `2.0` of `x * 2.0`).

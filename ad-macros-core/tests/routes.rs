@@ -173,7 +173,9 @@ fn calls_with_slice_and_array_arguments_take_the_static_path() {
         };
         match expected.get(name.as_str()) {
             None => problems.push(format!("{name}: not in CALLS_EXPECTED (its route: {got})")),
-            Some(want) if *want != got => problems.push(format!("{name}: expected {want}, got {got}")),
+            Some(want) if *want != got => {
+                problems.push(format!("{name}: expected {want}, got {got}"))
+            }
             Some(_) => {}
         }
     }
