@@ -45,7 +45,7 @@ pub struct Builder<'f> {
     regions: Vec<Vec<Id>>,
     /// The [`Op::ShapeOf`] node of each tensor value that lowering placed after it.
     shapes: HashMap<Id, Id>,
-    /// Whether the seed may be a routed zero ([`Seed::Adjoint`]).
+    /// Whether the seed may be an exact zero (any seed but [`Seed::One`]).
     seed_routed: bool,
     /// Memo of [`Builder::may_be_routed_zero`].
     routed: HashMap<Id, bool>,
@@ -54,7 +54,8 @@ pub struct Builder<'f> {
 impl Builder<'_> {
     /// Whether the adjoint `id` may be an exact zero that a routing rule produced
     /// (`min`/`max`/`clamp`/`relu`/`abs` select it or 0, a branch not taken yields 0,
-    /// a statement's running adjoint may carry either): only such a zero can meet an
+    /// a statement's running adjoint may carry either, a `_vjp` seed may be zero in
+    /// some components): only such a zero can meet an
     /// infinite operand of a product while the primal stays finite, so only then does a
     /// product's contribution need the strong-zero guard (`rules::scale_product`).
     pub fn may_be_routed_zero(&mut self, id: Id) -> bool {
@@ -347,7 +348,9 @@ pub fn build(primal: &Func, sig: &Signature, seed: Seed) -> Func {
         span: ret_node.span,
         regions: vec![body.nodes.clone()],
         shapes,
-        seed_routed: seed == Seed::Adjoint,
+        // Only the constant 1 of `_grad` is never zero: a `_vjp` seed may be zero in
+        // some components (the rows of a Jacobian).
+        seed_routed: seed != Seed::One,
         routed: HashMap::new(),
     };
     if active[ret.idx()] {

@@ -213,9 +213,34 @@ fn math(b: &mut Builder<'_>, f: MathFn, args: &[Id], ty: Ty, y: Id, dy: Id) -> V
     if let Some(routed) = route(b, f, args, ty, dy) {
         return routed;
     }
+    // A partial that can be infinite or NaN at a point where the primal is finite
+    // (`sqrt'(0)`, `asin'(1)`, `powf` with a zero base, `atan2` at the origin) is
+    // always guarded. Every other partial is infinite or NaN only where the function's
+    // value or input is, so the primal is not finite there unless a routing rule
+    // downstream cut it off: guarded only where such a routed zero may reach `dy`.
+    let edge = matches!(
+        f,
+        MathFn::Sqrt
+            | MathFn::Cbrt
+            | MathFn::Asin
+            | MathFn::Acos
+            | MathFn::Powf
+            | MathFn::Atan2
+            | MathFn::Hypot
+    );
+    let guard = edge || b.may_be_routed_zero(dy);
     partials(b, f, args, ty, y)
         .into_iter()
-        .map(|(x, p)| (x, scale(b, dy, p, ty)))
+        .map(|(x, p)| {
+            (
+                x,
+                if guard {
+                    scale(b, dy, p, ty)
+                } else {
+                    b.mul(dy, p)
+                },
+            )
+        })
         .collect()
 }
 

@@ -47,15 +47,21 @@ pub fn rosenbrock_vjp(x: f64, y: f64, seed: f64) -> (f64, (f64, f64)) {
     let __ad_v9: f64 = __ad_v8 * __ad_v5;
     let __ad_v10: f64 = __ad_v6 + __ad_v9;
     let __ad_v12: f64 = seed * __ad_v5;
-    let __ad_v13: f64 = seed * __ad_v8;
-    let __ad_v14: f64 = __ad_v12 * 100f64;
-    let __ad_v15: f64 = __ad_v13 + __ad_v14;
-    let __ad_v16: f64 = seed * __ad_v3;
-    let __ad_v17: f64 = __ad_v16 + __ad_v16;
-    let __ad_v18: f64 = -__ad_v15;
-    let __ad_v19: f64 = __ad_v18 * x;
-    let __ad_v20: f64 = __ad_v19 + __ad_v19;
-    let __ad_v21: f64 = -__ad_v17;
-    let __ad_v22: f64 = __ad_v20 + __ad_v21;
-    (__ad_v10, (__ad_v22, __ad_v15))
+    let __ad_v14 = seed == 0f64;
+    let __ad_v15: f64 = if __ad_v14 { 0f64 } else { __ad_v12 };
+    let __ad_v16: f64 = seed * __ad_v8;
+    let __ad_v17: f64 = if __ad_v14 { 0f64 } else { __ad_v16 };
+    let __ad_v18: f64 = __ad_v15 * 100f64;
+    let __ad_v19: f64 = __ad_v17 + __ad_v18;
+    let __ad_v20: f64 = seed * __ad_v3;
+    let __ad_v21: f64 = if __ad_v14 { 0f64 } else { __ad_v20 };
+    let __ad_v22: f64 = __ad_v21 + __ad_v21;
+    let __ad_v23: f64 = -__ad_v19;
+    let __ad_v24: f64 = __ad_v23 * x;
+    let __ad_v25 = __ad_v23 == 0f64;
+    let __ad_v26: f64 = if __ad_v25 { 0f64 } else { __ad_v24 };
+    let __ad_v27: f64 = __ad_v26 + __ad_v26;
+    let __ad_v28: f64 = -__ad_v22;
+    let __ad_v29: f64 = __ad_v27 + __ad_v28;
+    (__ad_v10, (__ad_v29, __ad_v19))
 }
