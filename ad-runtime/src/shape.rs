@@ -17,18 +17,65 @@ impl Shape {
     /// The shape with the given extents.
     ///
     /// # Panics
-    /// If `dims` has more than [`MAX_DIMS`] entries.
+    /// If `dims` has more than [`MAX_DIMS`] entries, or the product of the
+    /// extents does not fit in `usize`; see [`Shape::try_new`].
+    #[track_caller]
     pub fn new(dims: &[usize]) -> Self {
-        assert!(
-            dims.len() <= MAX_DIMS,
-            "a tensor has at most {MAX_DIMS} dimensions, got shape {dims:?}"
-        );
+        match Self::try_new(dims) {
+            Ok(s) => s,
+            Err(e) => panic!("{}", e.reason),
+        }
+    }
+
+    /// [`Shape::new`], returning an error instead of panicking.
+    ///
+    /// Every `Shape` is built here, so every `Shape`'s element count fits in
+    /// `usize` and [`Shape::numel`] never overflows. A shape with a zero
+    /// extent has no elements whatever its other extents are.
+    ///
+    /// ```
+    /// use ad_runtime::Shape;
+    /// assert_eq!(Shape::try_new(&[0, usize::MAX, 2]).unwrap().numel(), 0);
+    /// let err = Shape::try_new(&[1 << 32, 1 << 32]).unwrap_err();
+    /// assert_eq!(
+    ///     err.reason,
+    ///     "shape [4294967296, 4294967296] has more than usize::MAX elements"
+    /// );
+    /// ```
+    pub fn try_new(dims: &[usize]) -> Result<Self, ShapeError> {
+        Self::checked("shape", dims, dims, &[])
+    }
+
+    /// The shape `dims`, or the error of operation `op` on the shapes `lhs`
+    /// and `rhs` when `dims` has too many dimensions or elements.
+    pub(crate) fn checked(
+        op: &'static str,
+        dims: &[usize],
+        lhs: &[usize],
+        rhs: &[usize],
+    ) -> Result<Self, ShapeError> {
+        if dims.len() > MAX_DIMS {
+            return Err(ShapeError::new(
+                op,
+                lhs,
+                rhs,
+                format!("a tensor has at most {MAX_DIMS} dimensions, got shape {dims:?}"),
+            ));
+        }
+        if count(dims).is_none() {
+            return Err(ShapeError::new(
+                op,
+                lhs,
+                rhs,
+                format!("shape {dims:?} has more than usize::MAX elements"),
+            ));
+        }
         let mut s = Shape {
             dims: [0; MAX_DIMS],
             ndim: dims.len() as u8,
         };
         s.dims[..dims.len()].copy_from_slice(dims);
-        s
+        Ok(s)
     }
 
     /// The shape of a 0-d (scalar) tensor.
@@ -52,10 +99,69 @@ impl Shape {
     }
 
     /// The number of elements: the product of the extents (1 for a scalar).
+    ///
+    /// It cannot overflow: [`Shape::try_new`] rejects every shape whose product
+    /// does not fit in `usize`.
     #[inline]
     pub fn numel(&self) -> usize {
         self.dims().iter().product()
     }
+}
+
+/// The product of `dims`, or `None` if it does not fit in `usize`. A zero
+/// extent makes the product 0 even when the other extents alone overflow.
+#[inline]
+pub(crate) fn count(dims: &[usize]) -> Option<usize> {
+    if dims.contains(&0) {
+        return Some(0);
+    }
+    dims.iter().try_fold(1usize, |n, &d| n.checked_mul(d))
+}
+
+/// The number of elements that a tensor of `T` can hold: its buffer, like
+/// every allocation, spans at most `isize::MAX` bytes.
+#[inline]
+pub(crate) const fn max_elements<T>() -> usize {
+    let size = std::mem::size_of::<T>();
+    if size == 0 {
+        usize::MAX
+    } else {
+        isize::MAX as usize / size
+    }
+}
+
+/// Checks that a tensor of `T` of shape `shape` can be allocated at all (its
+/// buffer spans at most `isize::MAX` bytes), else the error of `op` on the
+/// shapes `lhs` and `rhs`. Operations check this once, before they allocate a
+/// result, so that an impossible size is a [`ShapeError`] and not a panic in
+/// the allocator.
+#[inline]
+pub(crate) fn check_alloc<T>(
+    op: &'static str,
+    shape: &Shape,
+    lhs: &[usize],
+    rhs: &[usize],
+) -> Result<(), ShapeError> {
+    if shape.numel() <= max_elements::<T>() {
+        Ok(())
+    } else {
+        Err(alloc_error::<T>(op, shape, lhs, rhs))
+    }
+}
+
+#[cold]
+fn alloc_error<T>(op: &'static str, shape: &Shape, lhs: &[usize], rhs: &[usize]) -> ShapeError {
+    ShapeError::new(
+        op,
+        lhs,
+        rhs,
+        format!(
+            "a tensor of shape {:?} has {} elements of {} bytes, more than fit in isize::MAX bytes",
+            shape.dims(),
+            shape.numel(),
+            std::mem::size_of::<T>()
+        ),
+    )
 }
 
 impl fmt::Debug for Shape {
@@ -101,7 +207,7 @@ pub fn broadcast_shapes(op: &'static str, a: &[usize], b: &[usize]) -> Result<Sh
             ));
         };
     }
-    Ok(Shape::new(&out[..n]))
+    Shape::checked(op, &out[..n], a, b)
 }
 
 #[cfg(test)]

@@ -59,17 +59,41 @@ fn aligned_strides(shape: &[usize], out: &[usize]) -> [usize; MAX_DIMS] {
 
 impl Broadcast {
     /// Plans `a` (of shape `a_shape`) and `b` onto the result shape `out`.
+    ///
+    /// # Panics
+    /// If an operand does not broadcast to `out`, or `out` has more than
+    /// [`MAX_DIMS`] dimensions or more than `usize::MAX` elements. The check
+    /// costs a few comparisons per dimension, once per plan.
+    #[track_caller]
     pub fn new(a_shape: &[usize], b_shape: &[usize], out: &[usize]) -> Self {
-        debug_assert!(a_shape.len() <= out.len() && b_shape.len() <= out.len());
-        let sa_full = aligned_strides(a_shape, out);
-        let sb_full = aligned_strides(b_shape, out);
+        let numel = match crate::shape::count(out) {
+            Some(n) if out.len() <= MAX_DIMS => n,
+            _ => panic!("Broadcast: shape {out:?} has more than usize::MAX elements or {MAX_DIMS} dimensions"),
+        };
+        for s in [a_shape, b_shape] {
+            let pad = out.len().checked_sub(s.len());
+            let fits = pad.is_some_and(|pad| {
+                s.iter().zip(&out[pad..]).all(|(&d, &o)| d == o || d == 1)
+            });
+            assert!(fits, "Broadcast: shape {s:?} does not broadcast to {out:?}");
+        }
         let mut plan = Broadcast {
             dims: [0; MAX_DIMS],
             sa: [0; MAX_DIMS],
             sb: [0; MAX_DIMS],
-            ndim: 0,
-            numel: out.iter().product(),
+            ndim: 1,
+            numel,
         };
+        if numel == 0 {
+            // No runs. The strides are not computed: with a zero extent the
+            // other extents may multiply past `usize::MAX`.
+            return plan;
+        }
+        plan.ndim = 0;
+        // Every extent is now nonzero and each operand's extents are the
+        // result's or 1, so every stride below is at most `numel`.
+        let sa_full = aligned_strides(a_shape, out);
+        let sb_full = aligned_strides(b_shape, out);
         for d in 0..out.len() {
             let (n, sa, sb) = (out[d], sa_full[d], sb_full[d]);
             if n == 1 {
@@ -92,8 +116,8 @@ impl Broadcast {
             plan.ndim += 1;
         }
         if plan.ndim == 0 {
-            // A one-element result (or an empty one, which has no runs).
-            plan.dims[0] = plan.numel.min(1);
+            // A one-element result.
+            plan.dims[0] = 1;
             plan.ndim = 1;
         }
         plan
@@ -252,8 +276,20 @@ pub fn broadcast_to<T: Copy>(x: &[T], shape: &[usize], out: &[usize]) -> Vec<T> 
 }
 
 /// The transpose of the row-major `rows`×`cols` matrix `x`, row-major.
+///
+/// # Panics
+/// If `x` does not hold `rows * cols` elements.
+#[track_caller]
 pub fn transpose<T: Copy + Default>(x: &[T], rows: usize, cols: usize) -> Vec<T> {
-    debug_assert_eq!(x.len(), rows * cols);
+    assert!(
+        rows.checked_mul(cols) == Some(x.len()),
+        "transpose: {rows}x{cols} does not have {} elements",
+        x.len()
+    );
+    if x.is_empty() {
+        // One extent is 0, and the other may be huge: do not loop over it.
+        return Vec::new();
+    }
     // Tiles keep both the reads and the writes within a few cache lines.
     const TILE: usize = 32;
     let mut out = vec![T::default(); x.len()];

@@ -5,7 +5,7 @@ use super::expect;
 use crate::error::ShapeError;
 use crate::float::Float;
 use crate::kernels::reduce as kernel;
-use crate::shape::{broadcast_shapes, Shape};
+use crate::shape::{broadcast_shapes, check_alloc, Shape};
 use crate::tensor::Tensor;
 
 impl<T: Float> Tensor<T> {
@@ -140,18 +140,23 @@ impl<T: Float> Tensor<T> {
         if shape == self.shape() {
             return Ok(self.clone());
         }
+        let op = "sum_to_shape";
+        let target = Shape::checked(op, shape, self.shape(), shape)?;
         let fits = shape.len() <= self.ndim()
-            && broadcast_shapes("sum_to_shape", shape, self.shape()).is_ok_and(|s| s == self.shape);
+            && broadcast_shapes(op, shape, self.shape()).is_ok_and(|s| s == self.shape);
         if !fits {
             return Err(ShapeError::new(
-                "sum_to_shape",
+                op,
                 self.shape(),
                 shape,
                 "the target shape does not broadcast to the tensor's shape",
             ));
         }
+        // Onto a tensor with a zero extent, the target may be far larger
+        // (`[0, n]` sums onto `[1, n]`, a row of n zeros).
+        check_alloc::<T>(op, &target, self.shape(), shape)?;
         let data = kernel::sum_to_shape(&self.data, self.shape(), shape);
-        Ok(Tensor::from_parts(data, Shape::new(shape)))
+        Ok(Tensor::from_parts(data, target))
     }
 }
 
@@ -171,15 +176,15 @@ fn split_at_axis<T: Float>(
             format!("axis {axis} is out of range for a {}-d tensor", dims.len()),
         ));
     }
-    let outer = dims[..axis].iter().product();
-    let inner = dims[axis + 1..].iter().product();
     let mut rest = [0; crate::shape::MAX_DIMS];
     rest[..axis].copy_from_slice(&dims[..axis]);
     rest[axis..dims.len() - 1].copy_from_slice(&dims[axis + 1..]);
-    Ok((
-        outer,
-        dims[axis],
-        inner,
-        Shape::new(&rest[..dims.len() - 1]),
-    ))
+    // Removing an extent of 0 can leave more elements than a buffer holds
+    // (`[usize::MAX, 0]` summed over axis 1), so the result is checked first.
+    let shape = Shape::checked(op, &rest[..dims.len() - 1], dims, &[])?;
+    check_alloc::<T>(op, &shape, dims, &[])?;
+    // Both are products of extents of `shape`, whose product fits.
+    let outer = shape.dims()[..axis].iter().product();
+    let inner = shape.dims()[axis..].iter().product();
+    Ok((outer, dims[axis], inner, shape))
 }
