@@ -101,10 +101,16 @@ impl Shape {
     /// The number of elements: the product of the extents (1 for a scalar).
     ///
     /// It cannot overflow: [`Shape::try_new`] rejects every shape whose product
-    /// does not fit in `usize`.
+    /// does not fit in `usize`. A zero extent is looked for first, because the
+    /// other extents of an empty shape may multiply past `usize::MAX`.
     #[inline]
     pub fn numel(&self) -> usize {
-        self.dims().iter().product()
+        let dims = self.dims();
+        if dims.contains(&0) {
+            0
+        } else {
+            dims.iter().product()
+        }
     }
 }
 

@@ -200,17 +200,13 @@ pub fn gemm<T: Float>(alpha: T, a: MatRef<'_, T>, b: MatRef<'_, T>, beta: T, c: 
 /// If the slices do not have those sizes, or `m·n` does not fit in `usize`.
 #[track_caller]
 pub fn matmul<T: Float>(a: &[T], b: &[T], m: usize, k: usize, n: usize) -> Vec<T> {
+    // The views check the operands before the result is allocated.
+    let (va, vb) = (MatRef::row_major(a, m, k), MatRef::row_major(b, k, n));
     let Some(len) = m.checked_mul(n) else {
         panic!("matmul: a {m}x{n} result has more than usize::MAX elements");
     };
     let mut c = vec![T::zero(); len];
-    gemm(
-        T::one(),
-        MatRef::row_major(a, m, k),
-        MatRef::row_major(b, k, n),
-        T::zero(),
-        &mut c,
-    );
+    gemm(T::one(), va, vb, T::zero(), &mut c);
     c
 }
 

@@ -183,7 +183,12 @@ fn split_at_axis<T: Float>(
     // (`[usize::MAX, 0]` summed over axis 1), so the result is checked first.
     let shape = Shape::checked(op, &rest[..dims.len() - 1], dims, &[])?;
     check_alloc::<T>(op, &shape, dims, &[])?;
-    // Both are products of extents of `shape`, whose product fits.
+    if shape.numel() == 0 {
+        // An empty result: its other extents may multiply past `usize::MAX`,
+        // and `[0, n, 0]` describes the (empty) operand just as well.
+        return Ok((0, dims[axis], 0, shape));
+    }
+    // Products of nonzero extents of `shape`, so each is at most its numel.
     let outer = shape.dims()[..axis].iter().product();
     let inner = shape.dims()[axis..].iter().product();
     Ok((outer, dims[axis], inner, shape))
