@@ -128,11 +128,10 @@ pub(crate) fn count(dims: &[usize]) -> Option<usize> {
 /// every allocation, spans at most `isize::MAX` bytes.
 #[inline]
 pub(crate) const fn max_elements<T>() -> usize {
-    let size = std::mem::size_of::<T>();
-    if size == 0 {
-        usize::MAX
-    } else {
-        isize::MAX as usize / size
+    // A zero-sized element would take no bytes at all.
+    match (isize::MAX as usize).checked_div(std::mem::size_of::<T>()) {
+        Some(n) => n,
+        None => usize::MAX,
     }
 }
 

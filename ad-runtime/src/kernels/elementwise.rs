@@ -72,9 +72,8 @@ impl Broadcast {
         };
         for s in [a_shape, b_shape] {
             let pad = out.len().checked_sub(s.len());
-            let fits = pad.is_some_and(|pad| {
-                s.iter().zip(&out[pad..]).all(|(&d, &o)| d == o || d == 1)
-            });
+            let fits =
+                pad.is_some_and(|pad| s.iter().zip(&out[pad..]).all(|(&d, &o)| d == o || d == 1));
             assert!(fits, "Broadcast: shape {s:?} does not broadcast to {out:?}");
         }
         let mut plan = Broadcast {
@@ -186,16 +185,34 @@ pub fn map_inplace<T: Copy>(x: &mut [T], f: impl Fn(T) -> T) {
 }
 
 /// `out[i] = f(a[i], b[i])` into a new `Vec`, for slices of equal length.
+///
+/// # Panics
+/// If the lengths differ.
 #[inline]
+#[track_caller]
 pub fn zip<T: Copy>(a: &[T], b: &[T], f: impl Fn(T, T) -> T) -> Vec<T> {
-    debug_assert_eq!(a.len(), b.len());
+    assert!(
+        a.len() == b.len(),
+        "zip: lengths {} and {} differ",
+        a.len(),
+        b.len()
+    );
     a.iter().zip(b).map(|(&x, &y)| f(x, y)).collect()
 }
 
 /// `a[i] = f(a[i], b[i])`, for slices of equal length.
+///
+/// # Panics
+/// If the lengths differ.
 #[inline]
+#[track_caller]
 pub fn zip_assign<T: Copy>(a: &mut [T], b: &[T], f: impl Fn(T, T) -> T) {
-    debug_assert_eq!(a.len(), b.len());
+    assert!(
+        a.len() == b.len(),
+        "zip_assign: lengths {} and {} differ",
+        a.len(),
+        b.len()
+    );
     for (x, &y) in a.iter_mut().zip(b) {
         *x = f(*x, y);
     }

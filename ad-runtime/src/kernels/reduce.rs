@@ -35,8 +35,17 @@ pub fn min<T: Float>(x: &[T]) -> T {
 
 /// The inner product of two slices of equal length.
 #[inline]
+///
+/// # Panics
+/// If the lengths differ.
+#[track_caller]
 pub fn dot<T: Float>(a: &[T], b: &[T]) -> T {
-    debug_assert_eq!(a.len(), b.len());
+    assert!(
+        a.len() == b.len(),
+        "dot: lengths {} and {} differ",
+        a.len(),
+        b.len()
+    );
     let mut acc = [T::zero(); LANES];
     let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
     let (ra, rb) = (ca.remainder(), cb.remainder());
