@@ -54,21 +54,8 @@ impl Shape {
         lhs: &[usize],
         rhs: &[usize],
     ) -> Result<Self, ShapeError> {
-        if dims.len() > MAX_DIMS {
-            return Err(ShapeError::new(
-                op,
-                lhs,
-                rhs,
-                format!("a tensor has at most {MAX_DIMS} dimensions, got shape {dims:?}"),
-            ));
-        }
-        if count(dims).is_none() {
-            return Err(ShapeError::new(
-                op,
-                lhs,
-                rhs,
-                format!("shape {dims:?} has more than usize::MAX elements"),
-            ));
+        if dims.len() > MAX_DIMS || count(dims).is_none() {
+            return Err(shape_error(op, dims, lhs, rhs));
         }
         let mut s = Shape {
             dims: [0; MAX_DIMS],
@@ -92,6 +79,29 @@ impl Shape {
         &self.dims[..self.ndim as usize]
     }
 
+    /// The shape `dims` of a new tensor of `T` that operation `op` builds:
+    /// [`Shape::checked`], and few enough elements for one buffer. One pass
+    /// over the extents on the way that succeeds.
+    #[inline]
+    pub(crate) fn checked_for<T>(
+        op: &'static str,
+        dims: &[usize],
+        lhs: &[usize],
+        rhs: &[usize],
+    ) -> Result<Self, ShapeError> {
+        match count(dims) {
+            Some(n) if dims.len() <= MAX_DIMS && n <= max_elements::<T>() => {
+                let mut s = Shape {
+                    dims: [0; MAX_DIMS],
+                    ndim: dims.len() as u8,
+                };
+                s.dims[..dims.len()].copy_from_slice(dims);
+                Ok(s)
+            }
+            _ => Err(new_tensor_error::<T>(op, dims, lhs, rhs)),
+        }
+    }
+
     /// The number of dimensions.
     #[inline]
     pub fn ndim(&self) -> usize {
@@ -112,6 +122,18 @@ impl Shape {
             dims.iter().product()
         }
     }
+}
+
+/// The error of [`Shape::checked`], out of the way of the path that succeeds.
+#[cold]
+#[inline(never)]
+fn shape_error(op: &'static str, dims: &[usize], lhs: &[usize], rhs: &[usize]) -> ShapeError {
+    let reason = if dims.len() > MAX_DIMS {
+        format!("a tensor has at most {MAX_DIMS} dimensions, got shape {dims:?}")
+    } else {
+        format!("shape {dims:?} has more than usize::MAX elements")
+    };
+    ShapeError::new(op, lhs, rhs, reason)
 }
 
 /// The product of `dims`, or `None` if it does not fit in `usize`. A zero
@@ -154,7 +176,23 @@ pub(crate) fn check_alloc<T>(
     }
 }
 
+/// The error of [`Shape::checked_for`].
 #[cold]
+#[inline(never)]
+fn new_tensor_error<T>(
+    op: &'static str,
+    dims: &[usize],
+    lhs: &[usize],
+    rhs: &[usize],
+) -> ShapeError {
+    match Shape::checked(op, dims, lhs, rhs) {
+        Err(e) => e,
+        Ok(s) => alloc_error::<T>(op, &s, lhs, rhs),
+    }
+}
+
+#[cold]
+#[inline(never)]
 fn alloc_error<T>(op: &'static str, shape: &Shape, lhs: &[usize], rhs: &[usize]) -> ShapeError {
     ShapeError::new(
         op,
@@ -187,7 +225,13 @@ pub fn broadcast_shapes(op: &'static str, a: &[usize], b: &[usize]) -> Result<Sh
             format!("more than {MAX_DIMS} dimensions"),
         ));
     }
-    let mut out = [0usize; MAX_DIMS];
+    let mut out = Shape {
+        dims: [0; MAX_DIMS],
+        ndim: n as u8,
+    };
+    // The element count is kept along the way (saturating: only whether it
+    // fits matters, and a zero extent makes it 0 in the end).
+    let (mut count, mut empty) = (1usize, false);
     for i in 0..n {
         let da = if i < n - a.len() {
             1
@@ -199,7 +243,7 @@ pub fn broadcast_shapes(op: &'static str, a: &[usize], b: &[usize]) -> Result<Sh
         } else {
             b[i - (n - b.len())]
         };
-        out[i] = if da == db || db == 1 {
+        let d = if da == db || db == 1 {
             da
         } else if da == 1 {
             db
@@ -211,8 +255,14 @@ pub fn broadcast_shapes(op: &'static str, a: &[usize], b: &[usize]) -> Result<Sh
                 format!("cannot broadcast: dimension {i} of the result would need {da} and {db}"),
             ));
         };
+        out.dims[i] = d;
+        empty |= d == 0;
+        count = count.saturating_mul(d);
     }
-    Shape::checked(op, &out[..n], a, b)
+    if count == usize::MAX && !empty && crate::shape::count(out.dims()).is_none() {
+        return Err(shape_error(op, out.dims(), a, b));
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -3,16 +3,7 @@
 use crate::error::ShapeError;
 use crate::float::Float;
 use crate::rng::SplitMix64;
-use crate::shape::{check_alloc, Shape};
-
-/// The shape `dims` of a new tensor of `T` that operation `op` builds, once
-/// it is known to have at most [`MAX_DIMS`](crate::MAX_DIMS) dimensions and
-/// few enough elements for one buffer.
-pub(crate) fn checked_alloc<T>(op: &'static str, dims: &[usize]) -> Result<Shape, ShapeError> {
-    let s = Shape::checked(op, dims, dims, &[])?;
-    check_alloc::<T>(op, &s, dims, &[])?;
-    Ok(s)
-}
+use crate::shape::Shape;
 
 /// An n-dimensional array of `f32` or `f64`, contiguous and row-major.
 ///
@@ -77,7 +68,7 @@ impl<T: Float> Tensor<T> {
     /// more elements than a buffer can hold; see [`Tensor::try_zeros`].
     #[track_caller]
     pub fn zeros(shape: &[usize]) -> Self {
-        crate::ops::expect(Self::try_new_full("zeros", shape, T::zero()))
+        Self::new_full("zeros", shape, T::zero())
     }
 
     /// [`Tensor::zeros`], returning an error instead of panicking.
@@ -98,7 +89,7 @@ impl<T: Float> Tensor<T> {
     /// As [`Tensor::zeros`]; see [`Tensor::try_ones`].
     #[track_caller]
     pub fn ones(shape: &[usize]) -> Self {
-        crate::ops::expect(Self::try_new_full("ones", shape, T::one()))
+        Self::new_full("ones", shape, T::one())
     }
 
     /// [`Tensor::ones`], returning an error instead of panicking.
@@ -112,7 +103,7 @@ impl<T: Float> Tensor<T> {
     /// As [`Tensor::zeros`]; see [`Tensor::try_full`].
     #[track_caller]
     pub fn full(shape: &[usize], value: T) -> Self {
-        crate::ops::expect(Self::try_new_full("full", shape, value))
+        Self::new_full("full", shape, value)
     }
 
     /// [`Tensor::full`], returning an error instead of panicking.
@@ -120,8 +111,21 @@ impl<T: Float> Tensor<T> {
         Self::try_new_full("full", shape, value)
     }
 
+    /// The panicking constructors build the tensor outside a `Result`, which
+    /// saves moving it through one (they run for every small temporary).
+    #[inline]
+    #[track_caller]
+    fn new_full(op: &'static str, shape: &[usize], value: T) -> Self {
+        let s = crate::ops::expect(Shape::checked_for::<T>(op, shape, shape, &[]));
+        Tensor {
+            data: vec![value; s.numel()],
+            shape: s,
+        }
+    }
+
+    #[inline]
     fn try_new_full(op: &'static str, shape: &[usize], value: T) -> Result<Self, ShapeError> {
-        let s = checked_alloc::<T>(op, shape)?;
+        let s = Shape::checked_for::<T>(op, shape, shape, &[])?;
         Ok(Tensor {
             data: vec![value; s.numel()],
             shape: s,
@@ -147,7 +151,7 @@ impl<T: Float> Tensor<T> {
 
     /// [`Tensor::arange`], returning an error instead of panicking.
     pub fn try_arange(n: usize) -> Result<Self, ShapeError> {
-        let s = checked_alloc::<T>("arange", &[n])?;
+        let s = Shape::checked_for::<T>("arange", &[n], &[n], &[])?;
         Ok(Tensor {
             data: (0..n).map(T::from_usize).collect(),
             shape: s,
@@ -165,7 +169,7 @@ impl<T: Float> Tensor<T> {
 
     /// [`Tensor::rand`], returning an error instead of panicking.
     pub fn try_rand(shape: &[usize], seed: u64) -> Result<Self, ShapeError> {
-        let s = checked_alloc::<T>("rand", shape)?;
+        let s = Shape::checked_for::<T>("rand", shape, shape, &[])?;
         let mut rng = SplitMix64::new(seed);
         Ok(Tensor {
             data: (0..s.numel())
@@ -186,7 +190,7 @@ impl<T: Float> Tensor<T> {
 
     /// [`Tensor::randn`], returning an error instead of panicking.
     pub fn try_randn(shape: &[usize], seed: u64) -> Result<Self, ShapeError> {
-        let s = checked_alloc::<T>("randn", shape)?;
+        let s = Shape::checked_for::<T>("randn", shape, shape, &[])?;
         let mut rng = SplitMix64::new(seed);
         Ok(Tensor {
             data: (0..s.numel())

@@ -44,17 +44,46 @@ pub struct Run {
 }
 
 /// Contiguous strides of `shape` aligned to the right of an `n`-dimensional
-/// result, with 0 for the dimensions that are broadcast (padded or extent 1).
-fn aligned_strides(shape: &[usize], out: &[usize]) -> [usize; MAX_DIMS] {
-    let n = out.len();
-    let pad = n - shape.len();
+/// result, with 0 for the dimensions that are broadcast (padded or extent 1);
+/// `None` if `shape` does not broadcast to `out`. For a nonempty `out` every
+/// stride is at most its element count, so none can overflow.
+#[inline]
+fn aligned_strides(shape: &[usize], out: &[usize]) -> Option<[usize; MAX_DIMS]> {
+    let pad = out.len().checked_sub(shape.len())?;
     let mut strides = [0; MAX_DIMS];
     let mut stride = 1;
     for d in (0..shape.len()).rev() {
-        strides[pad + d] = if shape[d] == 1 { 0 } else { stride };
-        stride *= shape[d];
+        let n = shape[d];
+        if n == 1 {
+            continue;
+        }
+        if n != out[pad + d] {
+            return None;
+        }
+        strides[pad + d] = stride;
+        stride *= n;
     }
-    strides
+    Some(strides)
+}
+
+/// Whether `shape` broadcasts to `out`: each aligned extent equal or 1.
+fn broadcasts(shape: &[usize], out: &[usize]) -> bool {
+    out.len().checked_sub(shape.len()).is_some_and(|pad| {
+        shape
+            .iter()
+            .zip(&out[pad..])
+            .all(|(&d, &o)| d == o || d == 1)
+    })
+}
+
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn bad_plan(a_shape: &[usize], b_shape: &[usize], out: &[usize]) -> ! {
+    panic!(
+        "Broadcast: shapes {a_shape:?} and {b_shape:?} do not both broadcast to {out:?} \
+         (of at most {MAX_DIMS} dimensions and usize::MAX elements)"
+    )
 }
 
 impl Broadcast {
@@ -63,19 +92,13 @@ impl Broadcast {
     /// # Panics
     /// If an operand does not broadcast to `out`, or `out` has more than
     /// [`MAX_DIMS`] dimensions or more than `usize::MAX` elements. The check
-    /// costs a few comparisons per dimension, once per plan.
+    /// costs a comparison per dimension, once per plan.
     #[track_caller]
     pub fn new(a_shape: &[usize], b_shape: &[usize], out: &[usize]) -> Self {
         let numel = match crate::shape::count(out) {
             Some(n) if out.len() <= MAX_DIMS => n,
-            _ => panic!("Broadcast: shape {out:?} has more than usize::MAX elements or {MAX_DIMS} dimensions"),
+            _ => bad_plan(a_shape, b_shape, out),
         };
-        for s in [a_shape, b_shape] {
-            let pad = out.len().checked_sub(s.len());
-            let fits =
-                pad.is_some_and(|pad| s.iter().zip(&out[pad..]).all(|(&d, &o)| d == o || d == 1));
-            assert!(fits, "Broadcast: shape {s:?} does not broadcast to {out:?}");
-        }
         let mut plan = Broadcast {
             dims: [0; MAX_DIMS],
             sa: [0; MAX_DIMS],
@@ -86,13 +109,17 @@ impl Broadcast {
         if numel == 0 {
             // No runs. The strides are not computed: with a zero extent the
             // other extents may multiply past `usize::MAX`.
+            if !(broadcasts(a_shape, out) && broadcasts(b_shape, out)) {
+                bad_plan(a_shape, b_shape, out);
+            }
             return plan;
         }
         plan.ndim = 0;
-        // Every extent is now nonzero and each operand's extents are the
-        // result's or 1, so every stride below is at most `numel`.
-        let sa_full = aligned_strides(a_shape, out);
-        let sb_full = aligned_strides(b_shape, out);
+        let (Some(sa_full), Some(sb_full)) =
+            (aligned_strides(a_shape, out), aligned_strides(b_shape, out))
+        else {
+            bad_plan(a_shape, b_shape, out)
+        };
         for d in 0..out.len() {
             let (n, sa, sb) = (out[d], sa_full[d], sb_full[d]);
             if n == 1 {

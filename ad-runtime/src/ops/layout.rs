@@ -4,7 +4,7 @@ use super::expect;
 use crate::error::ShapeError;
 use crate::float::Float;
 use crate::kernels::elementwise as kernel;
-use crate::shape::{broadcast_shapes, check_alloc, Shape};
+use crate::shape::{broadcast_shapes, Shape};
 use crate::tensor::Tensor;
 
 impl<T: Float> Tensor<T> {
@@ -82,7 +82,7 @@ impl<T: Float> Tensor<T> {
             return Ok(self.clone());
         }
         let op = "broadcast_to";
-        let target = Shape::checked(op, shape, self.shape(), shape)?;
+        let target = Shape::checked_for::<T>(op, shape, self.shape(), shape)?;
         let fits = self.ndim() <= shape.len()
             && broadcast_shapes(op, self.shape(), shape).is_ok_and(|s| s == target);
         if !fits {
@@ -93,7 +93,6 @@ impl<T: Float> Tensor<T> {
                 "the tensor does not broadcast to the target shape",
             ));
         }
-        check_alloc::<T>(op, &target, self.shape(), shape)?;
         let data = kernel::broadcast_to(&self.data, self.shape(), shape);
         Ok(Tensor::from_parts(data, target))
     }

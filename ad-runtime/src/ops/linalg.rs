@@ -5,7 +5,7 @@ use crate::error::ShapeError;
 use crate::float::Float;
 use crate::kernels::matmul::{gemm, MatRef};
 use crate::kernels::reduce;
-use crate::shape::{check_alloc, Shape};
+use crate::shape::Shape;
 use crate::tensor::Tensor;
 
 /// The operands of a product as matrix views, and the result's shape.
@@ -52,8 +52,7 @@ fn plan<'a, T: Float>(
     };
     // `[m, 0]·[0, n]` is a real `[m, n]` of zeros, so the result can be far
     // larger than both operands: check its size before the GEMM sees it.
-    let shape = Shape::checked(op, dims, a.shape(), b.shape())?;
-    check_alloc::<T>(op, &shape, a.shape(), b.shape())?;
+    let shape = Shape::checked_for::<T>(op, dims, a.shape(), b.shape())?;
     Ok((va, vb, shape))
 }
 
@@ -227,8 +226,7 @@ impl<T: Float> Tensor<T> {
                 "outer needs two 1-d tensors",
             ));
         };
-        let shape = Shape::checked("outer", &[m, n], self.shape(), other.shape())?;
-        check_alloc::<T>("outer", &shape, self.shape(), other.shape())?;
+        let shape = Shape::checked_for::<T>("outer", &[m, n], self.shape(), other.shape())?;
         let mut data = Vec::with_capacity(shape.numel());
         for &x in &self.data {
             data.extend(other.data.iter().map(|&y| x * y));

@@ -5,7 +5,7 @@ use super::expect;
 use crate::error::ShapeError;
 use crate::float::Float;
 use crate::kernels::reduce as kernel;
-use crate::shape::{broadcast_shapes, check_alloc, Shape};
+use crate::shape::{broadcast_shapes, Shape};
 use crate::tensor::Tensor;
 
 impl<T: Float> Tensor<T> {
@@ -141,7 +141,10 @@ impl<T: Float> Tensor<T> {
             return Ok(self.clone());
         }
         let op = "sum_to_shape";
-        let target = Shape::checked(op, shape, self.shape(), shape)?;
+        // Onto a tensor with a zero extent, the target may be far larger
+        // (`[0, n]` sums onto `[1, n]`, a row of n zeros): it is checked as
+        // a new tensor.
+        let target = Shape::checked_for::<T>(op, shape, self.shape(), shape)?;
         let fits = shape.len() <= self.ndim()
             && broadcast_shapes(op, shape, self.shape()).is_ok_and(|s| s == self.shape);
         if !fits {
@@ -152,9 +155,6 @@ impl<T: Float> Tensor<T> {
                 "the target shape does not broadcast to the tensor's shape",
             ));
         }
-        // Onto a tensor with a zero extent, the target may be far larger
-        // (`[0, n]` sums onto `[1, n]`, a row of n zeros).
-        check_alloc::<T>(op, &target, self.shape(), shape)?;
         let data = kernel::sum_to_shape(&self.data, self.shape(), shape);
         Ok(Tensor::from_parts(data, target))
     }
@@ -181,8 +181,7 @@ fn split_at_axis<T: Float>(
     rest[axis..dims.len() - 1].copy_from_slice(&dims[axis + 1..]);
     // Removing an extent of 0 can leave more elements than a buffer holds
     // (`[usize::MAX, 0]` summed over axis 1), so the result is checked first.
-    let shape = Shape::checked(op, &rest[..dims.len() - 1], dims, &[])?;
-    check_alloc::<T>(op, &shape, dims, &[])?;
+    let shape = Shape::checked_for::<T>(op, &rest[..dims.len() - 1], dims, &[])?;
     if shape.numel() == 0 {
         // An empty result: its other extents may multiply past `usize::MAX`,
         // and `[0, n, 0]` describes the (empty) operand just as well.
