@@ -29,8 +29,8 @@ impl Shape {
 
     /// [`Shape::new`], returning an error instead of panicking.
     ///
-    /// Every `Shape` is built here, so every `Shape`'s element count fits in
-    /// `usize` and [`Shape::numel`] never overflows. A shape with a zero
+    /// Every way to build a `Shape` makes this check, so every `Shape`'s
+    /// element count fits in `usize` and [`Shape::numel`] never overflows. A shape with a zero
     /// extent has no elements whatever its other extents are.
     ///
     /// ```
