@@ -479,7 +479,8 @@ pub fn vjpcheck<T: Float, Y: Flat<T>, G: Flat<T>>(
 pub fn jacobian<T: Float, Y: Flat<T>>(f: impl Fn(&[T]) -> Y, x0: &[T], eps: T) -> Tensor<T> {
     let n_in = x0.len();
     let n_out = f(x0).flat().len();
-    let mut jac = vec![T::zero(); n_out * n_in];
+    // Through `zeros`, so that an `n_out × n_in` that overflows is a clean panic.
+    let mut jac = Tensor::<T>::zeros(&[n_out, n_in]).into_vec();
     let mut x = x0.to_vec();
     for i in 0..n_in {
         x[i] = x0[i] + eps;

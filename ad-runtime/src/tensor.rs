@@ -33,7 +33,7 @@ impl<T: Float> Tensor<T> {
 
     /// [`Tensor::from_vec`], returning an error instead of panicking.
     pub fn try_from_vec(data: Vec<T>, shape: &[usize]) -> Result<Self, ShapeError> {
-        let s = Shape::new(shape);
+        let s = Shape::checked("from_vec", shape, &[data.len()], shape)?;
         if s.numel() != data.len() {
             return Err(ShapeError::new(
                 "from_vec",
@@ -50,6 +50,11 @@ impl<T: Float> Tensor<T> {
     }
 
     /// Builds a tensor from data and an already checked shape.
+    ///
+    /// Every caller computes `data` from `shape` (or `shape` from `data`), so a
+    /// mismatch is a bug in this crate; memory safety does not rest on it,
+    /// because every kernel indexes slices with bounds checks and the GEMM
+    /// checks its lengths itself.
     #[inline]
     pub(crate) fn from_parts(data: Vec<T>, shape: Shape) -> Self {
         debug_assert_eq!(data.len(), shape.numel());
@@ -57,22 +62,74 @@ impl<T: Float> Tensor<T> {
     }
 
     /// A tensor of zeros.
+    ///
+    /// # Panics
+    /// If the shape has more than [`MAX_DIMS`](crate::MAX_DIMS) dimensions or
+    /// more elements than a buffer can hold; see [`Tensor::try_zeros`].
+    #[track_caller]
     pub fn zeros(shape: &[usize]) -> Self {
-        Self::full(shape, T::zero())
+        Self::new_full("zeros", shape, T::zero())
+    }
+
+    /// [`Tensor::zeros`], returning an error instead of panicking.
+    ///
+    /// ```
+    /// use ad_runtime::Tensor;
+    /// let err = Tensor::<f64>::try_zeros(&[1 << 32, 1 << 32]).unwrap_err();
+    /// assert!(err.reason.contains("more than usize::MAX elements"));
+    /// assert!(Tensor::<f64>::try_zeros(&[0, usize::MAX]).is_ok());
+    /// ```
+    pub fn try_zeros(shape: &[usize]) -> Result<Self, ShapeError> {
+        Self::try_new_full("zeros", shape, T::zero())
     }
 
     /// A tensor of ones.
+    ///
+    /// # Panics
+    /// As [`Tensor::zeros`]; see [`Tensor::try_ones`].
+    #[track_caller]
     pub fn ones(shape: &[usize]) -> Self {
-        Self::full(shape, T::one())
+        Self::new_full("ones", shape, T::one())
+    }
+
+    /// [`Tensor::ones`], returning an error instead of panicking.
+    pub fn try_ones(shape: &[usize]) -> Result<Self, ShapeError> {
+        Self::try_new_full("ones", shape, T::one())
     }
 
     /// A tensor with every element `value`.
+    ///
+    /// # Panics
+    /// As [`Tensor::zeros`]; see [`Tensor::try_full`].
+    #[track_caller]
     pub fn full(shape: &[usize], value: T) -> Self {
-        let s = Shape::new(shape);
+        Self::new_full("full", shape, value)
+    }
+
+    /// [`Tensor::full`], returning an error instead of panicking.
+    pub fn try_full(shape: &[usize], value: T) -> Result<Self, ShapeError> {
+        Self::try_new_full("full", shape, value)
+    }
+
+    /// The panicking constructors build the tensor outside a `Result`, which
+    /// saves moving it through one (they run for every small temporary).
+    #[inline]
+    #[track_caller]
+    fn new_full(op: &'static str, shape: &[usize], value: T) -> Self {
+        let s = crate::ops::expect(Shape::checked_for::<T>(op, shape, shape, &[]));
         Tensor {
             data: vec![value; s.numel()],
             shape: s,
         }
+    }
+
+    #[inline]
+    fn try_new_full(op: &'static str, shape: &[usize], value: T) -> Result<Self, ShapeError> {
+        let s = Shape::checked_for::<T>(op, shape, shape, &[])?;
+        Ok(Tensor {
+            data: vec![value; s.numel()],
+            shape: s,
+        })
     }
 
     /// A 0-d tensor holding one value.
@@ -84,35 +141,63 @@ impl<T: Float> Tensor<T> {
     }
 
     /// `[0, 1, ..., n-1]` as a 1-d tensor.
+    ///
+    /// # Panics
+    /// If a buffer cannot hold `n` elements; see [`Tensor::try_arange`].
+    #[track_caller]
     pub fn arange(n: usize) -> Self {
-        Tensor {
+        crate::ops::expect(Self::try_arange(n))
+    }
+
+    /// [`Tensor::arange`], returning an error instead of panicking.
+    pub fn try_arange(n: usize) -> Result<Self, ShapeError> {
+        let s = Shape::checked_for::<T>("arange", &[n], &[n], &[])?;
+        Ok(Tensor {
             data: (0..n).map(T::from_usize).collect(),
-            shape: Shape::new(&[n]),
-        }
+            shape: s,
+        })
     }
 
     /// Uniform on `[0, 1)`; the same seed gives the same tensor on every platform.
+    ///
+    /// # Panics
+    /// As [`Tensor::zeros`]; see [`Tensor::try_rand`].
+    #[track_caller]
     pub fn rand(shape: &[usize], seed: u64) -> Self {
-        let s = Shape::new(shape);
+        crate::ops::expect(Self::try_rand(shape, seed))
+    }
+
+    /// [`Tensor::rand`], returning an error instead of panicking.
+    pub fn try_rand(shape: &[usize], seed: u64) -> Result<Self, ShapeError> {
+        let s = Shape::checked_for::<T>("rand", shape, shape, &[])?;
         let mut rng = SplitMix64::new(seed);
-        Tensor {
+        Ok(Tensor {
             data: (0..s.numel())
                 .map(|_| T::from_f64(rng.next_f64()))
                 .collect(),
             shape: s,
-        }
+        })
     }
 
     /// Standard normal; the same seed gives the same tensor on every platform.
+    ///
+    /// # Panics
+    /// As [`Tensor::zeros`]; see [`Tensor::try_randn`].
+    #[track_caller]
     pub fn randn(shape: &[usize], seed: u64) -> Self {
-        let s = Shape::new(shape);
+        crate::ops::expect(Self::try_randn(shape, seed))
+    }
+
+    /// [`Tensor::randn`], returning an error instead of panicking.
+    pub fn try_randn(shape: &[usize], seed: u64) -> Result<Self, ShapeError> {
+        let s = Shape::checked_for::<T>("randn", shape, shape, &[])?;
         let mut rng = SplitMix64::new(seed);
-        Tensor {
+        Ok(Tensor {
             data: (0..s.numel())
                 .map(|_| T::from_f64(rng.next_normal()))
                 .collect(),
             shape: s,
-        }
+        })
     }
 
     /// The extents, outermost first; empty for a 0-d tensor.

@@ -44,31 +44,81 @@ pub struct Run {
 }
 
 /// Contiguous strides of `shape` aligned to the right of an `n`-dimensional
-/// result, with 0 for the dimensions that are broadcast (padded or extent 1).
-fn aligned_strides(shape: &[usize], out: &[usize]) -> [usize; MAX_DIMS] {
-    let n = out.len();
-    let pad = n - shape.len();
+/// result, with 0 for the dimensions that are broadcast (padded or extent 1);
+/// `None` if `shape` does not broadcast to `out`. For a nonempty `out` every
+/// stride is at most its element count, so none can overflow.
+#[inline]
+fn aligned_strides(shape: &[usize], out: &[usize]) -> Option<[usize; MAX_DIMS]> {
+    let pad = out.len().checked_sub(shape.len())?;
     let mut strides = [0; MAX_DIMS];
     let mut stride = 1;
     for d in (0..shape.len()).rev() {
-        strides[pad + d] = if shape[d] == 1 { 0 } else { stride };
-        stride *= shape[d];
+        let n = shape[d];
+        if n == 1 {
+            continue;
+        }
+        if n != out[pad + d] {
+            return None;
+        }
+        strides[pad + d] = stride;
+        stride *= n;
     }
-    strides
+    Some(strides)
+}
+
+/// Whether `shape` broadcasts to `out`: each aligned extent equal or 1.
+fn broadcasts(shape: &[usize], out: &[usize]) -> bool {
+    out.len().checked_sub(shape.len()).is_some_and(|pad| {
+        shape
+            .iter()
+            .zip(&out[pad..])
+            .all(|(&d, &o)| d == o || d == 1)
+    })
+}
+
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn bad_plan(a_shape: &[usize], b_shape: &[usize], out: &[usize]) -> ! {
+    panic!(
+        "Broadcast: shapes {a_shape:?} and {b_shape:?} do not both broadcast to {out:?} \
+         (of at most {MAX_DIMS} dimensions and usize::MAX elements)"
+    )
 }
 
 impl Broadcast {
     /// Plans `a` (of shape `a_shape`) and `b` onto the result shape `out`.
+    ///
+    /// # Panics
+    /// If an operand does not broadcast to `out`, or `out` has more than
+    /// [`MAX_DIMS`] dimensions or more than `usize::MAX` elements. The check
+    /// costs a comparison per dimension, once per plan.
+    #[track_caller]
     pub fn new(a_shape: &[usize], b_shape: &[usize], out: &[usize]) -> Self {
-        debug_assert!(a_shape.len() <= out.len() && b_shape.len() <= out.len());
-        let sa_full = aligned_strides(a_shape, out);
-        let sb_full = aligned_strides(b_shape, out);
+        let numel = match crate::shape::count(out) {
+            Some(n) if out.len() <= MAX_DIMS => n,
+            _ => bad_plan(a_shape, b_shape, out),
+        };
         let mut plan = Broadcast {
             dims: [0; MAX_DIMS],
             sa: [0; MAX_DIMS],
             sb: [0; MAX_DIMS],
-            ndim: 0,
-            numel: out.iter().product(),
+            ndim: 1,
+            numel,
+        };
+        if numel == 0 {
+            // No runs. The strides are not computed: with a zero extent the
+            // other extents may multiply past `usize::MAX`.
+            if !(broadcasts(a_shape, out) && broadcasts(b_shape, out)) {
+                bad_plan(a_shape, b_shape, out);
+            }
+            return plan;
+        }
+        plan.ndim = 0;
+        let (Some(sa_full), Some(sb_full)) =
+            (aligned_strides(a_shape, out), aligned_strides(b_shape, out))
+        else {
+            bad_plan(a_shape, b_shape, out)
         };
         for d in 0..out.len() {
             let (n, sa, sb) = (out[d], sa_full[d], sb_full[d]);
@@ -92,8 +142,8 @@ impl Broadcast {
             plan.ndim += 1;
         }
         if plan.ndim == 0 {
-            // A one-element result (or an empty one, which has no runs).
-            plan.dims[0] = plan.numel.min(1);
+            // A one-element result.
+            plan.dims[0] = 1;
             plan.ndim = 1;
         }
         plan
@@ -162,16 +212,34 @@ pub fn map_inplace<T: Copy>(x: &mut [T], f: impl Fn(T) -> T) {
 }
 
 /// `out[i] = f(a[i], b[i])` into a new `Vec`, for slices of equal length.
+///
+/// # Panics
+/// If the lengths differ.
 #[inline]
+#[track_caller]
 pub fn zip<T: Copy>(a: &[T], b: &[T], f: impl Fn(T, T) -> T) -> Vec<T> {
-    debug_assert_eq!(a.len(), b.len());
+    assert!(
+        a.len() == b.len(),
+        "zip: lengths {} and {} differ",
+        a.len(),
+        b.len()
+    );
     a.iter().zip(b).map(|(&x, &y)| f(x, y)).collect()
 }
 
 /// `a[i] = f(a[i], b[i])`, for slices of equal length.
+///
+/// # Panics
+/// If the lengths differ.
 #[inline]
+#[track_caller]
 pub fn zip_assign<T: Copy>(a: &mut [T], b: &[T], f: impl Fn(T, T) -> T) {
-    debug_assert_eq!(a.len(), b.len());
+    assert!(
+        a.len() == b.len(),
+        "zip_assign: lengths {} and {} differ",
+        a.len(),
+        b.len()
+    );
     for (x, &y) in a.iter_mut().zip(b) {
         *x = f(*x, y);
     }
@@ -252,8 +320,20 @@ pub fn broadcast_to<T: Copy>(x: &[T], shape: &[usize], out: &[usize]) -> Vec<T> 
 }
 
 /// The transpose of the row-major `rows`×`cols` matrix `x`, row-major.
+///
+/// # Panics
+/// If `x` does not hold `rows * cols` elements.
+#[track_caller]
 pub fn transpose<T: Copy + Default>(x: &[T], rows: usize, cols: usize) -> Vec<T> {
-    debug_assert_eq!(x.len(), rows * cols);
+    assert!(
+        rows.checked_mul(cols) == Some(x.len()),
+        "transpose: {rows}x{cols} does not have {} elements",
+        x.len()
+    );
+    if x.is_empty() {
+        // One extent is 0, and the other may be huge: do not loop over it.
+        return Vec::new();
+    }
     // Tiles keep both the reads and the writes within a few cache lines.
     const TILE: usize = 32;
     let mut out = vec![T::default(); x.len()];

@@ -26,7 +26,7 @@ use super::elementwise::broadcast_assign;
 use super::fused;
 use crate::float::Float;
 use crate::ops::expect;
-use crate::shape::{broadcast_shapes, Shape};
+use crate::shape::{broadcast_shapes, check_alloc, Shape};
 use crate::tensor::Tensor;
 
 /// A tensor operand of a fused chain: owned (its buffer may be reused for the
@@ -320,11 +320,20 @@ pub fn axis_len<T: Float>(shape: &Shape, axis: usize) -> T {
 }
 
 /// A tensor of `shape` with every element `v` (the pullback of a full sum).
+///
+/// # Panics
+/// If a buffer cannot hold that many elements of `T`.
+#[track_caller]
 pub fn full<T: Float>(shape: &Shape, v: T) -> Tensor<T> {
+    expect(check_alloc::<T>("full", shape, shape.dims(), &[]));
     Tensor::from_parts(vec![v; shape.numel()], *shape)
 }
 
 /// A tensor of zeros of `shape` (the gradient of a parameter nothing depends on).
+///
+/// # Panics
+/// As [`full`].
+#[track_caller]
 pub fn zeros<T: Float>(shape: &Shape) -> Tensor<T> {
     full(shape, T::zero())
 }
@@ -395,6 +404,13 @@ pub fn expand_axis<T: Float>(g: &Tensor<T>, shape: &Shape, axis: usize) -> Tenso
             )
         );
     }
+    expect(check_alloc::<T>("expand_axis", shape, g.shape(), dims));
+    if shape.numel() == 0 {
+        // Some extent is 0: the others may be huge and their partial
+        // products overflow, and there is nothing to copy.
+        return Tensor::from_parts(Vec::new(), *shape);
+    }
+    // Products of extents of a nonempty `shape`, so each is at most its numel.
     let outer: usize = dims[..axis].iter().product();
     let inner: usize = dims[axis + 1..].iter().product();
     let n = dims[axis];

@@ -5,6 +5,12 @@ use crate::float::Float;
 
 /// A read-only view of an m×n matrix inside a slice: element `(i, j)` is
 /// `data[i * row_stride + j * col_stride]`.
+///
+/// Its fields are private and both constructors check them, so every view
+/// that addresses an element at all (`rows > 0` and `cols > 0`) satisfies:
+/// the offset of its last element, `(rows - 1) * row_stride + (cols - 1) *
+/// col_stride`, is computed without overflow and lies inside `data`, and both
+/// strides are at most `isize::MAX`. [`gemm`]'s `unsafe` call rests on this.
 #[derive(Clone, Copy, Debug)]
 pub struct MatRef<'a, T> {
     data: &'a [T],
@@ -21,11 +27,21 @@ impl<'a, T> MatRef<'a, T> {
     /// If `data.len() != rows * cols`.
     #[track_caller]
     pub fn row_major(data: &'a [T], rows: usize, cols: usize) -> Self {
-        assert_eq!(
-            data.len(),
-            rows * cols,
-            "MatRef::row_major: {rows}x{cols} needs {} elements",
-            rows * cols
+        // Checked, so that a product that wraps around (`2^32 × 2^32` is 0)
+        // cannot pass for the length of an empty slice.
+        assert!(
+            rows.checked_mul(cols) == Some(data.len()),
+            "MatRef::row_major: a {rows}x{cols} matrix does not have {} elements",
+            data.len()
+        );
+        // For a nonempty view the last offset is `data.len() - 1` and the row
+        // stride `cols <= data.len()`, so both fit `isize` when the length
+        // does. (A slice of `f32` or `f64` always does; this states it for
+        // every element type.)
+        assert!(
+            data.len() <= isize::MAX as usize,
+            "MatRef::row_major: {} elements are more than isize::MAX",
+            data.len()
         );
         MatRef {
             data,
@@ -39,7 +55,8 @@ impl<'a, T> MatRef<'a, T> {
     /// A view with explicit strides.
     ///
     /// # Panics
-    /// If an addressed element lies outside `data`.
+    /// If an addressed element lies outside `data`, or a stride exceeds
+    /// `isize::MAX` while the view addresses elements.
     #[track_caller]
     pub fn strided(
         data: &'a [T],
@@ -58,6 +75,12 @@ impl<'a, T> MatRef<'a, T> {
                 last.is_some_and(|last| last < data.len() && last <= isize::MAX as usize),
                 "MatRef::strided: element {last:?} is outside {} elements",
                 data.len()
+            );
+            // With one row (or column) its stride multiplies 0 above, so it is
+            // checked on its own: the GEMM takes strides as `isize`.
+            assert!(
+                row_stride <= isize::MAX as usize && col_stride <= isize::MAX as usize,
+                "MatRef::strided: strides {row_stride} and {col_stride} do not fit isize"
             );
         }
         MatRef {
@@ -114,9 +137,9 @@ pub fn gemm<T: Float>(alpha: T, a: MatRef<'_, T>, b: MatRef<'_, T>, beta: T, c: 
         "gemm: inner dimensions {k} and {} differ",
         b.rows
     );
-    assert_eq!(
-        c.len(),
-        m * n,
+    // Checked: a wrapped m·n (2^32 × 2^32 is 0) would let an empty `c` pass.
+    assert!(
+        m.checked_mul(n) == Some(c.len()),
         "gemm: the output holds {} elements, not {m}x{n}",
         c.len()
     );
@@ -132,10 +155,25 @@ pub fn gemm<T: Float>(alpha: T, a: MatRef<'_, T>, b: MatRef<'_, T>, beta: T, c: 
         }
         return;
     }
-    // SAFETY: `MatRef`'s constructors ensure every element that its strides
-    // address lies inside its slice; `c` is a distinct `&mut` slice of exactly
-    // m·n elements addressed row-major; strides fit `isize` because they index
-    // within allocations, which never exceed `isize::MAX` bytes.
+    // Here m, k and n are all at least 1, so both views address elements.
+    // A view with a zero stride can repeat one element along any extent, so
+    // k is not bounded by a slice length: it is held to `isize`'s range like
+    // every other count the GEMM does arithmetic with.
+    assert!(
+        m <= isize::MAX as usize && k <= isize::MAX as usize && n <= isize::MAX as usize,
+        "gemm: dimensions {m}x{k} times {k}x{n} exceed isize::MAX"
+    );
+    // SAFETY: `matrixmultiply` reads `a` at offsets `i * rsa + p * csa` for
+    // `i < m`, `p < k`, and `b` likewise, and writes `c` at `i * n + j`.
+    // - `a` and `b` are `MatRef`s that address elements, so (checked by their
+    //   constructors, see `MatRef`) their strides fit `isize` and the offset
+    //   of their last element is in bounds; every other offset is smaller.
+    // - `c` holds exactly m·n elements (checked above without overflow), so
+    //   its row stride `n <= c.len()` fits `isize` (a slice spans at most
+    //   `isize::MAX` bytes) and its last offset `m·n - 1` is in bounds.
+    // - `c` is a `&mut` slice, so it aliases neither `a` nor `b`.
+    // - m, k and n are at most `isize::MAX` (checked above), so the GEMM's own
+    //   index arithmetic on them cannot overflow `isize`.
     unsafe {
         T::gemm_raw(
             m,
@@ -157,15 +195,18 @@ pub fn gemm<T: Float>(alpha: T, a: MatRef<'_, T>, b: MatRef<'_, T>, beta: T, c: 
 }
 
 /// `a·b` for row-major `a` (m×k) and `b` (k×n), into a new row-major `Vec`.
+///
+/// # Panics
+/// If the slices do not have those sizes, or `m·n` does not fit in `usize`.
+#[track_caller]
 pub fn matmul<T: Float>(a: &[T], b: &[T], m: usize, k: usize, n: usize) -> Vec<T> {
-    let mut c = vec![T::zero(); m * n];
-    gemm(
-        T::one(),
-        MatRef::row_major(a, m, k),
-        MatRef::row_major(b, k, n),
-        T::zero(),
-        &mut c,
-    );
+    // The views check the operands before the result is allocated.
+    let (va, vb) = (MatRef::row_major(a, m, k), MatRef::row_major(b, k, n));
+    let Some(len) = m.checked_mul(n) else {
+        panic!("matmul: a {m}x{n} result has more than usize::MAX elements");
+    };
+    let mut c = vec![T::zero(); len];
+    gemm(T::one(), va, vb, T::zero(), &mut c);
     c
 }
 

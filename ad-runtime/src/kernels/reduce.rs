@@ -35,8 +35,17 @@ pub fn min<T: Float>(x: &[T]) -> T {
 
 /// The inner product of two slices of equal length.
 #[inline]
+///
+/// # Panics
+/// If the lengths differ.
+#[track_caller]
 pub fn dot<T: Float>(a: &[T], b: &[T]) -> T {
-    debug_assert_eq!(a.len(), b.len());
+    assert!(
+        a.len() == b.len(),
+        "dot: lengths {} and {} differ",
+        a.len(),
+        b.len()
+    );
     let mut acc = [T::zero(); LANES];
     let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
     let (ra, rb) = (ca.remainder(), cb.remainder());
@@ -103,15 +112,21 @@ fn lesser<T: Float>(acc: T, v: T) -> T {
 
 /// Sums a row-major tensor of shape `[outer, n, inner]` over its middle axis,
 /// giving `[outer, inner]`.
+///
+/// # Panics
+/// If `x` does not hold `outer * n * inner` elements, or the result would
+/// hold more than `usize::MAX`.
+#[track_caller]
 pub fn sum_axis<T: Float>(x: &[T], outer: usize, n: usize, inner: usize) -> Vec<T> {
-    debug_assert_eq!(x.len(), outer * n * inner);
-    if n == 0 || inner == 0 {
-        return vec![T::zero(); outer * inner];
+    let out_len = axis_lengths("sum_axis", x, outer, n, inner);
+    if x.is_empty() {
+        // Some extent is 0, so `n * inner` below might not fit.
+        return vec![T::zero(); out_len];
     }
     if inner == 1 {
         return x.chunks_exact(n).map(sum).collect();
     }
-    let mut out = vec![T::zero(); outer * inner];
+    let mut out = vec![T::zero(); out_len];
     for (o, block) in out.chunks_exact_mut(inner).zip(x.chunks_exact(n * inner)) {
         for row in block.chunks_exact(inner) {
             zip_assign(o, row, |s, v| s + v);
@@ -120,18 +135,37 @@ pub fn sum_axis<T: Float>(x: &[T], outer: usize, n: usize, inner: usize) -> Vec<
     out
 }
 
+/// Checks that `x` has the shape `[outer, n, inner]`, and gives the length of
+/// the result `[outer, inner]`. Once per call: the kernels are public, so a
+/// wrong length must not wrap around into a plausible one.
+#[track_caller]
+fn axis_lengths<T>(op: &str, x: &[T], outer: usize, n: usize, inner: usize) -> usize {
+    let fits = crate::shape::count(&[outer, n, inner]) == Some(x.len());
+    let out_len = crate::shape::count(&[outer, inner]);
+    match out_len {
+        Some(len) if fits => len,
+        _ => panic!(
+            "{op}: [{outer}, {n}, {inner}] does not describe {} elements",
+            x.len()
+        ),
+    }
+}
+
 /// The largest element over the middle axis of `[outer, n, inner]`, giving
 /// `[outer, inner]` (`-inf` where `n` is 0).
+#[track_caller]
 pub fn max_axis<T: Float>(x: &[T], outer: usize, n: usize, inner: usize) -> Vec<T> {
     extremum_axis(x, outer, n, inner, T::neg_infinity(), greater)
 }
 
 /// The smallest element over the middle axis of `[outer, n, inner]`, giving
 /// `[outer, inner]` (`+inf` where `n` is 0).
+#[track_caller]
 pub fn min_axis<T: Float>(x: &[T], outer: usize, n: usize, inner: usize) -> Vec<T> {
     extremum_axis(x, outer, n, inner, T::infinity(), lesser)
 }
 
+#[track_caller]
 fn extremum_axis<T: Float>(
     x: &[T],
     outer: usize,
@@ -140,9 +174,9 @@ fn extremum_axis<T: Float>(
     init: T,
     f: impl Fn(T, T) -> T + Copy,
 ) -> Vec<T> {
-    debug_assert_eq!(x.len(), outer * n * inner);
-    let mut out = vec![init; outer * inner];
-    if n == 0 || inner == 0 {
+    let out_len = axis_lengths("max_axis/min_axis", x, outer, n, inner);
+    let mut out = vec![init; out_len];
+    if x.is_empty() {
         return out;
     }
     for (o, block) in out.chunks_exact_mut(inner).zip(x.chunks_exact(n * inner)) {
@@ -156,13 +190,28 @@ fn extremum_axis<T: Float>(
 /// Sums `x` (of shape `shape`) onto `target`, a shape that broadcasts to
 /// `shape`: every dimension where `target` has extent 1 (or is missing) is
 /// summed over. This is the adjoint of broadcasting `target` to `shape`.
+///
+/// # Panics
+/// If `target` does not broadcast to `shape`, or `x` does not have `shape`.
+#[track_caller]
 pub fn sum_to_shape<T: Float>(x: &[T], shape: &[usize], target: &[usize]) -> Vec<T> {
-    let n_out: usize = target.iter().product();
+    // The plan checks that `target` broadcasts to `shape`, so with `shape`'s
+    // product (its `numel`) fitting, so does `target`'s unless `shape` has a
+    // zero extent; `count` covers that case.
+    let plan = Broadcast::new(target, shape, shape);
+    let n_out = crate::shape::count(target);
+    let n_out = match n_out {
+        Some(n) if plan.numel() == x.len() => n,
+        _ => panic!(
+            "sum_to_shape: {} elements of shape {shape:?} onto shape {target:?}",
+            x.len()
+        ),
+    };
     if n_out == 1 {
         return vec![sum(x)];
     }
     let mut out = vec![T::zero(); n_out];
-    Broadcast::new(target, shape, shape).for_each_run(|r| {
+    plan.for_each_run(|r| {
         let src = &x[r.b..r.b + r.len];
         if r.a_step == 1 {
             zip_assign(&mut out[r.a..r.a + r.len], src, |s, v| s + v);

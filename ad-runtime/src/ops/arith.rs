@@ -5,7 +5,7 @@ use super::expect;
 use crate::error::ShapeError;
 use crate::float::Float;
 use crate::kernels::elementwise as kernel;
-use crate::shape::{broadcast_shapes, Shape};
+use crate::shape::{broadcast_shapes, check_alloc, Shape};
 use crate::tensor::Tensor;
 use std::ops::{Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Sub, SubAssign};
 
@@ -37,7 +37,12 @@ fn binary<T: Float>(
     let shape = if sa == sb {
         sa
     } else {
-        broadcast_shapes(op, sa.dims(), sb.dims())?
+        let s = broadcast_shapes(op, sa.dims(), sb.dims())?;
+        // A result larger than both operands is a new allocation.
+        if s != sa && s != sb {
+            check_alloc::<T>(op, &s, sa.dims(), sb.dims())?;
+        }
+        s
     };
     Ok(match (a, b) {
         (Arg::Owned(mut a), b) if a.shape == shape => {

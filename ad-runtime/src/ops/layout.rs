@@ -81,19 +81,20 @@ impl<T: Float> Tensor<T> {
         if shape == self.shape() {
             return Ok(self.clone());
         }
+        let op = "broadcast_to";
+        let target = Shape::checked_for::<T>(op, shape, self.shape(), shape)?;
         let fits = self.ndim() <= shape.len()
-            && broadcast_shapes("broadcast_to", self.shape(), shape)
-                .is_ok_and(|s| s.dims() == shape);
+            && broadcast_shapes(op, self.shape(), shape).is_ok_and(|s| s == target);
         if !fits {
             return Err(ShapeError::new(
-                "broadcast_to",
+                op,
                 self.shape(),
                 shape,
                 "the tensor does not broadcast to the target shape",
             ));
         }
         let data = kernel::broadcast_to(&self.data, self.shape(), shape);
-        Ok(Tensor::from_parts(data, Shape::new(shape)))
+        Ok(Tensor::from_parts(data, target))
     }
 }
 
@@ -102,10 +103,7 @@ fn reshaped<T: Float>(
     t: &Tensor<T>,
     shape: &[usize],
 ) -> Result<Shape, ShapeError> {
-    if shape.len() > crate::shape::MAX_DIMS {
-        return Err(ShapeError::new(op, t.shape(), shape, "too many dimensions"));
-    }
-    let s = Shape::new(shape);
+    let s = Shape::checked(op, shape, t.shape(), shape)?;
     if s.numel() != t.len() {
         return Err(ShapeError::new(
             op,

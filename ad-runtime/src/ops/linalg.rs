@@ -44,12 +44,15 @@ fn plan<'a, T: Float>(
             side(tb && b.ndim() == 2),
         )));
     }
-    let shape = match (a.ndim(), b.ndim()) {
-        (2, 2) => Shape::new(&[va.rows(), vb.cols()]),
-        (2, _) => Shape::new(&[va.rows()]),
-        (_, 2) => Shape::new(&[vb.cols()]),
-        _ => Shape::scalar(),
+    let dims = match (a.ndim(), b.ndim()) {
+        (2, 2) => &[va.rows(), vb.cols()][..],
+        (2, _) => &[va.rows()][..],
+        (_, 2) => &[vb.cols()][..],
+        _ => &[][..],
     };
+    // `[m, 0]·[0, n]` is a real `[m, n]` of zeros, so the result can be far
+    // larger than both operands: check its size before the GEMM sees it.
+    let shape = Shape::checked_for::<T>(op, dims, a.shape(), b.shape())?;
     Ok((va, vb, shape))
 }
 
@@ -207,24 +210,27 @@ impl<T: Float> Tensor<T> {
     /// The outer product of two 1-d tensors: `[m]` and `[n]` give `[m, n]`.
     ///
     /// # Panics
-    /// If either operand is not 1-d.
+    /// If either operand is not 1-d; see [`Tensor::try_outer`].
     #[track_caller]
     pub fn outer(&self, other: &Tensor<T>) -> Tensor<T> {
+        expect(self.try_outer(other))
+    }
+
+    /// [`Tensor::outer`], returning an error instead of panicking.
+    pub fn try_outer(&self, other: &Tensor<T>) -> Result<Tensor<T>, ShapeError> {
         let (&[m], &[n]) = (self.shape(), other.shape()) else {
-            panic!(
-                "{}",
-                ShapeError::new(
-                    "outer",
-                    self.shape(),
-                    other.shape(),
-                    "outer needs two 1-d tensors"
-                )
-            );
+            return Err(ShapeError::new(
+                "outer",
+                self.shape(),
+                other.shape(),
+                "outer needs two 1-d tensors",
+            ));
         };
-        let mut data = Vec::with_capacity(m * n);
+        let shape = Shape::checked_for::<T>("outer", &[m, n], self.shape(), other.shape())?;
+        let mut data = Vec::with_capacity(shape.numel());
         for &x in &self.data {
             data.extend(other.data.iter().map(|&y| x * y));
         }
-        Tensor::from_parts(data, Shape::new(&[m, n]))
+        Ok(Tensor::from_parts(data, shape))
     }
 }

@@ -140,18 +140,23 @@ impl<T: Float> Tensor<T> {
         if shape == self.shape() {
             return Ok(self.clone());
         }
+        let op = "sum_to_shape";
+        // Onto a tensor with a zero extent, the target may be far larger
+        // (`[0, n]` sums onto `[1, n]`, a row of n zeros): it is checked as
+        // a new tensor.
+        let target = Shape::checked_for::<T>(op, shape, self.shape(), shape)?;
         let fits = shape.len() <= self.ndim()
-            && broadcast_shapes("sum_to_shape", shape, self.shape()).is_ok_and(|s| s == self.shape);
+            && broadcast_shapes(op, shape, self.shape()).is_ok_and(|s| s == self.shape);
         if !fits {
             return Err(ShapeError::new(
-                "sum_to_shape",
+                op,
                 self.shape(),
                 shape,
                 "the target shape does not broadcast to the tensor's shape",
             ));
         }
         let data = kernel::sum_to_shape(&self.data, self.shape(), shape);
-        Ok(Tensor::from_parts(data, Shape::new(shape)))
+        Ok(Tensor::from_parts(data, target))
     }
 }
 
@@ -171,15 +176,19 @@ fn split_at_axis<T: Float>(
             format!("axis {axis} is out of range for a {}-d tensor", dims.len()),
         ));
     }
-    let outer = dims[..axis].iter().product();
-    let inner = dims[axis + 1..].iter().product();
     let mut rest = [0; crate::shape::MAX_DIMS];
     rest[..axis].copy_from_slice(&dims[..axis]);
     rest[axis..dims.len() - 1].copy_from_slice(&dims[axis + 1..]);
-    Ok((
-        outer,
-        dims[axis],
-        inner,
-        Shape::new(&rest[..dims.len() - 1]),
-    ))
+    // Removing an extent of 0 can leave more elements than a buffer holds
+    // (`[usize::MAX, 0]` summed over axis 1), so the result is checked first.
+    let shape = Shape::checked_for::<T>(op, &rest[..dims.len() - 1], dims, &[])?;
+    if shape.numel() == 0 {
+        // An empty result: its other extents may multiply past `usize::MAX`,
+        // and `[0, n, 0]` describes the (empty) operand just as well.
+        return Ok((0, dims[axis], 0, shape));
+    }
+    // Products of nonzero extents of `shape`, so each is at most its numel.
+    let outer = shape.dims()[..axis].iter().product();
+    let inner = shape.dims()[axis..].iter().product();
+    Ok((outer, dims[axis], inner, shape))
 }
