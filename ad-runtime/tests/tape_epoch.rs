@@ -200,3 +200,20 @@ fn liveness_matches_a_model_of_random_recordings_and_clears() {
         .count();
     assert!(reused > 100, "{reused} dropped Vars whose index was reused");
 }
+
+// Empty tensors with huge other extents (found by the runtime's robustness test): the
+// tape multiplied the extents to count elements, which overflows in debug builds
+// although the count is 0.
+#[test]
+fn tape_ops_on_empty_tensors_with_huge_extents() {
+    use ad_runtime::tape::Tape;
+    use ad_runtime::Tensor;
+    let huge = [usize::MAX, usize::MAX, 0];
+    let tape = Tape::<f64>::new();
+    let a = tape.tensor(Tensor::zeros(&huge));
+    let b = tape.tensor(Tensor::zeros(&[usize::MAX, 1, 0]));
+    let y = (a + b).mean() + (a * 2.0).sum();
+    y.backward();
+    assert_eq!(a.grad_tensor().shape(), &huge);
+    assert_eq!(b.grad_tensor().shape(), &[usize::MAX, 1, 0]);
+}

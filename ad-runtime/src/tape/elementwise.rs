@@ -53,7 +53,7 @@ fn for_each2(
         f(0, 0, 0);
         return;
     }
-    let total: usize = out.iter().product();
+    let total = numel(out);
     if total == 0 {
         return;
     }
@@ -226,9 +226,9 @@ pub(crate) fn reduce_grad<T: Float>(inp: &[usize], g: &Tensor<T>, p: &Saved<T>) 
         };
         return Tensor::from_parts(data, Shape::new(inp));
     }
-    let numel: usize = inp.iter().product();
-    let mut acc = vec![T::zero(); numel];
-    if inp.is_empty() || numel == 1 {
+    let count = numel(inp);
+    let mut acc = vec![T::zero(); count];
+    if inp.is_empty() || count == 1 {
         let mut s = T::zero();
         for k in 0..gs.len() {
             s += term(k);
@@ -246,7 +246,7 @@ pub(crate) fn reduce_grad<T: Float>(inp: &[usize], g: &Tensor<T>, p: &Saved<T>) 
 pub(crate) fn expand<T: Float>(g: &Tensor<T>, out: &[usize]) -> Tensor<T> {
     let si = bcast_strides(out, g.shape());
     let zero = [0usize; MAX_DIMS];
-    let n: usize = out.iter().product();
+    let n = numel(out);
     let mut data = vec![T::zero(); n];
     let gs = g.as_slice();
     for_each2(out, &si, &zero, |k, i, _| data[k] = gs[i]);
@@ -258,5 +258,16 @@ pub(crate) fn add_assign<T: Float>(acc: &mut Tensor<T>, x: &Tensor<T>) {
     debug_assert_eq!(acc.shape(), x.shape());
     for (a, &b) in acc.as_mut_slice().iter_mut().zip(x.as_slice()) {
         *a += b;
+    }
+}
+
+/// The number of elements of a shape the tape already holds a tensor of (so the count
+/// fits `usize`, checked when that tensor was made): 0 as soon as an extent is 0,
+/// without multiplying the others, which may overflow (`[usize::MAX, usize::MAX, 0]`).
+pub(crate) fn numel(dims: &[usize]) -> usize {
+    if dims.contains(&0) {
+        0
+    } else {
+        dims.iter().product()
     }
 }
