@@ -93,6 +93,13 @@ impl Builder<'_> {
         self.routed[&id]
     }
 
+    /// Records that `id` is an exact zero exactly where `like` is (a strong-zero guard
+    /// around `like`), so that it is not taken for a routing select.
+    pub fn same_zeros(&mut self, id: Id, like: Id) {
+        let v = self.may_be_routed_zero(like);
+        self.routed.insert(id, v);
+    }
+
     /// Appends an adjoint node.
     pub fn push_op(&mut self, op: Op, ty: Ty) -> Id {
         self.push(op, ty)

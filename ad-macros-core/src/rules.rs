@@ -294,7 +294,10 @@ fn strong(b: &mut Builder<'_>, dy: Id, t: Id, ty: Ty) -> Id {
         _ => dy,
     };
     let z = b.cmp(BinOp::Eq, v, zero);
-    b.select(z, zero, t)
+    let guarded = b.select(z, zero, t);
+    // The guard is 0 only where `t` already is: it makes no new routed zero.
+    b.same_zeros(guarded, t);
+    guarded
 }
 
 /// The rules that route `dy` (or 0) to their operands instead of scaling it.
