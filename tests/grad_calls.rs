@@ -372,3 +372,51 @@ fn default_route_takes_the_same_calls() {
     let (_, (tv, tc)) = vec_call_tape_grad(a.to_vec(), 1.5);
     assert!(close(&gv, &tv) && (gc - tc).abs() < 1e-12);
 }
+
+// Found by the random-program tester: a scalar-valued call with a tensor argument lost
+// the gradients of every argument after the tensor (the tensor's shape node stopped the
+// scan for the call's partials): silently wrong gradients.
+#[differentiable]
+fn tensor_between(a: f64, w: &Tensor, b: f64) -> f64 {
+    a * b * w.sum()
+}
+
+#[differentiable]
+fn two_tensors(a: &Tensor, b: &Tensor) -> f64 {
+    a.sum() + 10.0 * b.sum()
+}
+
+#[differentiable]
+fn calls_tensor_between(w: &Tensor, v: &Tensor, x: f64) -> f64 {
+    let c: f64 = tensor_between(x, w, x * 2.0);
+    let d: f64 = two_tensors(w, v);
+    c + d * x
+}
+
+#[differentiable(tape)]
+fn calls_tensor_between_tape(w: &Tensor, v: &Tensor, x: f64) -> f64 {
+    let c: f64 = tensor_between(x, w, x * 2.0);
+    let d: f64 = two_tensors(w, v);
+    c + d * x
+}
+
+#[test]
+fn scalar_and_tensor_arguments_after_a_tensor() {
+    let w = Tensor::from_vec(vec![0.1, 0.2, 0.3, 0.4, 0.5, 0.6], &[2, 3]);
+    let v = Tensor::from_vec(vec![0.3, -0.4], &[2]);
+    let x = 0.5;
+    let (_, (gw, gv, gx)) = calls_tensor_between_grad(&w, &v, x);
+    let (_, (tw, tv, tx)) = calls_tensor_between_tape_grad(&w, &v, x);
+    // d/dx [2x² Σw + x (Σw + 10 Σv)] = 4x Σw + Σw + 10 Σv
+    let (sw, sv) = (w.sum(), v.sum());
+    let want = 4.0 * x * sw + sw + 10.0 * sv;
+    assert!(
+        (gx - want).abs() < 1e-12 && (tx - want).abs() < 1e-12,
+        "{gx} {tx} {want}"
+    );
+    assert!(
+        gv.as_slice().iter().all(|g| (g - 10.0 * x).abs() < 1e-12),
+        "{gv:?}"
+    );
+    assert!(close(gw.as_slice(), tw.as_slice()) && close(gv.as_slice(), tv.as_slice()));
+}

@@ -198,10 +198,18 @@ pub fn pullback(b: &mut Builder<'_>, id: Id, dy: Id) -> Vec<(Id, Id)> {
 
 /// The [`Op::CallGrad`] nodes that lowering placed right after the call `id`.
 fn call_grads(b: &Builder<'_>, id: Id) -> Vec<Id> {
-    (id.0 + 1..b.func.nodes.len() as u32)
+    // Lowering pushes them right after the call, but a tensor-typed one is followed by
+    // its `ShapeOf` node: collect them all by index, never stop at the first other node
+    // (stopping there lost the gradients of every argument after a tensor argument).
+    let mut grads: Vec<(u32, Id)> = (id.0 + 1..b.func.nodes.len() as u32)
         .map(Id)
-        .take_while(|g| matches!(b.func.node(*g).op, Op::CallGrad { call, .. } if call == id))
-        .collect()
+        .filter_map(|g| match b.func.node(g).op {
+            Op::CallGrad { call, index, .. } if call == id => Some((index, g)),
+            _ => None,
+        })
+        .collect();
+    grads.sort_by_key(|&(index, _)| index);
+    grads.into_iter().map(|(_, g)| g).collect()
 }
 
 /// The pullback of a float method. The rules that only route `dy` (`relu`, `abs`,
