@@ -475,3 +475,36 @@ fn f32_network_tracks_its_f64_twin() {
         assert!((p - q as f64).abs() < 1e-5 * (1.0 + p.abs()), "{p} vs {q}");
     }
 }
+
+// Found by the random-program tester: the reverse sweep of this chain fused five
+// tensors into one pass, for which the runtime has no kernel (`ew5` did not exist):
+// a compile error. Every pass is now held to the kernels' arity.
+#[differentiable]
+fn five_leaves(w1: &Tensor) -> f64 {
+    let u2 = (0.3 * w1) - (w1 / (w1.softplus() + 0.1));
+    u2.sum()
+}
+
+#[differentiable(tape)]
+fn five_leaves_tape(w1: &Tensor) -> f64 {
+    let u2 = (0.3 * w1) - (w1 / (w1.softplus() + 0.1));
+    u2.sum()
+}
+
+#[test]
+fn a_chain_of_five_tensors_is_split_into_passes() {
+    let w = Tensor::from_vec(vec![0.1, -0.7, 1.3, 0.4], &[2, 2]);
+    let (v, g) = five_leaves_grad(&w);
+    let (tv, tg) = five_leaves_tape_grad(&w);
+    assert!((v - tv).abs() < 1e-12);
+    for (a, b) in g.as_slice().iter().zip(tg.as_slice()) {
+        assert!((a - b).abs() < 1e-12, "{g:?} vs {tg:?}");
+    }
+    adjoint::check::gradcheck_tensor(
+        five_leaves,
+        |w: &Tensor| five_leaves_grad(w).1,
+        &w,
+        adjoint::check::Tolerance::default(),
+    )
+    .unwrap();
+}

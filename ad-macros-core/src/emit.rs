@@ -425,7 +425,30 @@ impl<'a> Emitter<'a> {
             .map(Id)
             .filter(|&id| !self.inline[id.idx()] && self.group_child(id).is_some())
             .collect();
-        while let Some(root) = roots.pop() {
+        // Materializing a member of one pass can leave another pass (whose root was
+        // checked while that member was still inlined elsewhere) over its limit: check
+        // every root again until none is (found by the random-program tester: an `ew5`).
+        let mut rechecked = 0;
+        loop {
+            if roots.is_empty() {
+                roots = (0..func.nodes.len() as u32)
+                    .map(Id)
+                    .filter(|&id| !self.inline[id.idx()] && self.group_child(id).is_some())
+                    .filter(|&id| {
+                        let limit = if self.is_elementwise(id) {
+                            MAX_LEAVES
+                        } else {
+                            MAX_REDUCE_LEAVES
+                        };
+                        self.leaves(id).len() > limit
+                    })
+                    .collect();
+                rechecked += 1;
+                if roots.is_empty() || rechecked > func.nodes.len() {
+                    break;
+                }
+            }
+            let Some(root) = roots.pop() else { break };
             loop {
                 let leaves = self.leaves(root);
                 let limit = if self.is_elementwise(root) {

@@ -26,6 +26,10 @@ const CALLS_EXPECTED: &[(&str, &str)] = &[
     ("mixed_default", "static"),
     ("local_array_default", "static"),
     ("vec_call_default", "static"),
+    ("tensor_between", "static"),
+    ("two_tensors", "static"),
+    ("calls_tensor_between", "static"),
+    ("calls_tensor_between_tape", "tape"),
 ];
 
 /// Function name -> "static", "tape" (forced) or "tape: <Construct>".

@@ -508,7 +508,7 @@ fn rule<T: Float>(g: &Graph<T>, i: usize, gy: &Value<T>) -> Vec<(u32, Value<T>)>
         Op::Mean => {
             if needs(a) {
                 let s = g.shape(a);
-                let cnt = T::from_usize(super::elementwise::numel(&s));
+                let cnt = T::from_usize(super::elementwise::numel(s));
                 out.push((a, Value::Tensor(Tensor::full(s, gy.item() / cnt))));
             }
         }
