@@ -78,6 +78,10 @@ pub enum Construct {
     /// A call of an associated function of an integer type (`usize::min(i, n)`):
     /// a call with a non-float result.
     IntCall,
+    /// An `if`, a block or a loop inside an `if` or `while` condition, in a body with
+    /// loops, indexing, an early exit or a slice parameter (the statement-level static
+    /// path takes conditions without control flow only).
+    ConditionFlow,
 }
 
 impl Construct {
@@ -99,6 +103,9 @@ impl Construct {
             Construct::Field => "field access",
             Construct::LocalVec => "a local `Vec`",
             Construct::IntCall => "a call of an integer type's function",
+            Construct::ConditionFlow => {
+                "an `if`, block or loop inside an `if`/`while` condition, in a body with loops, indexing, early exits or a slice parameter"
+            }
         }
     }
 }
@@ -137,6 +144,9 @@ pub fn route(sig: &Signature, args: &Args, block: &syn::Block) -> Route {
     if let (Some(_), true, Some(span)) = (control, tensors, finder.tensor_control) {
         return Route::Tape(Reason::Construct(Construct::TensorControl, span));
     }
+    if let (Some(_), Some(span)) = (control, finder.condition_flow) {
+        return Route::Tape(Reason::Construct(Construct::ConditionFlow, span));
+    }
     Route::Static
 }
 
@@ -153,12 +163,23 @@ struct Finder {
     tensor_control: Option<Span>,
     /// The names of the slice parameters.
     slices: Vec<String>,
+    /// The first control flow inside an `if` or `while` condition.
+    condition_flow: Option<Span>,
 }
 
 impl Finder {
     fn hit(&mut self, c: Construct, tokens: impl ToTokens) {
         if self.found.is_none() {
             self.found = Some((c, first_span(tokens)));
+        }
+    }
+
+    /// Notes control flow inside the condition `cond` of an `if` or `while`.
+    fn condition(&mut self, cond: &Expr) {
+        if self.condition_flow.is_none() {
+            let mut scan = ConditionScan(None);
+            scan.visit_expr(cond);
+            self.condition_flow = scan.0;
         }
     }
 
@@ -253,7 +274,9 @@ impl<'ast> Visit<'ast> for Finder {
                 self.visit_block(&f.body);
                 return;
             }
+            Expr::If(i) => self.condition(&i.cond),
             Expr::While(w) => {
+                self.condition(&w.cond);
                 self.control(w.while_token);
                 if w.label.is_some() {
                     self.hit(Construct::Label, &w.label);
@@ -372,6 +395,31 @@ impl<'ast> Visit<'ast> for Finder {
 
     // Items are not part of the body's evaluation; [`check`] reports them.
     fn visit_item(&mut self, _: &'ast syn::Item) {}
+}
+
+/// Finds the first `if`, block or loop in a condition: what the statement-level static
+/// path rejects there (`control.rs`'s own check is the same list).
+struct ConditionScan(Option<Span>);
+
+impl<'ast> Visit<'ast> for ConditionScan {
+    fn visit_expr(&mut self, e: &'ast Expr) {
+        if self.0.is_none()
+            && matches!(
+                e,
+                Expr::If(_)
+                    | Expr::Block(_)
+                    | Expr::Loop(_)
+                    | Expr::ForLoop(_)
+                    | Expr::While(_)
+                    | Expr::Return(_)
+                    | Expr::Break(_)
+                    | Expr::Continue(_)
+            )
+        {
+            self.0 = Some(first_span(e));
+        }
+        visit::visit_expr(self, e);
+    }
 }
 
 fn is_vec_type(ty: &syn::Type) -> bool {
@@ -546,6 +594,14 @@ mod tests {
             (
                 "fn f(x: f64, n: usize) -> f64 { x.powi(usize::min(n, 3) as i32) }",
                 Construct::IntCall,
+            ),
+            (
+                "fn f(x: f64) -> f64 { let mut s = x; while (if s > 0.5 { s } else { x }) < 2.0 { s = s * 2.0 } s }",
+                Construct::ConditionFlow,
+            ),
+            (
+                "fn f(x: &[f64]) -> f64 { if (if x[0] > 0.5 { x[0] } else { x[1] }) < 2.0 { x[0] } else { x[1] } }",
+                Construct::ConditionFlow,
             ),
         ];
         for (f, c) in cases {
