@@ -154,6 +154,24 @@ mod probe {
         a < b
     }
 
+    /// An argument that must stay below `limit` in magnitude (periodic and
+    /// exponential functions, where a large argument amplifies rounding).
+    pub fn big(x: f64, limit: f64) -> f64 {
+        if !(x.abs() <= limit) {
+            note(0.0, 0);
+        }
+        x
+    }
+
+    /// [`big`] for every element.
+    pub fn bigt(t: impl Borrow<Tensor>, limit: f64) -> Tensor {
+        let t = t.borrow();
+        for &x in t.as_slice() {
+            big(x, limit);
+        }
+        t.clone()
+    }
+
     /// A kink at 0 (`abs`, `relu`, `cbrt`, `norm`).
     pub fn k(x: f64) -> f64 {
         note(rel(x, x, 0.0), (x > 0.0) as u64 + 4);

@@ -145,6 +145,19 @@ impl Code {
         }
     }
 
+    /// The receiver form of an operand: `x` for `&x`.
+    fn recv(&self) -> Code {
+        let strip = |s: &str| match s.strip_prefix('&') {
+            Some(n) if n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => n.to_string(),
+            _ => s.to_string(),
+        };
+        Code {
+            r: strip(&self.r),
+            p: strip(&self.p),
+            ..self.clone()
+        }
+    }
+
     /// A tensor operand as a `&Tensor` argument.
     fn as_ref(self) -> Code {
         if self.is_ref {
@@ -174,9 +187,11 @@ impl Code {
             r.push_str(&rest[..at]);
             p.push_str(&rest[..at]);
             let c = it.next().expect("a part per {}");
+            rest = &rest[at + 2..];
+            // A method call on `&x` is a call on `x` (`&x.sin()` would borrow the result).
+            let c = if rest.starts_with('.') { c.recv() } else { (*c).clone() };
             r.push_str(&c.r);
             p.push_str(&c.p);
-            rest = &rest[at + 2..];
         }
         r.push_str(rest);
         p.push_str(rest);
@@ -343,7 +358,7 @@ impl Body<'_> {
         if v.is_ref {
             v.name.clone()
         } else {
-            format!("(&{})", v.name)
+            format!("&{}", v.name)
         }
     }
 
@@ -520,7 +535,10 @@ impl Body<'_> {
             0 => Code::fmt("(1.0 + {} * {})", &[&a, &a]),
             1 => Code::fmt("{}.tanh().exp()", &[&a]),
             2 => Code::fmt("(0.25 + {}.sigmoid())", &[&a]),
-            3 => Code::fmt("{}.sin().cosh()", &[&a]),
+            3 => Code::new(
+                format!("{}.sin().cosh()", a.recv().r),
+                format!("probe::big({}, 1e3).sin().cosh()", a.p),
+            ),
             4 => Code::fmt("({}.softplus() + 0.2)", &[&a]),
             _ => Code::fmt("({}.powi(2) + 0.5)", &[&a]),
         }
@@ -531,7 +549,10 @@ impl Body<'_> {
         let a = self.scalar(depth.saturating_sub(1));
         match self.rng.below(3) {
             0 => Code::fmt("({}.tanh() * 0.9)", &[&a]),
-            1 => Code::fmt("({}.sin() * 0.9)", &[&a]),
+            1 => Code::new(
+                format!("({}.sin() * 0.9)", a.recv().r),
+                format!("(probe::big({}, 1e3).sin() * 0.9)", a.p),
+            ),
             _ => Code::fmt("({}.sigmoid() - 0.5)", &[&a]),
         }
     }
@@ -546,7 +567,15 @@ impl Body<'_> {
         } else {
             self.scalar(d)
         };
-        Code::fmt(&format!("{{}}.{f}()"), &[&a])
+        // The reference rejects large arguments of periodic and exponential functions,
+        // which would amplify rounding beyond any tolerance.
+        match f {
+            "sin" | "cos" => Code::new(format!("{}.{f}()", a.r), format!("probe::big({}, 1e3).{f}()", a.p)),
+            "exp" | "exp2" | "sinh" | "cosh" => {
+                Code::new(format!("{}.{f}()", a.r), format!("probe::big({}, 50.0).{f}()", a.p))
+            }
+            _ => Code::fmt(&format!("{{}}.{f}()"), &[&a]),
+        }
     }
 
     fn domain_unary(&mut self, d: usize) -> Code {
@@ -565,7 +594,14 @@ impl Body<'_> {
             }
             "powf" => {
                 let a = self.positive(d);
-                let a = self.recv(a);
+                let a = if self.mentions_float(&a.r) || self.opts.tape_consts {
+                    a
+                } else {
+                    // A constant base with a variable exponent: a positive variable
+                    // base instead (see `Opts::tape_consts`).
+                    let v = self.scalar_leaf();
+                    Code::fmt("(1.0 + {} * {})", &[&v, &v])
+                };
                 let e = if self.rng.chance(0.5) {
                     Code::both(*self.rng.pick(&["1.5", "-0.5", "2.5", "0.7"]))
                 } else {
@@ -633,11 +669,11 @@ impl Body<'_> {
         });
         match f {
             "norm" => Code::new(
-                format!("{}.norm()", t.r),
-                format!("probe::k({}.norm())", t.p),
+                format!("{}.norm()", t.recv().r),
+                format!("probe::k({}.norm())", t.recv().p),
             ),
             "max" | "min" => Code::new(
-                format!("{}.{f}()", t.r),
+                format!("{}.{f}()", t.recv().r),
                 format!("probe::t{f}({})", t.as_ref().p),
             ),
             "dot" => {
@@ -733,10 +769,18 @@ impl Body<'_> {
                     "sin", "cos", "tanh", "atan", "sigmoid", "softplus", "exp", "neg",
                 ]);
                 self.feature("t.unary");
-                if f == "neg" {
-                    Code::fmt("(-{})", &[&a])
-                } else {
-                    Code::fmt(&format!("{{}}.{f}()"), &[&a])
+                let limit = match f {
+                    "sin" | "cos" => Some("1e3"),
+                    "exp" => Some("50.0"),
+                    _ => None,
+                };
+                match (f, limit) {
+                    ("neg", _) => Code::fmt("(-{})", &[&a]),
+                    (_, Some(l)) => Code::new(
+                        format!("{}.{f}()", a.recv().r),
+                        format!("probe::bigt({}, {l}).{f}()", a.p),
+                    ),
+                    _ => Code::fmt(&format!("{{}}.{f}()"), &[&a]),
                 }
             }
             9 => {
@@ -780,10 +824,10 @@ impl Body<'_> {
                 self.feature("t.kink");
                 match f {
                     "clamp" => Code::new(
-                        format!("{}.clamp(-0.5, 0.75)", a.r),
+                        format!("{}.clamp(-0.5, 0.75)", a.recv().r),
                         format!("probe::tclamp({}, -0.5, 0.75)", a.p),
                     ),
-                    _ => Code::new(format!("{}.{f}()", a.r), format!("probe::kt({}).{f}()", a.p)),
+                    _ => Code::new(format!("{}.{f}()", a.recv().r), format!("probe::kt({}).{f}()", a.p)),
                 }
             }
             11 => self.tensor_layout(shape, d),
@@ -799,7 +843,7 @@ impl Body<'_> {
             _ => {
                 let a = self.tensor(shape, d);
                 self.feature("t.detach");
-                Code::new(format!("{}.detach()", a.r), format!("probe::det_t({})", a.p))
+                Code::new(format!("{}.detach()", a.recv().r), format!("probe::det_t({})", a.p))
             }
         }
     }
