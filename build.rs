@@ -13,7 +13,8 @@
 //! - `ADJOINT_DIFF_WRT_CALLS=1`: calls of helpers that have a `wrt(..)` subset, whose
 //!   gradients the caller reads shifted (a wrong gradient or a type error);
 //! - `ADJOINT_DIFF_LOOP_BROADCAST=1`: tensor `+=`/`-=` with a scalar or broadcast
-//!   operand inside loops, whose gradient the static path does not reduce.
+//!   operand, whose gradient the statement-level static path (bodies with loops or
+//!   slices) does not reduce.
 
 #[path = "tests/differential/gen.rs"]
 #[allow(dead_code)]

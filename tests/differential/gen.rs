@@ -84,9 +84,9 @@ pub struct Opts {
     /// Helpers with a `wrt(..)` subset, called from generated functions
     /// (`ADJOINT_DIFF_WRT_CALLS=1`): the caller reads the callee's gradients shifted.
     pub wrt_calls: bool,
-    /// Tensor `+=`/`-=` with a scalar or broadcast operand inside loops
-    /// (`ADJOINT_DIFF_LOOP_BROADCAST=1`): the static path returns the operand's
-    /// gradient un-reduced.
+    /// Tensor `+=`/`-=` with a scalar or broadcast operand (`ADJOINT_DIFF_LOOP_BROADCAST=1`):
+    /// in a body with loops or slices the static path returns the operand's gradient
+    /// un-reduced.
     pub loop_broadcast: bool,
 }
 
@@ -375,7 +375,7 @@ impl Body<'_> {
                 return Code::both(vs[self.rng.below(vs.len())].name.clone());
             }
         }
-        if c.konst {
+        if c.konst && !c.lit {
             self.feature("constant-expr");
         }
         c
@@ -594,12 +594,13 @@ impl Body<'_> {
             }
             "powf" => {
                 let a = self.positive(d);
-                let a = if self.mentions_float(&a.r) || self.opts.tape_consts {
+                let vs = self.vars_of(|t| *t == Ty::S);
+                let a = if self.mentions_float(&a.r) || self.opts.tape_consts || vs.is_empty() {
                     a
                 } else {
                     // A constant base with a variable exponent: a positive variable
                     // base instead (see `Opts::tape_consts`).
-                    let v = self.scalar_leaf();
+                    let v = Code::both(vs[self.rng.below(vs.len())].name.clone());
                     Code::fmt("(1.0 + {} * {})", &[&v, &v])
                 };
                 let e = if self.rng.chance(0.5) {
@@ -1270,7 +1271,7 @@ impl Body<'_> {
                     let op = *self.rng.pick(&["+=", "-=", "*="]);
                     self.feature("t.compound");
                     // See `Opts::loop_broadcast`.
-                    let same_shape = self.in_loop && op != "*=" && !self.opts.loop_broadcast;
+                    let same_shape = op != "*=" && !self.opts.loop_broadcast;
                     let e = if same_shape {
                         self.tensor(&s, 2)
                     } else if self.rng.chance(0.3) {
