@@ -1214,7 +1214,9 @@ impl Body<'_> {
         } else {
             Ty::S
         };
-        let e = self.expr(&ty, 3);
+        // Depth 2 or 3: the size of the generated code decides the test's compile time.
+        let depth = 2 + self.rng.below(2);
+        let e = self.expr(&ty, depth);
         let mutable = self.rng.chance(0.5);
         // Shadow an existing local or parameter of the same type now and then.
         let same: Vec<Var> = self.vars.iter().filter(|v| v.ty == ty).cloned().collect();
@@ -1634,7 +1636,8 @@ fn gen_func(
     }
     let mut body = Code::default();
     b.stmts(n_stmts, &mut body);
-    let tail = b.expr(&ret, 3);
+    let depth = 2 + b.rng.below(2);
+    let tail = b.expr(&ret, depth);
     body.push(&tail);
     body.push(&Code::both("\n"));
     let features = b.features;
@@ -1727,7 +1730,7 @@ pub fn generate(seed: u64, count: usize, opts: Opts) -> String {
                 } else {
                     Ty::S
                 };
-                let n = 1 + rng.below(3);
+                let n = 1 + rng.below(2);
                 let f = gen_func(
                     &mut rng,
                     opts,
@@ -1752,7 +1755,7 @@ pub fn generate(seed: u64, count: usize, opts: Opts) -> String {
         let mut ps = draw_params(&mut rng, opts, true, tensors, dims);
         let has_wrt = draw_wrt(&mut rng, &mut ps, true);
         let n_value = 1 + rng.below(3);
-        let n = 2 + rng.below(4);
+        let n = 2 + rng.below(3);
         let root = gen_func(&mut rng, opts, "f".into(), ps, has_wrt, Ty::S, &callees, n, dims);
         let (unpack_code, args, wrt) = unpack(&root.sig.params, n_value);
         let mut features: Vec<&str> = Vec::new();
