@@ -14,7 +14,11 @@
 //!   gradients the caller reads shifted (a wrong gradient or a type error);
 //! - `ADJOINT_DIFF_LOOP_BROADCAST=1`: tensor `+=`/`-=` with a scalar or broadcast
 //!   operand, whose gradient the statement-level static path (bodies with loops or
-//!   slices) does not reduce.
+//!   slices) does not reduce;
+//! - `ADJOINT_DIFF_DEAD_NAN=1`: unused locals with a NaN derivative inside branches
+//!   and loops, which make the static path's gradient NaN;
+//! - `ADJOINT_DIFF_MIXED_TENSOR_CALLS=1`: calls of helpers with a tensor parameter and
+//!   scalar parameters, whose scalar gradients the static caller loses.
 
 #[path = "tests/differential/gen.rs"]
 #[allow(dead_code)]
@@ -34,6 +38,8 @@ fn main() {
         "ADJOINT_DIFF_TENSOR_CONST",
         "ADJOINT_DIFF_WRT_CALLS",
         "ADJOINT_DIFF_LOOP_BROADCAST",
+        "ADJOINT_DIFF_DEAD_NAN",
+        "ADJOINT_DIFF_MIXED_TENSOR_CALLS",
     ] {
         println!("cargo:rerun-if-env-changed={var}");
     }
@@ -55,6 +61,8 @@ fn main() {
         tensor_const: switch("ADJOINT_DIFF_TENSOR_CONST"),
         wrt_calls: switch("ADJOINT_DIFF_WRT_CALLS"),
         loop_broadcast: switch("ADJOINT_DIFF_LOOP_BROADCAST"),
+        dead_nan: switch("ADJOINT_DIFF_DEAD_NAN"),
+        mixed_tensor_calls: switch("ADJOINT_DIFF_MIXED_TENSOR_CALLS"),
     };
     let out = env::var_os("OUT_DIR").expect("cargo sets OUT_DIR");
     let path = Path::new(&out).join("differential_programs.rs");

@@ -7,8 +7,40 @@
 //! often calling helpers two levels deep (`f -> h1 -> h2`), and every function is
 //! emitted as `#[differentiable]` (default routing), `#[differentiable(tape)]` (calling
 //! the tape twins of its callees) and a plain reference (see the generator's docs).
-//! What the generated bodies cover is listed in the generator and in the summary this
-//! test prints (`features`).
+//! What the generated bodies cover (the summary this test prints counts the programs
+//! that use each, under `features`):
+//!
+//! - scalars: `+ - * /`, unary `-`, `sin cos tan asin acos atan atan2 sinh cosh tanh exp
+//!   exp2 ln log10 log2 sqrt cbrt powi powf recip abs hypot min max clamp mul_add relu
+//!   sigmoid softplus`, `detach`, `i as f64`;
+//! - tensors (`&Tensor` and by-value `Tensor` parameters, shapes `[m, n]`, `[n, m]`,
+//!   `[m]`, `[n]` with `m, n` in 2..=3): `+ - * /` between tensors with broadcasting
+//!   (`[n]`, `[1, n]`, `[m, 1]` against `[m, n]`) and with scalars on either side,
+//!   unary `-`, the elementwise functions (`sin cos tan asin acos atan sinh cosh tanh
+//!   exp exp2 ln log10 log2 sqrt cbrt powi powf recip abs relu sigmoid softplus clamp`),
+//!   `matmul` (2-d·2-d, 2-d·1-d, 1-d·2-d, outer products), `dot`, `t`, `reshape`, `sum`,
+//!   `mean`, `norm`, `max`, `min`, `sum_axis`, `mean_axis`, `detach`;
+//! - `let` chains, `let mut`, shadowing (of parameters too), assignment and compound
+//!   assignment (`+= -= *= /=` on scalars, `+= -= *=` on tensors);
+//! - `if`/`else` statements and expressions (also inside conditions), `for` over ranges
+//!   (`0..k`, `0..n`, `0..v.len()`, `(..).rev()`) and over `v.iter()`, `while` with a
+//!   data-dependent condition, loop-carried scalars and tensors, `break`, `continue`,
+//!   early `return` (also from inside loops);
+//! - `&[f64]`, `Vec<f64>` and `[f64; N]` parameters, indexed by constants and loop
+//!   indices; a `usize` trip count;
+//! - `wrt` subsets on the root; calls of generated helpers two levels deep
+//!   (`f -> h1 -> h2`, and `f -> h2`), with scalar, tensor and by-value tensor
+//!   parameters, scalar and tensor results, inside expressions and in `let`s, in loops
+//!   and branches; each twin calls its callees' twins of the same kind.
+//!
+//! Constructs that expose a known bug are generated only under a switch, read by the
+//! build script (see `build.rs`): `ADJOINT_DIFF_SLICE_CALLS` (helpers with slice, `Vec`
+//! and array parameters, array literals), `ADJOINT_DIFF_WRT_CALLS` (helpers with
+//! `wrt`), `ADJOINT_DIFF_MIXED_TENSOR_CALLS` (helpers with tensor and scalar
+//! parameters), `ADJOINT_DIFF_LOOP_BROADCAST` (broadcasting `+=`/`-=` in bodies with
+//! loops), `ADJOINT_DIFF_TAPE_CONSTS` (constant expressions such as `0.0f64.max(x)`),
+//! `ADJOINT_DIFF_TENSOR_CONST` (`Tensor::ones` in bodies) and `ADJOINT_DIFF_DEAD_NAN`
+//! (unused values with a NaN derivative in branches and loops).
 //!
 //! For each program the test draws inputs uniformly in [-1.2, 1.2] from a seed of its
 //! own and runs the reference once: the inputs are kept only when every kink and
@@ -192,7 +224,10 @@ mod probe {
 
     /// `x.clamp(lo, hi)`.
     pub fn clamp(x: f64, lo: f64, hi: f64) -> f64 {
-        note(rel((x - lo).abs().min((x - hi).abs()), x, 0.0), (x < lo) as u64 + 2 * (x > hi) as u64 + 10);
+        note(
+            rel((x - lo).abs().min((x - hi).abs()), x, 0.0),
+            (x < lo) as u64 + 2 * (x > hi) as u64 + 10,
+        );
         x.clamp(lo, hi)
     }
 
@@ -229,7 +264,11 @@ mod probe {
             .filter(|&(i, _)| i != at)
             .map(|(_, &x)| x)
             .fold(f64::NEG_INFINITY, f64::max);
-        let gap = if v.len() < 2 { f64::INFINITY } else { best - second };
+        let gap = if v.len() < 2 {
+            f64::INFINITY
+        } else {
+            best - second
+        };
         note(rel(gap, best, second), at as u64 + 16);
         sign * best
     }
@@ -337,7 +376,9 @@ fn central(p: &Program, x: &[f64], trace: u64, h: f64) -> Option<Vec<f64>> {
 /// Draws inputs until they are away from every kink; the inputs, the value and the
 /// central differences at both steps.
 fn draw(p: &Program, index: usize, why: &mut [usize; 4]) -> Option<(Vec<f64>, f64, Vec<Vec<f64>>)> {
-    let mut rng = Rng(SEED.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ (index as u64).wrapping_mul(0x1000_0000_01B3));
+    let mut rng =
+        Rng(SEED.wrapping_mul(0x2545_F491_4F6C_DD1D)
+            ^ (index as u64).wrapping_mul(0x1000_0000_01B3));
     for _ in 0..DRAWS {
         let x: Vec<f64> = p.wrt.iter().map(|_| rng.next() * 2.4 - 1.2).collect();
         probe::base();
@@ -367,20 +408,29 @@ fn check(p: &Program, index: usize, why: &mut [usize; 4]) -> Outcome {
         return Outcome::Discarded;
     };
     let answers = catch_unwind(AssertUnwindSafe(|| {
-        ((p.run)(&x), (p.grad_default)(&x), (p.grad_tape)(&x), (p.vjp_default)(&x, -1.5))
+        (
+            (p.run)(&x),
+            (p.grad_default)(&x),
+            (p.grad_tape)(&x),
+            (p.vjp_default)(&x, -1.5),
+        )
     }));
     let Ok((f, (gv, g), (tv, t), (vv, vg))) = answers else {
         return Outcome::Mismatch(report(p, &x, "a companion panicked", &[], &[], &fds));
     };
     let mut problems = Vec::new();
     if f.to_bits() != f_ref.to_bits() {
-        problems.push(format!("the reference's value {f_ref:e} is not f's {f:e} (generator bug)"));
+        problems.push(format!(
+            "the reference's value {f_ref:e} is not f's {f:e} (generator bug)"
+        ));
     }
     // The static path computes the primal's operations in order: its value is `f`'s,
     // bit for bit. A function the default routing sent to the tape has the tape's value
     // (which may round differently, e.g. `mul_add` unfused).
     if gv.to_bits() != f.to_bits() && gv.to_bits() != tv.to_bits() {
-        problems.push(format!("f_grad's value {gv:e} is neither f's {f:e} nor the tape's {tv:e}"));
+        problems.push(format!(
+            "f_grad's value {gv:e} is neither f's {f:e} nor the tape's {tv:e}"
+        ));
     }
     if !((tv - f).abs() <= 1e-10 * (1.0 + f.abs())) {
         problems.push(format!("the tape's value {tv:e} is not f's {f:e}"));
@@ -406,12 +456,21 @@ fn check(p: &Program, index: usize, why: &mut [usize; 4]) -> Outcome {
             if !((vg[j] + 1.5 * a).abs() <= 1e-10 * (1.0 + (1.5 * a).abs())) {
                 problems.push(format!("entry {j}: vjp {:e} vs -1.5 * {a:e}", vg[j]));
             }
-            let fd_ok = |v: f64| fds.iter().any(|fd| (v - fd[j]).abs() <= 1e-5 * (1.0 + fd[j].abs()));
+            let fd_ok = |v: f64| {
+                fds.iter()
+                    .any(|fd| (v - fd[j]).abs() <= 1e-5 * (1.0 + fd[j].abs()))
+            };
             if !fd_ok(a) {
-                problems.push(format!("entry {j}: default {a:e} vs finite differences {:e} / {:e}", fds[0][j], fds[1][j]));
+                problems.push(format!(
+                    "entry {j}: default {a:e} vs finite differences {:e} / {:e}",
+                    fds[0][j], fds[1][j]
+                ));
             }
             if !fd_ok(b) {
-                problems.push(format!("entry {j}: tape {b:e} vs finite differences {:e} / {:e}", fds[0][j], fds[1][j]));
+                problems.push(format!(
+                    "entry {j}: tape {b:e} vs finite differences {:e} / {:e}",
+                    fds[0][j], fds[1][j]
+                ));
             }
         }
     }
@@ -477,7 +536,10 @@ fn random_programs_agree_three_ways() {
         discarded.len(),
         mismatches.len()
     );
-    assert!(mismatches.is_empty(), "mismatching programs: {mismatches:?}");
+    assert!(
+        mismatches.is_empty(),
+        "mismatching programs: {mismatches:?}"
+    );
     let run = checked + discarded.len() + mismatches.len();
     assert!(
         discarded.len() * 10 <= run,

@@ -88,6 +88,14 @@ pub struct Opts {
     /// in a body with loops or slices the static path returns the operand's gradient
     /// un-reduced.
     pub loop_broadcast: bool,
+    /// An unused local whose derivative is NaN (`(x - 5.0).powf(2.5)`) inside
+    /// branches and loops (`ADJOINT_DIFF_DEAD_NAN=1`): the static path's gradient
+    /// becomes NaN.
+    pub dead_nan: bool,
+    /// Helpers with a tensor parameter and scalar parameters, called from generated
+    /// functions (`ADJOINT_DIFF_MIXED_TENSOR_CALLS=1`): the static caller loses the
+    /// scalar arguments' gradients.
+    pub mixed_tensor_calls: bool,
 }
 
 /// The type of a value in a generated body.
@@ -189,7 +197,11 @@ impl Code {
             let c = it.next().expect("a part per {}");
             rest = &rest[at + 2..];
             // A method call on `&x` is a call on `x` (`&x.sin()` would borrow the result).
-            let c = if rest.starts_with('.') { c.recv() } else { (*c).clone() };
+            let c = if rest.starts_with('.') {
+                c.recv()
+            } else {
+                (*c).clone()
+            };
             r.push_str(&c.r);
             p.push_str(&c.p);
         }
@@ -518,7 +530,9 @@ impl Body<'_> {
             options.push(Code::both(format!("{}[{k}]", v.name)));
         }
         if options.is_empty() || self.rng.chance(0.12) {
-            let c = *self.rng.pick(&["0.5f64", "1.5f64", "(-0.75f64)", "2.0f64", "0.3f64"]);
+            let c = *self
+                .rng
+                .pick(&["0.5f64", "1.5f64", "(-0.75f64)", "2.0f64", "0.3f64"]);
             return Code::lit(c);
         }
         let i = self.rng.below(options.len());
@@ -558,9 +572,9 @@ impl Body<'_> {
     }
 
     fn smooth_unary(&mut self, d: usize) -> Code {
-        let f = *self
-            .rng
-            .pick(&["sin", "cos", "tanh", "atan", "sigmoid", "softplus", "exp", "exp2", "sinh", "cosh"]);
+        let f = *self.rng.pick(&[
+            "sin", "cos", "tanh", "atan", "sigmoid", "softplus", "exp", "exp2", "sinh", "cosh",
+        ]);
         self.feature(f);
         let a = if matches!(f, "exp" | "exp2" | "sinh" | "cosh") && self.rng.chance(0.7) {
             self.bounded(d)
@@ -570,18 +584,22 @@ impl Body<'_> {
         // The reference rejects large arguments of periodic and exponential functions,
         // which would amplify rounding beyond any tolerance.
         match f {
-            "sin" | "cos" => Code::new(format!("{}.{f}()", a.r), format!("probe::big({}, 1e3).{f}()", a.p)),
-            "exp" | "exp2" | "sinh" | "cosh" => {
-                Code::new(format!("{}.{f}()", a.r), format!("probe::big({}, 50.0).{f}()", a.p))
-            }
+            "sin" | "cos" => Code::new(
+                format!("{}.{f}()", a.r),
+                format!("probe::big({}, 1e3).{f}()", a.p),
+            ),
+            "exp" | "exp2" | "sinh" | "cosh" => Code::new(
+                format!("{}.{f}()", a.r),
+                format!("probe::big({}, 50.0).{f}()", a.p),
+            ),
             _ => Code::fmt(&format!("{{}}.{f}()"), &[&a]),
         }
     }
 
     fn domain_unary(&mut self, d: usize) -> Code {
-        let f = *self
-            .rng
-            .pick(&["ln", "log2", "log10", "sqrt", "recip", "asin", "acos", "tan", "powf"]);
+        let f = *self.rng.pick(&[
+            "ln", "log2", "log10", "sqrt", "recip", "asin", "acos", "tan", "powf",
+        ]);
         self.feature(f);
         match f {
             "asin" | "acos" => {
@@ -623,7 +641,9 @@ impl Body<'_> {
         let a = self.scalar(d);
         match f {
             "clamp" => {
-                let (lo, hi) = *self.rng.pick(&[("-0.5", "0.5"), ("-1.0", "0.25"), ("0.1", "2.0")]);
+                let (lo, hi) = *self
+                    .rng
+                    .pick(&[("-0.5", "0.5"), ("-1.0", "0.25"), ("0.1", "2.0")]);
                 Code::new(
                     format!("{}.clamp({lo}, {hi})", a.r),
                     format!("probe::clamp({}, {lo}, {hi})", a.p),
@@ -659,7 +679,9 @@ impl Body<'_> {
     fn reduction(&mut self, d: usize) -> Code {
         let shape = self.tensor_shape();
         let t = self.tensor(&shape, d);
-        let f = *self.rng.pick(&["sum", "mean", "norm", "max", "min", "dot", "sum"]);
+        let f = *self
+            .rng
+            .pick(&["sum", "mean", "norm", "max", "min", "dot", "sum"]);
         self.feature(match f {
             "sum" => "t.sum",
             "mean" => "t.mean",
@@ -828,7 +850,10 @@ impl Body<'_> {
                         format!("{}.clamp(-0.5, 0.75)", a.recv().r),
                         format!("probe::tclamp({}, -0.5, 0.75)", a.p),
                     ),
-                    _ => Code::new(format!("{}.{f}()", a.recv().r), format!("probe::kt({}).{f}()", a.p)),
+                    _ => Code::new(
+                        format!("{}.{f}()", a.recv().r),
+                        format!("probe::kt({}).{f}()", a.p),
+                    ),
                 }
             }
             11 => self.tensor_layout(shape, d),
@@ -844,7 +869,10 @@ impl Body<'_> {
             _ => {
                 let a = self.tensor(shape, d);
                 self.feature("t.detach");
-                Code::new(format!("{}.detach()", a.recv().r), format!("probe::det_t({})", a.p))
+                Code::new(
+                    format!("{}.detach()", a.recv().r),
+                    format!("probe::det_t({})", a.p),
+                )
             }
         }
     }
@@ -894,7 +922,10 @@ impl Body<'_> {
         if self.opts.tensor_const && self.rng.chance(0.3) {
             let s = self.scalar(1);
             self.feature("t.ones");
-            return Code::fmt(&format!("(Tensor::ones({}) * {{}})", shape_lit(shape)), &[&s]);
+            return Code::fmt(
+                &format!("(Tensor::ones({}) * {{}})", shape_lit(shape)),
+                &[&s],
+            );
         }
         let rev: Vec<usize> = shape.iter().rev().copied().collect();
         if shape.len() == 2 {
@@ -951,8 +982,11 @@ impl Body<'_> {
             return Code::fmt("{}.t()", &[&a]);
         }
         let n = numel(shape);
-        let mut others: Vec<Vec<usize>> =
-            self.family().into_iter().filter(|s| numel(s) == n).collect();
+        let mut others: Vec<Vec<usize>> = self
+            .family()
+            .into_iter()
+            .filter(|s| numel(s) == n)
+            .collect();
         if others.is_empty() {
             others.push(shape.to_vec());
         }
@@ -963,7 +997,11 @@ impl Body<'_> {
     }
 
     fn tensor_matmul(&mut self, shape: &[usize], d: usize) -> Code {
-        let k = if self.rng.chance(0.5) { self.dims.0 } else { self.dims.1 };
+        let k = if self.rng.chance(0.5) {
+            self.dims.0
+        } else {
+            self.dims.1
+        };
         self.feature("t.matmul");
         let (ls, rs) = match shape {
             [m, n] => (vec![*m, k], vec![k, *n]),
@@ -985,7 +1023,11 @@ impl Body<'_> {
         if shape.len() != 1 {
             return self.tensor_leaf(shape, d);
         }
-        let other = if self.rng.chance(0.5) { self.dims.0 } else { self.dims.1 };
+        let other = if self.rng.chance(0.5) {
+            self.dims.0
+        } else {
+            self.dims.1
+        };
         let axis = self.rng.below(2);
         let from = if axis == 0 {
             vec![other, shape[0]]
@@ -1029,7 +1071,11 @@ impl Body<'_> {
             if p.active {
                 out.push(&a);
             } else {
-                let f = if matches!(p.ty, Ty::T(_)) { "det_t" } else { "det" };
+                let f = if matches!(p.ty, Ty::T(_)) {
+                    "det_t"
+                } else {
+                    "det"
+                };
                 out.push(&Code::new(a.r, format!("probe::{f}({})", a.p)));
             }
         }
@@ -1209,6 +1255,29 @@ impl Body<'_> {
     }
 
     fn let_stmt(&mut self) -> Code {
+        // A local array literal (see `Opts::slice_calls`); the draw is only made under
+        // the switch, so the default set does not depend on it.
+        if self.opts.slice_calls && self.rng.chance(0.15) {
+            let n = 2 + self.rng.below(2);
+            let mut c = Code::both("[");
+            for i in 0..n {
+                if i > 0 {
+                    c.push(&Code::both(", "));
+                }
+                let e = self.scalar(2);
+                c.push(&e);
+            }
+            c.push(&Code::both("]"));
+            self.feature("array-literal");
+            let name = self.fresh("a");
+            self.vars.push(Var {
+                name: name.clone(),
+                ty: Ty::Seq(Seq::Array, n),
+                mutable: false,
+                is_ref: false,
+            });
+            return Code::fmt(&format!("let {name} = {{}};\n"), &[&c]);
+        }
         let ty = if self.has_tensor() && self.rng.chance(0.4) {
             Ty::T(self.tensor_shape())
         } else {
@@ -1309,6 +1378,8 @@ impl Body<'_> {
         self.scoped(|b| {
             let mut out = Code::default();
             b.stmts(n, &mut out);
+            let dead = b.dead_nan();
+            out.push(&dead);
             // Make sure the block changes something carried out of it.
             if !muts.is_empty() {
                 let v = muts[b.rng.below(muts.len())].clone();
@@ -1415,8 +1486,23 @@ impl Body<'_> {
         });
         self.index = outer_index;
         let mut out = pre;
-        out.push(&Code::fmt(&format!("for {i} in {head} {{\n{{}}}}\n"), &[&body]));
+        out.push(&Code::fmt(
+            &format!("for {i} in {head} {{\n{{}}}}\n"),
+            &[&body],
+        ));
         out
+    }
+
+    /// See `Opts::dead_nan`: an unused local with a NaN derivative, sometimes.
+    fn dead_nan(&mut self) -> Code {
+        let vs = self.vars_of(|t| *t == Ty::S);
+        if !self.opts.dead_nan || vs.is_empty() || !self.rng.chance(0.5) {
+            return Code::default();
+        }
+        let v = &vs[self.rng.below(vs.len())].name;
+        let name = self.fresh("dead");
+        self.feature("dead-nan");
+        Code::both(format!("let {name} = ({v} - 5.0).powf(2.5);\n"))
     }
 
     fn loop_body(&mut self, muts: &[Var]) -> Code {
@@ -1426,6 +1512,8 @@ impl Body<'_> {
         let mut out = Code::default();
         let n = 1 + self.rng.below(2);
         self.stmts(n, &mut out);
+        let dead = self.dead_nan();
+        out.push(&dead);
         if self.rng.chance(0.25) {
             let c = self.cond(2);
             let kw = *self.rng.pick(&["break", "continue"]);
@@ -1519,6 +1607,12 @@ fn draw_params(
 ) -> Vec<Param> {
     let mut ps = Vec::new();
     let ns = 1 + rng.below(3);
+    // See `Opts::mixed_tensor_calls`: a helper with tensors then takes tensors only.
+    let ns = if tensors && !root && !opts.mixed_tensor_calls {
+        0
+    } else {
+        ns
+    };
     for i in 0..ns {
         ps.push(Param {
             name: format!("x{i}"),
@@ -1725,7 +1819,12 @@ pub fn generate(seed: u64, count: usize, opts: Opts) -> String {
                 let mut ps = draw_params(&mut rng, opts, false, with_tensors, dims);
                 let has_wrt = opts.wrt_calls && draw_wrt(&mut rng, &mut ps, false);
                 let ret = if with_tensors && rng.chance(0.35) {
-                    let f = [vec![dims.0, dims.1], vec![dims.1, dims.0], vec![dims.0], vec![dims.1]];
+                    let f = [
+                        vec![dims.0, dims.1],
+                        vec![dims.1, dims.0],
+                        vec![dims.0],
+                        vec![dims.1],
+                    ];
                     Ty::T(f[rng.below(4)].clone())
                 } else {
                     Ty::S
@@ -1756,7 +1855,17 @@ pub fn generate(seed: u64, count: usize, opts: Opts) -> String {
         let has_wrt = draw_wrt(&mut rng, &mut ps, true);
         let n_value = 1 + rng.below(3);
         let n = 2 + rng.below(3);
-        let root = gen_func(&mut rng, opts, "f".into(), ps, has_wrt, Ty::S, &callees, n, dims);
+        let root = gen_func(
+            &mut rng,
+            opts,
+            "f".into(),
+            ps,
+            has_wrt,
+            Ty::S,
+            &callees,
+            n,
+            dims,
+        );
         let (unpack_code, args, wrt) = unpack(&root.sig.params, n_value);
         let mut features: Vec<&str> = Vec::new();
         for f in funcs.iter().chain(std::iter::once(&root)) {
@@ -1806,7 +1915,10 @@ pub fn generate(seed: u64, count: usize, opts: Opts) -> String {
             out,
             "#[allow(unused_mut, unused_variables, unused_parens, unused_assignments, dead_code, clippy::all)]\npub mod p{k} {{\nuse super::*;\n{module}}}\n"
         );
-        let wrt_lit: Vec<&str> = wrt.iter().map(|&b| if b { "true" } else { "false" }).collect();
+        let wrt_lit: Vec<&str> = wrt
+            .iter()
+            .map(|&b| if b { "true" } else { "false" })
+            .collect();
         let _ = writeln!(
             table,
             "Program {{ name: \"p{k}\", source: {source:?}, wrt: &[{}], features: &{features:?}, \
