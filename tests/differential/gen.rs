@@ -92,9 +92,9 @@ pub struct Opts {
     /// branches and loops (`ADJOINT_DIFF_DEAD_NAN=1`): the static path's gradient
     /// becomes NaN.
     pub dead_nan: bool,
-    /// Helpers with a tensor parameter and scalar parameters, called from generated
-    /// functions (`ADJOINT_DIFF_MIXED_TENSOR_CALLS=1`): the static caller loses the
-    /// scalar arguments' gradients.
+    /// Helpers with a tensor parameter and scalar parameters, or scalar-valued helpers
+    /// with several tensor parameters, called from generated functions
+    /// (`ADJOINT_DIFF_MIXED_TENSOR_CALLS=1`): the static caller loses gradients.
     pub mixed_tensor_calls: bool,
 }
 
@@ -386,6 +386,9 @@ impl Body<'_> {
             if !vs.is_empty() {
                 return Code::both(vs[self.rng.below(vs.len())].name.clone());
             }
+            if let Some(b) = self.base() {
+                return Code::both(format!("{}.mean()", b.name));
+            }
         }
         if c.konst && !c.lit {
             self.feature("constant-expr");
@@ -401,6 +404,9 @@ impl Body<'_> {
             let vs = self.vars_of(|t| *t == Ty::S);
             if !vs.is_empty() {
                 return Code::both(vs[self.rng.below(vs.len())].name.clone());
+            }
+            if let Some(b) = self.base() {
+                return Code::both(format!("{}.mean()", b.name));
             }
         }
         c
@@ -1829,6 +1835,13 @@ pub fn generate(seed: u64, count: usize, opts: Opts) -> String {
                 } else {
                     Ty::S
                 };
+                // See `Opts::mixed_tensor_calls`: a scalar-valued helper that takes
+                // tensors takes exactly one (the base tensor `w0`).
+                if ret == Ty::S && !opts.mixed_tensor_calls {
+                    if let Some(t) = ps.iter().position(|p| p.name == "w0") {
+                        ps = vec![ps[t].clone()];
+                    }
+                }
                 let n = 1 + rng.below(2);
                 let f = gen_func(
                     &mut rng,
