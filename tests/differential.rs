@@ -189,7 +189,7 @@ mod probe {
     /// An argument that must stay below `limit` in magnitude (periodic and
     /// exponential functions, where a large argument amplifies rounding).
     pub fn big(x: f64, limit: f64) -> f64 {
-        if !(x.abs() <= limit) {
+        if !super::within(x.abs(), limit) {
             note(0.0, 0);
         }
         x
@@ -325,6 +325,11 @@ mod probe {
     }
 }
 
+/// `error <= allowed`; false when either is NaN, so a NaN never passes a check.
+fn within(error: f64, allowed: f64) -> bool {
+    error <= allowed
+}
+
 /// SplitMix64 for the inputs.
 struct Rng(u64);
 
@@ -386,7 +391,7 @@ fn draw(p: &Program, index: usize, why: &mut [usize; 4]) -> Option<(Vec<f64>, f6
             return None;
         };
         let (margin, trace, _) = probe::finish();
-        if !(margin >= MARGIN) {
+        if !within(MARGIN, margin) {
             why[0] += 1;
             continue;
         }
@@ -432,7 +437,7 @@ fn check(p: &Program, index: usize, why: &mut [usize; 4]) -> Outcome {
             "f_grad's value {gv:e} is neither f's {f:e} nor the tape's {tv:e}"
         ));
     }
-    if !((tv - f).abs() <= 1e-10 * (1.0 + f.abs())) {
+    if !within((tv - f).abs(), 1e-10 * (1.0 + f.abs())) {
         problems.push(format!("the tape's value {tv:e} is not f's {f:e}"));
     }
     if vv.to_bits() != gv.to_bits() {
@@ -450,10 +455,13 @@ fn check(p: &Program, index: usize, why: &mut [usize; 4]) -> Outcome {
         let gmax = g.iter().fold(0.0f64, |m, v| m.max(v.abs()));
         for j in 0..n {
             let (a, b) = (g[j], t[j]);
-            if !((a - b).abs() <= 1e-6 * a.abs().max(b.abs()) + 1e-9 * (1.0 + gmax)) {
+            if !within(
+                (a - b).abs(),
+                1e-6 * a.abs().max(b.abs()) + 1e-9 * (1.0 + gmax),
+            ) {
                 problems.push(format!("entry {j}: default {a:e} vs tape {b:e}"));
             }
-            if !((vg[j] + 1.5 * a).abs() <= 1e-10 * (1.0 + (1.5 * a).abs())) {
+            if !within((vg[j] + 1.5 * a).abs(), 1e-10 * (1.0 + (1.5 * a).abs())) {
                 problems.push(format!("entry {j}: vjp {:e} vs -1.5 * {a:e}", vg[j]));
             }
             let fd_ok = |v: f64| {

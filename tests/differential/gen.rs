@@ -167,7 +167,7 @@ impl Code {
     }
 
     /// A tensor operand as a `&Tensor` argument.
-    fn as_ref(self) -> Code {
+    fn into_ref(self) -> Code {
         if self.is_ref {
             self
         } else {
@@ -323,8 +323,6 @@ fn shape_lit(s: &[usize]) -> String {
 fn numel(s: &[usize]) -> usize {
     s.iter().product()
 }
-
-/// The shapes tensors take: small, so that a program runs in microseconds.
 
 /// One function body under construction.
 struct Body<'a> {
@@ -548,7 +546,8 @@ impl Body<'_> {
     /// An expression that is at least about 0.1, by construction.
     fn positive(&mut self, depth: usize) -> Code {
         if depth == 0 {
-            return Code::lit(*self.rng.pick(&["1.5f64", "0.8f64", "2.5f64"]));
+            let c: &&str = self.rng.pick(&["1.5f64", "0.8f64", "2.5f64"]);
+            return Code::lit(c);
         }
         let a = self.scalar(depth - 1);
         match self.rng.below(6) {
@@ -703,12 +702,12 @@ impl Body<'_> {
             ),
             "max" | "min" => Code::new(
                 format!("{}.{f}()", t.recv().r),
-                format!("probe::t{f}({})", t.as_ref().p),
+                format!("probe::t{f}({})", t.into_ref().p),
             ),
             "dot" => {
                 let n = numel(&shape);
                 let a = Code::fmt(&format!("{{}}.reshape(&[{n}])"), &[&t]);
-                let u = self.tensor(&[n], d).as_ref();
+                let u = self.tensor(&[n], d).into_ref();
                 Code::fmt("{}.dot({})", &[&a, &u])
             }
             _ => Code::fmt(&format!("{{}}.{f}()"), &[&t]),
@@ -1021,7 +1020,7 @@ impl Body<'_> {
             _ => unreachable!(),
         };
         let a = self.tensor(&ls, d);
-        let b = self.tensor(&rs, d).as_ref();
+        let b = self.tensor(&rs, d).into_ref();
         Code::fmt("{}.matmul({})", &[&a, &b])
     }
 
@@ -1068,7 +1067,7 @@ impl Body<'_> {
                         // A by-value parameter takes an owned temporary.
                         Code::fmt("({} * 1.0)", &[&t])
                     } else {
-                        t.as_ref()
+                        t.into_ref()
                     }
                 }
                 Ty::Seq(kind, n) => self.seq_arg(*kind, *n, d),
@@ -1692,6 +1691,7 @@ fn draw_wrt(rng: &mut Rng, ps: &mut [Param], root: bool) -> bool {
 }
 
 /// Generates one function.
+#[allow(clippy::too_many_arguments)]
 fn gen_func(
     rng: &mut Rng,
     opts: Opts,
