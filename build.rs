@@ -3,7 +3,7 @@
 //! environment and writes its output, so the library itself does not depend on it.
 //!
 //! - `ADJOINT_DIFF_SEED`: the seed (default 10), a different set of programs each;
-//! - `ADJOINT_DIFF_COUNT`: how many programs (default 560);
+//! - `ADJOINT_DIFF_COUNT`: how many programs (default 520);
 //! - `ADJOINT_DIFF_SLICE_CALLS=1`: also generate calls of helpers with slice, `Vec`
 //!   and array parameters, and array literals (off until the macro takes them);
 //! - `ADJOINT_DIFF_TAPE_CONSTS=1`: constant expressions such as `2.0f64.ln()` or
@@ -53,7 +53,7 @@ fn main() {
         }
     };
     let seed = number("ADJOINT_DIFF_SEED", 10);
-    let count = number("ADJOINT_DIFF_COUNT", 560) as usize;
+    let count = number("ADJOINT_DIFF_COUNT", 520) as usize;
     let switch = |var: &str| env::var(var).is_ok_and(|v| v.trim() == "1");
     let opts = gen::Opts {
         slice_calls: switch("ADJOINT_DIFF_SLICE_CALLS"),
