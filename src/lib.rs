@@ -64,7 +64,10 @@
 //! - a destructuring `let` (`let (a, b) = ..`, `let _ = ..`) or a tuple value;
 //! - field access (`p.0`, `s.x`);
 //! - a local `Vec` (a `Vec<..>` annotation or a `Vec::..` call);
-//! - a call of an integer type's function (`usize::min(i, n)`).
+//! - a call of an integer type's function (`usize::min(i, n)`);
+//! - in a function that also has a loop, `break`, `continue`, an early `return`,
+//!   indexing or a slice parameter: an `if`, a block or a loop inside an `if` or
+//!   `while` condition.
 //!
 //! Everything else takes the static path, which includes, for scalar bodies, slice,
 //! `Vec` and array parameters (gradients `Vec<_>` / `[_; N]`), indexing (`x[i + 1]`,

@@ -512,3 +512,57 @@ fn wrt_a_slice() {
     let (_, g) = horner_c_grad(&[1.0, 2.0, 3.0], 2.0);
     assert_eq!(g, vec![1.0, 2.0, 4.0]);
 }
+
+// An `if` inside a `while` condition and inside an `if` condition, in a body with a
+// loop: the default attribute takes the tape (the statement-level static path takes
+// conditions without control flow only). It once failed to compile, with a hint to
+// remove a `static` that was not written.
+#[differentiable]
+fn branchy_condition(x: f64, y: f64) -> f64 {
+    let mut s = x;
+    let mut k = 0;
+    while k < 3 && (if s > 0.25 { s } else { y }) > 0.0 {
+        k += 1;
+        s = s * y + 0.1;
+    }
+    if (if s > 1.0 { s } else { x }) < 0.5 {
+        s * 2.0
+    } else {
+        s
+    }
+}
+
+#[differentiable(tape)]
+fn branchy_condition_tape(x: f64, y: f64) -> f64 {
+    let mut s = x;
+    let mut k = 0;
+    while k < 3 && (if s > 0.25 { s } else { y }) > 0.0 {
+        k += 1;
+        s = s * y + 0.1;
+    }
+    if (if s > 1.0 { s } else { x }) < 0.5 {
+        s * 2.0
+    } else {
+        s
+    }
+}
+
+#[test]
+fn control_flow_inside_conditions() {
+    for (x, y) in [(0.7, 0.9), (0.1, 1.3), (-0.4, 0.6), (2.0, -0.5)] {
+        let (v, (gx, gy)) = branchy_condition_grad(x, y);
+        assert_eq!(v.to_bits(), branchy_condition(x, y).to_bits());
+        let (tv, (tx, ty)) = branchy_condition_tape_grad(x, y);
+        assert!(close(v, tv) && close(gx, tx) && close(gy, ty));
+        gradcheck(
+            |p: &[f64]| branchy_condition(p[0], p[1]),
+            |p: &[f64]| {
+                let (_, (a, b)) = branchy_condition_grad(p[0], p[1]);
+                vec![a, b]
+            },
+            &[x, y],
+            tol(),
+        )
+        .unwrap();
+    }
+}

@@ -381,3 +381,45 @@ fn tensor_constructor_in_a_straight_line_body() {
     )
     .unwrap();
 }
+
+// `t.min()` in a body with a slice (the statement-level path): a scalar, like
+// `t.max()`. The path once typed it as a tensor, and the function did not compile.
+#[differentiable(static)]
+fn min_in_control(w: &Tensor, v: &[f64]) -> f64 {
+    let lo = w.min().sigmoid();
+    let hi = w.max();
+    lo * v[0] + hi * v[1]
+}
+
+#[differentiable(tape)]
+fn min_in_control_tape(w: &Tensor, v: &[f64]) -> f64 {
+    let lo = w.min().sigmoid();
+    let hi = w.max();
+    lo * v[0] + hi * v[1]
+}
+
+#[test]
+fn tensor_min_is_a_scalar_in_control_bodies() {
+    let w = Tensor::from_vec(vec![0.3, -0.8, 1.2, 0.1], &[2, 2]);
+    let v = [0.7, -1.1];
+    let (y, (gw, gv)) = min_in_control_grad(&w, &v);
+    assert_eq!(y.to_bits(), min_in_control(&w, &v).to_bits());
+    let s = (-0.8f64).sigmoid();
+    // The gradient goes to the smallest element (index 1) and the largest (index 2).
+    let want = [0.0, v[0] * s * (1.0 - s), v[1], 0.0];
+    for (a, b) in gw.as_slice().iter().zip(want) {
+        assert!((a - b).abs() < 1e-12, "{:?} vs {want:?}", gw.as_slice());
+    }
+    assert!((gv[0] - s).abs() < 1e-12 && (gv[1] - 1.2).abs() < 1e-12);
+    let (ty, (tw, tv)) = min_in_control_tape_grad(&w, &v);
+    assert!((y - ty).abs() < 1e-12);
+    assert_close(&gw, &tw, "min_in_control vs tape");
+    assert!((gv[0] - tv[0]).abs() < 1e-12 && (gv[1] - tv[1]).abs() < 1e-12);
+    gradcheck_tensor(
+        |w| min_in_control(w, &v),
+        |w| min_in_control_grad(w, &v).1 .0,
+        &w,
+        tol(),
+    )
+    .unwrap();
+}

@@ -1434,8 +1434,9 @@ pub fn kind_of(
                     Kind::Float(f) => Kind::Float(f),
                     _ => Kind::Float(default),
                 },
-                // Full reductions of a tensor give its element type.
-                "sum" | "mean" | "norm" | "max" | "dot" => match k(&m.receiver) {
+                // Full reductions of a tensor give its element type (`min` and `max`
+                // with an argument are the float methods, a float as well).
+                "sum" | "mean" | "norm" | "max" | "min" | "dot" => match k(&m.receiver) {
                     Kind::Tensor(f) | Kind::Slice(f) | Kind::Float(f) => Kind::Float(f),
                     other => other,
                 },

@@ -82,6 +82,10 @@ pub enum Construct {
     /// literal indices (`p[0]`), as `p.len()` or as a call argument; or an array
     /// literal elsewhere than in such a `let` or as a call argument.
     LocalArray,
+    /// An `if`, a block or a loop inside an `if` or `while` condition, in a body with
+    /// loops, indexing, an early exit or a slice parameter (the statement-level static
+    /// path takes conditions without control flow only).
+    ConditionFlow,
 }
 
 impl Construct {
@@ -105,6 +109,9 @@ impl Construct {
             Construct::IntCall => "a call of an integer type's function",
             Construct::LocalArray => {
                 "a local array indexed at run time or used whole, or an array literal that is not a call argument or a `let`"
+            }
+            Construct::ConditionFlow => {
+                "an `if`, block or loop inside an `if`/`while` condition, in a body with loops, indexing, early exits or a slice parameter"
             }
         }
     }
@@ -144,6 +151,9 @@ pub fn route(sig: &Signature, args: &Args, block: &syn::Block) -> Route {
     if let (Some(_), true, Some(span)) = (control, tensors, finder.tensor_control) {
         return Route::Tape(Reason::Construct(Construct::TensorControl, span));
     }
+    if let (Some(_), Some(span)) = (control, finder.condition_flow) {
+        return Route::Tape(Reason::Construct(Construct::ConditionFlow, span));
+    }
     Route::Static
 }
 
@@ -162,6 +172,8 @@ struct Finder {
     slices: Vec<String>,
     /// The names bound by `let NAME = [..];` so far.
     arrays: Vec<String>,
+    /// The first control flow inside an `if` or `while` condition.
+    condition_flow: Option<Span>,
 }
 
 impl Finder {
@@ -220,6 +232,15 @@ impl Finder {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// Notes control flow inside the condition `cond` of an `if` or `while`.
+    fn condition(&mut self, cond: &Expr) {
+        if self.condition_flow.is_none() {
+            let mut scan = ConditionScan(None);
+            scan.visit_expr(cond);
+            self.condition_flow = scan.0;
         }
     }
 
@@ -319,7 +340,9 @@ impl<'ast> Visit<'ast> for Finder {
                 self.visit_block(&f.body);
                 return;
             }
+            Expr::If(i) => self.condition(&i.cond),
             Expr::While(w) => {
+                self.condition(&w.cond);
                 self.control(w.while_token);
                 if w.label.is_some() {
                     self.hit(Construct::Label, &w.label);
@@ -519,6 +542,31 @@ impl<'ast> Visit<'ast> for Finder {
     fn visit_item(&mut self, _: &'ast syn::Item) {}
 }
 
+/// Finds the first `if`, block or loop in a condition: what the statement-level static
+/// path rejects there (`control.rs`'s own check is the same list).
+struct ConditionScan(Option<Span>);
+
+impl<'ast> Visit<'ast> for ConditionScan {
+    fn visit_expr(&mut self, e: &'ast Expr) {
+        if self.0.is_none()
+            && matches!(
+                e,
+                Expr::If(_)
+                    | Expr::Block(_)
+                    | Expr::Loop(_)
+                    | Expr::ForLoop(_)
+                    | Expr::While(_)
+                    | Expr::Return(_)
+                    | Expr::Break(_)
+                    | Expr::Continue(_)
+            )
+        {
+            self.0 = Some(first_span(e));
+        }
+        visit::visit_expr(self, e);
+    }
+}
+
 fn is_vec_type(ty: &syn::Type) -> bool {
     match ty {
         syn::Type::Path(p) => p.path.segments.last().is_some_and(|s| s.ident == "Vec"),
@@ -712,6 +760,14 @@ mod tests {
             (
                 "fn f(x: &[f64]) -> f64 { let s = &x[1..]; s[0] }",
                 Construct::Iterator,
+            ),
+            (
+                "fn f(x: f64) -> f64 { let mut s = x; while (if s > 0.5 { s } else { x }) < 2.0 { s = s * 2.0 } s }",
+                Construct::ConditionFlow,
+            ),
+            (
+                "fn f(x: &[f64]) -> f64 { if (if x[0] > 0.5 { x[0] } else { x[1] }) < 2.0 { x[0] } else { x[1] } }",
+                Construct::ConditionFlow,
             ),
         ];
         for (f, c) in cases {
