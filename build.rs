@@ -4,21 +4,22 @@
 //!
 //! - `ADJOINT_DIFF_SEED`: the seed (default 10), a different set of programs each;
 //! - `ADJOINT_DIFF_COUNT`: how many programs (default 520);
-//! - `ADJOINT_DIFF_SLICE_CALLS=1`: also generate calls of helpers with slice, `Vec`
-//!   and array parameters, and array literals (off until the macro takes them);
-//! - `ADJOINT_DIFF_TAPE_CONSTS=1`: constant expressions such as `2.0f64.ln()` or
-//!   `0.0f64.max(x)`, which the tape expansion does not compile yet;
-//! - `ADJOINT_DIFF_TENSOR_CONST=1`: `Tensor::ones(..)` in bodies, which the default
-//!   routing sends to a static path that rejects it;
-//! - `ADJOINT_DIFF_WRT_CALLS=1`: calls of helpers that have a `wrt(..)` subset, whose
-//!   gradients the caller reads shifted (a wrong gradient or a type error);
-//! - `ADJOINT_DIFF_LOOP_BROADCAST=1`: tensor `+=`/`-=` with a scalar or broadcast
-//!   operand, whose gradient the statement-level static path (bodies with loops or
-//!   slices) does not reduce;
-//! - `ADJOINT_DIFF_DEAD_NAN=1`: unused locals with a NaN derivative inside branches
-//!   and loops, which make the static path's gradient NaN;
-//! - `ADJOINT_DIFF_MIXED_TENSOR_CALLS=1`: calls of helpers with a tensor parameter and
-//!   scalar parameters, whose scalar gradients the static caller loses.
+//!
+//! Switches (`=1` on, `=0` off), each a construct that once hit a bug the tester
+//! found; all on by default but the last, which is a compile error by design:
+//! - `ADJOINT_DIFF_SLICE_CALLS`: calls of helpers with slice, `Vec` and array
+//!   parameters, and array literals;
+//! - `ADJOINT_DIFF_TAPE_CONSTS`: constant expressions such as `2.0f64.ln()` or
+//!   `0.0f64.max(x)` (the tape did not compile them);
+//! - `ADJOINT_DIFF_TENSOR_CONST`: `Tensor::ones(..)` in bodies;
+//! - `ADJOINT_DIFF_LOOP_BROADCAST`: tensor `+=`/`-=` with a scalar or broadcast
+//!   operand inside loops (its gradient was not reduced);
+//! - `ADJOINT_DIFF_DEAD_NAN`: unused locals with a NaN derivative inside branches and
+//!   loops (0 · NaN);
+//! - `ADJOINT_DIFF_MIXED_TENSOR_CALLS`: calls of helpers with tensor and scalar
+//!   parameters (the static caller lost gradients);
+//! - `ADJOINT_DIFF_WRT_CALLS` (off): calls of helpers with a `wrt(..)` subset that
+//!   leaves out a float argument, now a compile error at the call.
 
 #[path = "tests/differential/gen.rs"]
 #[allow(dead_code)]
@@ -54,15 +55,21 @@ fn main() {
     };
     let seed = number("ADJOINT_DIFF_SEED", 10);
     let count = number("ADJOINT_DIFF_COUNT", 520) as usize;
-    let switch = |var: &str| env::var(var).is_ok_and(|v| v.trim() == "1");
+    // `1` turns a switch on, `0` off; unset, the default below.
+    let switch = |var: &str, default: bool| match env::var(var) {
+        Ok(v) => v.trim() == "1",
+        Err(_) => default,
+    };
     let opts = gen::Opts {
-        slice_calls: switch("ADJOINT_DIFF_SLICE_CALLS"),
-        tape_consts: switch("ADJOINT_DIFF_TAPE_CONSTS"),
-        tensor_const: switch("ADJOINT_DIFF_TENSOR_CONST"),
-        wrt_calls: switch("ADJOINT_DIFF_WRT_CALLS"),
-        loop_broadcast: switch("ADJOINT_DIFF_LOOP_BROADCAST"),
-        dead_nan: switch("ADJOINT_DIFF_DEAD_NAN"),
-        mixed_tensor_calls: switch("ADJOINT_DIFF_MIXED_TENSOR_CALLS"),
+        slice_calls: switch("ADJOINT_DIFF_SLICE_CALLS", true),
+        tape_consts: switch("ADJOINT_DIFF_TAPE_CONSTS", true),
+        tensor_const: switch("ADJOINT_DIFF_TENSOR_CONST", true),
+        // A callee's `wrt(..)` that leaves out a float argument is a compile error at
+        // the call (the caller cannot see it); on, the set does not compile.
+        wrt_calls: switch("ADJOINT_DIFF_WRT_CALLS", false),
+        loop_broadcast: switch("ADJOINT_DIFF_LOOP_BROADCAST", true),
+        dead_nan: switch("ADJOINT_DIFF_DEAD_NAN", true),
+        mixed_tensor_calls: switch("ADJOINT_DIFF_MIXED_TENSOR_CALLS", true),
     };
     let out = env::var_os("OUT_DIR").expect("cargo sets OUT_DIR");
     let path = Path::new(&out).join("differential_programs.rs");

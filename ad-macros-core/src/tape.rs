@@ -290,11 +290,46 @@ fn const_float(e: &Expr) -> bool {
         }
         Expr::MethodCall(m) => {
             m.turbofish.is_none()
-                && crate::ir::MathFn::from_name(&m.method.to_string()).is_some()
+                && (m.method == "detach"
+                    || crate::ir::MathFn::from_name(&m.method.to_string()).is_some())
                 && const_float(&m.receiver)
                 && m.args.iter().all(is_const)
         }
         e => float_literal(e).is_some() || float_value(e).is_some(),
+    }
+}
+
+/// `Tensor::zeros(..)`, `Tensor::<f32>::ones(..)`, ...: a constructor of a constant.
+fn is_tensor_constructor(c: &syn::ExprCall) -> bool {
+    let Expr::Path(p) = &*c.func else {
+        return false;
+    };
+    let segs: Vec<String> = p
+        .path
+        .segments
+        .iter()
+        .map(|s| s.ident.to_string())
+        .collect();
+    segs.len() >= 2
+        && segs[segs.len() - 2] == "Tensor"
+        && matches!(
+            segs[segs.len() - 1].as_str(),
+            "zeros" | "ones" | "full" | "from_vec" | "arange" | "scalar" | "rand" | "randn"
+        )
+}
+
+/// The array literal an argument passes (`[..]`, `&[..]`, `[..].to_vec()`), if any.
+fn array_arg(a: &mut Expr) -> Option<&mut Expr> {
+    if matches!(a, Expr::Array(_)) {
+        return Some(a);
+    }
+    match a {
+        Expr::Paren(p) => array_arg(&mut p.expr),
+        Expr::Reference(r) => array_arg(&mut r.expr),
+        Expr::MethodCall(m) if m.args.is_empty() && m.method == "to_vec" => {
+            array_arg(&mut m.receiver)
+        }
+        _ => None,
     }
 }
 
@@ -480,6 +515,21 @@ impl VisitMut for Rewrite<'_> {
                 *m.receiver = syn::parse_quote_spanned!(span=> #tape.constant(#recv));
             }
             Expr::Call(c) => {
+                // An array literal argument (`g([x, 0.5])`, `g(&[..])`, `g([..].to_vec())`)
+                // holds `Var`s: its constant elements become tape constants too.
+                for a in c.args.iter_mut() {
+                    if let Some(arr) = array_arg(a) {
+                        self.constant(arr);
+                    }
+                }
+                if is_tensor_constructor(c) {
+                    // `Tensor::ones(&[3])`: a constant on the tape, so that its methods
+                    // (`.matmul(&v)`) take `Var`s.
+                    let tape = self.tape;
+                    let span = c.span();
+                    *e = syn::parse_quote_spanned!(span=> #tape.constant_tensor(#c));
+                    return;
+                }
                 if let Some(new) = self.call(c) {
                     *e = new;
                 }
