@@ -217,3 +217,21 @@ fn tape_ops_on_empty_tensors_with_huge_extents() {
     assert_eq!(a.grad_tensor().shape(), &huge);
     assert_eq!(b.grad_tensor().shape(), &[usize::MAX, 1, 0]);
 }
+
+// Found by the random-program tester: the tape's `mul_add` rounded twice, so a tape
+// function's value differed from the plain function's by an ulp.
+#[test]
+fn mul_add_value_is_fused_and_its_gradient_unchanged() {
+    use ad_runtime::tape::Tape;
+    let (x1, x0) = (1.0060190352618712f64, 0.5968794942549145f64);
+    let tape = Tape::<f64>::new();
+    let (a, b) = (tape.var(x1), tape.var(x0));
+    let y = a.mul_add(b, 0.5);
+    assert_eq!(y.item().to_bits(), x1.mul_add(x0, 0.5).to_bits());
+    assert_ne!(x1.mul_add(x0, 0.5).to_bits(), (x1 * x0 + 0.5).to_bits());
+    y.backward();
+    assert_eq!((a.grad_scalar(), b.grad_scalar()), (x0, x1));
+    let c = tape.var(0.25);
+    let z = a.mul_add(b, c);
+    assert_eq!(z.item().to_bits(), x1.mul_add(x0, 0.25).to_bits());
+}

@@ -803,11 +803,30 @@ impl<'t, T: Float> Var<'t, T> {
         );
         self.unary(Op::Clamp, [lo, hi])
     }
-    /// `self * a + b`, recorded as a multiplication and an addition.
+    /// `self * a + b`, recorded as a multiplication and an addition. For scalars the
+    /// result's value is the fused `mul_add` (one rounding), as `f64::mul_add` gives
+    /// it, so a tape function's value matches the plain function's bit for bit; the
+    /// partials (`a`, `self`, 1) do not depend on the rounding.
     #[inline]
     pub fn mul_add(self, a: impl Operand<'t, T>, b: impl Operand<'t, T>) -> Self {
-        self.binary_any(Op::Mul, a.into_arg(), false)
-            .binary_any(Op::Add, b.into_arg(), false)
+        let (a, b) = (a.into_arg(), b.into_arg());
+        let scalar = |x: &Arg<'t, T>| match x {
+            Arg::Var(v) if v.is_scalar() => Some(v.item()),
+            Arg::Scalar(c) => Some(*c),
+            _ => None,
+        };
+        let fused = match (self.is_scalar(), scalar(&a), scalar(&b)) {
+            (true, Some(av), Some(bv)) => Some(num_traits::Float::mul_add(self.item(), av, bv)),
+            _ => None,
+        };
+        let r = self
+            .binary_any(Op::Mul, a, false)
+            .binary_any(Op::Add, b, false);
+        if let Some(v) = fused {
+            // `r` is the addition just recorded, a scalar node of this tape.
+            self.tape.g().nodes[r.idx() as usize].value = v;
+        }
+        r
     }
 
     // ----- tensor methods -------------------------------------------------
