@@ -1500,8 +1500,9 @@ fn has_return(block: &syn::Block) -> bool {
     scan.ret
 }
 
-/// Finds control flow in an expression (where lifting would change when it runs).
-struct FlowScan(Option<Span>);
+/// Finds control flow in an expression (where lifting would change when it runs): what
+/// a condition may not contain on this path, which the router also asks.
+pub struct FlowScan(pub Option<Span>);
 
 impl<'ast> Visit<'ast> for FlowScan {
     fn visit_expr(&mut self, e: &'ast Expr) {

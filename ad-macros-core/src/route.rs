@@ -238,7 +238,7 @@ impl Finder {
     /// Notes control flow inside the condition `cond` of an `if` or `while`.
     fn condition(&mut self, cond: &Expr) {
         if self.condition_flow.is_none() {
-            let mut scan = ConditionScan(None);
+            let mut scan = crate::control::FlowScan(None);
             scan.visit_expr(cond);
             self.condition_flow = scan.0;
         }
@@ -540,31 +540,6 @@ impl<'ast> Visit<'ast> for Finder {
 
     // Items are not part of the body's evaluation; [`check`] reports them.
     fn visit_item(&mut self, _: &'ast syn::Item) {}
-}
-
-/// Finds the first `if`, block or loop in a condition: what the statement-level static
-/// path rejects there (`control.rs`'s own check is the same list).
-struct ConditionScan(Option<Span>);
-
-impl<'ast> Visit<'ast> for ConditionScan {
-    fn visit_expr(&mut self, e: &'ast Expr) {
-        if self.0.is_none()
-            && matches!(
-                e,
-                Expr::If(_)
-                    | Expr::Block(_)
-                    | Expr::Loop(_)
-                    | Expr::ForLoop(_)
-                    | Expr::While(_)
-                    | Expr::Return(_)
-                    | Expr::Break(_)
-                    | Expr::Continue(_)
-            )
-        {
-            self.0 = Some(first_span(e));
-        }
-        visit::visit_expr(self, e);
-    }
 }
 
 fn is_vec_type(ty: &syn::Type) -> bool {
