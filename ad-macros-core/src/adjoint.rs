@@ -49,6 +49,72 @@ pub struct Builder<'f> {
     seed_routed: bool,
     /// Memo of [`Builder::may_be_routed_zero`].
     routed: HashMap<Id, bool>,
+    /// How many reversed loop bodies enclose the code being built: inside one, a
+    /// primal value of the loop body must be recomputed or saved (`materialize`).
+    loop_depth: usize,
+    /// The adjoint buffer of each active slice parameter or local buffer.
+    dbuf: HashMap<Id, Id>,
+    /// What `materialize` needs to know about the primal (computed once).
+    facts: Facts,
+}
+
+/// Facts about the primal that the choice between recomputing and saving a value
+/// needs.
+#[derive(Default)]
+struct Facts {
+    /// The `For` nodes around each primal node, outermost first.
+    loops: HashMap<Id, Vec<Id>>,
+    /// The stores into each buffer.
+    stores: HashMap<Id, Vec<Id>>,
+}
+
+impl Facts {
+    fn of(func: &Func) -> Facts {
+        fn walk(func: &Func, nodes: &[Id], around: &mut Vec<Id>, f: &mut Facts) {
+            for &id in nodes {
+                f.loops.insert(id, around.clone());
+                let node = func.node(id);
+                if let Op::Store(b, _, _) = node.op {
+                    f.stores.entry(b).or_default().push(id);
+                }
+                let is_loop = matches!(node.op, Op::For { .. });
+                if is_loop {
+                    around.push(id);
+                }
+                for r in node.op.regions() {
+                    for &a in &r.args {
+                        f.loops.insert(a, around.clone());
+                    }
+                    walk(func, &r.nodes, around, f);
+                }
+                if is_loop {
+                    around.pop();
+                }
+            }
+        }
+        let mut f = Facts::default();
+        walk(func, &func.body.nodes, &mut Vec::new(), &mut f);
+        f
+    }
+
+    /// Whether `b[i]` read at `load` still reads the same value at the end of the
+    /// forward sweep: no store into `b` can run after it (none later in program order,
+    /// none in a loop around both).
+    fn frozen_after(&self, func: &Func, b: Id, load: Id) -> bool {
+        if matches!(func.node(b).op, Op::Param(_)) {
+            return true;
+        }
+        let around = self.loops.get(&load).cloned().unwrap_or_default();
+        self.stores.get(&b).map_or(true, |stores| {
+            stores.iter().all(|s| {
+                *s < load
+                    && !self
+                        .loops
+                        .get(s)
+                        .is_some_and(|l| l.iter().any(|x| around.contains(x)))
+            })
+        })
+    }
 }
 
 impl Builder<'_> {
@@ -66,8 +132,14 @@ impl Builder<'_> {
                 continue;
             }
             let node = self.func.node(top);
+            let adjoint = node.origin == Origin::Adjoint;
             let own = match node.op {
-                Op::Select(..) | Op::Proj(..) | Op::If { .. } => Some(true),
+                Op::Load(..) | Op::Arg(_) if !adjoint => Some(false),
+                // A carried adjoint, an adjoint read from memory and a saved value can
+                // be anything, zeros included.
+                Op::Select(..) | Op::Proj(..) | Op::If { .. } | Op::Arg(_) | Op::Load(..) => {
+                    Some(true)
+                }
                 Op::Seed => Some(self.seed_routed),
                 _ => None,
             };
@@ -171,6 +243,9 @@ impl Builder<'_> {
     /// A zero of the kind of `x`.
     fn zero_like(&mut self, x: Id) -> Id {
         let ty = self.ty(x);
+        if ty.is_memory() {
+            return self.push(Op::ZerosLike(x), ty);
+        }
         let zero = self.constant(0.0, ty);
         match ty {
             Ty::Tensor(_) => {
@@ -279,6 +354,25 @@ impl Builder<'_> {
         self.push(Op::Binary(BinOp::Sub, n, one), Ty::Int)
     }
 
+    /// A fresh region argument (not listed in any region's nodes).
+    fn new_arg(&mut self, k: u32, ty: Ty) -> Id {
+        self.func.push(Node {
+            op: Op::Arg(k),
+            ty,
+            span: self.span,
+            origin: Origin::Adjoint,
+            hint: None,
+        })
+    }
+
+    /// The integer literal `k`.
+    pub fn int_const(&mut self, k: usize) -> Id {
+        let idx = self.func.opaque.len() as u32;
+        let lit = proc_macro2::Literal::usize_unsuffixed(k);
+        self.func.opaque.push(quote::quote!(#lit));
+        self.push(Op::Opaque(idx), Ty::Int)
+    }
+
     fn type_tokens(&mut self, ft: FloatTy) -> u32 {
         let idx = self.func.opaque.len() as u32;
         let ident = proc_macro2::Ident::new(ft.name(), Span::call_site());
@@ -303,27 +397,78 @@ pub fn tensor_of(func: &Func, id: Id) -> Option<FloatTy> {
 }
 
 /// Whether each node depends on a differentiated parameter through differentiable
-/// operations.
+/// operations. Carried loop values and buffers make this a fixed point: a carried
+/// value is active when its initial value or its next value is, a buffer when an
+/// active value is stored into it.
 pub fn activity(func: &Func, sig: &Signature) -> Vec<bool> {
-    let mut active = vec![false; func.nodes.len()];
+    // The owner and index of each carried argument.
+    let mut carried: HashMap<Id, (Id, usize)> = HashMap::new();
     for (i, node) in func.nodes.iter().enumerate() {
-        active[i] = node.ty.is_differentiable()
-            && match &node.op {
+        if let Op::For { body, .. } = &node.op {
+            for (k, &a) in body.args.iter().enumerate().skip(1) {
+                carried.insert(a, (Id(i as u32), k - 1));
+            }
+        }
+    }
+    let mut active = vec![false; func.nodes.len()];
+    loop {
+        let mut changed = false;
+        for (i, node) in func.nodes.iter().enumerate() {
+            let was = active[i];
+            let now = match &node.op {
+                Op::Store(b, _, v) => {
+                    if active[v.idx()] && !active[b.idx()] {
+                        active[b.idx()] = true;
+                        changed = true;
+                    }
+                    false
+                }
+                _ if !node.ty.is_differentiable() => false,
                 Op::Param(k) => sig.params.get(*k as usize).is_some_and(|p| p.diff),
                 Op::Seed | Op::Const(_) | Op::Opaque(_) | Op::Error | Op::Detach(_) => false,
-                Op::CallGrad { .. } | Op::Select(..) | Op::If { .. } => false,
-                Op::Proj(n, k) => match &func.node(*n).op {
-                    Op::If { then, else_, .. } => {
-                        let k = *k as usize;
-                        then.yields.get(k).is_some_and(|y| active[y.idx()])
-                            || else_.yields.get(k).is_some_and(|y| active[y.idx()])
+                Op::CallGrad { .. } | Op::Select(..) | Op::If { .. } | Op::For { .. } => false,
+                Op::Push(..) | Op::Pop(_) | Op::ZerosLike(_) => false,
+                Op::Arg(_) => {
+                    carried
+                        .get(&Id(i as u32))
+                        .is_some_and(|&(f, k)| match &func.node(f).op {
+                            Op::For { inits, body, .. } => {
+                                inits.get(k).is_some_and(|x| active[x.idx()])
+                                    || body.yields.get(k).is_some_and(|y| active[y.idx()])
+                            }
+                            _ => false,
+                        })
+                }
+                Op::Proj(n, k) => {
+                    let k = *k as usize;
+                    match &func.node(*n).op {
+                        Op::If { then, else_, .. } => {
+                            then.yields.get(k).is_some_and(|y| active[y.idx()])
+                                || else_.yields.get(k).is_some_and(|y| active[y.idx()])
+                        }
+                        Op::For { inits, body, .. } => {
+                            inits.get(k).is_some_and(|x| active[x.idx()])
+                                || body.yields.get(k).is_some_and(|y| active[y.idx()])
+                        }
+                        _ => false,
                     }
-                    _ => false,
-                },
+                }
+                // An element of memory is active when the memory is.
+                Op::Load(b, _) => active[b.idx()],
+                // A buffer is active once an active value is stored into it (above).
+                Op::Alloc { init, .. } => active[init.idx()] || was,
+                Op::Elems(items, _) => items.iter().any(|a| active[a.idx()]) || was,
                 op => op.operands().iter().any(|a| active[a.idx()]),
             };
+            if now && !was {
+                active[i] = true;
+                changed = true;
+            }
+        }
+        if !changed {
+            return active;
+        }
     }
-    active
 }
 
 /// Builds primal + adjoint: the outputs become the value followed by one gradient per
@@ -359,7 +504,20 @@ pub fn build(primal: &Func, sig: &Signature, seed: Seed) -> Func {
         // some components (the rows of a Jacobian).
         seed_routed: seed != Seed::One,
         routed: HashMap::new(),
+        loop_depth: 0,
+        dbuf: HashMap::new(),
+        facts: Facts::of(primal),
     };
+    // The adjoint of each active slice parameter: a buffer of zeros, filled by the
+    // reverse sweep and returned as the parameter's gradient.
+    for (k, p) in sig.params.iter().enumerate() {
+        if let (true, Some(x)) = (p.diff, params[k]) {
+            if p.kind.is_memory() && active[x.idx()] {
+                let z = b.push(Op::ZerosLike(x), p.kind);
+                b.dbuf.insert(x, z);
+            }
+        }
+    }
     if active[ret.idx()] {
         let s = match seed {
             Seed::One => b.constant(1.0, ret_node.ty),
@@ -374,7 +532,7 @@ pub fn build(primal: &Func, sig: &Signature, seed: Seed) -> Func {
         if !p.diff {
             continue;
         }
-        let g = params[k].and_then(|id| adj[id.idx()]);
+        let g = params[k].and_then(|id| adj[id.idx()].or_else(|| b.dbuf.get(&id).copied()));
         let g = match (g, params[k]) {
             (Some(g), _) => g,
             (None, Some(x)) => {
@@ -389,6 +547,7 @@ pub fn build(primal: &Func, sig: &Signature, seed: Seed) -> Func {
     func.body = Region {
         nodes,
         yields: body.yields,
+        args: Vec::new(),
     };
     func.outputs = outputs;
     debug_assert_eq!(func.verify(), Ok(()));
@@ -413,17 +572,99 @@ fn sweep(
     adj: &mut [Option<Id>],
     pending: &mut HashMap<(Id, u32), Id>,
 ) {
+    // The adjoints of the buffers this region allocates start as zeros here, at the
+    // start of its reverse: every later contribution is added into memory.
+    for &id in nodes {
+        if !active[id.idx()] {
+            continue;
+        }
+        let z = match b.func.node(id).op.clone() {
+            Op::Alloc { len, array, .. } => {
+                let ty = b.ty(id);
+                let zero = b.constant(0.0, ty);
+                b.push(
+                    Op::Alloc {
+                        len,
+                        init: zero,
+                        array,
+                    },
+                    ty,
+                )
+            }
+            Op::Elems(ref items, array) => {
+                let ty = b.ty(id);
+                let zero = b.constant(0.0, ty);
+                let zeros = vec![zero; items.len()];
+                b.push(Op::Elems(zeros, array), ty)
+            }
+            _ => continue,
+        };
+        b.dbuf.insert(id, z);
+    }
     for &id in nodes.iter().rev() {
         let node = b.func.node(id).clone();
-        if let Op::If { cond, then, else_ } = &node.op {
-            reverse_if(b, id, *cond, then, else_, active, adj, pending);
-            continue;
+        b.span = node.span;
+        match &node.op {
+            Op::If { cond, then, else_ } => {
+                reverse_if(b, id, *cond, then, else_, active, adj, pending);
+                continue;
+            }
+            Op::For { .. } => {
+                reverse_for(b, id, active, adj, pending);
+                continue;
+            }
+            // b[i] = v: v gets what b[i] had gathered, and b[i] starts again from 0
+            // (the value it held before was overwritten, so it gets nothing).
+            Op::Store(buf, i, v) => {
+                if let Some(&db) = b.dbuf.get(buf) {
+                    let ty = Ty::Float(b.ty(db).float().unwrap_or(FloatTy::F64));
+                    let g = b.push(Op::Load(db, *i), ty);
+                    let zero = b.constant(0.0, ty);
+                    b.push(Op::Store(db, *i, zero), Ty::Unit);
+                    if active[v.idx()] {
+                        accumulate(b, adj, *v, g);
+                    }
+                }
+                continue;
+            }
+            _ => {}
         }
         if !active[id.idx()] {
             continue;
         }
+        if let Op::Load(buf, i) = node.op {
+            // y = b[i]: b[i]'s adjoint gathers y's.
+            if let (Some(&db), Some(dy)) = (b.dbuf.get(&buf), adj[id.idx()]) {
+                let old = b.push(Op::Load(db, i), node.ty);
+                let new = b.add(old, dy);
+                b.push(Op::Store(db, i, new), Ty::Unit);
+            }
+            continue;
+        }
+        if let Op::Elems(items, _) = &node.op {
+            // [a, b, c]: each element's adjoint is read back from the buffer's.
+            if let Some(&db) = b.dbuf.get(&id) {
+                let ty = Ty::Float(node.ty.float().unwrap_or(FloatTy::F64));
+                for (k, &x) in items.iter().enumerate() {
+                    if active[x.idx()] {
+                        let idx = b.int_const(k);
+                        let g = b.push(Op::Load(db, idx), ty);
+                        accumulate(b, adj, x, g);
+                    }
+                }
+            }
+            continue;
+        }
+        if let Op::Alloc { init, .. } = node.op {
+            // vec![x; n]: x's adjoint is the sum of the buffer's.
+            if let (Some(&db), true) = (b.dbuf.get(&id), active[init.idx()]) {
+                let ty = b.ty(init);
+                let g = b.push(Op::Reduce(Reduction::Sum, db), ty);
+                accumulate(b, adj, init, g);
+            }
+            continue;
+        }
         let Some(dy) = adj[id.idx()] else { continue };
-        b.span = node.span;
         if let Op::Proj(n, k) = node.op {
             let prev = pending.get(&(n, k)).copied();
             let v = match prev {
@@ -480,24 +721,38 @@ fn reverse_if(
     };
     let (then_nodes, then_adj) = branch(b, then);
     let (else_nodes, else_adj) = branch(b, else_);
+    // Inside a loop, a branch's values do not outlive the iteration: its reverse
+    // recomputes or pops them (at top level the emitter hands them out instead).
+    let (then_nodes, else_nodes, remaps) = if b.loop_depth > 0 {
+        let (tn, tm) = materialize(b, id, 0, then_nodes, None);
+        let (en, em) = materialize(b, id, 1, else_nodes, None);
+        (tn, en, Some((tm, em)))
+    } else {
+        (then_nodes, else_nodes, None)
+    };
     let changed: Vec<usize> = (0..before.len())
         .filter(|&i| then_adj[i] != before[i] || else_adj[i] != before[i])
         .collect();
     let mut then_r = Region {
         nodes: then_nodes,
-        yields: Vec::new(),
+        ..Region::default()
     };
     let mut else_r = Region {
         nodes: else_nodes,
-        yields: Vec::new(),
+        ..Region::default()
     };
     for &i in &changed {
         let get =
             |b: &mut Builder<'_>, v: Option<Id>| v.unwrap_or_else(|| b.zero_like(Id(i as u32)));
-        let t = get(b, then_adj[i]);
-        let e = get(b, else_adj[i]);
-        then_r.yields.push(t);
-        else_r.yields.push(e);
+        let (t, e) = match &remaps {
+            Some((tm, em)) => (
+                then_adj[i].map(|v| tm.get(&v).copied().unwrap_or(v)),
+                else_adj[i].map(|v| em.get(&v).copied().unwrap_or(v)),
+            ),
+            None => (then_adj[i], else_adj[i]),
+        };
+        then_r.yields.push(get(b, t));
+        else_r.yields.push(get(b, e));
     }
     let node = b.push(
         Op::If {
@@ -512,4 +767,427 @@ fn reverse_if(
         let p = b.push(Op::Proj(node, k as u32), ty);
         adj[i] = Some(p);
     }
+}
+
+/// `for i in range { body }` reversed: the same range walked backwards, carrying the
+/// adjoints of the carried values and of the outer values the body reads.
+fn reverse_for(
+    b: &mut Builder<'_>,
+    id: Id,
+    active: &[bool],
+    adj: &mut [Option<Id>],
+    pending: &mut HashMap<(Id, u32), Id>,
+) {
+    let Op::For {
+        lo,
+        hi,
+        inclusive,
+        step,
+        rev,
+        back,
+        inits,
+        body,
+    } = b.func.node(id).op.clone()
+    else {
+        return;
+    };
+    // Which values the reverse body must carry: the carried values' adjoints, and the
+    // adjoints of the active outer scalars that the body reads.
+    let inside = defined_in(b.func, &body);
+    let mut free: Vec<Id> = Vec::new();
+    for_each_operand(b.func, &body, &mut |x| {
+        if !inside.contains(&x)
+            && active[x.idx()]
+            && matches!(b.func.node(x).ty, Ty::Float(_))
+            && !free.contains(&x)
+        {
+            free.push(x);
+        }
+    });
+    free.sort();
+    let carried = &body.args[1..];
+    let any_carried = carried.iter().any(|a| active[a.idx()]);
+    // Whether the body reads or writes memory that has an adjoint.
+    let memory = inside.iter().any(|&n| match b.func.node(n).op {
+        Op::Load(x, _) | Op::Store(x, _, _) => active[x.idx()],
+        _ => false,
+    });
+    if !any_carried && free.is_empty() && !memory {
+        return;
+    }
+    let span = b.func.node(id).span;
+    b.span = span;
+    // The seeds: the adjoints of the loop's results (zero where there is none).
+    let mut new_inits = Vec::new();
+    let mut arg_tys = Vec::new();
+    for (k, &a) in carried.iter().enumerate() {
+        let seed = pending.remove(&(id, k as u32));
+        let ty = b.ty(a);
+        let v = match seed {
+            Some(v) => v,
+            None if active[a.idx()] => b.zero_like(a),
+            None => b.constant(0.0, Ty::Int),
+        };
+        new_inits.push(v);
+        arg_tys.push(ty);
+    }
+    for &f in &free {
+        let v = match adj[f.idx()] {
+            Some(v) => v,
+            None => b.zero_like(f),
+        };
+        new_inits.push(v);
+        arg_tys.push(b.ty(f));
+    }
+    // The reversed body's arguments: the index, then one adjoint per carried value
+    // and per free value.
+    let index = b.new_arg(0, Ty::Int);
+    let args: Vec<Id> = arg_tys
+        .iter()
+        .enumerate()
+        .map(|(k, &t)| b.new_arg(k as u32 + 1, t))
+        .collect();
+    // A carried adjoint may be a routed zero when its seed may be, or when the body
+    // routes (a select, a branch, a read of adjoint memory, an inner loop).
+    let routes = body_routes(b.func, &body);
+    for (k, &a) in args.iter().enumerate() {
+        let init = new_inits[k];
+        let v = routes || b.may_be_routed_zero(init);
+        b.routed.insert(a, v);
+    }
+    b.regions.push(Vec::new());
+    b.loop_depth += 1;
+    let mut local = adj.to_vec();
+    for &a in carried {
+        local[a.idx()] = None;
+    }
+    for (m, &f) in free.iter().enumerate() {
+        local[f.idx()] = Some(args[carried.len() + m]);
+    }
+    for (k, &y) in body.yields.iter().enumerate() {
+        if active[y.idx()] && active[carried[k].idx()] {
+            accumulate(b, &mut local, y, args[k]);
+        }
+    }
+    let mut inner = HashMap::new();
+    sweep(b, &body.nodes, active, &mut local, &mut inner);
+    let mut yields = Vec::new();
+    for (k, &a) in carried.iter().enumerate() {
+        let v = match local[a.idx()] {
+            Some(v) => v,
+            None if active[a.idx()] => b.zero_like(a),
+            None => args[k],
+        };
+        yields.push(v);
+    }
+    for &f in &free {
+        yields.push(local[f.idx()].unwrap_or(args[0]));
+    }
+    b.loop_depth -= 1;
+    let nodes = b.regions.pop().unwrap_or_default();
+    let (nodes, remap) = materialize(b, id, 0, nodes, Some((body.args[0], index)));
+    let yields = yields
+        .into_iter()
+        .map(|y| remap.get(&y).copied().unwrap_or(y))
+        .collect();
+    let node = b.push(
+        Op::For {
+            lo,
+            hi,
+            inclusive,
+            step,
+            rev,
+            back: !back,
+            inits: new_inits,
+            body: Region {
+                args: std::iter::once(index).chain(args.iter().copied()).collect(),
+                nodes,
+                yields,
+            },
+        },
+        Ty::Tuple,
+    );
+    for (k, &a) in carried.iter().enumerate() {
+        if !active[a.idx()] {
+            continue;
+        }
+        let p = b.push(Op::Proj(node, k as u32), arg_tys[k]);
+        let init = inits[k];
+        if active[init.idx()] {
+            accumulate(b, adj, init, p);
+        }
+    }
+    for (m, &f) in free.iter().enumerate() {
+        let k = carried.len() + m;
+        let p = b.push(Op::Proj(node, k as u32), arg_tys[k]);
+        adj[f.idx()] = Some(p);
+    }
+}
+
+/// Every node defined in a region or the regions nested in it, its arguments
+/// included.
+fn defined_in(func: &Func, region: &Region) -> std::collections::HashSet<Id> {
+    let mut set = std::collections::HashSet::new();
+    fn walk(func: &Func, r: &Region, set: &mut std::collections::HashSet<Id>) {
+        set.extend(r.args.iter().copied());
+        for &n in &r.nodes {
+            set.insert(n);
+            for inner in func.node(n).op.regions() {
+                walk(func, inner, set);
+            }
+        }
+    }
+    walk(func, region, &mut set);
+    set
+}
+
+/// Calls `f` on every operand read in a region and the regions nested in it.
+fn for_each_operand(func: &Func, region: &Region, f: &mut impl FnMut(Id)) {
+    for &y in &region.yields {
+        f(y);
+    }
+    for &n in &region.nodes {
+        let op = &func.node(n).op;
+        for a in op.operands() {
+            f(a);
+        }
+        for inner in op.regions() {
+            for_each_operand(func, inner, f);
+        }
+    }
+}
+
+/// Makes the reverse `nodes` of region `which` of the structured node `owner`
+/// self-contained. They may read the primal values of that region, which do not
+/// outlive it: each one read is recomputed at the start of the reverse when that is
+/// cheap and valid ([`recomputable`]), or else saved on a stack at the end of the
+/// forward region and popped at the start of the reverse (Tapenade's
+/// to-be-recorded values: only what the reverse reads is saved). `index` maps the
+/// forward loop's index to the reversed loop's. Returns the new node list (the
+/// prefix, then a copy of `nodes` reading it) and the map from old to new ids.
+fn materialize(
+    b: &mut Builder<'_>,
+    owner: Id,
+    which: usize,
+    nodes: Vec<Id>,
+    index: Option<(Id, Id)>,
+) -> (Vec<Id>, HashMap<Id, Id>) {
+    let fwd = match b.func.node(owner).op.regions().get(which) {
+        Some(r) => (*r).clone(),
+        None => return (nodes, HashMap::new()),
+    };
+    let here: std::collections::HashSet<Id> = fwd.nodes.iter().chain(&fwd.args).copied().collect();
+    let mut needed: Vec<Id> = Vec::new();
+    let probe = Region {
+        nodes: nodes.clone(),
+        ..Region::default()
+    };
+    for_each_operand(b.func, &probe, &mut |x| {
+        if here.contains(&x) && !needed.contains(&x) {
+            needed.push(x);
+        }
+    });
+    needed.sort();
+    let mut remap: HashMap<Id, Id> = HashMap::new();
+    if let Some((old, new)) = index {
+        remap.insert(old, new);
+    }
+    b.regions.push(Vec::new());
+    let mut memo = HashMap::new();
+    for v in needed {
+        rematerialize(b, owner, which, &here, v, &mut remap, &mut memo);
+    }
+    copy_nodes(b, &nodes, &mut remap);
+    (b.regions.pop().unwrap_or_default(), remap)
+}
+
+/// The reverse's copy of the forward value `v` (see [`materialize`]).
+fn rematerialize(
+    b: &mut Builder<'_>,
+    owner: Id,
+    which: usize,
+    here: &std::collections::HashSet<Id>,
+    v: Id,
+    remap: &mut HashMap<Id, Id>,
+    memo: &mut HashMap<Id, bool>,
+) -> Id {
+    if let Some(&m) = remap.get(&v) {
+        return m;
+    }
+    let new = if recomputable(b, here, v, memo) {
+        let mut node = b.func.node(v).clone();
+        let ops = node.op.operands();
+        let mut map = HashMap::new();
+        for o in ops {
+            if here.contains(&o) {
+                let m = rematerialize(b, owner, which, here, o, remap, memo);
+                map.insert(o, m);
+            }
+        }
+        node.op
+            .map_operands(&mut |a| map.get(&a).copied().unwrap_or(a));
+        node.origin = Origin::Adjoint;
+        let id = b.func.push(node);
+        if let Some(r) = b.regions.last_mut() {
+            r.push(id);
+        }
+        id
+    } else {
+        // Saved: pushed where the forward region ends, popped here.
+        let ty = b.func.node(v).ty;
+        let k = b.func.stacks.len() as u32;
+        b.func.stacks.push(ty);
+        let span = b.func.node(v).span;
+        let push = b.func.push(Node {
+            op: Op::Push(k, v),
+            ty: Ty::Unit,
+            span,
+            origin: Origin::Adjoint,
+            hint: None,
+        });
+        if let Some(r) = region_mut(b.func, owner, which) {
+            r.nodes.push(push);
+        }
+        b.push(Op::Pop(k), ty)
+    };
+    remap.insert(v, new);
+    new
+}
+
+/// Whether the forward value `v` can be computed again in the reverse sweep, from
+/// values the reverse has: cheap arithmetic on such values, and reads of memory that
+/// nothing overwrites later ([`Facts::frozen_after`]).
+fn recomputable(
+    b: &Builder<'_>,
+    here: &std::collections::HashSet<Id>,
+    v: Id,
+    memo: &mut HashMap<Id, bool>,
+) -> bool {
+    if let Some(&r) = memo.get(&v) {
+        return r;
+    }
+    let node = b.func.node(v);
+    let cheap = match &node.op {
+        Op::Const(_) | Op::Opaque(_) | Op::Neg(_) | Op::Not(_) | Op::Cast(..) => true,
+        Op::Binary(..) | Op::Select(..) | Op::Detach(_) => true,
+        Op::Math(MathFn::Abs | MathFn::Min | MathFn::Max | MathFn::MulAdd, _) => true,
+        Op::Load(buf, _) => !here.contains(buf) && b.facts.frozen_after(b.func, *buf, v),
+        Op::Len(buf) => !here.contains(buf),
+        _ => false,
+    };
+    // Operands from the region must be recomputable too, or be its arguments (the
+    // index is the reversed loop's; a carried value is the state, which is saved
+    // anyway, so cheap values computed from it are recomputed from the saved one).
+    let r = cheap
+        && node.op.operands().iter().all(|o| {
+            !here.contains(o)
+                || matches!(b.func.node(*o).op, Op::Arg(_))
+                || recomputable(b, here, *o, memo)
+        });
+    memo.insert(v, r);
+    r
+}
+
+/// Region `which` of the structured node `owner`, for appending saves.
+fn region_mut(func: &mut Func, owner: Id, which: usize) -> Option<&mut Region> {
+    match &mut func.nodes[owner.idx()].op {
+        Op::If { then, else_, .. } => Some(if which == 0 { then } else { else_ }),
+        Op::For { body, .. } => Some(body),
+        _ => None,
+    }
+}
+
+/// Copies `nodes` (and the regions they own) into the builder's current region,
+/// reading `remap`ped operands; records each copy in `remap`.
+fn copy_nodes(b: &mut Builder<'_>, nodes: &[Id], remap: &mut HashMap<Id, Id>) {
+    for &n in nodes {
+        let mut node = b.func.node(n).clone();
+        let m = |remap: &HashMap<Id, Id>, a: Id| remap.get(&a).copied().unwrap_or(a);
+        match &mut node.op {
+            Op::If { cond, then, else_ } => {
+                *cond = m(remap, *cond);
+                *then = copy_region(b, then, remap);
+                *else_ = copy_region(b, else_, remap);
+            }
+            Op::For {
+                lo,
+                hi,
+                step,
+                inits,
+                body,
+                ..
+            } => {
+                *lo = m(remap, *lo);
+                *hi = m(remap, *hi);
+                if let Some(s) = step {
+                    *s = m(remap, *s);
+                }
+                inits.iter_mut().for_each(|a| *a = m(remap, *a));
+                *body = copy_region(b, body, remap);
+            }
+            op => op.map_operands(&mut |a| m(remap, a)),
+        }
+        let id = b.func.push(node);
+        if let Some(r) = b.regions.last_mut() {
+            r.push(id);
+        }
+        remap.insert(n, id);
+    }
+}
+
+fn copy_region(b: &mut Builder<'_>, r: &Region, remap: &mut HashMap<Id, Id>) -> Region {
+    let args = r
+        .args
+        .iter()
+        .map(|&a| {
+            let node = b.func.node(a).clone();
+            let id = b.func.push(node);
+            remap.insert(a, id);
+            id
+        })
+        .collect();
+    b.regions.push(Vec::new());
+    copy_nodes(b, &r.nodes, remap);
+    let nodes = b.regions.pop().unwrap_or_default();
+    let yields = r
+        .yields
+        .iter()
+        .map(|&y| remap.get(&y).copied().unwrap_or(y))
+        .collect();
+    Region {
+        args,
+        nodes,
+        yields,
+    }
+}
+
+/// Whether the reverse of a loop body can produce a routed zero: it has a rule that
+/// selects, a branch, a store (whose reverse reads adjoint memory) or an inner loop.
+fn body_routes(func: &Func, r: &Region) -> bool {
+    r.nodes.iter().any(|&n| {
+        let op = &func.node(n).op;
+        matches!(
+            op,
+            Op::If { .. }
+                | Op::For { .. }
+                | Op::Store(..)
+                | Op::Select(..)
+                | Op::Call { .. }
+                | Op::Math(
+                    MathFn::Min
+                        | MathFn::Max
+                        | MathFn::Clamp
+                        | MathFn::Abs
+                        | MathFn::Relu
+                        | MathFn::Sqrt
+                        | MathFn::Cbrt
+                        | MathFn::Asin
+                        | MathFn::Acos
+                        | MathFn::Powf
+                        | MathFn::Atan2
+                        | MathFn::Hypot,
+                    _
+                )
+        )
+    })
 }

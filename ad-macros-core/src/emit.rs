@@ -113,7 +113,23 @@ pub fn signature(sig: &Signature, which: Which) -> TokenStream {
 pub fn emit(func: &Func, sig: &Signature, which: Which) -> TokenStream {
     let mut em = Emitter::new(func, sig);
     em.analyze();
+    let pushed: Vec<u32> = func
+        .nodes
+        .iter()
+        .filter_map(|n| match n.op {
+            Op::Push(k, _) => Some(k),
+            _ => None,
+        })
+        .collect();
+    let stacks: TokenStream = (0..func.stacks.len())
+        .filter(|k| pushed.contains(&(*k as u32)))
+        .map(|k| {
+            let st = stack_name(k as u32);
+            quote!(let mut #st = ::adjoint::__private::Stack::new();)
+        })
+        .collect();
     let body = em.region(&func.body.nodes);
+    let body = quote!(#stacks #body);
     let outs: Vec<TokenStream> = (0..func.outputs.len()).map(|k| em.output(k)).collect();
     let value = &outs[0];
     let grads = &outs[1..];
@@ -155,6 +171,8 @@ struct Emitter<'a> {
     parent: Vec<Option<usize>>,
     /// The two regions of each `If` node.
     if_regions: HashMap<Id, (usize, usize)>,
+    /// The body region of each `For` node.
+    for_regions: HashMap<Id, usize>,
     /// The nodes each region must hand out to its enclosing region (saved values).
     exports: Vec<Vec<Id>>,
     /// The live projections of each `If`.
@@ -192,6 +210,7 @@ impl<'a> Emitter<'a> {
             region_of: vec![0; n],
             parent: vec![None],
             if_regions: HashMap::new(),
+            for_regions: HashMap::new(),
             exports: vec![Vec::new()],
             projs: HashMap::new(),
             class: crate::shapes::classes(func),
@@ -225,6 +244,14 @@ impl<'a> Emitter<'a> {
                     let (rt, re) = self.if_regions[&Id(i as u32)];
                     uses.extend(then.yields.iter().map(|&y| (y, rt)));
                     uses.extend(else_.yields.iter().map(|&y| (y, re)));
+                }
+                Op::For { body, .. } => {
+                    let rb = self.for_regions[&Id(i as u32)];
+                    let yields = body.yields.len();
+                    let ops = node.op.operands();
+                    let (outer, inner) = ops.split_at(ops.len() - yields);
+                    uses.extend(outer.iter().map(|&a| (a, here)));
+                    uses.extend(inner.iter().map(|&y| (y, rb)));
                 }
                 op => uses.extend(op.operands().into_iter().map(|a| (a, here))),
             }
@@ -272,6 +299,16 @@ impl<'a> Emitter<'a> {
                 self.assign_regions(&then.nodes, rt);
                 self.assign_regions(&else_.nodes, re);
             }
+            if let Op::For { body, .. } = &self.func.node(id).op {
+                let rb = self.parent.len();
+                self.parent.push(Some(region));
+                self.exports.push(Vec::new());
+                self.for_regions.insert(id, rb);
+                for &a in &body.args {
+                    self.region_of[a.idx()] = rb;
+                }
+                self.assign_regions(&body.nodes, rb);
+            }
         }
     }
 
@@ -289,6 +326,16 @@ impl<'a> Emitter<'a> {
                 *counter += 1;
                 self.number(&en, re, counter);
                 self.tail_pos[re] = *counter;
+                *counter += 1;
+            }
+            if let Op::For { body, .. } = &self.func.node(id).op {
+                let rb = self.for_regions[&id];
+                for &a in &body.args {
+                    self.pos[a.idx()] = self.pos[id.idx()];
+                }
+                let bn = body.nodes.clone();
+                self.number(&bn, rb, counter);
+                self.tail_pos[rb] = *counter;
                 *counter += 1;
             }
         }
@@ -375,7 +422,7 @@ impl<'a> Emitter<'a> {
         let guard_masks = self.find_guards(&mut n_uses);
         for (i, node) in func.nodes.iter().enumerate() {
             let user = Id(i as u32);
-            if matches!(node.op, Op::If { .. }) {
+            if matches!(node.op, Op::If { .. } | Op::For { .. }) {
                 continue;
             }
             for c in node.op.operands() {
@@ -403,6 +450,7 @@ impl<'a> Emitter<'a> {
                     v.extend(then.yields.iter().chain(&else_.yields));
                     v
                 }
+                op @ Op::For { .. } => op.operands(),
                 op => op
                     .operands()
                     .into_iter()
@@ -631,6 +679,17 @@ impl<'a> Emitter<'a> {
             };
             match &node.op {
                 Op::If { cond, .. } => reads.push((*cond, at)),
+                Op::For { body, .. } => {
+                    let ops = node.op.operands();
+                    let rb = self.for_regions[&id];
+                    let tail = Use {
+                        pos: self.tail_pos[rb],
+                        region: rb,
+                    };
+                    let (outer, inner) = ops.split_at(ops.len() - body.yields.len());
+                    reads.extend(outer.iter().map(|&o| (o, at)));
+                    reads.extend(inner.iter().map(|&y| (y, tail)));
+                }
                 Op::Binary(BinOp::Add, a, b)
                     if self.absorbed[a.idx()] || self.absorbed[b.idx()] =>
                 {
@@ -975,6 +1034,11 @@ impl<'a> Emitter<'a> {
                 let op = respan(op, span);
                 quote_spanned!(span=> #a #op #b)
             }
+            // `x.powi(2)` as `x * x`: the same value (one rounding), without the call.
+            Op::Math(MathFn::Powi, args) if self.int_literal(args[1]) == Some(2) => {
+                let x = v(&args[0]);
+                quote_spanned!(span=> #x * #x)
+            }
             Op::Math(f, args) => {
                 let args: Vec<_> = args.iter().map(v).collect();
                 self.math_call(*f, &args, node.ty.float().unwrap_or(FloatTy::F64), span)
@@ -1036,9 +1100,75 @@ impl<'a> Emitter<'a> {
                 }
             }
             Op::If { cond, then, else_ } => return self.if_(id, *cond, then, else_),
+            Op::For { .. } => return self.for_(id),
+            Op::Arg(_) => return TokenStream::new(),
+            Op::Alloc { len, init, array } => {
+                let (len, init) = (v(len), v(init));
+                let e = if *array {
+                    quote_spanned!(span=> [#init; #len])
+                } else {
+                    quote_spanned!(span=> ::std::vec![#init; #len])
+                };
+                return quote_spanned!(span=> let mut #name = #e;);
+            }
+            Op::Elems(items, array) => {
+                let items: Vec<_> = items.iter().map(v).collect();
+                let e = if *array {
+                    quote_spanned!(span=> [#(#items),*])
+                } else {
+                    quote_spanned!(span=> ::std::vec![#(#items),*])
+                };
+                return quote_spanned!(span=> let mut #name = #e;);
+            }
+            Op::ZerosLike(x) => {
+                let ft = node.ty.float().unwrap_or(self.sig.float);
+                let zero = float_lit(0.0, ft, span);
+                let xv = v(x);
+                let e = match self.func.node(*x).op {
+                    Op::Param(k) => {
+                        match crate::parse::strip_ref(&self.sig.params[k as usize].ty) {
+                            syn::Type::Array(a) => {
+                                let n = &a.len;
+                                quote_spanned!(span=> [#zero; #n])
+                            }
+                            _ => quote_spanned!(span=> ::std::vec![#zero; #xv.len()]),
+                        }
+                    }
+                    _ => {
+                        return quote_spanned!(span=> let mut #name = #xv.clone(); #name.fill(#zero););
+                    }
+                };
+                return quote_spanned!(span=> let mut #name = #e;);
+            }
+            Op::Load(b, i) => {
+                let (b, i) = (v(b), v(i));
+                quote_spanned!(span=> #b[#i])
+            }
+            Op::Store(b, i, x) => {
+                let (b, i, x) = (v(b), v(i), v(x));
+                return quote_spanned!(span=> #b[#i] = #x;);
+            }
+            Op::Len(b) => {
+                let b = v(b);
+                quote_spanned!(span=> #b.len())
+            }
+            Op::Push(k, x) => {
+                let st = stack_name(*k);
+                let x = v(x);
+                return quote_spanned!(span=> #st.push(#x););
+            }
+            Op::Pop(k) => {
+                let st = stack_name(*k);
+                quote_spanned!(span=> #st.pop())
+            }
             Op::Dot(a, b) => {
                 let (a, b) = (self.val(*a), self.borrow(*b));
                 quote_spanned!(span=> #a.dot(#b))
+            }
+            Op::Reduce(_, g) if self.func.node(*g).ty.is_memory() => {
+                let ft = Ident::new(node.ty.float().unwrap_or(self.sig.float).name(), span);
+                let g = v(g);
+                quote_spanned!(span=> #g.iter().sum::<#ft>())
             }
             Op::Reduce(r, g) => {
                 let ft = node.ty.float().unwrap_or(self.sig.float);
@@ -1268,6 +1398,17 @@ impl<'a> Emitter<'a> {
         }
     }
 
+    /// The value of an integer literal operand.
+    fn int_literal(&self, id: Id) -> Option<i64> {
+        match self.func.node(id).op {
+            Op::Opaque(i) => syn::parse2::<syn::LitInt>(self.func.opaque[i as usize].clone())
+                .ok()?
+                .base10_parse()
+                .ok(),
+            _ => None,
+        }
+    }
+
     fn math_call(&self, f: MathFn, args: &[TokenStream], ft: FloatTy, span: Span) -> TokenStream {
         let m = Ident::new(f.name(), span);
         if f.is_ext() {
@@ -1356,6 +1497,94 @@ impl<'a> Emitter<'a> {
         }
     }
 
+    /// `let mut carried = init; for i in range { body; carried = next; }`, then the
+    /// live projections bound to the carried values' final values.
+    fn for_(&self, id: Id) -> TokenStream {
+        let node = self.func.node(id);
+        let span = node.span;
+        let Op::For {
+            lo,
+            hi,
+            inclusive,
+            step,
+            rev,
+            back,
+            inits,
+            body,
+        } = &node.op
+        else {
+            return TokenStream::new();
+        };
+        let (lo, hi) = (self.val(*lo), self.val(*hi));
+        // A stepped inclusive range has no reverse iterator: write it half-open.
+        let mut range = match (inclusive, step.is_some() && *back) {
+            (true, false) => quote_spanned!(span=> (#lo..=#hi)),
+            (true, true) => quote_spanned!(span=> (#lo..#hi + 1)),
+            (false, _) => quote_spanned!(span=> (#lo..#hi)),
+        };
+        let (rev, back) = match step {
+            // Without a step, reversing twice is the identity.
+            None => (*rev != *back, false),
+            Some(_) => (*rev, *back),
+        };
+        if rev {
+            range = quote_spanned!(span=> #range.rev());
+        }
+        if let Some(s) = step {
+            let s = self.val(*s);
+            range = quote_spanned!(span=> #range.step_by(#s));
+        }
+        if back {
+            range = quote_spanned!(span=> #range.rev());
+        }
+        let index = match body.args.first() {
+            Some(&i) if !self.uses[i.idx()].is_empty() => {
+                let n = self.name(i);
+                quote!(#n)
+            }
+            _ => quote!(_),
+        };
+        let carried = body.args.get(1..).unwrap_or(&[]);
+        let mut decls = TokenStream::new();
+        for (a, init) in carried.iter().zip(inits) {
+            let n = self.name(*a);
+            let init = self.val(*init);
+            decls.extend(match self.ty(*a) {
+                Some(t) => quote_spanned!(span=> let mut #n: #t = #init;),
+                None => quote_spanned!(span=> let mut #n = #init;),
+            });
+        }
+        let (mut lhs, mut rhs) = (Vec::new(), Vec::new());
+        for (a, y) in carried.iter().zip(&body.yields) {
+            if a != y {
+                let n = self.name(*a);
+                lhs.push(quote!(#n));
+                rhs.push(self.val(*y));
+            }
+        }
+        let next = match lhs.len() {
+            0 => TokenStream::new(),
+            1 => quote!(#(#lhs)* = #(#rhs)*;),
+            _ => quote!((#(#lhs),*) = (#(#rhs),*);),
+        };
+        let inner = self.region(&body.nodes);
+        let mut after = TokenStream::new();
+        for &(k, p) in self.projs.get(&id).map(|v| v.as_slice()).unwrap_or(&[]) {
+            if let Some(a) = carried.get(k as usize) {
+                let (pn, an) = (self.name(p), self.name(*a));
+                after.extend(quote_spanned!(span=> let #pn = #an;));
+            }
+        }
+        quote_spanned! {span=>
+            #decls
+            for #index in #range {
+                #inner
+                #next
+            }
+            #after
+        }
+    }
+
     fn if_(&self, id: Id, cond: Id, then: &Region, else_: &Region) -> TokenStream {
         let span = self.func.node(id).span;
         let (rt, re) = self.if_regions[&id];
@@ -1403,6 +1632,11 @@ impl<'a> Emitter<'a> {
             let #pattern = if #c { #then_body #then_tail } else { #else_body #else_tail };
         }
     }
+}
+
+/// The stack of saved values number `k`.
+fn stack_name(k: u32) -> Ident {
+    Ident::new(&format!("__ad_s{k}"), Span::call_site())
 }
 
 fn tuple(items: Vec<TokenStream>) -> TokenStream {

@@ -88,20 +88,34 @@ pub enum Ty {
     Tensor(FloatTy),
     /// A slice, `Vec` or array of floats (issue 6).
     Slice(FloatTy),
-    /// The tuple a structured node ([`Op::If`]) yields; read with [`Op::Proj`].
+    /// The tuple a structured node ([`Op::If`], [`Op::For`]) yields; read with
+    /// [`Op::Proj`].
     Tuple,
+    /// A local buffer of floats (`vec![0.0; n]`, `[0.0; N]`, `[a, b]`): memory that
+    /// [`Op::Load`] reads and [`Op::Store`] writes in place.
+    Buf(FloatTy),
+    /// The kind of an effect ([`Op::Store`], [`Op::Push`]): no value.
+    Unit,
 }
 
 impl Ty {
     /// Whether values of this kind can carry a gradient.
     pub fn is_differentiable(self) -> bool {
-        matches!(self, Ty::Float(_) | Ty::Tensor(_) | Ty::Slice(_))
+        matches!(
+            self,
+            Ty::Float(_) | Ty::Tensor(_) | Ty::Slice(_) | Ty::Buf(_)
+        )
+    }
+
+    /// Whether values of this kind are memory: slices (read only) and buffers.
+    pub fn is_memory(self) -> bool {
+        matches!(self, Ty::Slice(_) | Ty::Buf(_))
     }
 
     /// The float width of a float kind.
     pub fn float(self) -> Option<FloatTy> {
         match self {
-            Ty::Float(t) | Ty::Tensor(t) | Ty::Slice(t) => Some(t),
+            Ty::Float(t) | Ty::Tensor(t) | Ty::Slice(t) | Ty::Buf(t) => Some(t),
             _ => None,
         }
     }
@@ -117,6 +131,8 @@ impl fmt::Display for Ty {
             Ty::Tensor(t) => write!(f, "Tensor<{}>", t.name()),
             Ty::Slice(t) => write!(f, "[{}]", t.name()),
             Ty::Tuple => f.write_str("tuple"),
+            Ty::Buf(t) => write!(f, "buf<{}>", t.name()),
+            Ty::Unit => f.write_str("()"),
         }
     }
 }
@@ -356,6 +372,56 @@ pub enum Op {
         /// The shape of the operand whose gradient this is.
         shape: Id,
     },
+    // ----- loops and memory -----
+    /// A region argument: the loop index (`.0 == 0`) or carried value number `.0 - 1`
+    /// of the [`Op::For`] whose body lists it in [`Region::args`].
+    Arg(u32),
+    /// `for i in lo..hi` (or `lo..=hi`, stepped, reversed): the body region's
+    /// arguments are the index and the carried values, which start as `inits`; the
+    /// body yields their next values; [`Op::Proj`] reads their final values.
+    For {
+        /// The first index (or the range's start when reversed).
+        lo: Id,
+        /// The range's end.
+        hi: Id,
+        /// Whether the range includes `hi`.
+        inclusive: bool,
+        /// `step_by(step)` (an integer), if any.
+        step: Option<Id>,
+        /// Whether the range is walked from its end (`.rev()`, before `step_by`).
+        rev: bool,
+        /// Whether the whole sequence of indices is walked backwards (the reverse
+        /// sweep's loops).
+        back: bool,
+        /// The carried values' initial values.
+        inits: Vec<Id>,
+        /// The body.
+        body: Region,
+    },
+    /// `vec![init; len]` (`array: false`) or `[init; len]` (`array: true`): a buffer.
+    Alloc {
+        /// The element count (an integer; a constant expression for an array).
+        len: Id,
+        /// Every element's initial value.
+        init: Id,
+        /// Whether it is an array rather than a `Vec`.
+        array: bool,
+    },
+    /// `[a, b, c]` (`array: true`) or `vec![a, b, c]`: a buffer of these elements.
+    Elems(Vec<Id>, bool),
+    /// A buffer of zeros as long as the slice or buffer `.0`, of the same kind (an
+    /// array for an array): the adjoint of memory.
+    ZerosLike(Id),
+    /// `b[i]`: an element of a slice or buffer.
+    Load(Id, Id),
+    /// `b[i] = v` on a buffer (an effect, kind `()`).
+    Store(Id, Id, Id),
+    /// `b.len()` (an integer).
+    Len(Id),
+    /// Saves `.1` on stack `.0` in the forward sweep (an effect).
+    Push(u32, Id),
+    /// The last value saved on stack `.0`, taken off it in the reverse sweep.
+    Pop(u32),
     /// `path_vjp(args, seed)` in the reverse sweep, for a call whose result is a
     /// tensor; [`Op::CallGrad`] reads its gradients.
     CallVjp {
@@ -427,6 +493,41 @@ impl Op {
                 v.extend(else_.yields.iter().copied());
                 v
             }
+            Op::Arg(_) | Op::Pop(_) => vec![],
+            Op::For {
+                lo,
+                hi,
+                step,
+                inits,
+                body,
+                ..
+            } => {
+                let mut v = vec![*lo, *hi];
+                v.extend(step.iter().copied());
+                v.extend(inits.iter().copied());
+                v.extend(body.yields.iter().copied());
+                v
+            }
+            Op::Alloc { len, init, .. } => vec![*len, *init],
+            Op::Elems(items, _) => items.clone(),
+            Op::ZerosLike(a) | Op::Len(a) | Op::Push(_, a) => vec![*a],
+            Op::Load(b, i) => vec![*b, *i],
+            Op::Store(b, i, v) => vec![*b, *i, *v],
+        }
+    }
+
+    /// Whether the node does something besides computing its value (writes memory,
+    /// saves a value), so it is kept even when nothing reads it.
+    pub fn has_effect(&self) -> bool {
+        matches!(self, Op::Store(..) | Op::Push(..) | Op::Pop(_))
+    }
+
+    /// The regions a structured node owns.
+    pub fn regions(&self) -> Vec<&Region> {
+        match self {
+            Op::If { then, else_, .. } => vec![then, else_],
+            Op::For { body, .. } => vec![body],
+            _ => vec![],
         }
     }
 
@@ -482,6 +583,40 @@ impl Op {
                     r.yields.iter_mut().for_each(|a| *a = f(*a));
                 }
             }
+            Op::Arg(_) | Op::Pop(_) => {}
+            Op::For {
+                lo,
+                hi,
+                step,
+                inits,
+                body,
+                ..
+            } => {
+                *lo = f(*lo);
+                *hi = f(*hi);
+                if let Some(s) = step {
+                    *s = f(*s);
+                }
+                inits.iter_mut().for_each(|a| *a = f(*a));
+                body.args.iter_mut().for_each(|a| *a = f(*a));
+                body.nodes.iter_mut().for_each(|a| *a = f(*a));
+                body.yields.iter_mut().for_each(|a| *a = f(*a));
+            }
+            Op::Alloc { len, init, .. } => {
+                *len = f(*len);
+                *init = f(*init);
+            }
+            Op::Elems(items, _) => items.iter_mut().for_each(|a| *a = f(*a)),
+            Op::ZerosLike(a) | Op::Len(a) | Op::Push(_, a) => *a = f(*a),
+            Op::Load(b, i) => {
+                *b = f(*b);
+                *i = f(*i);
+            }
+            Op::Store(b, i, v) => {
+                *b = f(*b);
+                *i = f(*i);
+                *v = f(*v);
+            }
         }
     }
 }
@@ -489,6 +624,9 @@ impl Op {
 /// A straight-line list of nodes (in push order) and the values it yields.
 #[derive(Clone, PartialEq, Debug, Default)]
 pub struct Region {
+    /// The region's arguments ([`Op::Arg`] nodes, not listed in `nodes`): a loop
+    /// body's index and carried values.
+    pub args: Vec<Id>,
     /// The nodes executed by this region, in order.
     pub nodes: Vec<Id>,
     /// The values the region yields to its structured node.
@@ -537,6 +675,8 @@ pub struct Func {
     pub paths: Vec<syn::Path>,
     /// For each entry of `paths`: which arguments the call wrote as `&x`.
     pub arg_refs: Vec<Vec<bool>>,
+    /// The kind of each stack of saved values ([`Op::Push`], [`Op::Pop`]).
+    pub stacks: Vec<Ty>,
     /// What the function returns: for a primal the result; after `adjoint::build` the
     /// result followed by one gradient per differentiated parameter.
     pub outputs: Vec<Id>,
@@ -560,8 +700,13 @@ impl Func {
     pub fn verify(&self) -> Result<(), String> {
         for (i, node) in self.nodes.iter().enumerate() {
             let mut ops = node.op.operands();
-            if let Op::If { then, else_, .. } = &node.op {
-                ops.extend(then.nodes.iter().chain(&else_.nodes));
+            // A region's nodes come before the node that owns it, except the saves
+            // that the adjoint appends to a forward region once it knows what the
+            // reverse sweep reads (they are the region's last nodes).
+            for r in node.op.regions() {
+                ops.extend(r.nodes.iter().chain(&r.args).copied().filter(|&n| {
+                    !matches!(self.nodes.get(n.idx()).map(|n| &n.op), Some(Op::Push(..)))
+                }));
             }
             for op in ops {
                 if op.idx() >= i {
@@ -648,6 +793,56 @@ impl Func {
                     }
                     write!(f, " seed {seed}")?;
                 }
+                Op::Arg(k) => write!(f, "arg {k}")?,
+                Op::For {
+                    lo,
+                    hi,
+                    inclusive,
+                    step,
+                    rev,
+                    back,
+                    inits,
+                    body,
+                } => {
+                    let range = if *inclusive { "..=" } else { ".." };
+                    write!(
+                        f,
+                        "for {} in {lo}{range}{hi}",
+                        list(&body.args[..1.min(body.args.len())])
+                    )?;
+                    if let Some(s) = step {
+                        write!(f, " step {s}")?;
+                    }
+                    if *rev {
+                        write!(f, " rev")?;
+                    }
+                    if *back {
+                        write!(f, " back")?;
+                    }
+                    writeln!(
+                        f,
+                        " carry {} = {} {{",
+                        list(body.args.get(1..).unwrap_or(&[])),
+                        list(inits)
+                    )?;
+                    self.fmt_region(f, body, depth + 1)?;
+                    writeln!(f, "{pad}  yield {}", list(&body.yields))?;
+                    write!(f, "{pad}}}")?;
+                }
+                Op::Alloc { len, init, array } => {
+                    let what = if *array { "array" } else { "vec" };
+                    write!(f, "{what} [{init}; {len}]")?
+                }
+                Op::Elems(items, array) => {
+                    let what = if *array { "array" } else { "vec" };
+                    write!(f, "{what} [{}]", list(items))?
+                }
+                Op::ZerosLike(a) => write!(f, "zeros_like {a}")?,
+                Op::Load(b, i) => write!(f, "{b}[{i}]")?,
+                Op::Store(b, i, v) => write!(f, "{b}[{i}] <- {v}")?,
+                Op::Len(b) => write!(f, "len {b}")?,
+                Op::Push(k, v) => write!(f, "push s{k} {v}")?,
+                Op::Pop(k) => write!(f, "pop s{k}")?,
                 Op::If { cond, then, else_ } => {
                     writeln!(f, "if {cond} {{")?;
                     self.fmt_region(f, then, depth + 1)?;

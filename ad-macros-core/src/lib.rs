@@ -119,9 +119,12 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let (args, sig) = front(&cx, args, &item_fn);
     let companions = match &sig {
         Some(_) if cx.has_errors() => TokenStream::new(),
-        Some(sig) => match route::route(sig, &args, &item_fn.block) {
-            route::Route::Tape(_) => tape::expand(sig, &args, &item_fn.block),
-            route::Route::Static => static_path(&cx, sig, &item_fn.block),
+        Some(sig) => match one_ir(sig, &args, &item_fn.block) {
+            Some(out) => out,
+            None => match route::route(sig, &args, &item_fn.block) {
+                route::Route::Tape(_) => tape::expand(sig, &args, &item_fn.block),
+                route::Route::Static => static_path(&cx, sig, &item_fn.block),
+            },
         },
         None => TokenStream::new(),
     };
@@ -158,7 +161,10 @@ pub fn route_of(args: TokenStream, item: TokenStream) -> Result<route::Route, St
     let item_fn: syn::ItemFn = syn::parse2(item).map_err(|e| e.to_string())?;
     let cx = Ctxt::new();
     let (args, sig) = front(&cx, args, &item_fn);
-    let route = sig.map(|sig| route::route(&sig, &args, &item_fn.block));
+    let route = sig.map(|sig| match one_ir(&sig, &args, &item_fn.block) {
+        Some(_) => route::Route::Static,
+        None => route::route(&sig, &args, &item_fn.block),
+    });
     match cx.check() {
         Ok(()) => route.ok_or_else(|| "no signature".to_string()),
         Err(e) => Err(messages(e)),
@@ -172,6 +178,32 @@ fn messages(e: syn::Error) -> String {
         .join("\n")
 }
 
+/// The one-IR expansion, while the statement-level path still exists beside it:
+/// `None` when the lowering does not take the body (then the old route decides).
+fn one_ir(sig: &parse::Signature, args: &args::Args, block: &syn::Block) -> Option<TokenStream> {
+    if args.tape || !args.inline.is_empty() {
+        return None;
+    }
+    let scratch = Ctxt::new();
+    let primal = lower::lower(&scratch, sig, block);
+    if scratch.check().is_err() {
+        return None;
+    }
+    Some(companions(&primal, sig))
+}
+
+/// `NAME_grad` (for a float result) and `NAME_vjp` of a lowered primal.
+fn companions(primal: &ir::Func, sig: &parse::Signature) -> TokenStream {
+    let mut out = TokenStream::new();
+    if matches!(sig.ret_kind, Ty::Float(_)) {
+        let grad = simplify::run(&adjoint::build(primal, sig, adjoint::Seed::One));
+        out.extend(emit::emit(&grad, sig, Which::Grad));
+    }
+    let vjp = simplify::run(&adjoint::build(primal, sig, adjoint::Seed::Param));
+    out.extend(emit::emit(&vjp, sig, Which::Vjp));
+    out
+}
+
 /// The static expansion: lower, differentiate, simplify, emit, once per companion.
 fn static_path(cx: &Ctxt, sig: &parse::Signature, block: &syn::Block) -> TokenStream {
     // Loops, slices, indexing and early exits: the statement-level reversal.
@@ -182,14 +214,7 @@ fn static_path(cx: &Ctxt, sig: &parse::Signature, block: &syn::Block) -> TokenSt
     if cx.has_errors() {
         return TokenStream::new();
     }
-    let mut out = TokenStream::new();
-    if matches!(sig.ret_kind, Ty::Float(_)) {
-        let grad = simplify::run(&adjoint::build(&primal, sig, adjoint::Seed::One));
-        out.extend(emit::emit(&grad, sig, Which::Grad));
-    }
-    let vjp = simplify::run(&adjoint::build(&primal, sig, adjoint::Seed::Param));
-    out.extend(emit::emit(&vjp, sig, Which::Vjp));
-    out
+    companions(&primal, sig)
 }
 
 /// The IR of a function, for tests and inspection: the primal as lowered, then the

@@ -198,6 +198,8 @@ impl Lower<'_> {
         let expect = match ty {
             None => None,
             Some(t) => match parse::classify(t) {
+                // `let b: Vec<f64> = vec![..]`, `let p: [f64; 3] = [..]`: a buffer.
+                Some((Ty::Slice(f), false)) => Some(Ty::Buf(f)),
                 Some((k, false)) | Some((k @ Ty::Tensor(_), true)) => Some(k),
                 _ => {
                     self.error(t, "this type is not supported by the static path of #[differentiable]; locals are `f32`, `f64`, `Tensor`, integers and `bool`");
@@ -215,9 +217,13 @@ impl Lower<'_> {
                     );
                 }
                 let id = match expect {
+                    Some(Ty::Buf(f)) => self.expr(&init.expr, Some(Ty::Float(f))),
                     Some(k) => self.annotated(&init.expr, k),
                     None => self.expr(&init.expr, None),
                 };
+                if matches!(expect, Some(Ty::Buf(_))) && !self.func.node(id).ty.is_memory() {
+                    self.error(&init.expr, "a `Vec` or array local is built with `vec![..]`, `[x; N]` or `[a, b, ..]` on the static path");
+                }
                 self.func.nodes[id.idx()]
                     .hint
                     .get_or_insert_with(|| ident.to_string());
@@ -237,6 +243,31 @@ impl Lower<'_> {
             Expr::Assign(a) => {
                 let rhs = self.expr(&a.right, None);
                 self.assign(&a.left, rhs);
+                None
+            }
+            Expr::Binary(b)
+                if compound_op(&b.op).is_some() && matches!(&*b.left, Expr::Index(_)) =>
+            {
+                let op = compound_op(&b.op).unwrap_or(BinOp::Add);
+                let Expr::Index(ix) = &*b.left else {
+                    return None;
+                };
+                let Some((buf, i)) = self.place(ix) else {
+                    return None;
+                };
+                if !self.writable(buf, ix) {
+                    return None;
+                }
+                let ft = self.func.node(buf).ty.float().unwrap_or(self.sig.float);
+                let old = self.push(Op::Load(buf, i), Ty::Float(ft), ix.span());
+                let rhs = self.expr(&b.right, Some(Ty::Float(ft)));
+                let ty = result_ty(op, Ty::Float(ft), self.func.node(rhs).ty);
+                let v = self.push(Op::Binary(op, old, rhs), ty, b.span());
+                self.push(Op::Store(buf, i, v), Ty::Unit, b.span());
+                None
+            }
+            Expr::ForLoop(f) => {
+                self.for_loop(f);
                 None
             }
             Expr::Binary(b) if compound_op(&b.op).is_some() => {
@@ -271,6 +302,14 @@ impl Lower<'_> {
                 }
             }
             Expr::Paren(p) => self.assign(&p.expr, value),
+            Expr::Index(ix) => {
+                let Some((buf, i)) = self.place(ix) else {
+                    return;
+                };
+                if self.writable(buf, ix) {
+                    self.push(Op::Store(buf, i, value), Ty::Unit, ix.span());
+                }
+            }
             _ => {
                 self.error(place, format!("assignment to this place is not supported by the static path of #[differentiable]; assign to a local variable or {TAPE_HINT}"));
             }
@@ -323,6 +362,7 @@ impl Lower<'_> {
                 c,
                 format!("closures are not supported by the static path of #[differentiable]; write a separate #[differentiable] function and call it, or {TAPE_HINT}"),
             ),
+            Expr::Macro(m) if m.mac.path.is_ident("vec") => self.vec_macro(&m.mac, expect),
             Expr::Macro(m) => self.macro_error(&m.mac),
             Expr::ForLoop(f) => self.error(
                 f.for_token,
@@ -340,10 +380,24 @@ impl Lower<'_> {
                 r.return_token,
                 format!("early `return` is not supported by the static path of #[differentiable]; make the value the last expression of the body or {TAPE_HINT}"),
             ),
-            Expr::Index(i) => self.error(
-                i,
-                format!("indexing is not supported by the static path of #[differentiable] yet; {TAPE_HINT}"),
-            ),
+            Expr::Index(i) => match self.place(i) {
+                Some((buf, idx)) => {
+                    let ft = self.func.node(buf).ty.float().unwrap_or(self.sig.float);
+                    self.push(Op::Load(buf, idx), Ty::Float(ft), i.span())
+                }
+                None => self.push(Op::Error, Ty::Opaque, i.span()),
+            },
+            Expr::Array(a) => {
+                let elem = expect.and_then(Ty::float).map(Ty::Float);
+                let items: Vec<Id> = a.elems.iter().map(|e| self.expr(e, elem)).collect();
+                self.elems(items, true, a.span())
+            }
+            Expr::Repeat(r) => {
+                let elem = expect.and_then(Ty::float).map(Ty::Float);
+                let init = self.expr(&r.expr, elem);
+                let len = self.expr(&r.len, Some(Ty::Int));
+                self.alloc(init, len, true, r.span())
+            }
             Expr::Match(m) => self.error(
                 m.match_token,
                 format!("`match` is not supported by the static path of #[differentiable]; use `if`/`else` or {TAPE_HINT}"),
@@ -492,6 +546,12 @@ impl Lower<'_> {
         }
         if let Ty::Tensor(ft) = recv_ty {
             return self.tensor_method(m, recv, ft);
+        }
+        if recv_ty.is_memory() {
+            return match name.as_str() {
+                "len" if m.args.is_empty() => self.push(Op::Len(recv), Ty::Int, m.span()),
+                _ => self.error(&m.method, format!("method `{name}` of a slice or buffer is not supported by the static path of #[differentiable] yet")),
+            };
         }
         match MathFn::from_name(&name) {
             Some(f) => {
@@ -648,10 +708,43 @@ impl Lower<'_> {
                 return self.push(Op::Math(f, args), Ty::Float(ft), method.span());
             }
         }
+        // `usize::min(n, 3)`: an integer function, a constant of the adjoint.
+        const INTS: &[&str] = &[
+            "usize", "isize", "u8", "u16", "u32", "u64", "u128", "i8", "i16", "i32", "i64", "i128",
+        ];
+        if path.segments.len() == 2 && INTS.contains(&path.segments[0].ident.to_string().as_str()) {
+            let args: Vec<Id> = c.args.iter().map(|a| self.expr(a, Some(Ty::Int))).collect();
+            if let Some(&bad) = args
+                .iter()
+                .find(|&&a| self.func.node(a).ty.is_differentiable())
+            {
+                let span = self.func.node(bad).span;
+                self.cx.error_at(span, "an integer function takes integers");
+            }
+            let idx = self.func.paths.len() as u32;
+            self.func.paths.push(path.clone());
+            self.func.arg_refs.push(vec![false; args.len()]);
+            return self.push(
+                Op::Call {
+                    path: idx,
+                    args,
+                    vjp: false,
+                },
+                Ty::Int,
+                c.span(),
+            );
+        }
         if path.segments.iter().any(|s| !s.arguments.is_none()) {
             return self.error(path, "generic arguments on a called function are not supported by the static path of #[differentiable]");
         }
         let args: Vec<Id> = c.args.iter().map(|a| self.expr(a, None)).collect();
+        if let Some(&m) = args.iter().find(|&&a| self.func.node(a).ty.is_memory()) {
+            let span = self.func.node(m).span;
+            self.cx.error_at(
+                span,
+                "calls with slice, `Vec` or array arguments take the statement-level path",
+            );
+        }
         let refs = c
             .args
             .iter()
@@ -732,6 +825,321 @@ impl Lower<'_> {
         self.push(Op::Cast(a, ty), target, c.span())
     }
 
+    /// The buffer and index of `b[i]`, where `b` is a slice parameter or a buffer.
+    fn place(&mut self, ix: &syn::ExprIndex) -> Option<(Id, Id)> {
+        if matches!(&*ix.index, Expr::Range(_)) {
+            self.error(
+                ix,
+                "sub-slices are not supported here by the static path of #[differentiable] yet",
+            );
+            return None;
+        }
+        let buf = self.expr(&ix.expr, None);
+        if !self.func.node(buf).ty.is_memory() {
+            self.error(&ix.expr, "only slices, `Vec`s and arrays of floats can be indexed on the static path of #[differentiable]");
+            return None;
+        }
+        let i = self.expr(&ix.index, Some(Ty::Int));
+        Some((buf, i))
+    }
+
+    /// Whether `b` is a local buffer (parameters are read only).
+    fn writable(&mut self, buf: Id, place: &syn::ExprIndex) -> bool {
+        if matches!(self.func.node(buf).ty, Ty::Buf(_)) {
+            return true;
+        }
+        self.error(place, "a parameter cannot be written on the static path of #[differentiable]; copy it into a local buffer first");
+        false
+    }
+
+    fn elems(&mut self, items: Vec<Id>, array: bool, span: Span) -> Id {
+        let ft = items
+            .iter()
+            .find_map(|&a| self.func.node(a).ty.float())
+            .unwrap_or(self.sig.float);
+        if let Some(&bad) = items
+            .iter()
+            .find(|&&a| !matches!(self.func.node(a).ty, Ty::Float(_) | Ty::Opaque))
+        {
+            let span = self.func.node(bad).span;
+            self.cx.error_at(span, "the elements of a local array or `Vec` must be floats on the static path of #[differentiable]");
+        }
+        self.push(Op::Elems(items, array), Ty::Buf(ft), span)
+    }
+
+    fn alloc(&mut self, init: Id, len: Id, array: bool, span: Span) -> Id {
+        let ft = match self.func.node(init).ty {
+            Ty::Float(ft) => ft,
+            Ty::Opaque => self.sig.float,
+            _ => {
+                self.cx.error_at(span, "the elements of a local array or `Vec` must be floats on the static path of #[differentiable]");
+                self.sig.float
+            }
+        };
+        self.push(Op::Alloc { len, init, array }, Ty::Buf(ft), span)
+    }
+
+    /// `vec![x; n]` and `vec![a, b, ..]`.
+    fn vec_macro(&mut self, mac: &syn::Macro, expect: Option<Ty>) -> Id {
+        let elem = expect.and_then(Ty::float).map(Ty::Float);
+        if let Ok(r) = mac.parse_body_with(|input: syn::parse::ParseStream| {
+            let e: Expr = input.parse()?;
+            input.parse::<syn::Token![;]>()?;
+            let n: Expr = input.parse()?;
+            Ok((e, n))
+        }) {
+            let init = self.expr(&r.0, elem);
+            let len = self.expr(&r.1, Some(Ty::Int));
+            return self.alloc(init, len, false, mac.span());
+        }
+        match mac
+            .parse_body_with(syn::punctuated::Punctuated::<Expr, syn::Token![,]>::parse_terminated)
+        {
+            Ok(items) => {
+                let items = items.iter().map(|e| self.expr(e, elem)).collect();
+                self.elems(items, false, mac.span())
+            }
+            Err(e) => {
+                self.cx.syn_error(e);
+                self.push(Op::Error, Ty::Opaque, mac.span())
+            }
+        }
+    }
+
+    /// Lowers `for pat in iter { body }` into an [`Op::For`]: the index is the body's
+    /// first argument, then every outer variable the body assigns is carried.
+    fn for_loop(&mut self, f: &syn::ExprForLoop) {
+        if let Some(l) = &f.label {
+            self.error(
+                l,
+                "loop labels are not supported by the static path of #[differentiable] yet",
+            );
+            return;
+        }
+        let span = f.for_token.span;
+        // The range, and the slice whose elements the pattern binds (if any).
+        let Some(header) = self.loop_header(&f.expr) else {
+            return;
+        };
+        // The outer variables the body assigns: carried.
+        let mut names = Vec::new();
+        assigned_in_block(&f.body, &mut names);
+        let mut slots: Vec<usize> = Vec::new();
+        for n in &names {
+            if let Some(i) = self.lookup(n) {
+                if self.env[i].id.is_some() && !slots.contains(&i) {
+                    slots.push(i);
+                }
+            }
+        }
+        slots.sort_unstable();
+        let mut inits = Vec::new();
+        for &i in &slots {
+            let id = self.env[i].id.unwrap_or(Id(0));
+            let ty = self.func.node(id).ty;
+            if !matches!(ty, Ty::Float(_) | Ty::Int | Ty::Bool) {
+                let name = self.env[i].name.clone();
+                self.error(&f.body, format!("`{name}` is assigned inside a loop; the static path of #[differentiable] carries only scalars through loops yet"));
+                return;
+            }
+            inits.push(id);
+        }
+        let index = self.push_arg(0, Ty::Int, span);
+        let args: Vec<Id> = slots
+            .iter()
+            .zip(&inits)
+            .enumerate()
+            .map(|(k, (&slot, &init))| {
+                let ty = self.func.node(init).ty;
+                let a = self.push_arg(k as u32 + 1, ty, span);
+                self.func.nodes[a.idx()].hint = Some(self.env[slot].name.clone());
+                a
+            })
+            .collect();
+        for (&slot, &a) in slots.iter().zip(&args) {
+            self.env[slot].id = Some(a);
+        }
+        self.regions.push(Vec::new());
+        let scope = self.env.len();
+        self.bind_loop_pattern(&f.pat, index, header.elems);
+        self.block(&f.body, None);
+        self.env.truncate(scope);
+        let nodes = self.regions.pop().unwrap_or_default();
+        let yields: Vec<Id> = slots
+            .iter()
+            .map(|&i| self.env[i].id.unwrap_or(Id(0)))
+            .collect();
+        let body = Region {
+            args: std::iter::once(index).chain(args.iter().copied()).collect(),
+            nodes,
+            yields,
+        };
+        if let Some(bad) = first_tensor(&self.func, &body) {
+            let span = self.func.node(bad).span;
+            self.cx
+                .error_at(span, "tensors inside loops take the statement-level path");
+        }
+        let node = self.push(
+            Op::For {
+                lo: header.lo,
+                hi: header.hi,
+                inclusive: header.inclusive,
+                step: header.step,
+                rev: header.rev,
+                back: false,
+                inits,
+                body,
+            },
+            Ty::Tuple,
+            span,
+        );
+        for (k, &slot) in slots.iter().enumerate() {
+            let ty = self.func.node(args[k]).ty;
+            let p = self.push(Op::Proj(node, k as u32), ty, span);
+            self.func.nodes[p.idx()].hint = Some(self.env[slot].name.clone());
+            self.env[slot].id = Some(p);
+        }
+    }
+
+    fn push_arg(&mut self, k: u32, ty: Ty, span: Span) -> Id {
+        self.func.push(Node {
+            op: Op::Arg(k),
+            ty,
+            span,
+            origin: Origin::Primal,
+            hint: None,
+        })
+    }
+
+    /// What a `for` walks: `a..b`, `a..=b`, `(..).rev()`, `(..).step_by(s)`, or the
+    /// elements of a slice or buffer (`x`, `&x`, `x.iter()`, `x.iter().enumerate()`).
+    fn loop_header(&mut self, e: &Expr) -> Option<Header> {
+        match e {
+            Expr::Paren(p) => self.loop_header(&p.expr),
+            Expr::Group(g) => self.loop_header(&g.expr),
+            Expr::Range(r) => {
+                let (Some(a), Some(b)) = (&r.start, &r.end) else {
+                    self.error(
+                        r,
+                        "a `for` range needs both ends on the static path of #[differentiable]",
+                    );
+                    return None;
+                };
+                let lo = self.expr(a, Some(Ty::Int));
+                let hi = self.expr(b, Some(Ty::Int));
+                Some(Header {
+                    lo,
+                    hi,
+                    inclusive: matches!(r.limits, syn::RangeLimits::Closed(_)),
+                    step: None,
+                    rev: false,
+                    elems: None,
+                })
+            }
+            Expr::MethodCall(m) if m.method == "rev" && m.args.is_empty() => {
+                let mut h = self.loop_header(&m.receiver)?;
+                if h.step.is_some() || h.elems.is_some_and(|e| e.1) {
+                    self.error(&m.method, "`rev` after `step_by` or `enumerate` is not supported by the static path of #[differentiable] yet");
+                    return None;
+                }
+                h.rev = !h.rev;
+                Some(h)
+            }
+            Expr::MethodCall(m) if m.method == "step_by" && m.args.len() == 1 => {
+                let mut h = self.loop_header(&m.receiver)?;
+                if h.step.is_some() {
+                    self.error(
+                        &m.method,
+                        "`step_by` twice is not supported by the static path of #[differentiable]",
+                    );
+                    return None;
+                }
+                h.step = Some(self.expr(&m.args[0], Some(Ty::Int)));
+                Some(h)
+            }
+            Expr::MethodCall(m) if m.method == "enumerate" && m.args.is_empty() => {
+                let mut h = self.loop_header(&m.receiver)?;
+                match h.elems {
+                    Some((x, false)) if !h.rev => {
+                        h.elems = Some((x, true));
+                        Some(h)
+                    }
+                    _ => {
+                        self.error(&m.method, "`enumerate` of this iterator is not supported by the static path of #[differentiable] yet");
+                        None
+                    }
+                }
+            }
+            Expr::MethodCall(m) if m.method == "iter" && m.args.is_empty() => {
+                self.slice_header(&m.receiver)
+            }
+            Expr::Reference(r) if r.mutability.is_none() => self.slice_header(&r.expr),
+            Expr::Path(_) => self.slice_header(e),
+            other => {
+                self.error(other, format!("this `for` iterator is not supported by the static path of #[differentiable] yet; {TAPE_HINT}"));
+                None
+            }
+        }
+    }
+
+    fn slice_header(&mut self, e: &Expr) -> Option<Header> {
+        let x = self.expr(e, None);
+        if !self.func.node(x).ty.is_memory() {
+            self.error(e, "a `for` over values walks a slice, `Vec` or array of floats on the static path of #[differentiable]");
+            return None;
+        }
+        let span = e.span();
+        let lo = self.opaque(quote::quote!(0), Ty::Int, span);
+        let hi = self.push(Op::Len(x), Ty::Int, span);
+        Some(Header {
+            lo,
+            hi,
+            inclusive: false,
+            step: None,
+            rev: false,
+            elems: Some((x, false)),
+        })
+    }
+
+    /// Binds a `for` pattern: the index, an element (`v`, `&v`), or both
+    /// (`(i, v)` after `enumerate`).
+    fn bind_loop_pattern(&mut self, pat: &Pat, index: Id, elems: Option<(Id, bool)>) {
+        let bind = |lw: &mut Self, p: &Pat, id: Id| match strip_pat(p) {
+            Some(Some(name)) => {
+                lw.func.nodes[id.idx()]
+                    .hint
+                    .get_or_insert_with(|| name.clone());
+                lw.env.push(Slot { name, id: Some(id) });
+            }
+            Some(None) => {}
+            None => {
+                lw.error(p, "this `for` pattern is not supported by the static path of #[differentiable]; bind one name (or a pair after `enumerate`)");
+            }
+        };
+        let elem = |lw: &mut Self, x: Id| {
+            let ft = lw.func.node(x).ty.float().unwrap_or(lw.sig.float);
+            let span = lw.func.node(x).span;
+            lw.push(Op::Load(x, index), Ty::Float(ft), span)
+        };
+        match elems {
+            None => bind(self, pat, index),
+            Some((x, false)) => {
+                let v = elem(self, x);
+                bind(self, pat, v);
+            }
+            Some((x, true)) => match pat {
+                Pat::Tuple(t) if t.elems.len() == 2 => {
+                    bind(self, &t.elems[0], index);
+                    let v = elem(self, x);
+                    bind(self, &t.elems[1], v);
+                }
+                other => {
+                    self.error(other, "after `enumerate`, bind a pair: `for (i, v) in ..`");
+                }
+            },
+        }
+    }
+
     /// Lowers `if`/`else` (statement or expression, `else if` chains) into an [`Op::If`]
     /// node whose regions yield the value (if any) and every outer variable that either
     /// branch assigns.
@@ -752,11 +1160,11 @@ impl Lower<'_> {
 
         let mut then = Region {
             nodes: then_nodes,
-            yields: Vec::new(),
+            ..Region::default()
         };
         let mut else_ = Region {
             nodes: else_nodes,
-            yields: Vec::new(),
+            ..Region::default()
         };
         let has_value = match (then_val, else_val) {
             (Some(a), Some(b)) => {
@@ -909,4 +1317,105 @@ fn compound_op(op: &syn::BinOp) -> Option<BinOp> {
         B::RemAssign(_) => BinOp::Rem,
         _ => return None,
     })
+}
+
+/// What a `for` walks.
+struct Header {
+    lo: Id,
+    hi: Id,
+    inclusive: bool,
+    step: Option<Id>,
+    rev: bool,
+    /// The slice or buffer whose elements the pattern binds, and whether the index
+    /// is bound too (`enumerate`).
+    elems: Option<(Id, bool)>,
+}
+
+/// The name a simple pattern binds: `Some(Some(name))` for `v`, `&v`, `mut v`,
+/// `Some(None)` for `_`, `None` for anything else.
+fn strip_pat(p: &Pat) -> Option<Option<String>> {
+    match p {
+        Pat::Ident(pi) if pi.subpat.is_none() && pi.by_ref.is_none() => {
+            Some(Some(pi.ident.to_string()))
+        }
+        Pat::Reference(r) => strip_pat(&r.pat),
+        Pat::Paren(p) => strip_pat(&p.pat),
+        Pat::Wild(_) => Some(None),
+        Pat::Type(t) => strip_pat(&t.pat),
+        _ => None,
+    }
+}
+
+/// The names assigned (`x = ..`, `x += ..`) anywhere in a block.
+fn assigned_in_block(block: &syn::Block, out: &mut Vec<String>) {
+    for stmt in &block.stmts {
+        match stmt {
+            Stmt::Local(l) => {
+                if let Some(init) = &l.init {
+                    assigned_in_expr(&init.expr, out);
+                }
+            }
+            Stmt::Expr(e, _) => assigned_in_expr(e, out),
+            _ => {}
+        }
+    }
+}
+
+fn assigned_in_expr(e: &Expr, out: &mut Vec<String>) {
+    let target = |place: &Expr, out: &mut Vec<String>| {
+        let mut p = place;
+        while let Expr::Paren(inner) = p {
+            p = &inner.expr;
+        }
+        if let Expr::Path(path) = p {
+            if let Some(i) = path.path.get_ident() {
+                out.push(i.to_string());
+            }
+        }
+    };
+    match e {
+        Expr::Assign(a) => {
+            target(&a.left, out);
+            assigned_in_expr(&a.right, out);
+        }
+        Expr::Binary(b) => {
+            if compound_op(&b.op).is_some() {
+                target(&b.left, out);
+            }
+            assigned_in_expr(&b.left, out);
+            assigned_in_expr(&b.right, out);
+        }
+        Expr::Block(b) => assigned_in_block(&b.block, out),
+        Expr::If(i) => {
+            assigned_in_expr(&i.cond, out);
+            assigned_in_block(&i.then_branch, out);
+            if let Some((_, e)) = &i.else_branch {
+                assigned_in_expr(e, out);
+            }
+        }
+        Expr::ForLoop(f) => assigned_in_block(&f.body, out),
+        Expr::While(w) => {
+            assigned_in_expr(&w.cond, out);
+            assigned_in_block(&w.body, out);
+        }
+        Expr::Loop(l) => assigned_in_block(&l.body, out),
+        Expr::Paren(p) => assigned_in_expr(&p.expr, out),
+        _ => {}
+    }
+}
+
+/// The first tensor value defined in a region or its nested regions.
+fn first_tensor(func: &Func, r: &Region) -> Option<Id> {
+    for &n in &r.nodes {
+        let node = func.node(n);
+        if matches!(node.ty, Ty::Tensor(_)) {
+            return Some(n);
+        }
+        for inner in node.op.regions() {
+            if let Some(t) = first_tensor(func, inner) {
+                return Some(t);
+            }
+        }
+    }
+    None
 }

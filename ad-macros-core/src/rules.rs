@@ -39,6 +39,17 @@ pub fn pullback(b: &mut Builder<'_>, id: Id, dy: Id) -> Vec<(Id, Id)> {
     let y = id;
     match node.op {
         Op::Param(_) | Op::Seed | Op::Const(_) | Op::Opaque(_) | Op::Error | Op::Not(_) => vec![],
+        // Loops and memory are reversed by `adjoint.rs` itself.
+        Op::Arg(_)
+        | Op::For { .. }
+        | Op::Alloc { .. }
+        | Op::Elems(..)
+        | Op::ZerosLike(_)
+        | Op::Load(..)
+        | Op::Store(..)
+        | Op::Len(_)
+        | Op::Push(..)
+        | Op::Pop(_) => vec![],
         // d(-a) = -da
         Op::Neg(a) => vec![(a, b.neg(dy))],
         // d(a + c) = da + dc

@@ -40,11 +40,14 @@ struct Rewriter<'a> {
     /// CSE tables, one per open region.
     scopes: Vec<HashMap<String, Id>>,
     regions: Vec<Vec<Id>>,
+    /// Which new nodes are parameters (memory that is never written).
+    params: Vec<bool>,
 }
 
 impl<'a> Rewriter<'a> {
     fn new(old: &'a Func, optimize: bool) -> Self {
         let new = Func {
+            stacks: old.stacks.clone(),
             opaque: old.opaque.clone(),
             paths: old.paths.clone(),
             arg_refs: old.arg_refs.clone(),
@@ -63,6 +66,7 @@ impl<'a> Rewriter<'a> {
             },
             scopes: vec![HashMap::new()],
             regions: vec![Vec::new()],
+            params: Vec::new(),
         }
     }
 
@@ -89,10 +93,13 @@ impl<'a> Rewriter<'a> {
         Region {
             nodes,
             yields: region.yields.iter().map(|&y| self.get(y)).collect(),
+            args: region.args.iter().map(|&a| self.get(a)).collect(),
         }
     }
 
     fn emit(&mut self, node: Node) -> Id {
+        self.params.resize(self.new.nodes.len(), false);
+        self.params.push(matches!(node.op, Op::Param(_)));
         let id = self.new.push(node);
         if let Some(r) = self.regions.last_mut() {
             r.push(id);
@@ -108,6 +115,39 @@ impl<'a> Rewriter<'a> {
         }
         let old = &self.old.nodes[id.idx()];
         let mut node = old.clone();
+        if let Op::For {
+            lo,
+            hi,
+            inclusive,
+            step,
+            rev,
+            back,
+            inits,
+            body,
+        } = &old.op
+        {
+            let (lo, hi, step) = (self.get(*lo), self.get(*hi), step.map(|s| self.get(s)));
+            let inits = inits.iter().map(|&a| self.get(a)).collect();
+            // The body's arguments are nodes of no region: copy them first.
+            for &a in &body.args {
+                let arg = self.new.push(self.old.nodes[a.idx()].clone());
+                self.map[a.idx()] = Some(arg);
+            }
+            let body = self.region(body);
+            node.op = Op::For {
+                lo,
+                hi,
+                inclusive: *inclusive,
+                step,
+                rev: *rev,
+                back: *back,
+                inits,
+                body,
+            };
+            let new = self.emit(node);
+            self.map[id.idx()] = Some(new);
+            return;
+        }
         if let Op::If { cond, then, else_ } = &old.op {
             let cond = self.get(*cond);
             let then = self.region(then);
@@ -138,7 +178,10 @@ impl<'a> Rewriter<'a> {
                 None => {}
             }
         }
-        let key = self.optimize.then(|| cse_key(&node)).flatten();
+        let key = self
+            .optimize
+            .then(|| cse_key(&node, &self.params))
+            .flatten();
         if let Some(key) = &key {
             if let Some(&hit) = self.scopes.iter().rev().find_map(|s| s.get(key)) {
                 self.map[id.idx()] = Some(hit);
@@ -327,7 +370,11 @@ enum Folded {
 }
 
 /// The value-numbering key of a pure node, or `None` for nodes never merged.
-fn cse_key(node: &Node) -> Option<String> {
+fn cse_key(node: &Node, params: &[bool]) -> Option<String> {
+    let node_reads_param = |n: &Node| match n.op {
+        Op::Load(b, _) | Op::Len(b) => params.get(b.idx()).copied().unwrap_or(false),
+        _ => false,
+    };
     match &node.op {
         Op::Param(_)
         | Op::Seed
@@ -335,7 +382,18 @@ fn cse_key(node: &Node) -> Option<String> {
         | Op::Call { .. }
         | Op::CallGrad { .. }
         | Op::CallVjp { .. }
-        | Op::If { .. } => None,
+        | Op::If { .. }
+        | Op::For { .. }
+        | Op::Arg(_)
+        | Op::Alloc { .. }
+        | Op::Elems(..)
+        | Op::ZerosLike(_)
+        | Op::Store(..)
+        | Op::Push(..)
+        | Op::Pop(_) => None,
+        // Memory is read where it is: a store may come between two reads. Parameters
+        // are never written.
+        Op::Load(..) | Op::Len(_) if !node_reads_param(node) => None,
         Op::Const(v) => Some(format!("c{}:{:?}", v.to_bits(), node.ty)),
         // `+` and `*` commute exactly in IEEE arithmetic: `a*b` and `b*a` are one value.
         Op::Binary(op @ (BinOp::Add | BinOp::Mul), a, b) if a > b => {
@@ -345,28 +403,70 @@ fn cse_key(node: &Node) -> Option<String> {
     }
 }
 
-/// Which nodes the outputs need.
+/// Which nodes the outputs and the effects need.
 fn liveness(func: &Func) -> Vec<bool> {
-    let mut live = vec![false; func.nodes.len()];
+    let n = func.nodes.len();
+    // The structured node that owns each node of a region.
+    let mut owner: Vec<Option<Id>> = vec![None; n];
+    for (i, node) in func.nodes.iter().enumerate() {
+        for r in node.op.regions() {
+            for &x in r.nodes.iter().chain(&r.args) {
+                owner[x.idx()] = Some(Id(i as u32));
+            }
+        }
+    }
+    let mut live = vec![false; n];
+    let mut popped = vec![false; func.stacks.len()];
     for o in &func.outputs {
         live[o.idx()] = true;
     }
-    // Ids point backwards, so one reverse pass over the arena sees every user first.
-    // An `If` is live when one of its projections is; then its condition and yields are.
-    for i in (0..func.nodes.len()).rev() {
-        if let Op::Proj(n, _) = func.nodes[i].op {
-            if live[i] {
-                live[n.idx()] = true;
+    // Ids point backwards, so a reverse pass over the arena sees every user first;
+    // a save appended to a forward region is the exception, hence the fixed point.
+    // A structured node is live when one of its projections or of its region's
+    // nodes is; then its operands (condition, bounds, yields) are.
+    loop {
+        let mut changed = false;
+        for i in (0..n).rev() {
+            let node = &func.nodes[i];
+            let was = live[i];
+            // A save is kept when its value is read back; memory writes always are.
+            match node.op {
+                Op::Push(k, _) => live[i] |= popped[k as usize],
+                Op::Pop(k) if live[i] && !popped[k as usize] => {
+                    popped[k as usize] = true;
+                    changed = true;
+                }
+                Op::Pop(_) => {}
+                ref op if op.has_effect() => live[i] = true,
+                _ => {}
+            }
+            if let Op::Proj(x, _) = node.op {
+                if live[i] && !live[x.idx()] {
+                    live[x.idx()] = true;
+                    changed = true;
+                }
+            }
+            if !live[i] {
+                continue;
+            }
+            changed |= !was;
+            if let Some(o) = owner[i] {
+                if !live[o.idx()] {
+                    live[o.idx()] = true;
+                    changed = true;
+                }
+            }
+            for a in node.op.operands() {
+                if !live[a.idx()] {
+                    live[a.idx()] = true;
+                    changed = true;
+                }
             }
         }
-        if !live[i] {
-            continue;
-        }
-        for a in func.nodes[i].op.operands() {
-            live[a.idx()] = true;
+        if !changed {
+            return live;
         }
     }
-    live
 }
 
 /// Calls whose partials survived become `NAME_vjp` calls.

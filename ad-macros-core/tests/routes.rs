@@ -57,7 +57,7 @@ const EXPECTED: &[(&str, &str)] = &[
     ("labeled_static", "static"),
     ("polar", "tape: Tuple"),
     ("polar_static", "static"),
-    ("capped_power", "tape: IntCall"),
+    ("capped_power", "static"),
     ("capped_power_static", "static"),
     // A straight-line tensor body without an option.
     ("layer", "static"),

@@ -16,113 +16,58 @@ fn rosenbrock(x: &[f64]) -> f64 {
     clippy::pedantic,
     clippy::nursery
 )]
-#[allow(unused_assignments, unreachable_code, while_true, clippy::all)]
 fn rosenbrock_grad(x: &[f64]) -> (f64, ::std::vec::Vec<f64>) {
-    let mut x_d = ::std::vec![0f64; x.len()];
-    let mut __ad_ret_1 = ::core::default::Default::default();
-    let mut __ad_ret_1_d = (-0f64);
-    let mut __ad_s_2 = ::core::default::Default::default();
-    let mut __ad_s_2_d = (-0f64);
-    let mut __ad_a_4 = ::core::default::Default::default();
-    let mut __ad_a_4_d = (-0f64);
-    let mut __ad_b_5 = ::core::default::Default::default();
-    let mut __ad_b_5_d = (-0f64);
-    let mut __ad_saved0 = ::core::default::Default::default();
-    __ad_s_2 = 0.0;
-    {
-        let __ad_lo = 0;
-        let __ad_hi = x.len() - 1;
-        __ad_saved0 = (__ad_lo, __ad_hi);
-        for __ad_i_3 in __ad_lo..__ad_hi {
-            __ad_a_4 = 1.0 - x[__ad_i_3];
-            __ad_b_5 = x[__ad_i_3 + 1] - x[__ad_i_3] * x[__ad_i_3];
-            __ad_s_2 += __ad_a_4 * __ad_a_4 + 100.0 * __ad_b_5 * __ad_b_5;
-        }
+    let __ad_v3 = x.len();
+    let __ad_v5 = __ad_v3 - 1;
+    let mut __ad_v7: f64 = 0f64;
+    for __ad_v6 in (0..__ad_v5) {
+        let __ad_v8: f64 = x[__ad_v6];
+        let __ad_v10: f64 = 1f64 - __ad_v8;
+        let __ad_v12 = __ad_v6 + 1;
+        let __ad_v13: f64 = x[__ad_v12];
+        let __ad_v14: f64 = __ad_v8 * __ad_v8;
+        let __ad_v15: f64 = __ad_v13 - __ad_v14;
+        let __ad_v16: f64 = __ad_v10 * __ad_v10;
+        let __ad_v18: f64 = 100f64 * __ad_v15;
+        let __ad_v19: f64 = __ad_v18 * __ad_v15;
+        let __ad_v20: f64 = __ad_v16 + __ad_v19;
+        let __ad_v21: f64 = __ad_v7 + __ad_v20;
+        __ad_v7 = __ad_v21;
     }
-    __ad_ret_1 = __ad_s_2;
-    let __ad_value = __ad_ret_1;
-    __ad_ret_1_d = 1f64;
-    {
-        let __ad_g = __ad_ret_1_d;
-        __ad_ret_1_d = (-0f64);
-        let (_, __ad_grad0) = {
-            let __ad_in0: f64 = __ad_s_2;
-            let seed: f64 = __ad_g;
-            (__ad_in0, seed)
-        };
-        __ad_s_2_d += __ad_grad0;
+    let __ad_v23 = __ad_v7;
+    let mut __ad_v24 = ::std::vec![0f64; x.len()];
+    let mut __ad_v27: f64 = 1f64;
+    for __ad_v26 in (0..__ad_v5).rev() {
+        let __ad_v28: f64 = x[__ad_v26];
+        let __ad_v29: f64 = 1f64 - __ad_v28;
+        let __ad_v31 = __ad_v26 + 1;
+        let __ad_v32: f64 = x[__ad_v31];
+        let __ad_v33: f64 = __ad_v28 * __ad_v28;
+        let __ad_v34: f64 = __ad_v32 - __ad_v33;
+        let __ad_v36: f64 = 100f64 * __ad_v34;
+        let __ad_v37: f64 = __ad_v27 * __ad_v34;
+        let __ad_v38: f64 = __ad_v27 * __ad_v36;
+        let __ad_v39: f64 = __ad_v37 * 100f64;
+        let __ad_v40: f64 = __ad_v38 + __ad_v39;
+        let __ad_v41: f64 = __ad_v27 * __ad_v29;
+        let __ad_v42: f64 = __ad_v41 + __ad_v41;
+        let __ad_v43: f64 = -__ad_v40;
+        let __ad_v44: f64 = __ad_v43 * __ad_v28;
+        let __ad_v45: f64 = __ad_v24[__ad_v26];
+        let __ad_v46: f64 = __ad_v45 + __ad_v44;
+        __ad_v24[__ad_v26] = __ad_v46;
+        let __ad_v48: f64 = __ad_v24[__ad_v26];
+        let __ad_v49: f64 = __ad_v48 + __ad_v44;
+        __ad_v24[__ad_v26] = __ad_v49;
+        let __ad_v51: f64 = __ad_v24[__ad_v31];
+        let __ad_v52: f64 = __ad_v51 + __ad_v40;
+        __ad_v24[__ad_v31] = __ad_v52;
+        let __ad_v54: f64 = -__ad_v42;
+        let __ad_v55: f64 = __ad_v24[__ad_v26];
+        let __ad_v56: f64 = __ad_v55 + __ad_v54;
+        __ad_v24[__ad_v26] = __ad_v56;
     }
-    {
-        let (__ad_lo, __ad_hi) = __ad_saved0;
-        for __ad_i_3 in (__ad_lo..__ad_hi).rev() {
-            __ad_a_4 = 1.0 - x[__ad_i_3];
-            __ad_b_5 = x[__ad_i_3 + 1] - x[__ad_i_3] * x[__ad_i_3];
-            {
-                let __ad_g = __ad_s_2_d;
-                let (_, (__ad_grad0, __ad_grad1)) = {
-                    let __ad_in0: f64 = __ad_a_4;
-                    let __ad_in1: f64 = __ad_b_5;
-                    let seed: f64 = __ad_g;
-                    let __ad_v2: f64 = __ad_in0 * __ad_in0;
-                    let __ad_v4: f64 = 100f64 * __ad_in1;
-                    let __ad_v5: f64 = __ad_v4 * __ad_in1;
-                    let __ad_v6: f64 = __ad_v2 + __ad_v5;
-                    let __ad_v8: f64 = seed * __ad_in1;
-                    let __ad_v10 = seed == 0f64;
-                    let __ad_v11: f64 = if __ad_v10 { 0f64 } else { __ad_v8 };
-                    let __ad_v12: f64 = seed * __ad_v4;
-                    let __ad_v13: f64 = if __ad_v10 { 0f64 } else { __ad_v12 };
-                    let __ad_v14: f64 = __ad_v11 * 100f64;
-                    let __ad_v15: f64 = __ad_v13 + __ad_v14;
-                    let __ad_v16: f64 = seed * __ad_in0;
-                    let __ad_v17: f64 = if __ad_v10 { 0f64 } else { __ad_v16 };
-                    let __ad_v18: f64 = __ad_v17 + __ad_v17;
-                    (__ad_v6, (__ad_v18, __ad_v15))
-                };
-                __ad_a_4_d += __ad_grad0;
-                __ad_b_5_d += __ad_grad1;
-            }
-            {
-                let __ad_g = __ad_b_5_d;
-                __ad_b_5_d = (-0f64);
-                let __ad_at0 = __ad_i_3 + 1;
-                let __ad_at1 = __ad_i_3;
-                let (_, (__ad_grad0, __ad_grad1)) = {
-                    let __ad_in0: f64 = x[__ad_at0];
-                    let __ad_in1: f64 = x[__ad_at1];
-                    let seed: f64 = __ad_g;
-                    let __ad_v2: f64 = __ad_in1 * __ad_in1;
-                    let __ad_v3: f64 = __ad_in0 - __ad_v2;
-                    let __ad_v5: f64 = -seed;
-                    let __ad_v6: f64 = __ad_v5 * __ad_in1;
-                    let __ad_v8 = __ad_v5 == 0f64;
-                    let __ad_v9: f64 = if __ad_v8 { 0f64 } else { __ad_v6 };
-                    let __ad_v10: f64 = __ad_v9 + __ad_v9;
-                    (__ad_v3, (seed, __ad_v10))
-                };
-                x_d[__ad_at0] += __ad_grad0;
-                x_d[__ad_at1] += __ad_grad1;
-            }
-            {
-                let __ad_g = __ad_a_4_d;
-                __ad_a_4_d = (-0f64);
-                let __ad_at0 = __ad_i_3;
-                let (_, __ad_grad0) = {
-                    let __ad_in0: f64 = x[__ad_at0];
-                    let seed: f64 = __ad_g;
-                    let __ad_v2: f64 = 1f64 - __ad_in0;
-                    let __ad_v4: f64 = -seed;
-                    (__ad_v2, __ad_v4)
-                };
-                x_d[__ad_at0] += __ad_grad0;
-            }
-        }
-    }
-    {
-        let __ad_g = __ad_s_2_d;
-        __ad_s_2_d = (-0f64);
-    }
-    (__ad_value, x_d)
+    (__ad_v23, __ad_v24)
 }
 /// The value of [`rosenbrock`] and the vector-Jacobian product with `seed` (the gradient of `<seed, rosenbrock(..)>`), generated by `#[differentiable]`.
 #[allow(
@@ -133,111 +78,62 @@ fn rosenbrock_grad(x: &[f64]) -> (f64, ::std::vec::Vec<f64>) {
     clippy::pedantic,
     clippy::nursery
 )]
-#[allow(unused_assignments, unreachable_code, while_true, clippy::all)]
 fn rosenbrock_vjp(x: &[f64], seed: f64) -> (f64, ::std::vec::Vec<f64>) {
-    let mut x_d = ::std::vec![0f64; x.len()];
-    let mut __ad_ret_1 = ::core::default::Default::default();
-    let mut __ad_ret_1_d = (-0f64);
-    let mut __ad_s_2 = ::core::default::Default::default();
-    let mut __ad_s_2_d = (-0f64);
-    let mut __ad_a_4 = ::core::default::Default::default();
-    let mut __ad_a_4_d = (-0f64);
-    let mut __ad_b_5 = ::core::default::Default::default();
-    let mut __ad_b_5_d = (-0f64);
-    let mut __ad_saved0 = ::core::default::Default::default();
-    __ad_s_2 = 0.0;
-    {
-        let __ad_lo = 0;
-        let __ad_hi = x.len() - 1;
-        __ad_saved0 = (__ad_lo, __ad_hi);
-        for __ad_i_3 in __ad_lo..__ad_hi {
-            __ad_a_4 = 1.0 - x[__ad_i_3];
-            __ad_b_5 = x[__ad_i_3 + 1] - x[__ad_i_3] * x[__ad_i_3];
-            __ad_s_2 += __ad_a_4 * __ad_a_4 + 100.0 * __ad_b_5 * __ad_b_5;
-        }
+    let __ad_v3 = x.len();
+    let __ad_v5 = __ad_v3 - 1;
+    let mut __ad_v7: f64 = 0f64;
+    for __ad_v6 in (0..__ad_v5) {
+        let __ad_v8: f64 = x[__ad_v6];
+        let __ad_v10: f64 = 1f64 - __ad_v8;
+        let __ad_v12 = __ad_v6 + 1;
+        let __ad_v13: f64 = x[__ad_v12];
+        let __ad_v14: f64 = __ad_v8 * __ad_v8;
+        let __ad_v15: f64 = __ad_v13 - __ad_v14;
+        let __ad_v16: f64 = __ad_v10 * __ad_v10;
+        let __ad_v18: f64 = 100f64 * __ad_v15;
+        let __ad_v19: f64 = __ad_v18 * __ad_v15;
+        let __ad_v20: f64 = __ad_v16 + __ad_v19;
+        let __ad_v21: f64 = __ad_v7 + __ad_v20;
+        __ad_v7 = __ad_v21;
     }
-    __ad_ret_1 = __ad_s_2;
-    let __ad_value = __ad_ret_1;
-    __ad_ret_1_d = seed;
-    {
-        let __ad_g = __ad_ret_1_d;
-        __ad_ret_1_d = (-0f64);
-        let (_, __ad_grad0) = {
-            let __ad_in0: f64 = __ad_s_2;
-            let seed: f64 = __ad_g;
-            (__ad_in0, seed)
-        };
-        __ad_s_2_d += __ad_grad0;
+    let __ad_v23 = __ad_v7;
+    let mut __ad_v24 = ::std::vec![0f64; x.len()];
+    let mut __ad_v27: f64 = seed;
+    for __ad_v26 in (0..__ad_v5).rev() {
+        let __ad_v29: f64 = x[__ad_v26];
+        let __ad_v30: f64 = 1f64 - __ad_v29;
+        let __ad_v32 = __ad_v26 + 1;
+        let __ad_v33: f64 = x[__ad_v32];
+        let __ad_v34: f64 = __ad_v29 * __ad_v29;
+        let __ad_v35: f64 = __ad_v33 - __ad_v34;
+        let __ad_v37: f64 = 100f64 * __ad_v35;
+        let __ad_v38: f64 = __ad_v27 * __ad_v35;
+        let __ad_v39 = __ad_v27 == 0f64;
+        let __ad_v40: f64 = if __ad_v39 { 0f64 } else { __ad_v38 };
+        let __ad_v41: f64 = __ad_v27 * __ad_v37;
+        let __ad_v42: f64 = if __ad_v39 { 0f64 } else { __ad_v41 };
+        let __ad_v43: f64 = __ad_v40 * 100f64;
+        let __ad_v44: f64 = __ad_v42 + __ad_v43;
+        let __ad_v45: f64 = __ad_v27 * __ad_v30;
+        let __ad_v46: f64 = if __ad_v39 { 0f64 } else { __ad_v45 };
+        let __ad_v47: f64 = __ad_v46 + __ad_v46;
+        let __ad_v48: f64 = -__ad_v44;
+        let __ad_v49: f64 = __ad_v48 * __ad_v29;
+        let __ad_v50 = __ad_v48 == 0f64;
+        let __ad_v51: f64 = if __ad_v50 { 0f64 } else { __ad_v49 };
+        let __ad_v52: f64 = __ad_v24[__ad_v26];
+        let __ad_v53: f64 = __ad_v52 + __ad_v51;
+        __ad_v24[__ad_v26] = __ad_v53;
+        let __ad_v55: f64 = __ad_v24[__ad_v26];
+        let __ad_v56: f64 = __ad_v55 + __ad_v51;
+        __ad_v24[__ad_v26] = __ad_v56;
+        let __ad_v58: f64 = __ad_v24[__ad_v32];
+        let __ad_v59: f64 = __ad_v58 + __ad_v44;
+        __ad_v24[__ad_v32] = __ad_v59;
+        let __ad_v61: f64 = -__ad_v47;
+        let __ad_v62: f64 = __ad_v24[__ad_v26];
+        let __ad_v63: f64 = __ad_v62 + __ad_v61;
+        __ad_v24[__ad_v26] = __ad_v63;
     }
-    {
-        let (__ad_lo, __ad_hi) = __ad_saved0;
-        for __ad_i_3 in (__ad_lo..__ad_hi).rev() {
-            __ad_a_4 = 1.0 - x[__ad_i_3];
-            __ad_b_5 = x[__ad_i_3 + 1] - x[__ad_i_3] * x[__ad_i_3];
-            {
-                let __ad_g = __ad_s_2_d;
-                let (_, (__ad_grad0, __ad_grad1)) = {
-                    let __ad_in0: f64 = __ad_a_4;
-                    let __ad_in1: f64 = __ad_b_5;
-                    let seed: f64 = __ad_g;
-                    let __ad_v2: f64 = __ad_in0 * __ad_in0;
-                    let __ad_v4: f64 = 100f64 * __ad_in1;
-                    let __ad_v5: f64 = __ad_v4 * __ad_in1;
-                    let __ad_v6: f64 = __ad_v2 + __ad_v5;
-                    let __ad_v8: f64 = seed * __ad_in1;
-                    let __ad_v10 = seed == 0f64;
-                    let __ad_v11: f64 = if __ad_v10 { 0f64 } else { __ad_v8 };
-                    let __ad_v12: f64 = seed * __ad_v4;
-                    let __ad_v13: f64 = if __ad_v10 { 0f64 } else { __ad_v12 };
-                    let __ad_v14: f64 = __ad_v11 * 100f64;
-                    let __ad_v15: f64 = __ad_v13 + __ad_v14;
-                    let __ad_v16: f64 = seed * __ad_in0;
-                    let __ad_v17: f64 = if __ad_v10 { 0f64 } else { __ad_v16 };
-                    let __ad_v18: f64 = __ad_v17 + __ad_v17;
-                    (__ad_v6, (__ad_v18, __ad_v15))
-                };
-                __ad_a_4_d += __ad_grad0;
-                __ad_b_5_d += __ad_grad1;
-            }
-            {
-                let __ad_g = __ad_b_5_d;
-                __ad_b_5_d = (-0f64);
-                let __ad_at0 = __ad_i_3 + 1;
-                let __ad_at1 = __ad_i_3;
-                let (_, (__ad_grad0, __ad_grad1)) = {
-                    let __ad_in0: f64 = x[__ad_at0];
-                    let __ad_in1: f64 = x[__ad_at1];
-                    let seed: f64 = __ad_g;
-                    let __ad_v2: f64 = __ad_in1 * __ad_in1;
-                    let __ad_v3: f64 = __ad_in0 - __ad_v2;
-                    let __ad_v5: f64 = -seed;
-                    let __ad_v6: f64 = __ad_v5 * __ad_in1;
-                    let __ad_v8 = __ad_v5 == 0f64;
-                    let __ad_v9: f64 = if __ad_v8 { 0f64 } else { __ad_v6 };
-                    let __ad_v10: f64 = __ad_v9 + __ad_v9;
-                    (__ad_v3, (seed, __ad_v10))
-                };
-                x_d[__ad_at0] += __ad_grad0;
-                x_d[__ad_at1] += __ad_grad1;
-            }
-            {
-                let __ad_g = __ad_a_4_d;
-                __ad_a_4_d = (-0f64);
-                let __ad_at0 = __ad_i_3;
-                let (_, __ad_grad0) = {
-                    let __ad_in0: f64 = x[__ad_at0];
-                    let seed: f64 = __ad_g;
-                    let __ad_v2: f64 = 1f64 - __ad_in0;
-                    let __ad_v4: f64 = -seed;
-                    (__ad_v2, __ad_v4)
-                };
-                x_d[__ad_at0] += __ad_grad0;
-            }
-        }
-    }
-    {
-        let __ad_g = __ad_s_2_d;
-        __ad_s_2_d = (-0f64);
-    }
-    (__ad_value, x_d)
+    (__ad_v23, __ad_v24)
 }

@@ -1,0 +1,304 @@
+//! The one-IR static path on code written with local buffers and loops, the way
+//! numerical Rust is written: `vec![..]`, `[x; N]` and array literals written element
+//! by element (`b[i] = ..`, `b[i] += ..`) in nested loops, read back later, loops over
+//! slices with `enumerate`, `rev` and `step_by`, branches inside loops. Every function
+//! is `#[differentiable(static)]` (a fall back to the tape would not compile) and is
+//! checked against central finite differences, and against its tape twin where the
+//! tape takes the body.
+
+#![allow(dead_code)]
+#![allow(clippy::needless_range_loop, clippy::assign_op_pattern)]
+
+use adjoint::check::{gradcheck, Tolerance};
+use adjoint::prelude::*;
+
+fn tol() -> Tolerance {
+    Tolerance::default().atol(1e-6).rtol(1e-5)
+}
+
+/// Central differences of `f` at `x`.
+fn fd(f: impl Fn(&[f64]) -> f64, x: &[f64]) -> Vec<f64> {
+    let h = 1e-6;
+    (0..x.len())
+        .map(|i| {
+            let (mut a, mut b) = (x.to_vec(), x.to_vec());
+            a[i] += h;
+            b[i] -= h;
+            (f(&a) - f(&b)) / (2.0 * h)
+        })
+        .collect()
+}
+
+fn assert_close(got: &[f64], want: &[f64], what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}: lengths");
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!(
+            (g - w).abs() <= 1e-5 * (1.0 + w.abs()),
+            "{what}[{i}]: got {g}, want {w} (all: {got:?} vs {want:?})"
+        );
+    }
+}
+
+fn point(n: usize) -> Vec<f64> {
+    (0..n)
+        .map(|i| 0.3 + 0.17 * i as f64 - 0.05 * (i * i) as f64)
+        .collect()
+}
+
+// A local buffer written in one loop and read in another (GMM's `xcentered`).
+#[differentiable(static)]
+fn centered_sq(x: &[f64], mu: &[f64]) -> f64 {
+    let d = x.len();
+    let mut c = vec![0.0; d];
+    for j in 0..d {
+        c[j] = x[j] - mu[j];
+    }
+    let mut s = 0.0;
+    for j in 0..d {
+        s += c[j] * c[j] * (j as f64 + 1.0);
+    }
+    s
+}
+
+#[test]
+fn buffer_written_then_read() {
+    let (x, mu) = (point(5), vec![0.1, -0.2, 0.4, 0.0, 1.5]);
+    let (v, (gx, gmu)) = centered_sq_grad(&x, &mu);
+    assert_eq!(v.to_bits(), centered_sq(&x, &mu).to_bits());
+    assert_close(&gx, &fd(|x| centered_sq(x, &mu), &x), "dx");
+    assert_close(&gmu, &fd(|m| centered_sq(&x, m), &mu), "dmu");
+}
+
+// Compound writes in nested loops, a lower-triangular product (GMM's `Qtimesx`).
+#[differentiable(static)]
+fn tri_times(l: &[f64], x: &[f64]) -> f64 {
+    let d = x.len();
+    let mut out = vec![0.0; d];
+    let mut k = 0;
+    for i in 0..d {
+        out[i] = l[k] * x[i];
+        k += 1;
+        for j in 0..i {
+            out[i] += l[k] * x[j];
+            k += 1;
+        }
+    }
+    let mut s = 0.0;
+    for i in 0..d {
+        s += out[i].sin() * out[i];
+    }
+    s
+}
+
+#[test]
+fn nested_compound_writes() {
+    let x = point(4);
+    let l: Vec<f64> = (0..10).map(|i| 0.2 + 0.1 * i as f64).collect();
+    let (v, (gl, gx)) = tri_times_grad(&l, &x);
+    assert_eq!(v.to_bits(), tri_times(&l, &x).to_bits());
+    assert_close(&gl, &fd(|l| tri_times(l, &x), &l), "dl");
+    assert_close(&gx, &fd(|x| tri_times(&l, x), &x), "dx");
+}
+
+// A buffer overwritten every iteration of an outer loop, and read in a nonlinear way
+// (its reads must be saved, not recomputed from the final contents).
+#[differentiable(static)]
+fn overwritten(x: &[f64]) -> f64 {
+    let mut b = [0.0f64; 3];
+    let mut s = 0.0;
+    for k in 0..4 {
+        for j in 0..3 {
+            b[j] = x[j] * (k as f64 + 1.0) + b[j].sin();
+        }
+        s += b[0] * b[1] - b[2].exp();
+    }
+    s
+}
+
+#[test]
+fn overwritten_buffer_is_saved() {
+    let x = vec![0.3, -0.4, 0.2];
+    let (_, g) = overwritten_grad(&x);
+    assert_close(&g, &fd(overwritten, &x), "dx");
+}
+
+// An array literal, element updates, and a `-=`/`*=`/`/=`.
+#[differentiable(static)]
+fn literal(a: f64, b: f64) -> f64 {
+    let mut p = [a, b, a * b];
+    p[0] -= b;
+    p[1] *= a;
+    p[2] /= 1.0 + a * a;
+    p[0] * p[1] + p[2]
+}
+
+#[differentiable(tape)]
+fn literal_tape(a: f64, b: f64) -> f64 {
+    let p0 = a - b;
+    let p1 = b * a;
+    let p2 = a * b / (1.0 + a * a);
+    p0 * p1 + p2
+}
+
+#[test]
+fn array_literal_elements() {
+    for (a, b) in [(0.5, 1.5), (-1.2, 0.3)] {
+        let (v, (ga, gb)) = literal_grad(a, b);
+        let (tv, (ta, tb)) = literal_tape_grad(a, b);
+        assert!((v - tv).abs() < 1e-12);
+        assert_close(&[ga, gb], &[ta, tb], "vs tape");
+        let f = |x: &[f64]| literal(x[0], x[1]);
+        assert_close(&[ga, gb], &fd(f, &[a, b]), "vs fd");
+    }
+}
+
+// `for (i, v) in x.iter().enumerate()`, `for &v in x`, `.rev()` and `step_by`.
+#[differentiable(static)]
+fn walks(x: &[f64]) -> f64 {
+    let mut s = 0.0;
+    for (i, v) in x.iter().enumerate() {
+        s += v * v * (i as f64);
+    }
+    for &v in x {
+        s += v.cos();
+    }
+    let mut p = 1.0;
+    for i in (0..x.len()).rev() {
+        p = p * 0.5 + x[i];
+    }
+    for i in (1..x.len()).step_by(2) {
+        s += x[i] * x[i - 1];
+    }
+    for i in (0..=x.len() - 1).rev().step_by(3) {
+        s += x[i].exp();
+    }
+    s + p
+}
+
+#[differentiable(tape)]
+fn walks_tape(x: &[f64]) -> f64 {
+    let mut s = 0.0;
+    for i in 0..x.len() {
+        s += x[i] * x[i] * (i as f64);
+    }
+    for i in 0..x.len() {
+        s += x[i].cos();
+    }
+    let mut p = 1.0;
+    for i in (0..x.len()).rev() {
+        p = p * 0.5 + x[i];
+    }
+    for i in (1..x.len()).step_by(2) {
+        s += x[i] * x[i - 1];
+    }
+    for i in (0..=x.len() - 1).rev().step_by(3) {
+        s += x[i].exp();
+    }
+    s + p
+}
+
+#[test]
+fn loop_headers() {
+    for n in [1, 2, 5, 8] {
+        let x = point(n);
+        let (v, g) = walks_grad(&x);
+        let (tv, tg) = walks_tape_grad(&x);
+        assert!((v - tv).abs() < 1e-12 * (1.0 + v.abs()));
+        assert_close(&g, &tg, "vs tape");
+        assert_close(&g, &fd(walks, &x), "vs fd");
+    }
+}
+
+// A branch inside a loop, on data: its condition and its values are per iteration.
+#[differentiable(static)]
+fn branchy(x: &[f64], t: f64) -> f64 {
+    let mut s = 0.0;
+    for i in 0..x.len() {
+        let v = x[i] * t;
+        if v > 0.2 {
+            s += v.ln() * v;
+        } else {
+            s -= v.exp();
+        }
+    }
+    s
+}
+
+#[differentiable(tape)]
+fn branchy_tape(x: &[f64], t: f64) -> f64 {
+    let mut s = 0.0;
+    for i in 0..x.len() {
+        let v = x[i] * t;
+        if v > 0.2 {
+            s += v.ln() * v;
+        } else {
+            s -= v.exp();
+        }
+    }
+    s
+}
+
+#[test]
+fn branch_in_loop() {
+    let x = vec![0.5, -0.3, 1.2, 0.1, 0.9];
+    let t = 1.1;
+    let (v, (gx, gt)) = branchy_grad(&x, t);
+    let (tv, (tx, tt)) = branchy_tape_grad(&x, t);
+    assert!((v - tv).abs() < 1e-12);
+    assert_close(&gx, &tx, "dx vs tape");
+    assert!((gt - tt).abs() < 1e-9);
+    assert_close(&gx, &fd(|x| branchy(x, t), &x), "dx vs fd");
+    let r = gradcheck(
+        |p: &[f64]| branchy(&x, p[0]),
+        |p: &[f64]| vec![branchy_grad(&x, p[0]).1 .1],
+        &[t],
+        tol(),
+    );
+    assert!(r.is_ok(), "{r:?}");
+}
+
+// A product carried through a loop, an integer counter carried beside it, and the
+// `_vjp` seed scaling everything.
+#[differentiable(static)]
+fn carried(x: &[f64]) -> f64 {
+    let mut p = 1.0;
+    let mut k = 0;
+    for i in 0..x.len() {
+        if i % 2 == 0 {
+            k += 1;
+        }
+        p *= x[i] + k as f64;
+    }
+    p
+}
+
+#[test]
+fn carried_product_and_counter() {
+    let x = point(6);
+    let (v, g) = carried_grad(&x);
+    assert_close(&g, &fd(carried, &x), "dx");
+    let (vv, gv) = carried_vjp(&x, 2.5);
+    assert_eq!(v.to_bits(), vv.to_bits());
+    let scaled: Vec<f64> = g.iter().map(|g| 2.5 * g).collect();
+    assert_close(&gv, &scaled, "vjp is linear in the seed");
+}
+
+// Arrays as parameters: the gradient is an array.
+#[differentiable(static)]
+fn arr(x: [f64; 3], y: &[f64; 3]) -> f64 {
+    let mut s = 0.0;
+    for i in 0..3 {
+        s += x[i] * y[i] * y[i];
+    }
+    s
+}
+
+#[test]
+fn array_parameters() {
+    let (x, y) = ([0.5, -1.0, 2.0], [1.5, 0.25, -0.5]);
+    let (_, (gx, gy)) = arr_grad(x, &y);
+    let gx: [f64; 3] = gx;
+    let gy: [f64; 3] = gy;
+    assert_close(&gx, &fd(|v| arr([v[0], v[1], v[2]], &y), &x), "dx");
+    assert_close(&gy, &fd(|v| arr(x, &[v[0], v[1], v[2]]), &y), "dy");
+}
