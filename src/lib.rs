@@ -644,6 +644,28 @@ pub mod __private {
         (r.0, r.1.grads())
     }
 
+    /// `d[k] += s * g[k]` for the first `g.len()` elements of `d`: a callee's gradient
+    /// `g` for a slice argument, scaled by the adjoint `s` of the call's result, added
+    /// to the caller's adjoint of the slice (or of the sub-slice passed). A zero `s`
+    /// adds exactly nothing, whatever `g` holds (strong zeros).
+    ///
+    /// # Panics
+    /// If `g` is longer than `d`: the callee's gradient does not fit what was passed.
+    pub fn acc_scaled<T: FloatT>(d: &mut [T], g: &[T], s: T) {
+        assert!(
+            g.len() <= d.len(),
+            "a `_vjp` returned a gradient of length {} for a slice argument of length {}",
+            g.len(),
+            d.len()
+        );
+        if s == T::zero() {
+            return;
+        }
+        for (d, &g) in d.iter_mut().zip(g) {
+            *d += s * g;
+        }
+    }
+
     /// Adds a callee's gradient for a slice argument to the caller's adjoint of that
     /// slice (or of the sub-slice passed).
     ///

@@ -427,7 +427,7 @@ pub fn activity(func: &Func, sig: &Signature) -> Vec<bool> {
                 Op::Param(k) => sig.params.get(*k as usize).is_some_and(|p| p.diff),
                 Op::Seed | Op::Const(_) | Op::Opaque(_) | Op::Error | Op::Detach(_) => false,
                 Op::CallGrad { .. } | Op::Select(..) | Op::If { .. } | Op::For { .. } => false,
-                Op::Push(..) | Op::Pop(_) | Op::ZerosLike(_) => false,
+                Op::Push(..) | Op::Pop(_) | Op::ZerosLike(_) | Op::AccMem { .. } => false,
                 Op::Arg(_) => {
                     carried
                         .get(&Id(i as u32))
@@ -454,7 +454,7 @@ pub fn activity(func: &Func, sig: &Signature) -> Vec<bool> {
                     }
                 }
                 // An element of memory is active when the memory is.
-                Op::Load(b, _) => active[b.idx()],
+                Op::Load(b, _) | Op::View(b, _, _) => active[b.idx()],
                 // A buffer is active once an active value is stored into it (above).
                 Op::Alloc { init, .. } => active[init.idx()] || was,
                 Op::Elems(items, _) => items.iter().any(|a| active[a.idx()]) || was,
@@ -556,6 +556,20 @@ pub fn build(primal: &Func, sig: &Signature, seed: Seed) -> Func {
 
 /// Adds `c` to the adjoint of `x`.
 fn accumulate(b: &mut Builder<'_>, adj: &mut [Option<Id>], x: Id, c: Id) {
+    if b.ty(x).is_memory() {
+        // A callee's gradient for memory passed to it (`dy * g`, see `rules.rs`):
+        // added into the memory's adjoint, from where a view starts.
+        let (base, lo) = match b.func.node(x).op {
+            Op::View(m, lo, _) => (m, Some(lo)),
+            _ => (x, None),
+        };
+        if let (Some(&dst), Op::Binary(BinOp::Mul, scale, g)) =
+            (b.dbuf.get(&base), b.func.node(c).op.clone())
+        {
+            b.push(Op::AccMem { dst, lo, g, scale }, Ty::Unit);
+        }
+        return;
+    }
     let c = b.fit(c, x);
     adj[x.idx()] = Some(match adj[x.idx()] {
         None => c,
@@ -1073,6 +1087,7 @@ fn recomputable(
         Op::Math(MathFn::Abs | MathFn::Min | MathFn::Max | MathFn::MulAdd, _) => true,
         Op::Load(buf, _) => !here.contains(buf) && b.facts.frozen_after(b.func, *buf, v),
         Op::Len(buf) => !here.contains(buf),
+        Op::View(buf, _, _) => !here.contains(buf),
         _ => false,
     };
     // Operands from the region must be recomputable too, or be its arguments (the

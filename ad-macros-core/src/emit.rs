@@ -855,6 +855,8 @@ impl<'a> Emitter<'a> {
                     let f = Ident::new(f.name(), Span::call_site());
                     Some(quote!(::adjoint::__private::Tensor<#f>))
                 }
+                // A `Vec` or an array, as the callee's parameter is.
+                t if t.is_memory() => Some(quote!(_)),
                 _ => None,
             })
             .collect();
@@ -1151,6 +1153,12 @@ impl<'a> Emitter<'a> {
             Op::Len(b) => {
                 let b = v(b);
                 quote_spanned!(span=> #b.len())
+            }
+            Op::View(..) => return TokenStream::new(),
+            Op::AccMem { dst, lo, g, scale } => {
+                let (d, g, sc) = (v(dst), v(g), v(scale));
+                let lo = lo.map(|l| self.val(l));
+                return quote_spanned!(span=> ::adjoint::__private::acc_scaled(&mut #d[#lo..], &#g, #sc););
             }
             Op::Push(k, x) => {
                 let st = stack_name(*k);
@@ -1467,6 +1475,16 @@ impl<'a> Emitter<'a> {
         args.iter()
             .enumerate()
             .map(|(i, &a)| {
+                let node = self.func.node(a);
+                if let Op::View(b, lo, hi) = node.op {
+                    let (b, lo, hi) = (self.val(b), self.val(lo), hi.map(|h| self.val(h)));
+                    return quote_spanned!(node.span=> &#b[#lo..#hi]);
+                }
+                if node.ty.is_memory() {
+                    let by_ref = refs.and_then(|r| r.get(i)).copied().unwrap_or(false);
+                    let v = self.val(a);
+                    return if by_ref { quote!(&#v) } else { v };
+                }
                 if !matches!(self.func.node(a).ty, Ty::Tensor(_)) {
                     return self.val(a);
                 }

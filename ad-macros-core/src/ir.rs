@@ -418,6 +418,21 @@ pub enum Op {
     Store(Id, Id, Id),
     /// `b.len()` (an integer).
     Len(Id),
+    /// `&b[lo..hi]` (`hi` absent: to the end) passed to a call: a read-only view.
+    View(Id, Id, Option<Id>),
+    /// `d[lo..] += s * g` elementwise (an effect): a callee's gradient `g` for a
+    /// slice argument, scaled by the call's adjoint `s`, added into the adjoint `d`
+    /// of the memory passed (from `lo` when a view was passed).
+    AccMem {
+        /// The adjoint buffer.
+        dst: Id,
+        /// Where the view passed starts, if a view was passed.
+        lo: Option<Id>,
+        /// The callee's gradient.
+        g: Id,
+        /// The call's adjoint.
+        scale: Id,
+    },
     /// Saves `.1` on stack `.0` in the forward sweep (an effect).
     Push(u32, Id),
     /// The last value saved on stack `.0`, taken off it in the reverse sweep.
@@ -513,13 +528,21 @@ impl Op {
             Op::ZerosLike(a) | Op::Len(a) | Op::Push(_, a) => vec![*a],
             Op::Load(b, i) => vec![*b, *i],
             Op::Store(b, i, v) => vec![*b, *i, *v],
+            Op::View(b, lo, hi) => std::iter::once(*b).chain([*lo]).chain(*hi).collect(),
+            Op::AccMem { dst, lo, g, scale } => std::iter::once(*dst)
+                .chain(*lo)
+                .chain([*g, *scale])
+                .collect(),
         }
     }
 
     /// Whether the node does something besides computing its value (writes memory,
     /// saves a value), so it is kept even when nothing reads it.
     pub fn has_effect(&self) -> bool {
-        matches!(self, Op::Store(..) | Op::Push(..) | Op::Pop(_))
+        matches!(
+            self,
+            Op::Store(..) | Op::Push(..) | Op::Pop(_) | Op::AccMem { .. }
+        )
     }
 
     /// The regions a structured node owns.
@@ -616,6 +639,21 @@ impl Op {
                 *b = f(*b);
                 *i = f(*i);
                 *v = f(*v);
+            }
+            Op::View(b, lo, hi) => {
+                *b = f(*b);
+                *lo = f(*lo);
+                if let Some(h) = hi {
+                    *h = f(*h);
+                }
+            }
+            Op::AccMem { dst, lo, g, scale } => {
+                *dst = f(*dst);
+                if let Some(l) = lo {
+                    *l = f(*l);
+                }
+                *g = f(*g);
+                *scale = f(*scale);
             }
         }
     }
@@ -841,6 +879,14 @@ impl Func {
                 Op::Load(b, i) => write!(f, "{b}[{i}]")?,
                 Op::Store(b, i, v) => write!(f, "{b}[{i}] <- {v}")?,
                 Op::Len(b) => write!(f, "len {b}")?,
+                Op::View(b, lo, hi) => match hi {
+                    Some(h) => write!(f, "view {b}[{lo}..{h}]")?,
+                    None => write!(f, "view {b}[{lo}..]")?,
+                },
+                Op::AccMem { dst, lo, g, scale } => match lo {
+                    Some(l) => write!(f, "{dst}[{l}..] += {scale} * {g}")?,
+                    None => write!(f, "{dst} += {scale} * {g}")?,
+                },
                 Op::Push(k, v) => write!(f, "push s{k} {v}")?,
                 Op::Pop(k) => write!(f, "pop s{k}")?,
                 Op::If { cond, then, else_ } => {

@@ -737,14 +737,7 @@ impl Lower<'_> {
         if path.segments.iter().any(|s| !s.arguments.is_none()) {
             return self.error(path, "generic arguments on a called function are not supported by the static path of #[differentiable]");
         }
-        let args: Vec<Id> = c.args.iter().map(|a| self.expr(a, None)).collect();
-        if let Some(&m) = args.iter().find(|&&a| self.func.node(a).ty.is_memory()) {
-            let span = self.func.node(m).span;
-            self.cx.error_at(
-                span,
-                "calls with slice, `Vec` or array arguments take the statement-level path",
-            );
-        }
+        let args: Vec<Id> = c.args.iter().map(|a| self.call_arg(a)).collect();
         let refs = c
             .args
             .iter()
@@ -797,7 +790,7 @@ impl Lower<'_> {
         let floats: Vec<Ty> = args
             .iter()
             .map(|a| self.func.node(*a).ty)
-            .filter(|t| matches!(t, Ty::Float(_) | Ty::Tensor(_)))
+            .filter(|t| matches!(t, Ty::Float(_) | Ty::Tensor(_)) || t.is_memory())
             .collect();
         let of = floats.len() as u32;
         for (index, t) in floats.into_iter().enumerate() {
@@ -841,6 +834,41 @@ impl Lower<'_> {
         }
         let i = self.expr(&ix.index, Some(Ty::Int));
         Some((buf, i))
+    }
+
+    /// A call argument: a value, or a view `&b[lo..hi]` of a slice or buffer.
+    fn call_arg(&mut self, a: &Expr) -> Id {
+        if let Expr::Reference(r) = a {
+            if let Expr::Index(ix) = &*r.expr {
+                if let Expr::Range(range) = &*ix.index {
+                    let buf = self.expr(&ix.expr, None);
+                    if !self.func.node(buf).ty.is_memory() {
+                        return self.error(&ix.expr, "only slices, `Vec`s and arrays of floats have sub-slices on the static path of #[differentiable]");
+                    }
+                    let span = r.span();
+                    let lo = match &range.start {
+                        Some(e) => self.expr(e, Some(Ty::Int)),
+                        None => self.opaque(quote::quote!(0), Ty::Int, span),
+                    };
+                    let hi = match &range.end {
+                        Some(e) => {
+                            let h = self.expr(e, Some(Ty::Int));
+                            Some(match range.limits {
+                                syn::RangeLimits::Closed(_) => {
+                                    let one = self.opaque(quote::quote!(1), Ty::Int, span);
+                                    self.push(Op::Binary(BinOp::Add, h, one), Ty::Int, span)
+                                }
+                                syn::RangeLimits::HalfOpen(_) => h,
+                            })
+                        }
+                        None => None,
+                    };
+                    let ft = self.func.node(buf).ty.float().unwrap_or(self.sig.float);
+                    return self.push(Op::View(buf, lo, hi), Ty::Slice(ft), span);
+                }
+            }
+        }
+        self.expr(a, None)
     }
 
     /// Whether `b` is a local buffer (parameters are read only).

@@ -49,7 +49,9 @@ pub fn pullback(b: &mut Builder<'_>, id: Id, dy: Id) -> Vec<(Id, Id)> {
         | Op::Store(..)
         | Op::Len(_)
         | Op::Push(..)
-        | Op::Pop(_) => vec![],
+        | Op::Pop(_)
+        | Op::View(..)
+        | Op::AccMem { .. } => vec![],
         // d(-a) = -da
         Op::Neg(a) => vec![(a, b.neg(dy))],
         // d(a + c) = da + dc
@@ -114,10 +116,18 @@ pub fn pullback(b: &mut Builder<'_>, id: Id, dy: Id) -> Vec<(Id, Id)> {
         Op::Call { args, .. } => {
             let mut out = Vec::new();
             let grads = call_grads(b, id);
-            let floats = args
-                .iter()
-                .filter(|a| matches!(b.func.node(**a).ty, Ty::Float(_) | Ty::Tensor(_)));
+            let floats = args.iter().filter(|a| {
+                let t = b.func.node(**a).ty;
+                matches!(t, Ty::Float(_) | Ty::Tensor(_)) || t.is_memory()
+            });
             for (arg, g) in floats.copied().collect::<Vec<_>>().into_iter().zip(grads) {
+                if b.func.node(arg).ty.is_memory() {
+                    // A slice argument's gradient is added into memory by
+                    // `adjoint.rs`, scaled there: `dy * g` names the contribution.
+                    let t = b.func.node(g).ty;
+                    out.push((arg, b.push_op(Op::Binary(BinOp::Mul, dy, g), t)));
+                    continue;
+                }
                 let d = scale(b, dy, g, ty);
                 out.push((arg, d));
             }

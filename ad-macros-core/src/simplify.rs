@@ -390,7 +390,9 @@ fn cse_key(node: &Node, params: &[bool]) -> Option<String> {
         | Op::ZerosLike(_)
         | Op::Store(..)
         | Op::Push(..)
-        | Op::Pop(_) => None,
+        | Op::Pop(_)
+        | Op::View(..)
+        | Op::AccMem { .. } => None,
         // Memory is read where it is: a store may come between two reads. Parameters
         // are never written.
         Op::Load(..) | Op::Len(_) if !node_reads_param(node) => None,
