@@ -357,3 +357,43 @@ fn slice_helpers_in_loops() {
     assert_close(&gm, &fd(|m| mixture(&alphas, m, &x), &means), "dmeans");
     assert_close(&gx, &fd(|x| mixture(&alphas, &means, x), &x), "dx");
 }
+
+// Debug statements run in the forward sweep and change nothing else.
+#[differentiable(static)]
+fn chatty(x: &[f64], t: f64) -> f64 {
+    let mut s = 0.0;
+    let mut b = vec![0.0; x.len()];
+    for i in 0..x.len() {
+        b[i] = x[i] * t;
+        debug_assert!(b[i].is_finite(), "b[{}] = {}", i, b[i]);
+        s += b[i].sin();
+    }
+    assert!(s.is_finite());
+    assert_eq!(b.len(), x.len());
+    if s > 1e300 {
+        println!("s = {s}, t = {t}, b = {:?}", b);
+        eprintln!("{}", s);
+    }
+    s * t
+}
+
+#[test]
+fn debug_statements_change_nothing() {
+    let (x, t) = (point(4), 0.7);
+    let (v, (gx, gt)) = chatty_grad(&x, t);
+    assert_eq!(v.to_bits(), chatty(&x, t).to_bits());
+    assert_close(&gx, &fd(|x| chatty(x, t), &x), "dx");
+    assert_close(&[gt], &fd(|p| chatty(&x, p[0]), &[t]), "dt");
+}
+
+#[differentiable(static)]
+fn checked(x: f64) -> f64 {
+    assert!(x > 0.0, "x must be positive, got {x}");
+    x.ln()
+}
+
+#[test]
+#[should_panic(expected = "x must be positive, got -1")]
+fn an_assert_in_the_body_runs_in_the_gradient() {
+    let _ = checked_grad(-1.0);
+}

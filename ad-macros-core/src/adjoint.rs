@@ -427,7 +427,11 @@ pub fn activity(func: &Func, sig: &Signature) -> Vec<bool> {
                 Op::Param(k) => sig.params.get(*k as usize).is_some_and(|p| p.diff),
                 Op::Seed | Op::Const(_) | Op::Opaque(_) | Op::Error | Op::Detach(_) => false,
                 Op::CallGrad { .. } | Op::Select(..) | Op::If { .. } | Op::For { .. } => false,
-                Op::Push(..) | Op::Pop(_) | Op::ZerosLike(_) | Op::AccMem { .. } => false,
+                Op::Push(..)
+                | Op::Pop(_)
+                | Op::ZerosLike(_)
+                | Op::AccMem { .. }
+                | Op::Effect { .. } => false,
                 Op::Arg(_) => {
                     carried
                         .get(&Id(i as u32))

@@ -1155,6 +1155,23 @@ impl<'a> Emitter<'a> {
                 quote_spanned!(span=> #b.len())
             }
             Op::View(..) => return TokenStream::new(),
+            Op::Effect { mac, args, names } => {
+                // Each name the macro mentions, bound to its value (memory by
+                // reference), then the macro as written.
+                let binds = args.iter().zip(names).map(|(&a, &n)| {
+                    let n = &self.func.opaque[n as usize];
+                    let x = self.val(a);
+                    let by_ref = matches!(self.func.node(a).ty, Ty::Buf(_) | Ty::Tensor(_))
+                        && !matches!(self.func.node(a).op, Op::Param(_));
+                    if by_ref {
+                        quote!(let #n = &#x;)
+                    } else {
+                        quote!(let #n = #x;)
+                    }
+                });
+                let m = &self.func.opaque[*mac as usize];
+                return quote_spanned!(span=> { #(#binds)* #m; });
+            }
             Op::AccMem { dst, lo, g, scale } => {
                 let (d, g, sc) = (v(dst), v(g), v(scale));
                 let lo = lo.map(|l| self.val(l));

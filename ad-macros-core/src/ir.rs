@@ -433,6 +433,17 @@ pub enum Op {
         /// The call's adjoint.
         scale: Id,
     },
+    /// A statement that only shows or checks values (`println!`, `assert!`, ...):
+    /// the macro `Func::opaque[mac]` run in the forward sweep with each name it
+    /// mentions bound to its value (`names[k]` to `args[k]`).
+    Effect {
+        /// The macro call as written, in `Func::opaque`.
+        mac: u32,
+        /// The values of the names it mentions.
+        args: Vec<Id>,
+        /// The names, in `Func::opaque` (one ident each).
+        names: Vec<u32>,
+    },
     /// Saves `.1` on stack `.0` in the forward sweep (an effect).
     Push(u32, Id),
     /// The last value saved on stack `.0`, taken off it in the reverse sweep.
@@ -529,6 +540,7 @@ impl Op {
             Op::Load(b, i) => vec![*b, *i],
             Op::Store(b, i, v) => vec![*b, *i, *v],
             Op::View(b, lo, hi) => std::iter::once(*b).chain([*lo]).chain(*hi).collect(),
+            Op::Effect { args, .. } => args.clone(),
             Op::AccMem { dst, lo, g, scale } => std::iter::once(*dst)
                 .chain(*lo)
                 .chain([*g, *scale])
@@ -541,7 +553,7 @@ impl Op {
     pub fn has_effect(&self) -> bool {
         matches!(
             self,
-            Op::Store(..) | Op::Push(..) | Op::Pop(_) | Op::AccMem { .. }
+            Op::Store(..) | Op::Push(..) | Op::Pop(_) | Op::AccMem { .. } | Op::Effect { .. }
         )
     }
 
@@ -640,6 +652,7 @@ impl Op {
                 *i = f(*i);
                 *v = f(*v);
             }
+            Op::Effect { args, .. } => args.iter_mut().for_each(|a| *a = f(*a)),
             Op::View(b, lo, hi) => {
                 *b = f(*b);
                 *lo = f(*lo);
@@ -887,6 +900,10 @@ impl Func {
                     Some(l) => write!(f, "{dst}[{l}..] += {scale} * {g}")?,
                     None => write!(f, "{dst} += {scale} * {g}")?,
                 },
+                Op::Effect { mac, args, .. } => {
+                    let m = &self.opaque[*mac as usize];
+                    write!(f, "effect `{}` {}", m, list(args))?
+                }
                 Op::Push(k, v) => write!(f, "push s{k} {v}")?,
                 Op::Pop(k) => write!(f, "pop s{k}")?,
                 Op::If { cond, then, else_ } => {

@@ -159,6 +159,7 @@ impl Lower<'_> {
                 Stmt::Item(item) => {
                     self.error(item, "items inside a #[differentiable] function are not supported; move the item out of the function");
                 }
+                Stmt::Macro(m) if is_debug_macro(&m.mac) => self.debug_macro(&m.mac),
                 Stmt::Macro(m) => {
                     self.macro_error(&m.mac);
                 }
@@ -363,6 +364,10 @@ impl Lower<'_> {
                 format!("closures are not supported by the static path of #[differentiable]; write a separate #[differentiable] function and call it, or {TAPE_HINT}"),
             ),
             Expr::Macro(m) if m.mac.path.is_ident("vec") => self.vec_macro(&m.mac, expect),
+            Expr::Macro(m) if is_debug_macro(&m.mac) => {
+                self.debug_macro(&m.mac);
+                self.opaque(quote::quote!(()), Ty::Opaque, m.span())
+            }
             Expr::Macro(m) => self.macro_error(&m.mac),
             Expr::ForLoop(f) => self.error(
                 f.for_token,
@@ -907,6 +912,41 @@ impl Lower<'_> {
         self.push(Op::Alloc { len, init, array }, Ty::Buf(ft), span)
     }
 
+    /// `println!(..)`, `assert!(..)` and the like: run in the forward sweep, with the
+    /// variables they name bound to their values; they change no gradient.
+    fn debug_macro(&mut self, mac: &syn::Macro) {
+        let mut seen: Vec<String> = Vec::new();
+        let (mut args, mut names) = (Vec::new(), Vec::new());
+        let mut idents = Vec::new();
+        collect_idents(mac.tokens.clone(), &mut idents);
+        for ident in idents {
+            let name = ident.to_string();
+            if seen.contains(&name) {
+                continue;
+            }
+            if let Some(i) = self.lookup(&name) {
+                if let Some(id) = self.env[i].id {
+                    seen.push(name);
+                    args.push(id);
+                    let n = self.func.opaque.len() as u32;
+                    self.func.opaque.push(ident.to_token_stream());
+                    names.push(n);
+                }
+            }
+        }
+        let m = self.func.opaque.len() as u32;
+        self.func.opaque.push(mac.to_token_stream());
+        self.push(
+            Op::Effect {
+                mac: m,
+                args,
+                names,
+            },
+            Ty::Unit,
+            mac.span(),
+        );
+    }
+
     /// `vec![x; n]` and `vec![a, b, ..]`.
     fn vec_macro(&mut self, mac: &syn::Macro, expect: Option<Ty>) -> Id {
         let elem = expect.and_then(Ty::float).map(Ty::Float);
@@ -1446,4 +1486,49 @@ fn first_tensor(func: &Func, r: &Region) -> Option<Id> {
         }
     }
     None
+}
+
+/// The macros that only show or check values.
+fn is_debug_macro(mac: &syn::Macro) -> bool {
+    const DEBUG: &[&str] = &[
+        "println",
+        "eprintln",
+        "print",
+        "eprint",
+        "assert",
+        "assert_eq",
+        "assert_ne",
+        "debug_assert",
+        "debug_assert_eq",
+        "debug_assert_ne",
+    ];
+    mac.path
+        .get_ident()
+        .is_some_and(|i| DEBUG.contains(&i.to_string().as_str()))
+}
+
+/// Every identifier in a token stream, and in the `{name}` captures of its string
+/// literals (`println!("{x}")`).
+fn collect_idents(tokens: TokenStream, out: &mut Vec<proc_macro2::Ident>) {
+    for t in tokens {
+        match t {
+            proc_macro2::TokenTree::Ident(i) => out.push(i),
+            proc_macro2::TokenTree::Group(g) => collect_idents(g.stream(), out),
+            proc_macro2::TokenTree::Literal(l) => {
+                if let Ok(s) = syn::parse2::<syn::LitStr>(quote::quote!(#l)) {
+                    let text = s.value();
+                    for part in text.split('{').skip(1) {
+                        let name: String = part
+                            .chars()
+                            .take_while(|c| c.is_alphanumeric() || *c == '_')
+                            .collect();
+                        if !name.is_empty() && !name.starts_with(|c: char| c.is_ascii_digit()) {
+                            out.push(proc_macro2::Ident::new(&name, l.span()));
+                        }
+                    }
+                }
+            }
+            proc_macro2::TokenTree::Punct(_) => {}
+        }
+    }
 }

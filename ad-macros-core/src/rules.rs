@@ -51,7 +51,8 @@ pub fn pullback(b: &mut Builder<'_>, id: Id, dy: Id) -> Vec<(Id, Id)> {
         | Op::Push(..)
         | Op::Pop(_)
         | Op::View(..)
-        | Op::AccMem { .. } => vec![],
+        | Op::AccMem { .. }
+        | Op::Effect { .. } => vec![],
         // d(-a) = -da
         Op::Neg(a) => vec![(a, b.neg(dy))],
         // d(a + c) = da + dc

@@ -392,7 +392,8 @@ fn cse_key(node: &Node, params: &[bool]) -> Option<String> {
         | Op::Push(..)
         | Op::Pop(_)
         | Op::View(..)
-        | Op::AccMem { .. } => None,
+        | Op::AccMem { .. }
+        | Op::Effect { .. } => None,
         // Memory is read where it is: a store may come between two reads. Parameters
         // are never written.
         Op::Load(..) | Op::Len(_) if !node_reads_param(node) => None,
