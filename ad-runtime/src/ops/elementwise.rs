@@ -156,7 +156,8 @@ mod tests {
             f64::INFINITY,
         ];
         let t = Tensor::from_vec(v.clone(), &[2, 5]);
-        let fs: [(Tensor<f64>, fn(f64) -> f64); 5] = [
+        type Case = (Tensor<f64>, fn(f64) -> f64);
+        let fs: [Case; 5] = [
             (t.signum(), f64::signum),
             (t.floor(), f64::floor),
             (t.ceil(), f64::ceil),

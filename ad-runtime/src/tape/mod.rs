@@ -461,7 +461,8 @@ mod tests {
     fn piecewise_constant_operations_give_exactly_zero() {
         let tape: Tape = Tape::new();
         let x = tape.var(-2.5);
-        let ops: [(fn(super::Var<'_>) -> super::Var<'_>, f64); 5] = [
+        type Op = fn(super::Var<'_>) -> super::Var<'_>;
+        let ops: [(Op, f64); 5] = [
             (|v| v.floor(), -3.0),
             (|v| v.ceil(), -2.0),
             (|v| v.round(), -3.0),
