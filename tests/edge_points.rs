@@ -1,8 +1,9 @@
 //! The derivative conventions at the points where an operation is not
 //! differentiable, or where its usual formula divides by zero: `hypot(0, 0)`, the
 //! norm of a zero tensor, `powi(0, 0)`, `powf` with a zero base, `clamp` of NaN,
-//! `max`/`min` with a NaN operand, and the kinks of `relu`, `abs`, `clamp` and ties
-//! of `max`/`min`.
+//! `max`/`min` with a NaN operand, the kinks of `relu`, `abs`, `clamp`, ties of
+//! `max`/`min`/`maximum`/`minimum` and of `max_axis`/`min_axis`, and the jumps of
+//! `signum`, `floor`, `ceil`, `round`, `trunc` (gradient 0).
 //!
 //! Each body is compiled twice, with `#[differentiable(static)]` and with
 //! `#[differentiable(tape)]`, and run at the exact edge point. Both paths must give
@@ -132,6 +133,10 @@ fn t1(v: &[f64]) -> Tensor {
     Tensor::from_vec(v.to_vec(), &[v.len()])
 }
 
+fn t2(v: &[f64], rows: usize) -> Tensor {
+    Tensor::from_vec(v.to_vec(), &[rows, v.len() / rows])
+}
+
 pair! {
     hypot2 (x: f64, y: f64) -> f64 { x.hypot(y) }
     hypot_const (x: f64) -> f64 { x.hypot(0.0) * 3.0 }
@@ -161,6 +166,16 @@ pair! {
     max_all (x: &Tensor) -> f64 { x.max() }
     min_all (x: &Tensor) -> f64 { x.min() }
     hypot32 (x: f32, y: f32) -> f32 { x.hypot(y) }
+    hypot_t (a: &Tensor, b: &Tensor) -> f64 { a.hypot(b).sum() }
+    maximum_t (a: &Tensor, b: &Tensor) -> f64 { a.maximum(b).sum() }
+    minimum_t (a: &Tensor, b: &Tensor) -> f64 { a.minimum(b).sum() }
+    max_axis1 (x: &Tensor) -> f64 { (x.max_axis(1) * 2.0).sum() }
+    min_axis0 (x: &Tensor) -> f64 { x.min_axis(0).sum() }
+    ln_max_axis (x: &Tensor) -> f64 { x.ln().max_axis(0).sum() }
+    jumps_s (x: f64) -> f64 { x.floor() + x.ceil() + x.round() + x.trunc() + x.signum() + x }
+    jumps_t (x: &Tensor) -> f64 { (x.floor() + x.ceil() + x.round() + x.trunc() + x.signum()).sum() }
+    jump_inf (x: f64) -> f64 { x.floor() * f64::INFINITY + x }
+    jumps32 (x: f32) -> f32 { x.round() * 2.0 + x.signum() }
     powf32 (x: f32, p: f32) -> f32 { x.powf(p) }
 }
 
@@ -315,5 +330,60 @@ fn max_and_min_ties_and_nan() {
     // Full reductions: the tied extremes share the gradient.
     max_all::run(&t1(&[1.0, 3.0, 3.0, -2.0])).expect(&[0.0, 0.5, 0.5, 0.0]);
     min_all::run(&t1(&[-2.0, 3.0, -2.0, -2.0])).expect(&[1.0 / 3.0, 0.0, 1.0 / 3.0, 1.0 / 3.0]);
+    finish();
+}
+
+// hypot of tensors at the origin: 0, as the scalar rule.
+#[test]
+fn tensor_hypot_at_the_origin() {
+    hypot_t::run(&t1(&[0.0, 3.0]), &t1(&[0.0, 4.0])).expect(&[0.0, 0.6, 0.0, 0.8]);
+    finish();
+}
+
+// maximum/minimum of tensors: ties split 0.5 / 0.5, a NaN element loses, as the
+// scalar max/min; with broadcasting, the shares are summed onto the smaller operand.
+// max_axis/min_axis: the tied elements of a line share its gradient, NaNs are skipped
+// (as by the value) and get 0.
+#[test]
+fn tensor_extrema_ties_and_nan() {
+    maximum_t::run(&t1(&[1.0, 2.0, f64::NAN]), &t1(&[1.0, 5.0, 0.0]))
+        .expect(&[0.5, 0.0, 0.0, 0.5, 1.0, 1.0]);
+    minimum_t::run(
+        &t2(&[1.0, 2.0, 3.0, 3.0, 2.0, 1.0], 2),
+        &t1(&[2.0, 2.0, 2.0]),
+    )
+    .expect(&[1.0, 0.5, 0.0, 0.0, 0.5, 1.0, 1.0, 1.0, 1.0]);
+    max_axis1::run(&t2(&[1.0, 3.0, 3.0, f64::NAN, 2.0, 0.0], 2))
+        .expect(&[0.0, 1.0, 1.0, 0.0, 2.0, 0.0]);
+    // Columns [1, 4, 1] (a tie) and [4, 4, 0]; then three equal elements.
+    min_axis0::run(&t2(&[1.0, 4.0, 4.0, 4.0, 1.0, 0.0], 3)).expect(&[0.5, 0.0, 0.0, 0.0, 0.5, 1.0]);
+    min_axis0::run(&t2(&[2.0, 2.0, 2.0], 3)).expect(&[1.0 / 3.0; 3]);
+    // ln(0) = -inf is not the maximum: its element gets exactly 0, not 0 * inf.
+    ln_max_axis::run(&t1(&[0.0, 2.0])).expect(&[0.0, 0.5]);
+    finish();
+}
+
+// signum, floor, ceil, round, trunc: gradient 0 everywhere, at the jumps too, and
+// even from an infinite adjoint.
+#[test]
+fn rounding_jumps_give_zero() {
+    for x in [
+        2.0,
+        -2.0,
+        0.5,
+        -0.5,
+        1.5,
+        0.0,
+        -0.0,
+        0.3,
+        f64::INFINITY,
+        f64::NAN,
+    ] {
+        jumps_s::run(x).expect(&[1.0]);
+        jump_inf::run(x).expect(&[1.0]);
+    }
+    jumps_t::run(&t1(&[2.0, -0.5, 0.0, -0.0, 2.5])).expect(&[0.0; 5]);
+    jumps32::run(0.5).expect(&[0.0]);
+    jumps32::run(-0.0).expect(&[0.0]);
     finish();
 }

@@ -119,7 +119,8 @@ impl Facts {
 
 impl Builder<'_> {
     /// Whether the adjoint `id` may be an exact zero that a routing rule produced
-    /// (`min`/`max`/`clamp`/`relu`/`abs` select it or 0, a branch not taken yields 0,
+    /// (`min`/`max`/`clamp`/`relu`/`abs` select it or 0, `max_axis` gives it to the
+    /// maximum of a line only, a branch not taken yields 0,
     /// a statement's running adjoint may carry either, a `_vjp` seed may be zero in
     /// some components): only such a zero can meet an
     /// infinite operand of a product while the primal stays finite, so only then does a
@@ -140,6 +141,8 @@ impl Builder<'_> {
                 Op::Select(..) | Op::Proj(..) | Op::If { .. } | Op::Arg(_) | Op::Load(..) => {
                     Some(true)
                 }
+                // `max_axis`'s pullback gives 0 to the elements that are not the maximum.
+                Op::ExtremumAxisGrad(..) => Some(true),
                 Op::Seed => Some(self.seed_routed),
                 _ => None,
             };

@@ -1305,6 +1305,15 @@ impl<'a> Emitter<'a> {
                 let (g, s, k) = (self.borrow(*g), self.borrow(*s), self.val(*k));
                 quote_spanned!(span=> #es::expand_axis(#g, #s, #k))
             }
+            Op::ExtremumAxisGrad(x, y, g, k) => {
+                let (x, y, g, k) = (
+                    self.borrow(*x),
+                    self.borrow(*y),
+                    self.borrow(*g),
+                    self.val(*k),
+                );
+                quote_spanned!(span=> #es::extremum_axis_grad(#x, #y, #g, #k))
+            }
             Op::MatMulGrad { lhs, x, y, .. } => {
                 let (x, y) = (self.borrow(*x), self.borrow(*y));
                 if *lhs {

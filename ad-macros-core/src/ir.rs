@@ -257,6 +257,11 @@ math_fns! {
     Max "max" 2 false,
     Clamp "clamp" 3 false,
     MulAdd "mul_add" 3 false,
+    Signum "signum" 1 false,
+    Floor "floor" 1 false,
+    Ceil "ceil" 1 false,
+    Round "round" 1 false,
+    Trunc "trunc" 1 false,
     Relu "relu" 1 true,
     Sigmoid "sigmoid" 1 true,
     Softplus "softplus" 1 true,
@@ -340,7 +345,8 @@ pub enum Op {
     Reshape(Id, Vec<Id>),
     /// A full reduction to a scalar: `sum`, `mean`, `norm`, `max`, `min`.
     Reduce(Reduction, Id),
-    /// `a.sum_axis(k)` / `a.mean_axis(k)` (`.2` is the integer axis).
+    /// `a.sum_axis(k)`, `a.mean_axis(k)`, `a.max_axis(k)`, `a.min_axis(k)` (`.2` is
+    /// the integer axis).
     ReduceAxis(Reduction, Id, Id),
     /// The runtime shape of a tensor (a small inline value, kind `const`); lowering
     /// places one after each tensor value, so the reverse sweep can shape its
@@ -359,6 +365,9 @@ pub enum Op {
     ReshapeTo(Id, Id),
     /// `g` repeated along axis `.2` to shape `.1`: the pullback of `sum_axis`.
     ExpandAxis(Id, Id, Id),
+    /// The pullback of `y = x.max_axis(k)` (`min_axis`): `g` split evenly along axis
+    /// `k` among the elements of `x` equal to `y` there. Operands `(x, y, g, k)`.
+    ExtremumAxisGrad(Id, Id, Id, Id),
     /// The gradient of one operand of `a.matmul(b)`: of `a` (`lhs`) from `(g, b)`, or
     /// of `b` from `(a, g)`. `shape` is the operand's shape (it only names the result's
     /// shape class; the runtime dispatches on ranks).
@@ -469,9 +478,9 @@ pub enum Reduction {
     Mean,
     /// `norm` (L2; full reductions only)
     Norm,
-    /// `max` (full reductions only)
+    /// `max`
     Max,
-    /// `min` (full reductions only)
+    /// `min`
     Min,
 }
 
@@ -482,10 +491,12 @@ impl Reduction {
             (Reduction::Sum, false) => "sum",
             (Reduction::Mean, false) => "mean",
             (Reduction::Norm, _) => "norm",
-            (Reduction::Max, _) => "max",
-            (Reduction::Min, _) => "min",
+            (Reduction::Max, false) => "max",
+            (Reduction::Min, false) => "min",
             (Reduction::Sum, true) => "sum_axis",
             (Reduction::Mean, true) => "mean_axis",
+            (Reduction::Max, true) => "max_axis",
+            (Reduction::Min, true) => "min_axis",
         }
     }
 }
@@ -510,6 +521,7 @@ impl Op {
             | Op::SumToShape(a, b)
             | Op::ReshapeTo(a, b) => vec![*a, *b],
             Op::ExpandAxis(a, b, c) => vec![*a, *b, *c],
+            Op::ExtremumAxisGrad(a, b, c, d) => vec![*a, *b, *c, *d],
             Op::MatMulGrad { x, y, shape, .. } => vec![*x, *y, *shape],
             Op::Reshape(a, dims) => std::iter::once(*a).chain(dims.iter().copied()).collect(),
             Op::CallVjp { args, seed, .. } => args.iter().copied().chain([*seed]).collect(),
@@ -597,6 +609,11 @@ impl Op {
                 *a = f(*a);
                 *b = f(*b);
                 *c = f(*c);
+            }
+            Op::ExtremumAxisGrad(a, b, c, d) => {
+                for x in [a, b, c, d] {
+                    *x = f(*x);
+                }
             }
             Op::MatMulGrad { x, y, shape, .. } => {
                 *x = f(*x);
@@ -831,6 +848,9 @@ impl Func {
                 Op::SumToShape(g, s) => write!(f, "sum_to {g} {s}")?,
                 Op::ReshapeTo(g, s) => write!(f, "reshape_to {g} {s}")?,
                 Op::ExpandAxis(g, s, k) => write!(f, "expand_axis {g} {s} {k}")?,
+                Op::ExtremumAxisGrad(x, y, g, k) => {
+                    write!(f, "extremum_axis_grad {x} {y} {g} {k}")?
+                }
                 Op::MatMulGrad { lhs, x, y, shape } => write!(
                     f,
                     "matmul_grad_{} {x} {y} {shape}",

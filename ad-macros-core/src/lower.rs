@@ -562,22 +562,37 @@ impl Lower<'_> {
             Some(f) => {
                 if m.args.len() + 1 != f.arity() {
                     let s = if f.arity() == 2 { "" } else { "s" };
-                    return self.error(&m.method, format!("`{name}` takes {} argument{s}", f.arity() - 1));
+                    return self.error(
+                        &m.method,
+                        format!("`{name}` takes {} argument{s}", f.arity() - 1),
+                    );
                 }
                 let mut args = vec![recv];
                 for a in &m.args {
-                    let want = if f == MathFn::Powi { Some(Ty::Int) } else { Some(recv_ty) };
+                    let want = if f == MathFn::Powi {
+                        Some(Ty::Int)
+                    } else {
+                        Some(recv_ty)
+                    };
                     args.push(self.expr(a, want));
                 }
                 self.push(Op::Math(f, args), recv_ty, m.method.span())
             }
-            None => self.error(
-                &m.method,
-                format!(
-                    "method `{name}` is not supported by the static path of #[differentiable]; the float methods it differentiates are {}, plus `detach`; otherwise {TAPE_HINT}",
-                    supported_list()
-                ),
-            ),
+            None => {
+                // Advise the tape only for the methods it has.
+                let otherwise = if TAPE_SCALAR_METHODS.contains(&name.as_str()) {
+                    format!("; the tape has it: {TAPE_HINT}")
+                } else {
+                    String::from(" (the tape has the same ones)")
+                };
+                self.error(
+                    &m.method,
+                    format!(
+                        "method `{name}` is not supported by the static path of #[differentiable]; the float methods it differentiates are {}, plus `detach`{otherwise}",
+                        supported_list()
+                    ),
+                )
+            }
         }
     }
 
@@ -611,7 +626,10 @@ impl Lower<'_> {
                 }
                 let other = self.expr(&m.args[0], Some(tensor));
                 if !matches!(self.func.node(other).ty, Ty::Tensor(_)) {
-                    return self.error(&m.args[0], format!("the argument of `Tensor::{name}` must be a tensor"));
+                    return self.error(
+                        &m.args[0],
+                        format!("the argument of `Tensor::{name}` must be a tensor"),
+                    );
                 }
                 if name == "matmul" {
                     self.push(Op::MatMul(recv, other), tensor, span)
@@ -619,7 +637,7 @@ impl Lower<'_> {
                     self.push(Op::Dot(recv, other), scalar, span)
                 }
             }
-            "t" | "reshape" | "sum_axis" | "mean_axis"
+            "t" | "reshape" | "sum_axis" | "mean_axis" | "max_axis" | "min_axis"
                 if !want(if name == "t" { 0 } else { 1 }, self) =>
             {
                 self.push(Op::Error, tensor, span)
@@ -633,13 +651,39 @@ impl Lower<'_> {
                 let Expr::Array(dims) = arg else {
                     return self.error(&m.args[0], "write the shape of `reshape` as a list of extents, as in `t.reshape(&[n, 3])`");
                 };
-                let dims = dims.elems.iter().map(|d| self.expr(d, Some(Ty::Int))).collect();
+                let dims = dims
+                    .elems
+                    .iter()
+                    .map(|d| self.expr(d, Some(Ty::Int)))
+                    .collect();
                 self.push(Op::Reshape(recv, dims), tensor, span)
             }
-            "sum_axis" | "mean_axis" => {
+            "sum_axis" | "mean_axis" | "max_axis" | "min_axis" => {
                 let k = self.expr(&m.args[0], Some(Ty::Int));
-                let r = if name == "sum_axis" { Reduction::Sum } else { Reduction::Mean };
+                let r = match name.as_str() {
+                    "sum_axis" => Reduction::Sum,
+                    "mean_axis" => Reduction::Mean,
+                    "max_axis" => Reduction::Max,
+                    _ => Reduction::Min,
+                };
                 self.push(Op::ReduceAxis(r, recv, k), tensor, span)
+            }
+            // Elementwise with another tensor, broadcasting as the operators do.
+            "atan2" | "hypot" | "maximum" | "minimum" => {
+                if !want(1, self) {
+                    return self.push(Op::Error, tensor, span);
+                }
+                let other = self.expr(&m.args[0], Some(tensor));
+                if !matches!(self.func.node(other).ty, Ty::Tensor(_)) {
+                    return self.error(&m.args[0], format!("the argument of `Tensor::{name}` must be a tensor (`Tensor::scalar(c)` for a constant)"));
+                }
+                let f = match name.as_str() {
+                    "atan2" => MathFn::Atan2,
+                    "hypot" => MathFn::Hypot,
+                    "maximum" => MathFn::Max,
+                    _ => MathFn::Min,
+                };
+                self.push(Op::Math(f, vec![recv, other]), tensor, span)
             }
             _ if reduction.is_some() && n_args == 0 => {
                 let r = reduction.unwrap_or(Reduction::Sum);
@@ -655,19 +699,37 @@ impl Lower<'_> {
                         let kind = if f == MathFn::Powi { Ty::Int } else { scalar };
                         let id = self.expr(a, Some(kind));
                         if matches!(self.func.node(id).ty, Ty::Tensor(_)) {
-                            return self.error(a, format!("the argument of `Tensor::{name}` must be a scalar"));
+                            return self.error(
+                                a,
+                                format!("the argument of `Tensor::{name}` must be a scalar"),
+                            );
                         }
                         args.push(id);
                     }
                     self.push(Op::Math(f, args), tensor, span)
                 }
-                None => self.error(
-                    &m.method,
-                    format!(
-                        "method `{name}` of a tensor is not supported by the static path of #[differentiable]; it differentiates `matmul`, `dot`, `t`, `reshape`, `sum`, `mean`, `norm`, `max`, `min`, `sum_axis`, `mean_axis`, `detach` and {}; otherwise {TAPE_HINT}",
-                        TENSOR_FNS.iter().map(|f| format!("`{}`", f.name())).collect::<Vec<_>>().join(", ")
-                    ),
-                ),
+                None => {
+                    let fns = TENSOR_FNS
+                        .iter()
+                        .map(|f| format!("`{}`", f.name()))
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    // Advise the tape only for the methods it has.
+                    let otherwise = if TAPE_TENSOR_METHODS.contains(&name.as_str()) {
+                        format!("; the tape has it: {TAPE_HINT}")
+                    } else {
+                        String::new()
+                    };
+                    self.cx.error_spanned_by(
+                        &m.method,
+                        format!(
+                            "method `{name}` of a tensor is not supported by the static path of #[differentiable]; it differentiates `matmul`, `dot`, `t`, `reshape`, `sum`, `mean`, `norm`, `max`, `min`, `sum_axis`, `mean_axis`, `max_axis`, `min_axis`, `maximum`, `minimum`, `atan2`, `hypot`, `detach` and {fns}{otherwise}"
+                        ),
+                    );
+                    // Taken for a tensor, so that a method called on it is not
+                    // reported as well.
+                    self.push(Op::Error, tensor, span)
+                }
             },
         }
     }
@@ -1324,7 +1386,18 @@ const TENSOR_FNS: &[MathFn] = &[
     MathFn::Powi,
     MathFn::Powf,
     MathFn::Clamp,
+    MathFn::Signum,
+    MathFn::Floor,
+    MathFn::Ceil,
+    MathFn::Round,
+    MathFn::Trunc,
 ];
+
+/// Methods of a tensor that the tape's `Var` has and the static path does not take.
+const TAPE_TENSOR_METHODS: &[&str] = &["broadcast_to", "clone"];
+
+/// Methods of a float that the tape's `Var` has and the static path does not take.
+const TAPE_SCALAR_METHODS: &[&str] = &["clone"];
 
 fn supported_list() -> String {
     MathFn::ALL

@@ -13,8 +13,10 @@
 //! tensor arithmetic, `sum_to_shape` for a broadcast tensor operand).
 //!
 //! Non-differentiable points follow PyTorch: `relu'(0) = 0`, `abs'(0) = 0`, `clamp`
-//! passes the gradient to `x` on the closed interval `[lo, hi]`, and `max`/`min` split
-//! the gradient evenly between tied operands. Where a formula would divide by zero,
+//! passes the gradient to `x` on the closed interval `[lo, hi]`, `max`/`min` split
+//! the gradient evenly between tied operands (and the reductions `max`, `max_axis`,
+//! ... among tied elements), and `signum`, `floor`, `ceil`, `round`, `trunc` give 0
+//! everywhere. Where a formula would divide by zero,
 //! each rule states its value next to it (`hypot(0, 0)`, the norm of a zero tensor,
 //! `powi`/`powf` with exponent 0, `powf` with a zero base, `clamp` and `max`/`min` of
 //! NaN); the tape's rules give the same bits there (`tests/edge_points.rs`).
@@ -192,6 +194,12 @@ pub fn pullback(b: &mut Builder<'_>, id: Id, dy: Id) -> Vec<(Id, Id)> {
             let share = b.div(dy, count);
             vec![(a, b.select(hit, share, zero))]
         }
+        // y = a.max_axis(k) (min_axis): along each line of axis k, the elements equal
+        // to y there share dy evenly (the full reduction's rule, line by line)
+        Op::ReduceAxis(Reduction::Max | Reduction::Min, a, k) => {
+            let t = b.func.node(a).ty;
+            vec![(a, b.push_op(Op::ExtremumAxisGrad(a, y, dy, k), t))]
+        }
         // d a.sum_axis(k) = da.sum_axis(k): dy repeated along axis k
         Op::ReduceAxis(r, a, k) => {
             let s = b.shape_of(a);
@@ -213,6 +221,7 @@ pub fn pullback(b: &mut Builder<'_>, id: Id, dy: Id) -> Vec<(Id, Id)> {
         | Op::SumToShape(..)
         | Op::ReshapeTo(..)
         | Op::ExpandAxis(..)
+        | Op::ExtremumAxisGrad(..)
         | Op::MatMulGrad { .. }
         | Op::CallVjp { .. } => vec![],
     }
@@ -368,6 +377,12 @@ fn route(b: &mut Builder<'_>, f: MathFn, args: &[Id], ty: Ty, dy: Id) -> Option<
         MathFn::Relu => {
             let pos = b.cmp(BinOp::Gt, x, zero);
             vec![(x, b.select(pos, dy, zero))]
+        }
+        // signum, floor, ceil, round, trunc are piecewise constant: nothing flows back,
+        // also at the jumps (PyTorch) and from an infinite dy. The tape's nodes for
+        // them keep no edge to x.
+        MathFn::Signum | MathFn::Floor | MathFn::Ceil | MathFn::Round | MathFn::Trunc => {
+            vec![]
         }
         _ => return None,
     })
@@ -525,7 +540,16 @@ fn partials(b: &mut Builder<'_>, f: MathFn, args: &[Id], ty: Ty, y: Id) -> Vec<(
         // d softplus x = sigmoid(x) dx
         MathFn::Softplus => vec![(x, b.math(MathFn::Sigmoid, &[x], ty))],
         // The routing rules are in `route`.
-        MathFn::Abs | MathFn::Min | MathFn::Max | MathFn::Clamp | MathFn::Relu => vec![],
+        MathFn::Abs
+        | MathFn::Min
+        | MathFn::Max
+        | MathFn::Clamp
+        | MathFn::Relu
+        | MathFn::Signum
+        | MathFn::Floor
+        | MathFn::Ceil
+        | MathFn::Round
+        | MathFn::Trunc => vec![],
     }
 }
 

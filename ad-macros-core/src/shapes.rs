@@ -36,8 +36,10 @@ pub fn classes(func: &Func) -> Vec<Option<Id>> {
             | Op::ReshapeTo(_, s)
             | Op::ExpandAxis(_, s, _)
             | Op::MatMulGrad { shape: s, .. } => of(s),
+            Op::ExtremumAxisGrad(x, ..) => of(x),
             Op::Neg(a) | Op::Detach(a) | Op::Not(a) => of(a),
-            Op::Math(_, args) => args.first().and_then(of),
+            // Two tensor operands (`atan2`, `maximum`, ...) may broadcast.
+            Op::Math(_, args) => same(args, &class, func),
             Op::Binary(_, a, b) => same(&[*a, *b], &class, func),
             Op::Select(c, a, b) => same(&[*c, *a, *b], &class, func),
             _ => None,

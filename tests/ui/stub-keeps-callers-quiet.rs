@@ -3,7 +3,7 @@ use adjoint::prelude::*;
 // One mistake in the body gives one error: `f_grad` still exists for its callers.
 #[differentiable]
 fn f(x: f64) -> f64 {
-    x.floor()
+    x.to_degrees()
 }
 
 fn main() {

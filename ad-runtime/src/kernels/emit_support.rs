@@ -16,8 +16,9 @@
 //!   the shapes are equal (a move, or a borrow).
 //! - [`matmul_grad_lhs`], [`matmul_grad_rhs`] and their accumulating forms: the
 //!   pullbacks of `matmul` in its three shape cases, on the GEMM.
-//! - [`expand_axis`], [`reshape_to`], [`full`], [`zeros`]: the pullbacks of
-//!   `sum_axis`, `reshape` and the full reductions.
+//! - [`expand_axis`], [`extremum_axis_grad`], [`reshape_to`], [`full`],
+//!   [`zeros`]: the pullbacks of `sum_axis`, `max_axis`/`min_axis`, `reshape`
+//!   and the full reductions.
 //!
 //! Every kernel panics with a [`ShapeError`](crate::ShapeError) message on
 //! shapes that do not fit, like the tensor operations do.
@@ -424,6 +425,61 @@ pub fn expand_axis<T: Float>(g: &Tensor<T>, shape: &Shape, axis: usize) -> Tenso
     Tensor::from_parts(data, *shape)
 }
 
+/// The gradient of `y = x.max_axis(axis)` (or `min_axis`) for `x`: each
+/// element of `g` (of `y`'s shape) split evenly among the elements along
+/// `axis` that equal the extremum, 0 elsewhere. The static path's pullback of
+/// `max_axis`/`min_axis`, and the tape's.
+///
+/// # Panics
+/// If `y` or `g` is not shaped as `x` without `axis`.
+///
+/// ```
+/// use ad_runtime::kernels::emit_support::extremum_axis_grad;
+/// use ad_runtime::Tensor;
+/// let x = Tensor::from_vec(vec![1.0, 3.0, 3.0, 5.0, 0.0, 2.0], &[2, 3]);
+/// let y = x.max_axis(1);
+/// let dx = extremum_axis_grad(&x, &y, &Tensor::ones(&[2]), 1);
+/// assert_eq!(dx.as_slice(), &[0.0, 0.5, 0.5, 1.0, 0.0, 0.0]);
+/// ```
+#[track_caller]
+pub fn extremum_axis_grad<T: Float>(
+    x: &Tensor<T>,
+    y: &Tensor<T>,
+    g: &Tensor<T>,
+    axis: usize,
+) -> Tensor<T> {
+    let dims = x.shape();
+    let without = |t: &Tensor<T>| {
+        axis < dims.len()
+            && t.ndim() + 1 == dims.len()
+            && t.shape()[..axis] == dims[..axis]
+            && t.shape()[axis..] == dims[axis + 1..]
+    };
+    for (t, what) in [(y, "extremum"), (g, "gradient")] {
+        if !without(t) {
+            panic!(
+                "{}",
+                crate::ShapeError::new(
+                    "max_axis/min_axis gradient",
+                    dims,
+                    t.shape(),
+                    format!("the {what} is not the tensor's shape without axis {axis}"),
+                )
+            );
+        }
+    }
+    if x.data.is_empty() {
+        // Some extent is 0: the others may multiply past `usize::MAX`.
+        return Tensor::from_parts(Vec::new(), x.shape);
+    }
+    // Products of extents of a nonempty tensor, so each is at most its numel.
+    let outer: usize = dims[..axis].iter().product();
+    let inner: usize = dims[axis + 1..].iter().product();
+    let data =
+        super::reduce::extremum_axis_grad(&x.data, &y.data, &g.data, outer, dims[axis], inner);
+    Tensor::from_parts(data, x.shape)
+}
+
 /// The gradient of `a` in `c = a.matmul(b)`, from `dc` and `b`:
 /// `dc·bᵀ` for `[m,k]·[k,n]`, `outer(dc, b)` for `[m,k]·[k]`, `b·dc` for
 /// `[k]·[k,n]`, and `dc·b` for `[k]·[k]`.
@@ -579,6 +635,45 @@ mod tests {
             expand_axis(&g, &s, 0).as_slice(),
             &[1.0, 2.0, 3.0, 1.0, 2.0, 3.0]
         );
+    }
+
+    #[test]
+    fn extremum_axis_grad_along_each_axis() {
+        let x = t(&[2.0, 5.0, 5.0, 1.0, 5.0, 0.0], &[2, 3]);
+        // Axis 0: the columns [2, 1], [5, 5], [5, 0].
+        let y = x.max_axis(0);
+        let g = t(&[1.0, 2.0, 3.0], &[3]);
+        assert_eq!(
+            extremum_axis_grad(&x, &y, &g, 0).as_slice(),
+            &[1.0, 1.0, 3.0, 0.0, 1.0, 0.0]
+        );
+        // Axis 1: the rows; the first has a tie.
+        let y = x.max_axis(1);
+        let g = t(&[4.0, -1.0], &[2]);
+        assert_eq!(
+            extremum_axis_grad(&x, &y, &g, 1).as_slice(),
+            &[0.0, 2.0, 2.0, 0.0, -1.0, 0.0]
+        );
+        let y = x.min_axis(1);
+        assert_eq!(
+            extremum_axis_grad(&x, &y, &g, 1).as_slice(),
+            &[4.0, 0.0, 0.0, 0.0, 0.0, -1.0]
+        );
+        // A 1-d tensor reduces to a 0-d one.
+        let v = t(&[3.0, 3.0], &[2]);
+        let d = extremum_axis_grad(&v, &v.max_axis(0), &Tensor::scalar(1.0), 0);
+        assert_eq!(d.as_slice(), &[0.5, 0.5]);
+        // Zero extents.
+        let e = Tensor::<f64>::zeros(&[0, 3]);
+        let d = extremum_axis_grad(&e, &e.max_axis(0), &Tensor::ones(&[3]), 0);
+        assert_eq!(d.shape(), &[0, 3]);
+    }
+
+    #[test]
+    #[should_panic(expected = "shapes [2, 3] and [3]")]
+    fn extremum_axis_grad_names_both_shapes() {
+        let x = Tensor::<f64>::ones(&[2, 3]);
+        let _ = extremum_axis_grad(&x, &x.max_axis(0), &Tensor::ones(&[3]), 1);
     }
 
     #[test]

@@ -187,6 +187,72 @@ fn extremum_axis<T: Float>(
     out
 }
 
+/// The pullback of [`max_axis`] and [`min_axis`] over the middle axis of
+/// `[outer, n, inner]`: each element of `g` (of shape `[outer, inner]`) is
+/// split evenly among the elements of its line of `x` that equal the
+/// extremum `y` there, and the other elements get 0 (PyTorch's `amax`/`amin`
+/// rule, and that of the full `max`/`min`). A line with no such element (all
+/// NaN) gets 0 everywhere.
+///
+/// # Panics
+/// If `x` does not hold `outer * n * inner` elements, or `y` or `g` not
+/// `outer * inner`.
+#[track_caller]
+pub fn extremum_axis_grad<T: Float>(
+    x: &[T],
+    y: &[T],
+    g: &[T],
+    outer: usize,
+    n: usize,
+    inner: usize,
+) -> Vec<T> {
+    let out_len = axis_lengths("extremum_axis_grad", x, outer, n, inner);
+    assert!(
+        y.len() == out_len && g.len() == out_len,
+        "extremum_axis_grad: the extremum has {} and the gradient {} elements, not {out_len}",
+        y.len(),
+        g.len()
+    );
+    if x.is_empty() {
+        return Vec::new();
+    }
+    // Count the ties of each line, then give each tied element its share.
+    let mut share = vec![T::zero(); out_len];
+    for ((s, yb), block) in share
+        .chunks_exact_mut(inner)
+        .zip(y.chunks_exact(inner))
+        .zip(x.chunks_exact(n * inner))
+    {
+        for row in block.chunks_exact(inner) {
+            for ((c, &m), &v) in s.iter_mut().zip(yb).zip(row) {
+                if v == m {
+                    *c += T::one();
+                }
+            }
+        }
+    }
+    for (c, &gv) in share.iter_mut().zip(g) {
+        // A line without ties keeps 0: no element takes its share.
+        *c = if *c > T::zero() { gv / *c } else { T::zero() };
+    }
+    let mut out = Vec::with_capacity(x.len());
+    for ((sb, yb), block) in share
+        .chunks_exact(inner)
+        .zip(y.chunks_exact(inner))
+        .zip(x.chunks_exact(n * inner))
+    {
+        for row in block.chunks_exact(inner) {
+            out.extend(
+                row.iter()
+                    .zip(yb)
+                    .zip(sb)
+                    .map(|((&v, &m), &c)| if v == m { c } else { T::zero() }),
+            );
+        }
+    }
+    out
+}
+
 /// Sums `x` (of shape `shape`) onto `target`, a shape that broadcasts to
 /// `shape`: every dimension where `target` has extent 1 (or is missing) is
 /// summed over. This is the adjoint of broadcasting `target` to `shape`.
@@ -269,6 +335,55 @@ mod tests {
             assert_eq!(sum_axis(&x, o, n, i), s, "{o} {n} {i}");
             assert_eq!(max_axis(&x, o, n, i), m, "{o} {n} {i}");
         }
+    }
+
+    #[test]
+    fn extremum_axis_grad_splits_ties_evenly_along_the_axis() {
+        // [2, 3, 2] over the middle axis: line (0, 0) has a triple tie, (0, 1) a
+        // double one, (1, 0) one maximum, (1, 1) a NaN beside its maximum.
+        let x = [
+            4.0,
+            1.0,
+            4.0,
+            2.0,
+            4.0,
+            2.0, //
+            0.0,
+            f64::NAN,
+            7.0,
+            3.0,
+            -1.0,
+            1.0,
+        ];
+        let y = max_axis(&x, 2, 3, 2);
+        assert_eq!(y, [4.0, 2.0, 7.0, 3.0]);
+        let g = [3.0, -1.0, 2.0, 0.5];
+        let d = extremum_axis_grad(&x, &y, &g, 2, 3, 2);
+        assert_eq!(
+            d,
+            [1.0, 0.0, 1.0, -0.5, 1.0, -0.5, 0.0, 0.0, 2.0, 0.5, 0.0, 0.0]
+        );
+        let y = min_axis(&x, 2, 3, 2);
+        assert_eq!(y, [4.0, 1.0, -1.0, 1.0]);
+        let d = extremum_axis_grad(&x, &y, &g, 2, 3, 2);
+        assert_eq!(
+            d,
+            [1.0, -1.0, 1.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 2.0, 0.5]
+        );
+        // A line of NaNs: max_axis gives -inf, which no element equals.
+        let x = [f64::NAN, f64::NAN];
+        let y = max_axis(&x, 1, 2, 1);
+        assert_eq!(extremum_axis_grad(&x, &y, &[1.0], 1, 2, 1), [0.0, 0.0]);
+        // Empty lines.
+        assert!(
+            extremum_axis_grad::<f32>(&[], &[f32::NEG_INFINITY; 3], &[1.0; 3], 3, 0, 1).is_empty()
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "extremum_axis_grad")]
+    fn extremum_axis_grad_checks_lengths() {
+        let _ = extremum_axis_grad(&[1.0, 2.0], &[2.0], &[1.0, 1.0], 1, 2, 1);
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! `+ - * /` between tensors (all four ownership pairs) and with scalars on
-//! either side, unary `-`, the compound assignments, and their `try_` forms.
+//! either side, unary `-`, the compound assignments, the elementwise binary
+//! functions (`maximum`, `minimum`, `atan2`, `hypot`, `zip_map`), and their
+//! `try_` forms.
 
 use super::expect;
 use crate::error::ShapeError;
@@ -137,32 +139,86 @@ impl<T: Float> Tensor<T> {
         binary("zip_map", Arg::Ref(self), Arg::Ref(other), f)
     }
 
-    /// The elementwise larger of `self` and `other`, with broadcasting.
+    /// The elementwise larger of `self` and `other` (as `f64::max`: a NaN
+    /// loses to a number), with broadcasting.
     ///
     /// # Panics
-    /// If the shapes do not broadcast.
+    /// If the shapes do not broadcast; see [`Tensor::try_maximum`].
+    ///
+    /// ```
+    /// use ad_runtime::Tensor;
+    /// let a = Tensor::from_vec(vec![1.0, 5.0, 2.0, 0.0, 4.0, 9.0], &[2, 3]);
+    /// let b = Tensor::from_vec(vec![3.0, 3.0, 3.0], &[3]);
+    /// assert_eq!(a.maximum(&b).as_slice(), &[3.0, 5.0, 3.0, 3.0, 4.0, 9.0]);
+    /// ```
     #[track_caller]
     pub fn maximum(&self, other: &Tensor<T>) -> Tensor<T> {
-        expect(binary(
-            "maximum",
-            Arg::Ref(self),
-            Arg::Ref(other),
-            |x, y| x.max(y),
-        ))
+        expect(self.try_maximum(other))
     }
 
-    /// The elementwise smaller of `self` and `other`, with broadcasting.
+    /// [`Tensor::maximum`], returning an error instead of panicking.
+    pub fn try_maximum(&self, other: &Tensor<T>) -> Result<Tensor<T>, ShapeError> {
+        binary("maximum", Arg::Ref(self), Arg::Ref(other), |x, y| x.max(y))
+    }
+
+    /// The elementwise smaller of `self` and `other` (as `f64::min`: a NaN
+    /// loses to a number), with broadcasting.
     ///
     /// # Panics
-    /// If the shapes do not broadcast.
+    /// If the shapes do not broadcast; see [`Tensor::try_minimum`].
     #[track_caller]
     pub fn minimum(&self, other: &Tensor<T>) -> Tensor<T> {
-        expect(binary(
-            "minimum",
-            Arg::Ref(self),
-            Arg::Ref(other),
-            |x, y| x.min(y),
-        ))
+        expect(self.try_minimum(other))
+    }
+
+    /// [`Tensor::minimum`], returning an error instead of panicking.
+    pub fn try_minimum(&self, other: &Tensor<T>) -> Result<Tensor<T>, ShapeError> {
+        binary("minimum", Arg::Ref(self), Arg::Ref(other), |x, y| x.min(y))
+    }
+
+    /// `atan2(self, other)` elementwise (the angle of the point `(other, self)`,
+    /// as `f64::atan2`), with broadcasting.
+    ///
+    /// # Panics
+    /// If the shapes do not broadcast; see [`Tensor::try_atan2`].
+    ///
+    /// ```
+    /// use ad_runtime::Tensor;
+    /// let y = Tensor::from_vec(vec![1.0, -1.0], &[2]);
+    /// let x = Tensor::scalar(0.0);
+    /// let half_pi = std::f64::consts::FRAC_PI_2;
+    /// assert_eq!(y.atan2(&x).as_slice(), &[half_pi, -half_pi]);
+    /// ```
+    #[track_caller]
+    pub fn atan2(&self, other: &Tensor<T>) -> Tensor<T> {
+        expect(self.try_atan2(other))
+    }
+
+    /// [`Tensor::atan2`], returning an error instead of panicking.
+    pub fn try_atan2(&self, other: &Tensor<T>) -> Result<Tensor<T>, ShapeError> {
+        binary("atan2", Arg::Ref(self), Arg::Ref(other), |y, x| y.atan2(x))
+    }
+
+    /// `sqrt(self² + other²)` elementwise, without overflow or underflow in
+    /// the squares (as `f64::hypot`), with broadcasting.
+    ///
+    /// # Panics
+    /// If the shapes do not broadcast; see [`Tensor::try_hypot`].
+    ///
+    /// ```
+    /// use ad_runtime::Tensor;
+    /// let a = Tensor::from_vec(vec![3.0, 5.0], &[2]);
+    /// let b = Tensor::from_vec(vec![4.0, 12.0], &[2]);
+    /// assert_eq!(a.hypot(&b).as_slice(), &[5.0, 13.0]);
+    /// ```
+    #[track_caller]
+    pub fn hypot(&self, other: &Tensor<T>) -> Tensor<T> {
+        expect(self.try_hypot(other))
+    }
+
+    /// [`Tensor::hypot`], returning an error instead of panicking.
+    pub fn try_hypot(&self, other: &Tensor<T>) -> Result<Tensor<T>, ShapeError> {
+        binary("hypot", Arg::Ref(self), Arg::Ref(other), |x, y| x.hypot(y))
     }
 }
 
@@ -298,6 +354,53 @@ mod tests {
         assert_eq!(d.as_slice().as_ptr(), p);
         let e = -d;
         assert_eq!(e.as_slice().as_ptr(), p);
+    }
+
+    #[test]
+    fn binary_functions_broadcast_and_name_both_shapes() {
+        let a = Tensor::from_vec(vec![1.0, -2.0, 3.0, 0.0, 5.0, -6.0], &[2, 3]);
+        let b = Tensor::from_vec(vec![2.0, -1.0, 4.0], &[3]);
+        let s = Tensor::scalar(1.5);
+        let zip = |f: fn(f64, f64) -> f64, x: &Tensor<f64>, y: &Tensor<f64>| x.zip_map(y, f);
+        for (got, want) in [
+            (a.maximum(&b), zip(f64::max, &a, &b)),
+            (a.minimum(&b), zip(f64::min, &a, &b)),
+            (a.atan2(&b), zip(f64::atan2, &a, &b)),
+            (a.hypot(&b), zip(f64::hypot, &a, &b)),
+            (b.atan2(&a), zip(f64::atan2, &b, &a)),
+            (a.maximum(&s), zip(f64::max, &a, &s)),
+            (s.hypot(&a), zip(f64::hypot, &s, &a)),
+        ] {
+            assert_eq!(got.shape(), &[2, 3]);
+            assert_eq!(got.as_slice(), want.as_slice());
+        }
+        assert_eq!(a.maximum(&b).as_slice(), &[2.0, -1.0, 4.0, 2.0, 5.0, 4.0]);
+        assert_eq!(a.minimum(&s).as_slice(), &[1.0, -2.0, 1.5, 0.0, 1.5, -6.0]);
+        assert_eq!(a.hypot(&b).as_slice()[0], 5.0f64.sqrt());
+        // A NaN loses to a number, as in `f64::max`.
+        let n = Tensor::from_vec(vec![f64::NAN, 1.0], &[2]);
+        assert_eq!(n.maximum(&Tensor::scalar(0.0)).as_slice(), &[0.0, 1.0]);
+        let c = Tensor::<f64>::ones(&[2]);
+        type Try = fn(&Tensor<f64>, &Tensor<f64>) -> Result<Tensor<f64>, crate::ShapeError>;
+        let ops: [(&str, Try); 4] = [
+            ("maximum", Tensor::try_maximum),
+            ("minimum", Tensor::try_minimum),
+            ("atan2", Tensor::try_atan2),
+            ("hypot", Tensor::try_hypot),
+        ];
+        for (name, op) in ops {
+            let err = op(&a, &c).unwrap_err();
+            assert!(err
+                .to_string()
+                .starts_with(&format!("{name}: shapes [2, 3] and [2]")));
+            assert_eq!((err.op, err.lhs, err.rhs), (name, vec![2, 3], vec![2]));
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "hypot")]
+    fn a_binary_function_panics_on_shapes_that_do_not_broadcast() {
+        let _ = Tensor::<f32>::ones(&[2, 3]).hypot(&Tensor::ones(&[4]));
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Elementwise functions of one tensor: `exp`, `ln`, ..., `powi`, `clamp`, `map`.
+//! Elementwise functions of one tensor: `exp`, `ln`, ..., `floor`, `powi`, `clamp`,
+//! `map`.
 
 use crate::float::Float;
 use crate::kernels::elementwise as kernel;
@@ -64,6 +65,18 @@ unary_fns! {
     sigmoid => |x| x.sigmoid();
     /// `ln(1 + eˣ)` elementwise, stable for every input.
     softplus => |x| x.softplus();
+    /// The sign elementwise, as `f64::signum`: `1` for `+0` and above, `-1` for
+    /// `-0` and below, NaN for NaN. Its gradient is 0.
+    signum => |x| x.signum();
+    /// The largest integer not above each element. Its gradient is 0.
+    floor => |x| x.floor();
+    /// The smallest integer not below each element. Its gradient is 0.
+    ceil => |x| x.ceil();
+    /// The nearest integer to each element, halves away from zero (as
+    /// `f64::round`). Its gradient is 0.
+    round => |x| x.round();
+    /// The integer part of each element (rounded toward zero). Its gradient is 0.
+    trunc => |x| x.trunc();
 }
 
 impl<T: Float> Tensor<T> {
@@ -121,5 +134,43 @@ impl<T: Float> Tensor<T> {
     #[must_use]
     pub fn detach(&self) -> Tensor<T> {
         self.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::Tensor;
+
+    #[test]
+    fn rounding_functions_match_the_float_methods() {
+        let v = vec![
+            -2.5,
+            -1.5,
+            -0.5,
+            -0.0,
+            0.0,
+            0.5,
+            1.49,
+            2.5,
+            f64::NAN,
+            f64::INFINITY,
+        ];
+        let t = Tensor::from_vec(v.clone(), &[2, 5]);
+        type Case = (Tensor<f64>, fn(f64) -> f64);
+        let fs: [Case; 5] = [
+            (t.signum(), f64::signum),
+            (t.floor(), f64::floor),
+            (t.ceil(), f64::ceil),
+            (t.round(), f64::round),
+            (t.trunc(), f64::trunc),
+        ];
+        for (got, f) in fs {
+            assert_eq!(got.shape(), &[2, 5]);
+            for (g, &x) in got.as_slice().iter().zip(&v) {
+                assert_eq!(g.to_bits(), f(x).to_bits(), "{x}");
+            }
+        }
+        assert_eq!(t.round().as_slice()[..3], [-3.0, -2.0, -1.0]);
+        assert_eq!(Tensor::<f32>::scalar(-0.0).signum().item(), -1.0);
     }
 }

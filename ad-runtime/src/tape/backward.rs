@@ -480,6 +480,11 @@ fn rule<T: Float>(g: &Graph<T>, i: usize, gy: &Value<T>) -> Vec<(u32, Value<T>)>
         | Op::Powi
         | Op::Powf
         | Op::Clamp
+        | Op::Signum
+        | Op::Floor
+        | Op::Ceil
+        | Op::Round
+        | Op::Trunc
         | Op::Add
         | Op::Sub
         | Op::Mul
@@ -552,6 +557,22 @@ fn rule<T: Float>(g: &Graph<T>, i: usize, gy: &Value<T>) -> Vec<(u32, Value<T>)>
                     let c = T::one() / T::from_usize(xs[k]);
                     dx = dx.map(|v| v * c);
                 }
+                out.push((a, Value::Tensor(dx)));
+            }
+        }
+        // y = max_axis(x, k) / min_axis(x, k): along each line of axis k, gy / m
+        //                     at the m elements equal to y there, 0 elsewhere
+        Op::MaxAxis | Op::MinAxis => {
+            if needs(a) {
+                let x = tensor_of(g, a);
+                // A 1-d tensor reduces to a scalar node: read it as a 0-d tensor.
+                let y = tensor_of(g, i as u32);
+                let dx = crate::kernels::emit_support::extremum_axis_grad(
+                    &x,
+                    &y,
+                    &gy.to_tensor(),
+                    ext.axis,
+                );
                 out.push((a, Value::Tensor(dx)));
             }
         }

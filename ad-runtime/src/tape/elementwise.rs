@@ -94,7 +94,8 @@ pub(crate) fn unary<T: Float>(
     need: bool,
 ) -> (Tensor<T>, Saved<T>) {
     let shape = Shape::new(x.shape());
-    if !need {
+    // A piecewise-constant operation saves no partial: it gives its input nothing.
+    if !need || rules::is_flat(op) {
         let data = x
             .as_slice()
             .iter()

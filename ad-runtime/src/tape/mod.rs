@@ -455,4 +455,77 @@ mod tests {
         drop(g);
         assert_eq!((x * 2.0).item(), 2.0);
     }
+    /// `floor`, `signum`, ...: the value of `f64`'s method, a node that requires a
+    /// gradient, and nothing back to the input, even from an infinite adjoint.
+    #[test]
+    fn piecewise_constant_operations_give_exactly_zero() {
+        let tape: Tape = Tape::new();
+        let x = tape.var(-2.5);
+        type Op = fn(super::Var<'_>) -> super::Var<'_>;
+        let ops: [(Op, f64); 5] = [
+            (|v| v.floor(), -3.0),
+            (|v| v.ceil(), -2.0),
+            (|v| v.round(), -3.0),
+            (|v| v.trunc(), -2.0),
+            (|v| v.signum(), -1.0),
+        ];
+        for (f, want) in ops {
+            let y = f(x);
+            assert_eq!(y.item(), want);
+            assert!(y.requires_grad());
+            x.zero_grad();
+            (y * f64::INFINITY + x * 2.0).backward();
+            assert_eq!(x.grad_scalar(), 2.0);
+        }
+        let t = tape.tensor(crate::Tensor::from_vec(vec![-0.5, 0.5, 1.5], &[3]));
+        let y = t.round();
+        assert_eq!(y.tensor().as_slice(), &[-1.0, 1.0, 2.0]);
+        (y * f64::INFINITY + t).sum().backward();
+        assert_eq!(t.grad_tensor().as_slice(), &[1.0, 1.0, 1.0]);
+        let n = format!("{:?}", t.floor());
+        assert!(n.contains("FloorBackward"), "{n}");
+    }
+
+    /// `max_axis`/`min_axis` on the tape split a tie's gradient evenly, also
+    /// when a 1-d tensor reduces to a scalar.
+    #[test]
+    fn axis_extrema_split_ties() {
+        let tape: Tape = Tape::new();
+        let x = tape.tensor(crate::Tensor::from_vec(
+            vec![2.0, 5.0, 5.0, 1.0, 5.0, 0.0],
+            &[2, 3],
+        ));
+        let w = crate::Tensor::from_vec(vec![1.0, 10.0], &[2]);
+        (x.max_axis(1) * &w).sum().backward();
+        assert_eq!(x.grad_tensor().as_slice(), &[0.0, 0.5, 0.5, 0.0, 10.0, 0.0]);
+        x.zero_grad();
+        let c = crate::Tensor::from_vec(vec![1.0, 2.0, 3.0], &[3]);
+        (x.min_axis(0) * &c).sum().backward();
+        // Column 1 ties (5, 5): its weight 2 splits into 1 and 1.
+        assert_eq!(x.grad_tensor().as_slice(), &[0.0, 1.0, 0.0, 1.0, 1.0, 3.0]);
+        let v = tape.tensor(crate::Tensor::from_vec(vec![3.0, 1.0, 3.0], &[3]));
+        let m = v.max_axis(0);
+        assert!(m.is_scalar());
+        m.backward();
+        assert_eq!(v.grad_tensor().as_slice(), &[0.5, 0.0, 0.5]);
+        let msg = panic_message(|| {
+            let _ = v.max_axis(1);
+        });
+        assert!(msg.contains("max_axis") && msg.contains("[3]"), "{msg}");
+    }
+
+    /// `maximum`/`minimum` broadcast; equal elements split the gradient evenly.
+    #[test]
+    fn maximum_broadcasts_and_splits_ties() {
+        let tape: Tape = Tape::new();
+        let a = tape.tensor(crate::Tensor::from_vec(vec![1.0, 4.0, 2.0, 3.0], &[2, 2]));
+        let b = tape.tensor(crate::Tensor::from_vec(vec![2.0, 3.0], &[2]));
+        let y = a.maximum(b);
+        assert_eq!(y.tensor().as_slice(), &[2.0, 4.0, 2.0, 3.0]);
+        y.sum().backward();
+        assert_eq!(a.grad_tensor().as_slice(), &[0.0, 1.0, 0.5, 0.5]);
+        assert_eq!(b.grad_tensor().as_slice(), &[1.5, 0.5]);
+        let z = a.minimum(2.5);
+        assert_eq!(z.tensor().as_slice(), &[1.0, 2.5, 2.0, 2.5]);
+    }
 }

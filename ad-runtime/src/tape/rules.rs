@@ -56,6 +56,12 @@ pub(crate) enum Op {
     Powf,
     /// `clamp(x, lo, hi)`, the bounds held in the parameters.
     Clamp,
+    // Elementwise, one input, piecewise constant: gradient 0 (no contribution).
+    Signum,
+    Floor,
+    Ceil,
+    Round,
+    Trunc,
     // Elementwise, two inputs (either may be a constant scalar).
     Add,
     Sub,
@@ -74,6 +80,8 @@ pub(crate) enum Op {
     MinAll,
     SumAxis,
     MeanAxis,
+    MaxAxis,
+    MinAxis,
     Matmul,
     Dot,
     Transpose,
@@ -115,6 +123,11 @@ impl Op {
             Op::Softplus => "SoftplusBackward",
             Op::Powi | Op::Powf | Op::Pow => "PowBackward",
             Op::Clamp => "ClampBackward",
+            Op::Signum => "SignBackward",
+            Op::Floor => "FloorBackward",
+            Op::Ceil => "CeilBackward",
+            Op::Round => "RoundBackward",
+            Op::Trunc => "TruncBackward",
             Op::Add => "AddBackward",
             Op::Sub => "SubBackward",
             Op::Mul => "MulBackward",
@@ -128,6 +141,8 @@ impl Op {
             Op::Norm => "NormBackward",
             Op::MaxAll => "MaxBackward",
             Op::MinAll => "MinBackward",
+            Op::MaxAxis => "AmaxBackward",
+            Op::MinAxis => "AminBackward",
             Op::Matmul => "MatmulBackward",
             Op::Dot => "DotBackward",
             Op::Transpose => "TBackward",
@@ -169,6 +184,11 @@ impl Op {
             Op::Powi => "powi",
             Op::Powf | Op::Pow => "pow",
             Op::Clamp => "clamp",
+            Op::Signum => "signum",
+            Op::Floor => "floor",
+            Op::Ceil => "ceil",
+            Op::Round => "round",
+            Op::Trunc => "trunc",
             Op::Add => "add",
             Op::Sub => "sub",
             Op::Mul => "mul",
@@ -184,6 +204,8 @@ impl Op {
             Op::Norm => "norm",
             Op::MaxAll => "max_all",
             Op::MinAll => "min_all",
+            Op::MaxAxis => "max_axis",
+            Op::MinAxis => "min_axis",
             Op::Matmul => "matmul",
             Op::Dot => "dot",
             Op::Transpose => "t",
@@ -365,8 +387,27 @@ pub(crate) fn unary<T: Float>(op: Op, x: T, p: [T; 2]) -> (T, T) {
             };
             (y, d)
         }
+        // y = signum x, floor x, ceil x, round x, trunc x: piecewise constant, so
+        // dy/dx = 0 (PyTorch's convention also at the jumps). The recording keeps no
+        // edge to x (see `is_flat`): an infinite adjoint gives 0, not 0 * inf = NaN,
+        // as the macro's rules, which give x no contribution.
+        Op::Signum => (x.signum(), zero),
+        Op::Floor => (x.floor(), zero),
+        Op::Ceil => (x.ceil(), zero),
+        Op::Round => (x.round(), zero),
+        Op::Trunc => (x.trunc(), zero),
         _ => unreachable!("{op:?} is not a one-input elementwise operation"),
     }
+}
+
+/// Whether a one-input operation is piecewise constant (`floor`, `signum`, ...):
+/// its node keeps no edge to its input, so nothing flows back.
+#[inline(always)]
+pub(crate) fn is_flat(op: Op) -> bool {
+    matches!(
+        op,
+        Op::Signum | Op::Floor | Op::Ceil | Op::Round | Op::Trunc
+    )
 }
 
 /// The value of a two-input elementwise operation at `(a, b)` and its partial

@@ -165,7 +165,10 @@ impl<'t, T: Float> Var<'t, T> {
         // Backward reads both parent slots unchecked: the absent second input is a
         // self-edge with partial 0, harmless as a node's adjoint is consumed first.
         let own = g.nodes.len() as u32;
-        let idx = g.push(scalar_node(y, [d, T::zero()], [self.idx(), own], op, rg));
+        // A piecewise-constant operation (`floor`, ...) keeps no edge to its input:
+        // nothing flows back, even from an infinite adjoint (0 * inf would be NaN).
+        let from = if rules::is_flat(op) { own } else { self.idx() };
+        let idx = g.push(scalar_node(y, [d, T::zero()], [from, own], op, rg));
         self.wrap(idx, &g)
     }
 
@@ -749,6 +752,31 @@ impl<'t, T: Float> Var<'t, T> {
     pub fn softplus(self) -> Self {
         self.unary(Op::Softplus, [T::zero(); 2])
     }
+    /// The sign, as `f64::signum` (`1` at `+0`, `-1` at `-0`); gradient 0.
+    #[inline]
+    pub fn signum(self) -> Self {
+        self.unary(Op::Signum, [T::zero(); 2])
+    }
+    /// The largest integer not above the value; gradient 0.
+    #[inline]
+    pub fn floor(self) -> Self {
+        self.unary(Op::Floor, [T::zero(); 2])
+    }
+    /// The smallest integer not below the value; gradient 0.
+    #[inline]
+    pub fn ceil(self) -> Self {
+        self.unary(Op::Ceil, [T::zero(); 2])
+    }
+    /// The nearest integer, halves away from zero (as `f64::round`); gradient 0.
+    #[inline]
+    pub fn round(self) -> Self {
+        self.unary(Op::Round, [T::zero(); 2])
+    }
+    /// The integer part (rounded toward zero); gradient 0.
+    #[inline]
+    pub fn trunc(self) -> Self {
+        self.unary(Op::Trunc, [T::zero(); 2])
+    }
     /// `-x` (also the `-` operator).
     #[inline]
     #[allow(clippy::should_implement_trait)]
@@ -788,6 +816,20 @@ impl<'t, T: Float> Var<'t, T> {
     /// smallest element of a tensor, see [`Var::min_all`].
     #[inline]
     pub fn min(self, other: impl Operand<'t, T>) -> Self {
+        self.binary_any(Op::Min, other.into_arg(), false)
+    }
+    /// The elementwise maximum with broadcasting, `Tensor::maximum` (the same
+    /// as [`Var::max`]; a tie splits the gradient evenly).
+    #[inline]
+    #[track_caller]
+    pub fn maximum(self, other: impl Operand<'t, T>) -> Self {
+        self.binary_any(Op::Max, other.into_arg(), false)
+    }
+    /// The elementwise minimum with broadcasting, `Tensor::minimum` (the same
+    /// as [`Var::min`]; a tie splits the gradient evenly).
+    #[inline]
+    #[track_caller]
+    pub fn minimum(self, other: impl Operand<'t, T>) -> Self {
         self.binary_any(Op::Min, other.into_arg(), false)
     }
     /// Clamps to `[lo, hi]`; the gradient passes on the closed interval.
@@ -889,6 +931,21 @@ impl<'t, T: Float> Var<'t, T> {
     #[track_caller]
     pub fn mean_axis(self, k: usize) -> Self {
         self.structural(Op::MeanAxis, k, |x| x.try_mean_axis(k).map(Value::Tensor))
+    }
+
+    /// The largest element along axis `k`, which is removed from the shape
+    /// (`Tensor::max_axis`); the elements tied for the maximum of a line split
+    /// its gradient evenly.
+    #[track_caller]
+    pub fn max_axis(self, k: usize) -> Self {
+        self.structural(Op::MaxAxis, k, |x| x.try_max_axis(k).map(Value::Tensor))
+    }
+
+    /// The smallest element along axis `k`, which is removed from the shape
+    /// (`Tensor::min_axis`); ties split the gradient evenly.
+    #[track_caller]
+    pub fn min_axis(self, k: usize) -> Self {
+        self.structural(Op::MinAxis, k, |x| x.try_min_axis(k).map(Value::Tensor))
     }
 
     /// The transpose of a 2-d tensor (0-d and 1-d values are unchanged).
