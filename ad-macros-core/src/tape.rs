@@ -505,8 +505,14 @@ impl VisitMut for Rewrite<'_> {
     fn visit_local_mut(&mut self, local: &mut syn::Local) {
         visit_mut::visit_local_mut(self, local);
         var_pat_type(&mut local.pat);
+        let tuple_type =
+            matches!(&local.pat, syn::Pat::Type(pt) if matches!(&*pt.ty, Type::Tuple(_)));
         if let Some(init) = &mut local.init {
-            self.tail(&mut init.expr);
+            match &mut *init.expr {
+                // `let p: (f64, f64) = (x, 1.0);`: the annotation became `(Var, Var)`.
+                Expr::Tuple(t) if tuple_type => t.elems.iter_mut().for_each(|e| self.tail(e)),
+                e => self.tail(e),
+            }
         }
     }
 
