@@ -45,8 +45,12 @@
 //!
 //! # The tape fallback
 //!
-//! Without `tape` or `static`, a function takes the tape automatically, with no
-//! warning, exactly when its signature or body contains one of:
+//! Without `tape` or `static`, a function takes the tape automatically exactly when
+//! its signature or body contains one of the constructs below. Except for `inline(..)`,
+//! which asks for the tape, rustc then warns on the construct ("`f` runs on the tape
+//! because of .."; a `deprecated` warning, the one kind a stable macro can emit):
+//! `#[differentiable(tape)]` or `#[allow(deprecated)]` on the function silences it,
+//! `#[differentiable(static)]` makes the construct a compile error.
 //!
 //! - a function named in `inline(..)`;
 //! - a closure;
@@ -154,9 +158,13 @@ pub mod prelude {
     pub use ad_runtime::{Float, FloatExt, Tensor};
 }
 
+#[doc(hidden)]
+pub mod debug_show;
+
 /// Items the code that `#[differentiable]` emits refers to. Not a public API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::debug_show as show;
     pub use ad_runtime::__private::*;
     pub use ad_runtime::tape;
 

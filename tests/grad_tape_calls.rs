@@ -236,3 +236,27 @@ fn constant_expressions_and_parenthesized_arguments_on_the_tape() {
     .unwrap();
     assert_eq!(gw.shape(), &[2, 2]);
 }
+
+// A tuple local with a float annotation: its constant elements become tape constants,
+// as the annotation became `(Var, Var)` (it did not compile).
+#[differentiable(tape)]
+fn tuple_local(x: f64) -> f64 {
+    let p: (f64, f64) = (x, 1.5);
+    p.0 * p.1 + p.0 * p.0
+}
+
+#[test]
+fn tuple_local_with_constant() {
+    for x in [-0.7, 0.4, 2.0] {
+        let (v, g) = tuple_local_grad(x);
+        assert_eq!(v, x * 1.5 + x * x);
+        assert!((g - (1.5 + 2.0 * x)).abs() <= 1e-12);
+        adjoint::check::gradcheck_scalar(
+            tuple_local,
+            |x| tuple_local_grad(x).1,
+            x,
+            Tolerance::default(),
+        )
+        .unwrap();
+    }
+}

@@ -10,6 +10,8 @@
 //! static path takes is tested in `grad_control.rs` and `grad_control_tensor.rs`.
 
 #![allow(dead_code)]
+// Taking the tape without the option is under test: its warning is expected.
+#![allow(deprecated)]
 // some primals are used only through their companions
 // index loops because indexing is under test.
 #![allow(clippy::needless_range_loop)]

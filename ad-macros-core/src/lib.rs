@@ -14,6 +14,7 @@
 //! simplify                                        -> folded, CSE'd, dead code removed
 //! emit    ir::Func                                -> NAME_grad, NAME_vjp
 //! tape    (#[differentiable(tape)])               -> the same signatures on the tape
+//! warn    (tape taken unasked)                    -> a `deprecated` warning on the construct
 //! fallback (on error)                             -> compile_error! + fn + stubs
 //! ```
 //!
@@ -21,8 +22,9 @@
 //!
 //! `#[differentiable(tape)]` always does, `#[differentiable(static)]` never does (a
 //! construct below is then a compile error on its span). Without either option a
-//! function takes the tape automatically, with no warning, exactly when its signature
-//! or body contains one of these ([`route::Construct`]):
+//! function takes the tape automatically exactly when its signature or body contains
+//! one of these ([`route::Construct`]), and but for `inline(..)` (an explicit request)
+//! rustc warns on the construct ([`warn::tape_warning`]):
 //!
 //! - a function named in `inline(..)`;
 //! - a closure;
@@ -94,6 +96,7 @@ pub mod rules;
 pub mod shapes;
 pub mod simplify;
 pub mod tape;
+pub mod warn;
 
 use crate::ctxt::Ctxt;
 use crate::emit::Which;
@@ -122,7 +125,16 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         Some(sig) => match one_ir(sig, &args, &item_fn.block) {
             Some(out) => out,
             None => match route::route(sig, &args, &item_fn.block) {
-                route::Route::Tape(_) => tape::expand(sig, &args, &item_fn.block),
+                route::Route::Tape(reason) => {
+                    let mut out = tape::expand(sig, &args, &item_fn.block);
+                    if let Some((what, span)) = reason.unasked() {
+                        // The function's own lint levels (`#[allow(deprecated)]`) cover it.
+                        let lints = item_fn.attrs.iter().filter(|a| warn::is_lint_level(a));
+                        out.extend(quote!(#(#lints)*));
+                        out.extend(warn::tape_warning(&sig.ident, span, what.describe()));
+                    }
+                    out
+                }
                 route::Route::Static => static_path(&cx, sig, &item_fn.block),
             },
         },

@@ -9,7 +9,8 @@
 //!    span (the static path's own message).
 //! 2. Otherwise the function takes the tape when its signature or body contains one of
 //!    the constructs of [`Construct`] (the first one found, in source order, is kept
-//!    for documentation and tests), and the static path when it contains none.
+//!    for the warning that the caller emits, [`crate::warn::tape_warning`], and for
+//!    tests), and the static path when it contains none.
 //!
 //! Everything else (tensor parameters and tensor operations included) goes to the
 //! static path, which reports what it cannot take as a compile error. Constructs that
@@ -44,6 +45,17 @@ pub enum Reason {
     Forced,
     /// The first construct the static path does not take, and where it is.
     Construct(Construct, Span),
+}
+
+impl Reason {
+    /// The construct that sent the function to the tape without being asked (no
+    /// `tape` option, no `inline(..)`), and where it is: what the tape warning names.
+    pub fn unasked(self) -> Option<(Construct, Span)> {
+        match self {
+            Reason::Construct(c, span) if c != Construct::Inline => Some((c, span)),
+            _ => None,
+        }
+    }
 }
 
 /// The constructs that send a function to the tape automatically: the static path

@@ -58,12 +58,25 @@ pub fn expand(sig: &Signature, args: &Args, block: &syn::Block) -> TokenStream {
     let mut block = block.clone();
     let mut locals: Vec<String> = args.inline.iter().map(|f| f.to_string()).collect();
     syn::visit::Visit::visit_block(&mut Locals(&mut locals), &block);
-    Rewrite {
+    let mut rewrite = Rewrite {
         tape: &tape,
         float: ft,
         direct: &locals,
+        debug: false,
+    };
+    rewrite.visit_block_mut(&mut block);
+    if rewrite.debug {
+        // The methods that the debug macros' arguments call (see `debug_macro`).
+        block.stmts.insert(
+            0,
+            syn::parse_quote! {
+                #[allow(unused_imports)]
+                use ::adjoint::__private::show::{
+                    ShowCopy as _, ShowElems as _, ShowRef as _, ShowVar as _,
+                };
+            },
+        );
     }
-    .visit_block_mut(&mut block);
 
     // Each leaf keeps its own name, so a body that reassigns the parameter does not
     // lose it: the gradient is read from the leaf.
@@ -201,7 +214,26 @@ struct Rewrite<'a> {
     float: FloatTy,
     /// Functions called as written: `inline(..)` and the body's locals.
     direct: &'a [String],
+    /// Whether a debug macro was rewritten (the body then imports what it calls).
+    debug: bool,
 }
+
+/// The debug macros that run in the forward pass on the values: each with the number
+/// of leading arguments that are values (not format arguments) and whether those are
+/// shown as values (`assert_eq!`'s operands) or run as written (`assert!`'s condition,
+/// whose comparisons of `Var`s compare values).
+const DEBUG_MACROS: [(&str, usize, bool); 10] = [
+    ("println", 0, false),
+    ("print", 0, false),
+    ("eprintln", 0, false),
+    ("eprint", 0, false),
+    ("assert", 1, false),
+    ("debug_assert", 1, false),
+    ("assert_eq", 2, true),
+    ("assert_ne", 2, true),
+    ("debug_assert_eq", 2, true),
+    ("debug_assert_ne", 2, true),
+];
 
 impl Rewrite<'_> {
     /// A float literal, float constant (`f64::MAX`) or float cast in value position
@@ -250,6 +282,71 @@ impl Rewrite<'_> {
             }
             mac.tokens = elems.to_token_stream();
         }
+    }
+
+    /// A debug macro (`println!`, `assert_eq!`, ... of [`DEBUG_MACROS`]): its arguments
+    /// are rewritten like any expression of the body, then each format argument (and
+    /// each name the format string captures, `{y}`) and `assert_eq!`'s operands are
+    /// shown as plain values: `(&&&Probe(&(e))).__ad_show()` is a `Var`'s value, a
+    /// `Vec` of a slice of `Var`s' values, or the argument itself (see
+    /// `src/debug_show.rs`). Nothing they do is recorded on the tape but the calls the
+    /// arguments make, which no result depends on. Returns whether it was one.
+    fn debug_macro(&mut self, mac: &mut syn::Macro) -> bool {
+        use syn::parse::Parser;
+        let Some(&(_, values, shown)) = DEBUG_MACROS
+            .iter()
+            .find(|(name, _, _)| mac.path.is_ident(name))
+        else {
+            return false;
+        };
+        let list = syn::punctuated::Punctuated::<Expr, syn::Token![,]>::parse_terminated;
+        let Ok(mut elems) = list.parse2(mac.tokens.clone()) else {
+            return false;
+        };
+        let show = |e: &Expr| -> Expr {
+            let span = e.span();
+            syn::parse_quote_spanned!(span=> (&&&::adjoint::__private::show::Probe(&(#e))).__ad_show())
+        };
+        let mut named = Vec::new();
+        let mut format = None;
+        for (i, e) in elems.iter_mut().enumerate() {
+            if i < values {
+                self.visit_expr_mut(e);
+                if shown {
+                    *e = show(e);
+                }
+            } else if i == values {
+                format = Some(e.clone());
+            } else if let Expr::Assign(a) = e {
+                // `name = value`
+                self.visit_expr_mut(&mut a.right);
+                *a.right = show(&a.right);
+                if let Expr::Path(p) = &*a.left {
+                    named.extend(p.path.get_ident().map(|i| i.to_string()));
+                }
+            } else {
+                self.visit_expr_mut(e);
+                *e = show(e);
+            }
+        }
+        // The names the format string captures become named arguments, shown too.
+        if let Some(Expr::Lit(syn::ExprLit {
+            lit: Lit::Str(lit), ..
+        })) = &format
+        {
+            for name in captures(&lit.value()) {
+                if named.contains(&name) {
+                    continue;
+                }
+                let ident = Ident::new(&name, lit.span());
+                let value = show(&syn::parse_quote_spanned!(lit.span()=> #ident));
+                elems.push(syn::parse_quote_spanned!(lit.span()=> #ident = #value));
+                named.push(name);
+            }
+        }
+        mac.tokens = elems.to_token_stream();
+        self.debug = true;
+        true
     }
 
     fn block_tail(&self, b: &mut syn::Block) {
@@ -408,8 +505,14 @@ impl VisitMut for Rewrite<'_> {
     fn visit_local_mut(&mut self, local: &mut syn::Local) {
         visit_mut::visit_local_mut(self, local);
         var_pat_type(&mut local.pat);
+        let tuple_type =
+            matches!(&local.pat, syn::Pat::Type(pt) if matches!(&*pt.ty, Type::Tuple(_)));
         if let Some(init) = &mut local.init {
-            self.tail(&mut init.expr);
+            match &mut *init.expr {
+                // `let p: (f64, f64) = (x, 1.0);`: the annotation became `(Var, Var)`.
+                Expr::Tuple(t) if tuple_type => t.elems.iter_mut().for_each(|e| self.tail(e)),
+                e => self.tail(e),
+            }
         }
     }
 
@@ -470,7 +573,13 @@ impl VisitMut for Rewrite<'_> {
     fn visit_expr_macro_mut(&mut self, m: &mut syn::ExprMacro) {
         if m.mac.path.is_ident("vec") {
             self.vec_macro(&mut m.mac);
+        } else {
+            self.debug_macro(&mut m.mac);
         }
+    }
+
+    fn visit_stmt_macro_mut(&mut self, m: &mut syn::StmtMacro) {
+        self.debug_macro(&mut m.mac);
     }
 
     fn visit_expr_mut(&mut self, e: &mut Expr) {
@@ -644,6 +753,32 @@ impl Rewrite<'_> {
         };
         syn::parse2(tokens.to_token_stream()).ok()
     }
+}
+
+/// The names a format string captures (`{y}`, `{y:?}`, `{y:.3}`), in order, each
+/// once; not positions (`{0}`), `{{`, or widths and precisions (`{:w$}`).
+fn captures(format: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut chars = format.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '{' {
+            continue;
+        }
+        if chars.peek() == Some(&'{') {
+            chars.next();
+            continue;
+        }
+        let name: String =
+            std::iter::from_fn(|| chars.next_if(|c| *c != '}' && *c != ':')).collect();
+        let name = name.trim();
+        let ident = name.starts_with(|c: char| c.is_alphabetic() || c == '_')
+            && name.chars().all(|c| c.is_alphanumeric() || c == '_')
+            && name != "_";
+        if ident && !out.iter().any(|n| n == name) {
+            out.push(name.to_string());
+        }
+    }
+    out
 }
 
 /// Whether `name` is a primitive type whose associated functions a body may call

@@ -1924,9 +1924,10 @@ pub fn generate(seed: u64, count: usize, opts: Opts) -> String {
              pub fn vjp_default(x: &[f64], seed: f64) -> (f64, Vec<f64>) {{\n{unpack_code}\
              let (v, {gpat}) = f_vjp({args}, seed);\nlet mut out = Vec::new();\n{flatten}(v, out)\n}}\n"
         );
+        // `deprecated`: the default-routed functions that take the tape warn so.
         let _ = writeln!(
             out,
-            "#[allow(unused_mut, unused_variables, unused_parens, unused_assignments, dead_code, clippy::all)]\npub mod p{k} {{\nuse super::*;\n{module}}}\n"
+            "#[allow(unused_mut, unused_variables, unused_parens, unused_assignments, dead_code, deprecated, clippy::all)]\npub mod p{k} {{\nuse super::*;\n{module}}}\n"
         );
         let wrt_lit: Vec<&str> = wrt
             .iter()

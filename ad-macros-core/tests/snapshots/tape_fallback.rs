@@ -45,3 +45,11 @@ fn sum_sq_vjp(x: &[f64], seed: f64) -> (f64, ::std::vec::Vec<f64>) {
             .collect::<::std::vec::Vec<_>>(),
     )
 }
+const _: () = {
+    #[deprecated(
+        note = "`sum_sq` runs on the tape because of an iterator other than a range or a slice parameter's `iter()`, or a sub-slice; write #[differentiable(tape)] to keep it there without this warning, or #[differentiable(static)] to make the construct a compile error"
+    )]
+    #[allow(non_upper_case_globals)]
+    const runs_on_the_tape: () = ();
+    runs_on_the_tape
+};
