@@ -1,10 +1,15 @@
 use adjoint::prelude::*;
 
+macro_rules! twice {
+    ($e:expr) => {
+        2.0 * $e
+    };
+}
+
 #[differentiable(static)]
 fn f(x: f64) -> f64 {
     let y = x * 2.0;
-    println!("y = {y}");
-    y
+    twice!(y)
 }
 
 fn main() {}
