@@ -7,7 +7,8 @@
 //! ```text
 //! args    #[differentiable(wrt(..), tape)]        -> args::Args
 //! parse   syn::ItemFn signature                   -> parse::Signature
-//! route   signature + body, one syntactic pass    -> static path or tape
+//! lower   syn::Block, tried first (the one IR)    -> ir::Func, or "not taken": then
+//! route   signature + body, one syntactic pass    -> statement-level path or tape
 //! control, loops (bodies with loops or slices)   -> forward sweep with stacks, reverse sweep
 //! lower   syn::Block                              -> ir::Func (typed SSA, regions)
 //! adjoint primal ir::Func + rules (one table)     -> primal + reverse sweep
@@ -18,11 +19,29 @@
 //! fallback (on error)                             -> compile_error! + fn + stubs
 //! ```
 //!
+//! # The one IR, and what still goes the old way
+//!
+//! Every function without `tape` or `inline(..)` is first lowered into the one IR
+//! ([`ir`]): SSA values; `if` and `for` as regions whose carried values are region
+//! arguments ([`ir::Op::For`], as MLIR's `scf.for` with `iter_args`); memory for
+//! slice parameters and local buffers (`vec![x; n]`, `[x; N]`, `[a, b]`: alloc, load,
+//! store, len); views `&x[a..b]` and calls that pass memory; debug statements
+//! (`println!`, `assert!`, ...) as forward-only effects. [`adjoint`] reverses it in
+//! place: a loop becomes the same range walked backwards carrying the adjoints; the
+//! adjoint of a store is a read-and-zero of the adjoint memory, that of a load an
+//! accumulate; each primal value of a loop body that the reverse reads is recomputed
+//! when that is cheap and valid, else pushed on a stack (accumulators are never
+//! saved). When the lowering takes the body, that is the expansion. When it does not
+//! (tensors inside loops, `while`, `break`, closures, iterator chains, tuples, ...),
+//! the older route below decides, as before; issue 11 moves those constructs into
+//! the one IR and then deletes [`control`], [`loops`] and [`route`].
+//!
 //! # Which functions take the tape
 //!
 //! `#[differentiable(tape)]` always does, `#[differentiable(static)]` never does (a
-//! construct below is then a compile error on its span). Without either option a
-//! function takes the tape automatically exactly when its signature or body contains
+//! construct below is then a compile error on its span). Without either option, and
+//! when the one IR does not take the body, a function takes the tape automatically
+//! exactly when its signature or body contains
 //! one of these ([`route::Construct`]), and but for `inline(..)` (an explicit request)
 //! rustc warns on the construct ([`warn::tape_warning`]):
 //!

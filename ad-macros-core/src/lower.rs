@@ -253,9 +253,7 @@ impl Lower<'_> {
                 let Expr::Index(ix) = &*b.left else {
                     return None;
                 };
-                let Some((buf, i)) = self.place(ix) else {
-                    return None;
-                };
+                let (buf, i) = self.place(ix)?;
                 if !self.writable(buf, ix) {
                     return None;
                 }

@@ -9,7 +9,11 @@
 //! a sub-slice; the faithful ports that do not compile at all today (helpers that
 //! write through `&mut [f64]`) are in `ports_future.rs`, not yet included.
 #![allow(dead_code)] // each includer uses a different part
-#![allow(clippy::needless_range_loop, clippy::too_many_arguments)] // the C++ style
+#![allow(clippy::needless_range_loop, clippy::too_many_arguments)]
+// the C++ style
+// `rosenbrock_windows` takes the tape on the default route on purpose (iterator
+// chains are not static yet), which rustc reports as a `deprecated` warning.
+#![allow(deprecated)]
 
 use adjoint::prelude::*;
 
