@@ -41,6 +41,13 @@ fn main() {
         "ADJOINT_DIFF_LOOP_BROADCAST",
         "ADJOINT_DIFF_DEAD_NAN",
         "ADJOINT_DIFF_MIXED_TENSOR_CALLS",
+        "ADJOINT_DIFF_BUFFERS",
+        "ADJOINT_DIFF_ARRAY_BUFFERS",
+        "ADJOINT_DIFF_MATCH_CONSTS",
+        "ADJOINT_DIFF_ITER_CHAINS",
+        "ADJOINT_DIFF_VALUES",
+        "ADJOINT_DIFF_DEBUG_STMTS",
+        "ADJOINT_DIFF_VECTOR_RESULTS",
     ] {
         println!("cargo:rerun-if-env-changed={var}");
     }
@@ -70,6 +77,17 @@ fn main() {
         loop_broadcast: switch("ADJOINT_DIFF_LOOP_BROADCAST", true),
         dead_nan: switch("ADJOINT_DIFF_DEAD_NAN", true),
         mixed_tensor_calls: switch("ADJOINT_DIFF_MIXED_TENSOR_CALLS", true),
+        buffers: switch("ADJOINT_DIFF_BUFFERS", true),
+        // Local arrays written element by element go to the static path, which
+        // rejects the writes; on, the set does not compile.
+        array_buffers: switch("ADJOINT_DIFF_ARRAY_BUFFERS", false),
+        // The tape leaves a constant `match` arm an `f64`; on, the set does not compile.
+        match_consts: switch("ADJOINT_DIFF_MATCH_CONSTS", false),
+        iter_chains: switch("ADJOINT_DIFF_ITER_CHAINS", true),
+        values: switch("ADJOINT_DIFF_VALUES", true),
+        debug_stmts: switch("ADJOINT_DIFF_DEBUG_STMTS", true),
+        // `-> [f64; 2]` is not in the API yet: on, the set does not compile.
+        vector_results: switch("ADJOINT_DIFF_VECTOR_RESULTS", false),
     };
     let out = env::var_os("OUT_DIR").expect("cargo sets OUT_DIR");
     let path = Path::new(&out).join("differential_programs.rs");
