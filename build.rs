@@ -20,6 +20,23 @@
 //!   parameters (the static caller lost gradients);
 //! - `ADJOINT_DIFF_WRT_CALLS` (off): calls of helpers with a `wrt(..)` subset that
 //!   leaves out a float argument, now a compile error at the call.
+//!
+//! Switches for the constructs of real numerical code (issue 11), on by default unless
+//! marked:
+//! - `ADJOINT_DIFF_BUFFERS`: local `Vec` buffers written element by element in
+//!   (nested) loops, `swap`, `fill`, `copy_from_slice`, element-loop copies, `len()`;
+//! - `ADJOINT_DIFF_ARRAY_BUFFERS` (off): the same on local arrays (`[c; N]`,
+//!   `[e1, e2]`): the default routing sends them to the static path, which rejects
+//!   the element writes and `swap`/`copy_from_slice` statements (a compile error);
+//! - `ADJOINT_DIFF_ITER_CHAINS`: iterator chains (`sum map zip enumerate fold rev
+//!   windows chunks skip take step_by product`) and `for (i, &e) in v.iter().enumerate()`;
+//! - `ADJOINT_DIFF_VALUES`: `to_vec`/`clone`/`&*` of sequences, tuples and their
+//!   destructuring, `match` on an integer, closures defined and called in the body;
+//! - `ADJOINT_DIFF_VALUE_CONSTS` (off): constant `match` arms and tuple elements
+//!   (`(0.5f64, x)`): the tape leaves them `f64` beside `Var`s (a compile error);
+//! - `ADJOINT_DIFF_DEBUG_STMTS`: `assert!`/`debug_assert!` that always hold;
+//! - `ADJOINT_DIFF_VECTOR_RESULTS` (off): roots with a `[f64; 2]` result, checked
+//!   through `f_vjp` with a fixed seed; not in the API yet.
 
 #[path = "tests/differential/gen.rs"]
 #[allow(dead_code)]
@@ -43,7 +60,7 @@ fn main() {
         "ADJOINT_DIFF_MIXED_TENSOR_CALLS",
         "ADJOINT_DIFF_BUFFERS",
         "ADJOINT_DIFF_ARRAY_BUFFERS",
-        "ADJOINT_DIFF_MATCH_CONSTS",
+        "ADJOINT_DIFF_VALUE_CONSTS",
         "ADJOINT_DIFF_ITER_CHAINS",
         "ADJOINT_DIFF_VALUES",
         "ADJOINT_DIFF_DEBUG_STMTS",
@@ -81,8 +98,9 @@ fn main() {
         // Local arrays written element by element go to the static path, which
         // rejects the writes; on, the set does not compile.
         array_buffers: switch("ADJOINT_DIFF_ARRAY_BUFFERS", false),
-        // The tape leaves a constant `match` arm an `f64`; on, the set does not compile.
-        match_consts: switch("ADJOINT_DIFF_MATCH_CONSTS", false),
+        // The tape leaves a constant `match` arm or tuple element an `f64`; on, the
+        // set does not compile.
+        value_consts: switch("ADJOINT_DIFF_VALUE_CONSTS", false),
         iter_chains: switch("ADJOINT_DIFF_ITER_CHAINS", true),
         values: switch("ADJOINT_DIFF_VALUES", true),
         debug_stmts: switch("ADJOINT_DIFF_DEBUG_STMTS", true),

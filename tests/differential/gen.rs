@@ -104,10 +104,10 @@ pub struct Opts {
     /// `fill`, `copy_from_slice` (`ADJOINT_DIFF_ARRAY_BUFFERS=1`): the default routing
     /// sends them to the static path, which rejects the writes (a compile error).
     pub array_buffers: bool,
-    /// `match` arms that are bare constants (`_ => 1.5f64`) inside an expression
-    /// (`ADJOINT_DIFF_MATCH_CONSTS=1`): the tape leaves them `f64` beside `Var` arms
-    /// (a compile error).
-    pub match_consts: bool,
+    /// Constant `match` arms (`_ => 1.5f64`) and tuple elements (`(0.5f64, x)`)
+    /// (`ADJOINT_DIFF_VALUE_CONSTS=1`): the tape leaves them `f64` beside `Var`s (a
+    /// compile error).
+    pub value_consts: bool,
     /// Iterator chains over sequences: `sum`, `map`, `zip`, `enumerate`, `fold`,
     /// `rev`, `windows`, `chunks`, `skip`, `take`, `step_by`, `product`, and
     /// `for (j, &t) in v.iter().enumerate()` loops (`ADJOINT_DIFF_ITER_CHAINS=1`).
@@ -1672,19 +1672,14 @@ impl Body<'_> {
                 return Some(Code::fmt(&format!("{f}({{}})"), &[&a]));
             }
         }
-        if self.opts.buffers && !seqs.is_empty() && self.rng.chance(0.03) {
-            let (v, _) = &seqs[self.rng.below(seqs.len())];
-            self.feature("len");
-            return Some(Code::both(format!("({}.len() as f64)", v.name)));
-        }
         None
     }
 
-    /// A `match` arm's value: not a constant, which the tape leaves an `f64` beside
-    /// the other arms' `Var`s (a compile error), unless constants are lifted.
+    /// A `match` arm's or tuple element's value: not a constant, which the tape leaves
+    /// an `f64` beside `Var`s (a compile error); see `Opts::value_consts`.
     fn arm(&mut self, d: usize) -> Option<Code> {
         let e = self.scalar(d);
-        if self.opts.match_consts || self.mentions_float(&e.r) {
+        if self.opts.value_consts || self.mentions_float(&e.r) {
             return Some(e);
         }
         let vs = self.vars_of(|t| *t == Ty::S);
@@ -1904,8 +1899,9 @@ impl Body<'_> {
             }
             1 => {
                 let (a, b) = (self.fresh("s"), self.fresh("s"));
-                let e1 = self.scalar(2);
-                let e2 = self.scalar(2);
+                let (Some(e1), Some(e2)) = (self.arm(2), self.arm(2)) else {
+                    return self.let_stmt();
+                };
                 self.feature("tuple-let");
                 for n in [&a, &b] {
                     self.vars.push(Var {
@@ -1919,8 +1915,9 @@ impl Body<'_> {
             }
             2 => {
                 let p = self.fresh("p");
-                let e1 = self.scalar(2);
-                let e2 = self.scalar(2);
+                let (Some(e1), Some(e2)) = (self.arm(2), self.arm(2)) else {
+                    return self.let_stmt();
+                };
                 self.feature("tuple-field");
                 for k in 0..2 {
                     self.vars.push(Var {
@@ -1997,12 +1994,12 @@ impl Body<'_> {
         };
         let (init, kind) = match k {
             0 => {
-                let c = *self.rng.pick(&["0.0f64", "1.0f64", "0.5f64"]);
+                let c = *self.rng.pick(&["0.25f64", "1.0f64", "0.5f64"]);
                 self.feature("buf.vec-repeat");
                 (Code::both(format!("vec![{c}; {n}]")), Seq::Vec)
             }
             1 => {
-                let c = *self.rng.pick(&["0.0f64", "1.0f64", "(-0.5f64)"]);
+                let c = *self.rng.pick(&["0.25f64", "1.0f64", "(-0.5f64)"]);
                 self.feature("buf.array-repeat");
                 (Code::both(format!("[{c}; {n}]")), Seq::Array)
             }
@@ -2116,7 +2113,8 @@ impl Body<'_> {
                 let w = self.with_index(&i, outer, |s| {
                     s.with_index(&j, n, |s| {
                         let e = s.scalar(1);
-                        let e = Code::fmt(&format!("{{}} * (({i} + {j}) as f64 * 0.5)"), &[&e]);
+                        let e =
+                            Code::fmt(&format!("{{}} * (({i} + {j}) as f64 * 0.5 + 0.3)"), &[&e]);
                         s.elem_write(&b, &j, e)
                     })
                 });
@@ -2138,7 +2136,7 @@ impl Body<'_> {
                 } else {
                     match self.vars_of(|t| *t == Ty::S).first() {
                         Some(v) => Code::both(v.name.clone()),
-                        None => Code::fmt("({}.len() as f64)", &[&Code::both(b.clone())]),
+                        None => return Code::both(format!("{b}.swap(0, {});\n", n - 1)),
                     }
                 };
                 self.feature("buf.fill");
