@@ -20,6 +20,23 @@
 //!   parameters (the static caller lost gradients);
 //! - `ADJOINT_DIFF_WRT_CALLS` (off): calls of helpers with a `wrt(..)` subset that
 //!   leaves out a float argument, now a compile error at the call.
+//!
+//! Switches for the constructs of real numerical code (issue 11), on by default unless
+//! marked:
+//! - `ADJOINT_DIFF_BUFFERS`: local `Vec` buffers written element by element in
+//!   (nested) loops, `swap`, `fill`, `copy_from_slice`, element-loop copies, `len()`;
+//! - `ADJOINT_DIFF_ARRAY_BUFFERS` (off): the same on local arrays (`[c; N]`,
+//!   `[e1, e2]`): the default routing sends them to the static path, which rejects
+//!   the element writes and `swap`/`copy_from_slice` statements (a compile error);
+//! - `ADJOINT_DIFF_ITER_CHAINS`: iterator chains (`sum map zip enumerate fold rev
+//!   windows chunks skip take step_by product`) and `for (i, &e) in v.iter().enumerate()`;
+//! - `ADJOINT_DIFF_VALUES`: `to_vec`/`clone`/`&*` of sequences, tuples and their
+//!   destructuring, `match` on an integer, closures defined and called in the body;
+//! - `ADJOINT_DIFF_VALUE_CONSTS` (off): constant `match` arms and tuple elements
+//!   (`(0.5f64, x)`): the tape leaves them `f64` beside `Var`s (a compile error);
+//! - `ADJOINT_DIFF_DEBUG_STMTS`: `assert!`/`debug_assert!` that always hold;
+//! - `ADJOINT_DIFF_VECTOR_RESULTS` (off): roots with a `[f64; 2]` result, checked
+//!   through `f_vjp` with a fixed seed; not in the API yet.
 
 #[path = "tests/differential/gen.rs"]
 #[allow(dead_code)]
@@ -41,6 +58,13 @@ fn main() {
         "ADJOINT_DIFF_LOOP_BROADCAST",
         "ADJOINT_DIFF_DEAD_NAN",
         "ADJOINT_DIFF_MIXED_TENSOR_CALLS",
+        "ADJOINT_DIFF_BUFFERS",
+        "ADJOINT_DIFF_ARRAY_BUFFERS",
+        "ADJOINT_DIFF_VALUE_CONSTS",
+        "ADJOINT_DIFF_ITER_CHAINS",
+        "ADJOINT_DIFF_VALUES",
+        "ADJOINT_DIFF_DEBUG_STMTS",
+        "ADJOINT_DIFF_VECTOR_RESULTS",
     ] {
         println!("cargo:rerun-if-env-changed={var}");
     }
@@ -70,6 +94,18 @@ fn main() {
         loop_broadcast: switch("ADJOINT_DIFF_LOOP_BROADCAST", true),
         dead_nan: switch("ADJOINT_DIFF_DEAD_NAN", true),
         mixed_tensor_calls: switch("ADJOINT_DIFF_MIXED_TENSOR_CALLS", true),
+        buffers: switch("ADJOINT_DIFF_BUFFERS", true),
+        // Local arrays written element by element go to the static path, which
+        // rejects the writes; on, the set does not compile.
+        array_buffers: switch("ADJOINT_DIFF_ARRAY_BUFFERS", false),
+        // The tape leaves a constant `match` arm or tuple element an `f64`; on, the
+        // set does not compile.
+        value_consts: switch("ADJOINT_DIFF_VALUE_CONSTS", false),
+        iter_chains: switch("ADJOINT_DIFF_ITER_CHAINS", true),
+        values: switch("ADJOINT_DIFF_VALUES", true),
+        debug_stmts: switch("ADJOINT_DIFF_DEBUG_STMTS", true),
+        // `-> [f64; 2]` is not in the API yet: on, the set does not compile.
+        vector_results: switch("ADJOINT_DIFF_VECTOR_RESULTS", false),
     };
     let out = env::var_os("OUT_DIR").expect("cargo sets OUT_DIR");
     let path = Path::new(&out).join("differential_programs.rs");

@@ -28,6 +28,16 @@
 //!   early `return` (also from inside loops);
 //! - `&[f64]`, `Vec<f64>` and `[f64; N]` parameters, indexed by constants and loop
 //!   indices; a `usize` trip count;
+//! - local `Vec` buffers (`vec![c; n]`, `vec![e1, e2]`) written element by element
+//!   (`b[i] = e`, `+= -= *=`, at `i`, `i + 1`, `n - 1 - i`) in (nested) loops,
+//!   `swap`, `fill`, `copy_from_slice` and element-loop copies, read back by index,
+//!   `len()` and iterators;
+//! - iterator chains over sequences: `iter().sum()`, `map`, `zip`, `enumerate`,
+//!   `fold`, `rev`, `windows(2)`, `chunks(k)`, `skip`, `take`, `step_by`, `product`,
+//!   and `for (i, &e) in v.iter().enumerate()` loops;
+//! - `to_vec`, `clone` and `&*` of sequences, tuples (`let (a, b) = (..)`, `p.0`),
+//!   `match` on an integer, closures defined and called in the body, and
+//!   `assert!`/`debug_assert!` statements that always hold;
 //! - `wrt` subsets on the root; calls of generated helpers two levels deep
 //!   (`f -> h1 -> h2`, and `f -> h2`), with scalar, tensor and by-value tensor
 //!   parameters, scalar and tensor results, inside expressions and in `let`s, in loops
@@ -40,7 +50,11 @@
 //! parameters), `ADJOINT_DIFF_LOOP_BROADCAST` (broadcasting `+=`/`-=` in bodies with
 //! loops), `ADJOINT_DIFF_TAPE_CONSTS` (constant expressions such as `0.0f64.max(x)`),
 //! `ADJOINT_DIFF_TENSOR_CONST` (`Tensor::ones` in bodies) and `ADJOINT_DIFF_DEAD_NAN`
-//! (unused values with a NaN derivative in branches and loops).
+//! (unused values with a NaN derivative in branches and loops). Off by default:
+//! `ADJOINT_DIFF_ARRAY_BUFFERS` (local arrays as buffers), `ADJOINT_DIFF_VALUE_CONSTS`
+//! (constant `match` arms and tuple elements) and `ADJOINT_DIFF_VECTOR_RESULTS` (`-> [f64; 2]` roots,
+//! checked through `f_vjp` with a fixed seed against central differences of the seed's
+//! dot product with the result; not in the API yet).
 //!
 //! For each program the test draws inputs uniformly in [-1.2, 1.2] from a seed of its
 //! own and runs the reference once: the inputs are kept only when every kink and

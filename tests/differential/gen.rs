@@ -96,6 +96,31 @@ pub struct Opts {
     /// with several tensor parameters, called from generated functions
     /// (`ADJOINT_DIFF_MIXED_TENSOR_CALLS=1`): the static caller loses gradients.
     pub mixed_tensor_calls: bool,
+    /// Local buffers (`vec![c; n]`, `[c; N]`, array literals) written element by
+    /// element in (nested) loops, `swap`, `fill`, `copy_from_slice`, element-loop
+    /// copies, and read back (`ADJOINT_DIFF_BUFFERS=1`).
+    pub buffers: bool,
+    /// Local arrays as buffers (`[c; N]`, `[e1, e2]`) with element writes, `swap`,
+    /// `fill`, `copy_from_slice` (`ADJOINT_DIFF_ARRAY_BUFFERS=1`): the default routing
+    /// sends them to the static path, which rejects the writes (a compile error).
+    pub array_buffers: bool,
+    /// Constant `match` arms (`_ => 1.5f64`) and tuple elements (`(0.5f64, x)`)
+    /// (`ADJOINT_DIFF_VALUE_CONSTS=1`): the tape leaves them `f64` beside `Var`s (a
+    /// compile error).
+    pub value_consts: bool,
+    /// Iterator chains over sequences: `sum`, `map`, `zip`, `enumerate`, `fold`,
+    /// `rev`, `windows`, `chunks`, `skip`, `take`, `step_by`, `product`, and
+    /// `for (j, &t) in v.iter().enumerate()` loops (`ADJOINT_DIFF_ITER_CHAINS=1`).
+    pub iter_chains: bool,
+    /// `clone`/`to_vec`/`&*` of sequences, tuples and their destructuring, `match` on
+    /// an integer, closures defined and called in the body (`ADJOINT_DIFF_VALUES=1`).
+    pub values: bool,
+    /// `assert!`/`debug_assert!` statements that always hold (`ADJOINT_DIFF_DEBUG_STMTS=1`).
+    pub debug_stmts: bool,
+    /// A root with a `[f64; 2]` result, checked through `f_vjp` with a fixed seed
+    /// against central differences of the seed's dot product with the result
+    /// (`ADJOINT_DIFF_VECTOR_RESULTS=1`): not in the API yet, so off by default.
+    pub vector_results: bool,
 }
 
 /// The type of a value in a generated body.
@@ -109,6 +134,8 @@ enum Ty {
     Seq(Seq, usize),
     /// An integer (`usize`): loop counters and trip counts.
     Int,
+    /// A local closure `|t: f64| -> f64`, called by name.
+    Closure,
 }
 
 /// How a sequence is passed.
@@ -300,7 +327,7 @@ fn mentions(text: &str, name: &str) -> bool {
 }
 
 fn is_float_like(t: &Ty) -> bool {
-    !matches!(t, Ty::Int)
+    !matches!(t, Ty::Int | Ty::Closure)
 }
 
 fn rust_ty(t: &Ty, owned: bool) -> String {
@@ -312,6 +339,7 @@ fn rust_ty(t: &Ty, owned: bool) -> String {
         Ty::Seq(Seq::Vec, _) => "Vec<f64>".into(),
         Ty::Seq(Seq::Array, n) => format!("[f64; {n}]"),
         Ty::Int => "usize".into(),
+        Ty::Closure => unreachable!("a closure is never a parameter"),
     }
 }
 
@@ -345,6 +373,8 @@ struct Body<'a> {
     dims: (usize, usize),
     /// Features used, for the report.
     features: Vec<&'static str>,
+    /// No `return` statements (a vector result's tail is an array literal).
+    no_return: bool,
 }
 
 impl Body<'_> {
@@ -415,7 +445,7 @@ impl Body<'_> {
     fn mentions_float(&self, text: &str) -> bool {
         self.vars
             .iter()
-            .any(|v| v.ty != Ty::Int && mentions(text, &v.name))
+            .any(|v| is_float_like(&v.ty) && mentions(text, &v.name))
     }
 
     fn scalar_any(&mut self, depth: usize) -> Code {
@@ -423,6 +453,9 @@ impl Body<'_> {
             return self.scalar_leaf();
         }
         let d = depth - 1;
+        if let Some(c) = self.new_scalar(d) {
+            return c;
+        }
         match self.rng.below(25) {
             0..=3 => {
                 let a = self.scalar(d);
@@ -1072,6 +1105,7 @@ impl Body<'_> {
                 }
                 Ty::Seq(kind, n) => self.seq_arg(*kind, *n, d),
                 Ty::Int => Code::both("2"),
+                Ty::Closure => unreachable!("a closure is never a parameter"),
             };
             if p.active {
                 out.push(&a);
@@ -1231,6 +1265,9 @@ impl Body<'_> {
             .filter(|v| v.mutable && matches!(v.ty, Ty::S | Ty::T(_)))
             .cloned()
             .collect();
+        if let Some(c) = self.new_stmt() {
+            return c;
+        }
         let choice = self.rng.below(20);
         match choice {
             0..=4 => self.let_stmt(),
@@ -1248,7 +1285,7 @@ impl Body<'_> {
                 self.feature(if kw == "break" { "break" } else { "continue" });
                 Code::fmt(&format!("if {{}} {{ {kw}; }}\n"), &[&c])
             }
-            14 if self.ret == Ty::S || self.rng.chance(0.5) => {
+            14 if !self.no_return && (self.ret == Ty::S || self.rng.chance(0.5)) => {
                 let c = self.cond(2);
                 let ret = self.ret.clone();
                 let e = self.expr(&ret, 2);
@@ -1293,7 +1330,13 @@ impl Body<'_> {
         let e = self.expr(&ty, depth);
         let mutable = self.rng.chance(0.5);
         // Shadow an existing local or parameter of the same type now and then.
-        let same: Vec<Var> = self.vars.iter().filter(|v| v.ty == ty).cloned().collect();
+        // Only plain names (not `p.0`, `q[1]`) can be shadowed.
+        let same: Vec<Var> = self
+            .vars
+            .iter()
+            .filter(|v| v.ty == ty && v.name.chars().all(|c| c.is_ascii_alphanumeric()))
+            .cloned()
+            .collect();
         let name = if !same.is_empty() && self.scope == 0 && self.rng.chance(0.25) {
             self.feature("shadowing");
             let v = same[self.rng.below(same.len())].name.clone();
@@ -1443,6 +1486,33 @@ impl Body<'_> {
         let ints = self.vars_of(|t| *t == Ty::Int);
         let i = self.fresh("i");
         self.feature("for");
+        // See `Opts::iter_chains`: over the elements and their indices (not of a
+        // buffer, which the body may write).
+        let fixed: Vec<&Var> = seqs.iter().filter(|v| !v.mutable).collect();
+        if self.opts.iter_chains && !fixed.is_empty() && self.rng.chance(0.3) {
+            let v = fixed[self.rng.below(fixed.len())].clone();
+            let Ty::Seq(_, n) = v.ty else { unreachable!() };
+            let e = self.fresh("e");
+            self.feature("for-enumerate");
+            let body = self.with_index(&i, n, |b| {
+                b.vars.push(Var {
+                    name: e.clone(),
+                    ty: Ty::S,
+                    mutable: false,
+                    is_ref: false,
+                });
+                b.loop_body(&muts)
+            });
+            let mut out = pre;
+            out.push(&Code::fmt(
+                &format!(
+                    "for ({i}, &{e}) in {}.iter().enumerate() {{\n{{}}}}\n",
+                    v.name
+                ),
+                &[&body],
+            ));
+            return out;
+        }
         // The range, and the length below which the index stays.
         let (head, bound) = if !seqs.is_empty() && self.rng.chance(0.6) {
             let v = &seqs[self.rng.below(seqs.len())];
@@ -1551,16 +1621,572 @@ impl Body<'_> {
     }
 }
 
+// ----- buffers, iterator chains, values, debug statements ---------------------------
+
+/// The generated forms of the newer switches (see `Opts::buffers`, `Opts::iter_chains`,
+/// `Opts::values`, `Opts::debug_stmts`); every draw is made only under its switch, so
+/// the set without them does not depend on them.
+impl Body<'_> {
+    fn seqs(&self) -> Vec<(Var, usize)> {
+        self.vars
+            .iter()
+            .filter_map(|v| match v.ty {
+                Ty::Seq(_, n) => Some((v.clone(), n)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// A scalar expression of a newer form, sometimes.
+    fn new_scalar(&mut self, d: usize) -> Option<Code> {
+        let seqs = self.seqs();
+        if self.opts.iter_chains && !seqs.is_empty() && self.rng.chance(0.1) {
+            return Some(self.iter_chain(d));
+        }
+        if self.opts.values {
+            let ints = self.vars_of(|t| *t == Ty::Int);
+            if !ints.is_empty() && self.rng.chance(0.06) {
+                let i = ints[self.rng.below(ints.len())].name.clone();
+                let mut c = Code::fmt("(match {} {\n0 => {},\n", &[&Code::both(i), &self.arm(d)?]);
+                if self.rng.chance(0.5) {
+                    let e = self.arm(d)?;
+                    c.push(&Code::fmt("2 | 3 => {},\n", &[&e]));
+                }
+                let e = self.arm(d)?;
+                c.push(&Code::fmt("_ => {},\n})", &[&e]));
+                self.feature("match");
+                return Some(c);
+            }
+            let cls = self.vars_of(|t| *t == Ty::Closure);
+            if !cls.is_empty() && self.rng.chance(0.15) {
+                let f = cls[self.rng.below(cls.len())].name.clone();
+                let a = self.scalar(d);
+                // On the tape the closure takes a `Var`: the argument is not a constant.
+                let a = if self.mentions_float(&a.r) {
+                    a
+                } else {
+                    let vs = self.vars_of(|t| *t == Ty::S);
+                    Code::both(vs.first()?.name.clone())
+                };
+                self.feature("closure-call");
+                return Some(Code::fmt(&format!("{f}({{}})"), &[&a]));
+            }
+        }
+        None
+    }
+
+    /// A `match` arm's or tuple element's value: not a constant, which the tape leaves
+    /// an `f64` beside `Var`s (a compile error); see `Opts::value_consts`.
+    fn arm(&mut self, d: usize) -> Option<Code> {
+        let e = self.scalar(d);
+        if self.opts.value_consts || self.mentions_float(&e.r) {
+            return Some(e);
+        }
+        let vs = self.vars_of(|t| *t == Ty::S);
+        Some(Code::both(vs.first()?.name.clone()))
+    }
+
+    /// A scalar body in a closure whose parameters are `names` (scalars, or a
+    /// sequence `(name, len)`), seeing the enclosing variables too.
+    fn closure_body(&mut self, names: &[&str], seq: Option<(&str, usize)>, d: usize) -> Code {
+        self.scoped(|b| {
+            for n in names {
+                b.vars.push(Var {
+                    name: n.to_string(),
+                    ty: Ty::S,
+                    mutable: false,
+                    is_ref: false,
+                });
+            }
+            if let Some((n, len)) = seq {
+                b.vars.push(Var {
+                    name: n.to_string(),
+                    ty: Ty::Seq(Seq::Slice, len),
+                    mutable: false,
+                    is_ref: false,
+                });
+            }
+            let e = b.scalar(d.clamp(1, 2));
+            // The body uses its parameter: otherwise the chain is a constant.
+            let first = match (names.first(), seq) {
+                (Some(n), _) => n.to_string(),
+                (None, Some((q, _))) => format!("{q}[0]"),
+                (None, None) => return e,
+            };
+            let used = names.iter().any(|n| mentions(&e.r, n))
+                || seq.is_some_and(|(q, _)| mentions(&e.r, q));
+            if used {
+                e
+            } else {
+                Code::fmt(&format!("({first} * {{}})"), &[&e])
+            }
+        })
+    }
+
+    /// A scalar from an iterator chain over a sequence in scope.
+    fn iter_chain(&mut self, d: usize) -> Code {
+        let seqs = self.seqs();
+        let (v, n) = seqs[self.rng.below(seqs.len())].clone();
+        let v = v.name;
+        let t = self.fresh("t");
+        let sum = ".sum::<f64>()";
+        let form = self.rng.below(12);
+        self.feature(match form {
+            0 => "iter.sum",
+            1 => "iter.map",
+            2 => "iter.zip",
+            3 => "iter.enumerate",
+            4 => "iter.fold",
+            5 => "iter.rev",
+            6 => "iter.windows",
+            7 => "iter.chunks",
+            8 => "iter.skip",
+            9 => "iter.take",
+            10 => "iter.step_by",
+            _ => "iter.product",
+        });
+        match form {
+            0 => Code::both(format!("{v}.iter(){sum}")),
+            1 => {
+                let b = self.closure_body(&[&t], None, d);
+                Code::fmt(&format!("{v}.iter().map(|&{t}| {{}}){sum}"), &[&b])
+            }
+            2 => {
+                let (w, _) = seqs[self.rng.below(seqs.len())].clone();
+                let u = self.fresh("t");
+                let b = self.closure_body(&[&t, &u], None, d);
+                let b = if mentions(&b.r, &u) {
+                    b
+                } else {
+                    Code::fmt(&format!("({{}} * {u})"), &[&b])
+                };
+                Code::fmt(
+                    &format!(
+                        "{v}.iter().zip({}.iter()).map(|(&{t}, &{u})| {{}}){sum}",
+                        w.name
+                    ),
+                    &[&b],
+                )
+            }
+            3 => {
+                let j = self.fresh("j");
+                let b = self.closure_body(&[&t], None, d);
+                Code::fmt(
+                    &format!(
+                        "{v}.iter().enumerate().map(|({j}, &{t})| {{}} * ({j} as f64 + 0.5)){sum}"
+                    ),
+                    &[&b],
+                )
+            }
+            4 => {
+                let acc = self.fresh("acc");
+                let init = *self.rng.pick(&["0.0", "1.0", "0.5"]);
+                let b = self.closure_body(&[&t], None, d);
+                let op = *self.rng.pick(&["+", "+", "-"]);
+                Code::fmt(
+                    &format!("{v}.iter().fold({init}, |{acc}, &{t}| {acc} * 0.9 {op} {{}})"),
+                    &[&b],
+                )
+            }
+            5 => {
+                let j = self.fresh("j");
+                let b = self.closure_body(&[&t], None, d);
+                Code::fmt(
+                    &format!("{v}.iter().rev().enumerate().map(|({j}, &{t})| {{}} * ({j} as f64 - 0.5)){sum}"),
+                    &[&b],
+                )
+            }
+            6 if n >= 2 => {
+                let q = self.fresh("q");
+                let (a, b) = (format!("{q}[0]"), format!("{q}[1]"));
+                let e = self.closure_body(&[&b, &a], None, d);
+                Code::fmt(&format!("{v}.windows(2).map(|{q}| {{}}){sum}"), &[&e])
+            }
+            7 => {
+                let q = self.fresh("q");
+                let k = 1 + self.rng.below(2);
+                let e = self.closure_body(&[], Some((&q, 1)), d);
+                Code::fmt(&format!("{v}.chunks({k}).map(|{q}| {{}}){sum}"), &[&e])
+            }
+            8 => {
+                let b = self.closure_body(&[&t], None, d);
+                let k = self.rng.below(n);
+                Code::fmt(
+                    &format!("{v}.iter().skip({k}).map(|&{t}| {{}}){sum}"),
+                    &[&b],
+                )
+            }
+            9 => {
+                let k = 1 + self.rng.below(n);
+                Code::both(format!("{v}.iter().take({k}){sum}"))
+            }
+            10 => {
+                let b = self.closure_body(&[&t], None, d);
+                Code::fmt(
+                    &format!("{v}.iter().step_by(2).map(|&{t}| {{}}){sum}"),
+                    &[&b],
+                )
+            }
+            _ => {
+                if self.rng.chance(0.5) {
+                    Code::both(format!("{v}.iter().product::<f64>()"))
+                } else {
+                    let b = self.closure_body(&[&t], None, d);
+                    Code::fmt(
+                        &format!("{v}.iter().map(|&{t}| {{}}.tanh() + 1.0).product::<f64>()"),
+                        &[&b],
+                    )
+                }
+            }
+        }
+    }
+
+    /// A statement of a newer form, sometimes.
+    fn new_stmt(&mut self) -> Option<Code> {
+        if self.opts.buffers && self.rng.chance(0.12) {
+            return Some(self.buffer_stmt());
+        }
+        if self.opts.values && self.rng.chance(0.08) {
+            return Some(self.value_stmt());
+        }
+        if self.opts.debug_stmts && self.rng.chance(0.04) {
+            let seqs = self.seqs();
+            self.feature("debug-assert");
+            if let Some((v, n)) = seqs.first() {
+                let kw = *self.rng.pick(&["assert!", "debug_assert!"]);
+                return Some(Code::both(format!("{kw}({}.len() == {n});\n", v.name)));
+            }
+            if let Some((i, n)) = self.index.clone() {
+                return Some(Code::both(format!(
+                    "debug_assert!({i} < {n}, \"index {{}}\", {i});\n"
+                )));
+            }
+            return Some(Code::both("debug_assert!(true);\n"));
+        }
+        None
+    }
+
+    /// `let`s of tuples, closures and copies of sequences.
+    fn value_stmt(&mut self) -> Code {
+        let seqs = self.seqs();
+        match self.rng.below(4) {
+            0 if !seqs.is_empty() => {
+                let (v, n) = seqs[self.rng.below(seqs.len())].clone();
+                let name = self.fresh("c");
+                let (form, kind) = match (v.ty.clone(), self.rng.below(3)) {
+                    (_, 0) => ("to_vec()", Seq::Vec),
+                    (Ty::Seq(Seq::Slice, _), 1) if !v.mutable => ("", Seq::Slice),
+                    (Ty::Seq(Seq::Vec, _), 1) if !v.mutable => ("", Seq::Slice),
+                    (Ty::Seq(k, _), _) => ("clone()", k),
+                    _ => unreachable!(),
+                };
+                self.feature(match form {
+                    "to_vec()" => "to_vec",
+                    "" => "reborrow",
+                    _ => "clone",
+                });
+                self.vars.push(Var {
+                    name: name.clone(),
+                    ty: Ty::Seq(kind, n),
+                    mutable: false,
+                    is_ref: false,
+                });
+                if form.is_empty() {
+                    Code::both(format!("let {name} = &*{};\n", v.name))
+                } else {
+                    Code::both(format!("let {name} = {}.{form};\n", v.name))
+                }
+            }
+            1 => {
+                let (a, b) = (self.fresh("s"), self.fresh("s"));
+                let (Some(e1), Some(e2)) = (self.arm(2), self.arm(2)) else {
+                    return self.let_stmt();
+                };
+                self.feature("tuple-let");
+                for n in [&a, &b] {
+                    self.vars.push(Var {
+                        name: n.clone(),
+                        ty: Ty::S,
+                        mutable: false,
+                        is_ref: false,
+                    });
+                }
+                Code::fmt(&format!("let ({a}, {b}) = ({{}}, {{}});\n"), &[&e1, &e2])
+            }
+            2 => {
+                let p = self.fresh("p");
+                let (Some(e1), Some(e2)) = (self.arm(2), self.arm(2)) else {
+                    return self.let_stmt();
+                };
+                self.feature("tuple-field");
+                for k in 0..2 {
+                    self.vars.push(Var {
+                        name: format!("{p}.{k}"),
+                        ty: Ty::S,
+                        mutable: false,
+                        is_ref: false,
+                    });
+                }
+                Code::fmt(&format!("let {p} = ({{}}, {{}});\n"), &[&e1, &e2])
+            }
+            _ => {
+                // A closure of its parameter only: it borrows nothing that is mutated later.
+                let name = self.fresh("sq");
+                let t = self.fresh("t");
+                let saved = (std::mem::take(&mut self.vars), self.index.take());
+                let callees = std::mem::take(&mut self.callees);
+                let body = self.closure_body(&[&t], None, 2);
+                self.callees = callees;
+                (self.vars, self.index) = saved;
+                self.feature("closure");
+                self.vars.push(Var {
+                    name: name.clone(),
+                    ty: Ty::Closure,
+                    mutable: false,
+                    is_ref: false,
+                });
+                Code::fmt(&format!("let {name} = |{t}: f64| {{}};\n"), &[&body])
+            }
+        }
+    }
+
+    /// An element write `b[idx] op= e`; `b[idx] = b[idx] op e` when `e` reads `b`
+    /// (an overloaded compound assignment borrows `b` before its operand).
+    fn elem_write(&mut self, b: &str, idx: &str, e: Code) -> Code {
+        let op = *self.rng.pick(&["=", "+=", "-=", "*=", "+="]);
+        let e = if op == "*=" {
+            Code::fmt("({}).tanh()", &[&e])
+        } else {
+            e
+        };
+        if op != "=" && mentions(&e.r, b) {
+            let o = &op[..1];
+            return Code::fmt(&format!("{b}[{idx}] = {b}[{idx}] {o} {{}};\n"), &[&e]);
+        }
+        Code::fmt(&format!("{b}[{idx}] {op} {{}};\n"), &[&e])
+    }
+
+    /// A body with the loop index `i` below `n` in scope.
+    fn with_index<R>(&mut self, i: &str, n: usize, f: impl FnOnce(&mut Self) -> R) -> R {
+        let was = self.index.clone();
+        let r = self.scoped(|b| {
+            b.vars.push(Var {
+                name: i.to_string(),
+                ty: Ty::Int,
+                mutable: false,
+                is_ref: false,
+            });
+            b.index = Some((i.to_string(), n));
+            f(b)
+        });
+        self.index = was;
+        r
+    }
+
+    fn new_buffer(&mut self) -> Code {
+        let n = 2 + self.rng.below(3);
+        let name = self.fresh("b");
+        // See `Opts::array_buffers`.
+        let k = if self.opts.array_buffers {
+            self.rng.below(4)
+        } else {
+            *self.rng.pick(&[0, 3])
+        };
+        let (init, kind) = match k {
+            0 => {
+                let c = *self.rng.pick(&["0.25f64", "1.0f64", "0.5f64"]);
+                self.feature("buf.vec-repeat");
+                (Code::both(format!("vec![{c}; {n}]")), Seq::Vec)
+            }
+            1 => {
+                let c = *self.rng.pick(&["0.25f64", "1.0f64", "(-0.5f64)"]);
+                self.feature("buf.array-repeat");
+                (Code::both(format!("[{c}; {n}]")), Seq::Array)
+            }
+            k => {
+                let mut c = Code::both(if k == 2 { "[" } else { "vec![" });
+                for j in 0..n {
+                    if j > 0 {
+                        c.push(&Code::both(", "));
+                    }
+                    let e = self.scalar(2);
+                    c.push(&e);
+                }
+                c.push(&Code::both("]"));
+                self.feature(if k == 2 {
+                    "buf.array-literal"
+                } else {
+                    "buf.vec-literal"
+                });
+                (c, if k == 2 { Seq::Array } else { Seq::Vec })
+            }
+        };
+        let mut out = Code::fmt(&format!("let mut {name} = {{}};\n"), &[&init]);
+        if self.rng.chance(0.6) {
+            // Fill it in a loop.
+            let i = self.fresh("i");
+            let w = self.with_index(&i, n, |b| {
+                let e = b.scalar(2);
+                b.elem_write(&name, &i, e)
+            });
+            self.feature("buf.loop-write");
+            out.push(&Code::fmt(
+                &format!("for {i} in 0..{n} {{\n{{}}}}\n"),
+                &[&w],
+            ));
+        }
+        self.vars.push(Var {
+            name,
+            ty: Ty::Seq(kind, n),
+            mutable: true,
+            is_ref: false,
+        });
+        out
+    }
+
+    /// A local buffer, or an operation on one in scope.
+    fn buffer_stmt(&mut self) -> Code {
+        let bufs: Vec<(Var, usize)> = self.seqs().into_iter().filter(|(v, _)| v.mutable).collect();
+        if bufs.is_empty() || self.rng.chance(0.3) {
+            let mut out = self.new_buffer();
+            // And an operation on it, often.
+            if self.rng.chance(0.7) {
+                let v = self.vars.last().expect("the new buffer").clone();
+                let Ty::Seq(_, n) = v.ty else { unreachable!() };
+                let op = self.buffer_op(v, n);
+                out.push(&op);
+            }
+            return out;
+        }
+        let (bv, n) = bufs[self.rng.below(bufs.len())].clone();
+        self.buffer_op(bv, n)
+    }
+
+    /// An operation on the buffer `bv` of length `n`.
+    fn buffer_op(&mut self, bv: Var, n: usize) -> Code {
+        let b = bv.name.clone();
+        let i = self.fresh("i");
+        match self.rng.below(9) {
+            0 => {
+                let k = self.rng.below(n);
+                let e = self.scalar(2);
+                self.feature("buf.write");
+                self.elem_write(&b, &k.to_string(), e)
+            }
+            1 | 2 => {
+                let len = if self.rng.chance(0.5) {
+                    format!("{b}.len()")
+                } else {
+                    n.to_string()
+                };
+                let w = self.with_index(&i, n, |s| {
+                    let e = s.scalar(2);
+                    s.elem_write(&b, &i, e)
+                });
+                self.feature("buf.loop-write");
+                Code::fmt(&format!("for {i} in 0..{len} {{\n{{}}}}\n"), &[&w])
+            }
+            3 => {
+                // A recurrence: `b[i + 1]` from `b[i]`.
+                let w = self.with_index(&i, n - 1, |s| {
+                    let e = s.scalar(1);
+                    let e = Code::fmt(&format!("{b}[{i}] * {{}}.tanh()"), &[&e]);
+                    s.elem_write(&b, &format!("{i} + 1"), e)
+                });
+                self.feature("buf.shifted");
+                Code::fmt(&format!("for {i} in 0..{} {{\n{{}}}}\n", n - 1), &[&w])
+            }
+            4 => {
+                // Reversed: `b[n - 1 - i]`.
+                let idx = format!("{n} - 1 - {i}");
+                let w = self.with_index(&i, n, |s| {
+                    let e = s.scalar(2);
+                    let e = Code::fmt(&format!("{{}} + {b}[{i}] * 0.5"), &[&e]);
+                    s.elem_write(&b, &idx, e)
+                });
+                self.feature("buf.reversed");
+                Code::fmt(&format!("for {i} in 0..{n} {{\n{{}}}}\n"), &[&w])
+            }
+            5 => {
+                let j = self.fresh("j");
+                let outer = 1 + self.rng.below(2);
+                let w = self.with_index(&i, outer, |s| {
+                    s.with_index(&j, n, |s| {
+                        let e = s.scalar(1);
+                        let e =
+                            Code::fmt(&format!("{{}} * (({i} + {j}) as f64 * 0.5 + 0.3)"), &[&e]);
+                        s.elem_write(&b, &j, e)
+                    })
+                });
+                self.feature("buf.nested-loops");
+                Code::fmt(
+                    &format!("for {i} in 0..{outer} {{\nfor {j} in 0..{b}.len() {{\n{{}}}}\n}}\n"),
+                    &[&w],
+                )
+            }
+            6 => {
+                let (j, k) = (self.rng.below(n), self.rng.below(n));
+                self.feature("buf.swap");
+                Code::both(format!("{b}.swap({j}, {k});\n"))
+            }
+            7 => {
+                let e = self.scalar(2);
+                let e = if self.mentions_float(&e.r) && !mentions(&e.r, &b) {
+                    e
+                } else {
+                    match self.vars_of(|t| *t == Ty::S).first() {
+                        Some(v) => Code::both(v.name.clone()),
+                        None => return Code::both(format!("{b}.swap(0, {});\n", n - 1)),
+                    }
+                };
+                self.feature("buf.fill");
+                Code::fmt(&format!("{b}.fill({{}});\n"), &[&e])
+            }
+            _ => {
+                // A copy into a new buffer.
+                let c = self.fresh("b");
+                let vec = matches!(bv.ty, Ty::Seq(Seq::Vec, _));
+                let init = if vec {
+                    format!("vec![0.0f64; {n}]")
+                } else {
+                    format!("[0.0f64; {n}]")
+                };
+                let body = if self.rng.chance(0.5) {
+                    self.feature("buf.copy_from_slice");
+                    Code::both(format!("{c}.copy_from_slice(&{b});\n"))
+                } else {
+                    let w = self.with_index(&i, n, |s| {
+                        let e = s.scalar(1);
+                        Code::fmt(&format!("{c}[{i}] = {b}[{i}] * {{}};\n"), &[&e])
+                    });
+                    self.feature("buf.loop-copy");
+                    Code::fmt(&format!("for {i} in 0..{n} {{\n{{}}}}\n"), &[&w])
+                };
+                self.vars.push(Var {
+                    name: c.clone(),
+                    ty: Ty::Seq(if vec { Seq::Vec } else { Seq::Array }, n),
+                    mutable: true,
+                    is_ref: false,
+                });
+                Code::fmt(&format!("let mut {c} = {init};\n{{}}"), &[&body])
+            }
+        }
+    }
+}
+
 /// One generated function, its three twins' text.
 struct Func {
     sig: Sig,
     body: Code,
     features: Vec<&'static str>,
+    /// A `[f64; 2]` result (see `Opts::vector_results`).
+    vector: bool,
 }
 
 impl Func {
     fn emit(&self, out: &mut String, source: &mut String) {
         let ret = match &self.sig.ret {
+            _ if self.vector => "[f64; 2]",
             Ty::S => "f64",
             _ => "Tensor",
         };
@@ -1702,6 +2328,7 @@ fn gen_func(
     callees: &[Sig],
     n_stmts: usize,
     dims: (usize, usize),
+    vector: bool,
 ) -> Func {
     let sig = Sig {
         name,
@@ -1730,6 +2357,7 @@ fn gen_func(
         scope: 0,
         dims,
         features: Vec::new(),
+        no_return: vector,
     };
     if has_wrt {
         b.feature("wrt");
@@ -1737,7 +2365,15 @@ fn gen_func(
     let mut body = Code::default();
     b.stmts(n_stmts, &mut body);
     let depth = 2 + b.rng.below(2);
-    let tail = b.expr(&ret, depth);
+    let tail = if vector {
+        // See `Opts::vector_results`.
+        b.feature("vector-result");
+        let e0 = b.expr(&ret, depth);
+        let e1 = b.expr(&ret, depth);
+        Code::fmt("[{}, {}]", &[&e0, &e1])
+    } else {
+        b.expr(&ret, depth)
+    };
     body.push(&tail);
     body.push(&Code::both("\n"));
     let features = b.features;
@@ -1746,6 +2382,7 @@ fn gen_func(
         sig,
         body,
         features,
+        vector,
     }
 }
 
@@ -1797,6 +2434,7 @@ fn unpack(ps: &[Param], n_value: usize) -> (String, String, Vec<bool>) {
                 wrt.extend(std::iter::repeat(p.active).take(*n));
             }
             Ty::Int => args.push(n_value.to_string()),
+            Ty::Closure => unreachable!("a closure is never a parameter"),
         }
     }
     code.push_str("let _ = at;\n");
@@ -1853,6 +2491,7 @@ pub fn generate(seed: u64, count: usize, opts: Opts) -> String {
                     &callees,
                     n,
                     dims,
+                    false,
                 );
                 callees = vec![f.sig.clone()];
                 if level == 2 {
@@ -1868,6 +2507,7 @@ pub fn generate(seed: u64, count: usize, opts: Opts) -> String {
         let has_wrt = draw_wrt(&mut rng, &mut ps, true);
         let n_value = 1 + rng.below(3);
         let n = 2 + rng.below(3);
+        let vector = opts.vector_results && rng.chance(0.3);
         let root = gen_func(
             &mut rng,
             opts,
@@ -1878,6 +2518,7 @@ pub fn generate(seed: u64, count: usize, opts: Opts) -> String {
             &callees,
             n,
             dims,
+            vector,
         );
         let (unpack_code, args, wrt) = unpack(&root.sig.params, n_value);
         let mut features: Vec<&str> = Vec::new();
@@ -1913,7 +2554,24 @@ pub fn generate(seed: u64, count: usize, opts: Opts) -> String {
         for i in 0..active.len() {
             let _ = writeln!(flatten, "Flat::flat_into(&g{i}, &mut out);");
         }
-        let _ = write!(
+        if vector {
+            // `<VSEED, f(x)>`, differentiated by `f_vjp` with the seed `VSEED` (scaled
+            // by `seed` in `vjp_default`).
+            let dot = "y[0] * VSEED[0] + y[1] * VSEED[1]";
+            let _ = write!(
+                module,
+                "const VSEED: [f64; 2] = [0.7, -1.3];\n\
+                 pub fn run(x: &[f64]) -> f64 {{\n{unpack_code}let y = f({args});\n{dot}\n}}\n\
+                 pub fn reference(x: &[f64]) -> f64 {{\n{unpack_code}let y = f_p({args});\n{dot}\n}}\n\
+                 pub fn grad_default(x: &[f64]) -> (f64, Vec<f64>) {{\n{unpack_code}\
+                 let (y, {gpat}) = f_vjp({args}, VSEED);\nlet mut out = Vec::new();\n{flatten}({dot}, out)\n}}\n\
+                 pub fn grad_tape(x: &[f64]) -> (f64, Vec<f64>) {{\n{unpack_code}\
+                 let (y, {gpat}) = f_t_vjp({args}, VSEED);\nlet mut out = Vec::new();\n{flatten}({dot}, out)\n}}\n\
+                 pub fn vjp_default(x: &[f64], seed: f64) -> (f64, Vec<f64>) {{\n{unpack_code}\
+                 let (y, {gpat}) = f_vjp({args}, [VSEED[0] * seed, VSEED[1] * seed]);\nlet mut out = Vec::new();\n{flatten}({dot}, out)\n}}\n"
+            );
+        } else {
+            let _ = write!(
             module,
             "pub fn run(x: &[f64]) -> f64 {{\n{unpack_code}f({args})\n}}\n\
              pub fn reference(x: &[f64]) -> f64 {{\n{unpack_code}f_p({args})\n}}\n\
@@ -1924,6 +2582,7 @@ pub fn generate(seed: u64, count: usize, opts: Opts) -> String {
              pub fn vjp_default(x: &[f64], seed: f64) -> (f64, Vec<f64>) {{\n{unpack_code}\
              let (v, {gpat}) = f_vjp({args}, seed);\nlet mut out = Vec::new();\n{flatten}(v, out)\n}}\n"
         );
+        }
         // `deprecated`: the default-routed functions that take the tape warn so.
         let _ = writeln!(
             out,
