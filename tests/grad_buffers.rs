@@ -397,3 +397,40 @@ fn checked(x: f64) -> f64 {
 fn an_assert_in_the_body_runs_in_the_gradient() {
     let _ = checked_grad(-1.0);
 }
+
+// A debug statement naming a `Vec` parameter does not move it (found by the tester).
+#[differentiable(static)]
+fn vec_param(v: Vec<f64>, x: f64) -> f64 {
+    assert!(v.len() == 2);
+    v[1] * x.sin()
+}
+
+#[test]
+fn debug_statement_borrows_a_vec_parameter() {
+    let (y, (gv, gx)) = vec_param_grad(vec![0.5, 2.0], 0.3);
+    assert_eq!(y.to_bits(), vec_param(vec![0.5, 2.0], 0.3).to_bits());
+    assert_close(&gv, &[0.0, 0.3f64.sin()], "dv");
+    assert_close(&[gx], &[2.0 * 0.3f64.cos()], "dx");
+}
+
+// A tensor read inside a loop (found by the tester: its contribution was dropped on
+// the one IR, which now leaves such loops to the statement-level path).
+#[differentiable(wrt(x, w))]
+fn tensor_in_loop(x: f64, w: Tensor) -> f64 {
+    let mut b = vec![0.25f64; 2];
+    for i in 0..2 {
+        b[i] += w.max();
+    }
+    x * b[0] + b[1].sin()
+}
+
+#[test]
+fn a_tensor_read_in_a_loop_gets_its_gradient() {
+    let w = Tensor::from_vec(vec![0.5, -1.0, 2.0], &[3]);
+    let (_, (gx, gw)) = tensor_in_loop_grad(1.5, w.clone());
+    let b = 0.25 + 2.0;
+    assert!((gx - b).abs() < 1e-12);
+    // d/dmax = x + cos(b), all on the maximum's element.
+    let want = [0.0, 0.0, 1.5 + f64::cos(b)];
+    assert_close(gw.as_slice(), &want, "dw");
+}

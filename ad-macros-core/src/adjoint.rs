@@ -826,6 +826,12 @@ fn reverse_for(
         }
     });
     free.sort();
+    // Lowering keeps tensors out of loops: no other outer value could get a
+    // contribution from the body except through memory.
+    debug_assert!(
+        !for_has_free_tensor(b.func, &body, &inside, active),
+        "a loop body reads an active tensor from outside"
+    );
     let carried = &body.args[1..];
     let any_carried = carried.iter().any(|a| active[a.idx()]);
     // Whether the body reads or writes memory that has an adjoint.
@@ -1212,4 +1218,20 @@ fn body_routes(func: &Func, r: &Region) -> bool {
                 )
         )
     })
+}
+
+/// Whether a loop body reads an active tensor defined outside it (never, after
+/// lowering; checked in debug builds).
+fn for_has_free_tensor(
+    func: &Func,
+    body: &Region,
+    inside: &std::collections::HashSet<Id>,
+    active: &[bool],
+) -> bool {
+    let mut found = false;
+    for_each_operand(func, body, &mut |x| {
+        found |=
+            !inside.contains(&x) && active[x.idx()] && matches!(func.node(x).ty, Ty::Tensor(_));
+    });
+    found
 }

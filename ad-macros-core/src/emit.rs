@@ -1161,8 +1161,9 @@ impl<'a> Emitter<'a> {
                 let binds = args.iter().zip(names).map(|(&a, &n)| {
                     let n = &self.func.opaque[n as usize];
                     let x = self.val(a);
-                    let by_ref = matches!(self.func.node(a).ty, Ty::Buf(_) | Ty::Tensor(_))
-                        && !matches!(self.func.node(a).op, Op::Param(_));
+                    // Memory and tensors by reference: a `Vec` parameter is not moved.
+                    let t = self.func.node(a).ty;
+                    let by_ref = t.is_memory() || matches!(t, Ty::Tensor(_));
                     if by_ref {
                         quote!(let #n = &#x;)
                     } else {

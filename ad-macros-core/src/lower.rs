@@ -1543,11 +1543,18 @@ fn assigned_in_expr(e: &Expr, out: &mut Vec<String>) {
     }
 }
 
-/// The first tensor value defined in a region or its nested regions.
+/// The first node of a region or its nested regions that defines or reads a tensor
+/// (a tensor read in a loop needs a carried tensor adjoint, which the one IR does not
+/// have yet).
 fn first_tensor(func: &Func, r: &Region) -> Option<Id> {
     for &n in &r.nodes {
         let node = func.node(n);
-        if matches!(node.ty, Ty::Tensor(_)) {
+        let reads = node
+            .op
+            .operands()
+            .iter()
+            .any(|&a| matches!(func.node(a).ty, Ty::Tensor(_)));
+        if matches!(node.ty, Ty::Tensor(_)) || reads {
             return Some(n);
         }
         for inner in node.op.regions() {
