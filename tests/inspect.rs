@@ -104,6 +104,7 @@ fn tensor_graphs_show_the_tensor_ops() {
     assert_eq!(layer(&w, &x), layer_grad(&w, &x).0);
 }
 
+#[allow(deprecated)] // it takes the tape on purpose: the closure
 #[differentiable]
 fn with_closure(x: f64) -> f64 {
     let sq = |v: f64| v * v;

@@ -2203,7 +2203,7 @@ impl Func {
             call_suffix(&self.body.r, "_t")
         );
         let reference = format!(
-            "#[allow(unused_mut, unused_variables, clippy::all)]\npub fn {name}_p({params}) -> {ret} {{\n{}}}\n",
+            "#[allow(unused_mut, unused_variables, noop_method_call, clippy::all)]\npub fn {name}_p({params}) -> {ret} {{\n{}}}\n",
             self.body.p
         );
         source.push_str(&default);
@@ -2586,7 +2586,7 @@ pub fn generate(seed: u64, count: usize, opts: Opts) -> String {
         // `deprecated`: the default-routed functions that take the tape warn so.
         let _ = writeln!(
             out,
-            "#[allow(unused_mut, unused_variables, unused_parens, unused_assignments, dead_code, deprecated, clippy::all)]\npub mod p{k} {{\nuse super::*;\n{module}}}\n"
+            "#[allow(unused_mut, unused_variables, unused_parens, unused_assignments, dead_code, deprecated, noop_method_call, clippy::all)]\npub mod p{k} {{\nuse super::*;\n{module}}}\n"
         );
         let wrt_lit: Vec<&str> = wrt
             .iter()
