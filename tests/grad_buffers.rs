@@ -436,3 +436,57 @@ fn a_tensor_read_in_a_loop_gets_its_gradient() {
     let want = [0.0, 0.0, 1.5 + f64::cos(b)];
     assert_close(gw.as_slice(), &want, "dw");
 }
+
+// Vector results: `_vjp` takes a seed of the result's type.
+#[differentiable(static)]
+fn residual(p: &[f64], t: f64) -> [f64; 2] {
+    let r0 = p[0] * t.sin() - p[1];
+    let r1 = (p[0] - p[1] * t).powi(2);
+    [r0, r1 * r0]
+}
+
+#[differentiable(static)]
+fn scaled(x: &[f64], s: f64) -> Vec<f64> {
+    let mut out = vec![0.0; x.len()];
+    for i in 0..x.len() {
+        out[i] = x[i].exp() * s;
+        if i > 0 {
+            out[i] += out[i - 1];
+        }
+    }
+    out
+}
+
+#[test]
+fn vector_results_take_a_seed_of_their_type() {
+    let (p, t) = (vec![0.7, -0.4], 1.3);
+    let seed = [0.6, -1.7];
+    let (r, (gp, gt)) = residual_vjp(&p, t, seed);
+    assert_eq!(r, residual(&p, t));
+    let dot = |p: &[f64], t: f64| {
+        let r = residual(p, t);
+        seed[0] * r[0] + seed[1] * r[1]
+    };
+    assert_close(&gp, &fd(|p| dot(p, t), &p), "dp");
+    assert_close(&[gt], &fd(|q| dot(&p, q[0]), &[t]), "dt");
+
+    let x = point(4);
+    let seed = vec![1.0, -0.5, 0.25, 2.0];
+    let (y, (gx, gs)) = scaled_vjp(&x, 0.8, seed.clone());
+    assert_eq!(y, scaled(&x, 0.8));
+    let dot = |x: &[f64], s: f64| {
+        scaled(x, s)
+            .iter()
+            .zip(&seed)
+            .map(|(a, b)| a * b)
+            .sum::<f64>()
+    };
+    assert_close(&gx, &fd(|x| dot(x, 0.8), &x), "dx");
+    assert_close(&[gs], &fd(|s| dot(&x, s[0]), &[0.8]), "ds");
+}
+
+#[test]
+#[should_panic(expected = "the seed of `scaled_vjp` has 2 elements, its result 4")]
+fn a_seed_of_the_wrong_length_is_named() {
+    let _ = scaled_vjp(&point(4), 0.8, vec![1.0, 2.0]);
+}

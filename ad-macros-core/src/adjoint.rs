@@ -54,6 +54,8 @@ pub struct Builder<'f> {
     loop_depth: usize,
     /// The adjoint buffer of each active slice parameter or local buffer.
     dbuf: HashMap<Id, Id>,
+    /// The buffer a vector-valued function returns (its adjoint is the seed).
+    result: Option<Id>,
     /// What `materialize` needs to know about the primal (computed once).
     facts: Facts,
 }
@@ -433,6 +435,7 @@ pub fn activity(func: &Func, sig: &Signature) -> Vec<bool> {
                 Op::Push(..)
                 | Op::Pop(_)
                 | Op::ZerosLike(_)
+                | Op::SeedBuf(_)
                 | Op::AccMem { .. }
                 | Op::Effect { .. } => false,
                 Op::Arg(_) => {
@@ -513,6 +516,7 @@ pub fn build(primal: &Func, sig: &Signature, seed: Seed) -> Func {
         routed: HashMap::new(),
         loop_depth: 0,
         dbuf: HashMap::new(),
+        result: None,
         facts: Facts::of(primal),
     };
     // The adjoint of each active slice parameter: a buffer of zeros, filled by the
@@ -525,7 +529,11 @@ pub fn build(primal: &Func, sig: &Signature, seed: Seed) -> Func {
             }
         }
     }
-    if active[ret.idx()] {
+    if ret_node.ty.is_memory() {
+        // A vector result: its adjoint buffer is the seed (made where the buffer's
+        // reverse starts, in `sweep`).
+        b.result = Some(ret);
+    } else if active[ret.idx()] {
         let s = match seed {
             Seed::One => b.constant(1.0, ret_node.ty),
             Seed::Param | Seed::Adjoint => b.push(Op::Seed, ret_node.ty),
@@ -597,6 +605,12 @@ fn sweep(
     // start of its reverse: every later contribution is added into memory.
     for &id in nodes {
         if !active[id.idx()] {
+            continue;
+        }
+        if b.result == Some(id) {
+            let ty = b.ty(id);
+            let z = b.push(Op::SeedBuf(id), ty);
+            b.dbuf.insert(id, z);
             continue;
         }
         let z = match b.func.node(id).op.clone() {
@@ -721,7 +735,12 @@ fn reverse_if(
         .filter(|((n, _), _)| *n == id)
         .map(|((_, k), v)| (*k, *v))
         .collect();
-    if seeds.is_empty() {
+    // A branch with no value to differentiate may still move adjoints through
+    // memory (an element update inside an `if`).
+    if seeds.is_empty()
+        && !touches_active_memory(b.func, then, active)
+        && !touches_active_memory(b.func, else_, active)
+    {
         return;
     }
     b.span = b.func.node(id).span;
@@ -836,7 +855,7 @@ fn reverse_for(
     let any_carried = carried.iter().any(|a| active[a.idx()]);
     // Whether the body reads or writes memory that has an adjoint.
     let memory = inside.iter().any(|&n| match b.func.node(n).op {
-        Op::Load(x, _) | Op::Store(x, _, _) => active[x.idx()],
+        Op::Load(x, _) | Op::Store(x, _, _) | Op::View(x, _, _) => active[x.idx()],
         _ => false,
     });
     if !any_carried && free.is_empty() && !memory {
@@ -1234,4 +1253,12 @@ fn for_has_free_tensor(
             !inside.contains(&x) && active[x.idx()] && matches!(func.node(x).ty, Ty::Tensor(_));
     });
     found
+}
+
+/// Whether a region (or one nested in it) reads or writes active memory.
+fn touches_active_memory(func: &Func, r: &Region, active: &[bool]) -> bool {
+    defined_in(func, r).iter().any(|&n| match func.node(n).op {
+        Op::Load(m, _) | Op::Store(m, _, _) | Op::View(m, _, _) => active[m.idx()],
+        _ => false,
+    })
 }

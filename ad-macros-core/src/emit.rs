@@ -1122,6 +1122,15 @@ impl<'a> Emitter<'a> {
                 };
                 return quote_spanned!(span=> let mut #name = #e;);
             }
+            Op::SeedBuf(r) => {
+                let seed = seed_ident(self.sig);
+                let r = v(r);
+                let name_s = self.sig.ident.to_string();
+                return quote_spanned! {span=>
+                    ::core::assert_eq!(#seed.len(), #r.len(), "the seed of `{}_vjp` has {} elements, its result {}", #name_s, #seed.len(), #r.len());
+                    let mut #name = #seed;
+                };
+            }
             Op::ZerosLike(x) => {
                 let ft = node.ty.float().unwrap_or(self.sig.float);
                 let zero = float_lit(0.0, ft, span);

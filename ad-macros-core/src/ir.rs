@@ -418,6 +418,9 @@ pub enum Op {
     },
     /// `[a, b, c]` (`array: true`) or `vec![a, b, c]`: a buffer of these elements.
     Elems(Vec<Id>, bool),
+    /// The `seed` parameter of `_vjp` for a vector result `.0`, moved into a mutable
+    /// buffer: the adjoint of the result.
+    SeedBuf(Id),
     /// A buffer of zeros as long as the slice or buffer `.0`, of the same kind (an
     /// array for an array): the adjoint of memory.
     ZerosLike(Id),
@@ -548,7 +551,7 @@ impl Op {
             }
             Op::Alloc { len, init, .. } => vec![*len, *init],
             Op::Elems(items, _) => items.clone(),
-            Op::ZerosLike(a) | Op::Len(a) | Op::Push(_, a) => vec![*a],
+            Op::ZerosLike(a) | Op::Len(a) | Op::Push(_, a) | Op::SeedBuf(a) => vec![*a],
             Op::Load(b, i) => vec![*b, *i],
             Op::Store(b, i, v) => vec![*b, *i, *v],
             Op::View(b, lo, hi) => std::iter::once(*b).chain([*lo]).chain(*hi).collect(),
@@ -659,7 +662,7 @@ impl Op {
                 *init = f(*init);
             }
             Op::Elems(items, _) => items.iter_mut().for_each(|a| *a = f(*a)),
-            Op::ZerosLike(a) | Op::Len(a) | Op::Push(_, a) => *a = f(*a),
+            Op::ZerosLike(a) | Op::Len(a) | Op::Push(_, a) | Op::SeedBuf(a) => *a = f(*a),
             Op::Load(b, i) => {
                 *b = f(*b);
                 *i = f(*i);
@@ -909,6 +912,7 @@ impl Func {
                     write!(f, "{what} [{}]", list(items))?
                 }
                 Op::ZerosLike(a) => write!(f, "zeros_like {a}")?,
+                Op::SeedBuf(a) => write!(f, "seed_buf {a}")?,
                 Op::Load(b, i) => write!(f, "{b}[{i}]")?,
                 Op::Store(b, i, v) => write!(f, "{b}[{i}] <- {v}")?,
                 Op::Len(b) => write!(f, "len {b}")?,

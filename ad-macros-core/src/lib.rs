@@ -143,6 +143,14 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         Some(_) if cx.has_errors() => TokenStream::new(),
         Some(sig) => match one_ir(sig, &args, &item_fn.block) {
             Some(out) => out,
+            // Only the one IR takes vector results: say what it does not take.
+            None if sig.ret_kind.is_memory() => {
+                lower::lower(&cx, sig, &item_fn.block);
+                if !cx.has_errors() {
+                    cx.error_at(sig.ident.span(), "a function with a vector result cannot take the tape; remove `tape`/`inline(..)`");
+                }
+                TokenStream::new()
+            }
             None => match route::route(sig, &args, &item_fn.block) {
                 route::Route::Tape(reason) => {
                     let mut out = tape::expand(sig, &args, &item_fn.block);

@@ -57,6 +57,10 @@ pub fn lower(cx: &Ctxt, sig: &Signature, block: &syn::Block) -> Func {
             lw.push(Op::Error, sig.ret_kind, span)
         }
     };
+    if sig.ret_kind.is_memory() && !matches!(lw.func.node(ret).ty, Ty::Buf(_) | Ty::Opaque) {
+        let span = lw.func.node(ret).span;
+        cx.error_at(span, "a function with a vector result returns a local buffer: an array literal `[a, b]`, `vec![..]`, or a buffer written in the body");
+    }
     let mut func = lw.func;
     func.body.nodes = lw.regions.pop().unwrap_or_default();
     func.outputs = vec![ret];
@@ -543,6 +547,10 @@ impl Lower<'_> {
             );
         }
         let recv = self.expr(&m.receiver, expect);
+        if matches!(self.func.node(recv).op, Op::Error) {
+            // Already reported: no second error for the method of a value in error.
+            return recv;
+        }
         let recv_ty = self.func.node(recv).ty;
         if name == "detach" && m.args.is_empty() {
             return self.push(Op::Detach(recv), recv_ty, m.span());
@@ -553,7 +561,7 @@ impl Lower<'_> {
         if recv_ty.is_memory() {
             return match name.as_str() {
                 "len" if m.args.is_empty() => self.push(Op::Len(recv), Ty::Int, m.span()),
-                _ => self.error(&m.method, format!("method `{name}` of a slice or buffer is not supported by the static path of #[differentiable] yet")),
+                _ => self.error(&m.method, format!("method `{name}` of a slice or buffer is not supported here by the static path of #[differentiable] yet; write a loop over its indices (`for i in 0..x.len()`) or elements (`for v in x.iter()`)")),
             };
         }
         match MathFn::from_name(&name) {
@@ -1328,6 +1336,15 @@ impl Lower<'_> {
             }
         }
         let span = i.if_token.span;
+        if let Some(&m) = then
+            .yields
+            .iter()
+            .chain(&else_.yields)
+            .find(|&&y| self.func.node(y).ty.is_memory())
+        {
+            let at = self.func.node(m).span;
+            self.cx.error_at(at, "an `if` whose value is a slice or buffer is not supported by the static path of #[differentiable]; write the buffer's elements in the branches instead");
+        }
         let yields = then.yields.clone();
         let else_yields = else_.yields.clone();
         let node = self.push(Op::If { cond, then, else_ }, Ty::Tuple, span);

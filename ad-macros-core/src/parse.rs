@@ -241,9 +241,12 @@ pub fn parse(cx: &Ctxt, item: &syn::ItemFn, args: &Args) -> Option<Signature> {
         }
         ReturnType::Type(_, ty) => match classify(ty) {
             Some((k @ (Ty::Float(_) | Ty::Tensor(_)), false)) => ((**ty).clone(), k),
+            // `-> [f64; N]`, `-> Vec<f64>`: a vector result, whose `_vjp` takes a seed
+            // of the same type (one IR only).
+            Some((k @ Ty::Slice(_), false)) => ((**ty).clone(), k),
             _ => {
                 fail(ty, format!(
-                    "#[differentiable] functions must return `f32`, `f64` or `Tensor`, not `{}`; only a float result has a gradient",
+                    "#[differentiable] functions must return `f32`, `f64`, `Tensor`, `[f64; N]` or `Vec<f64>`, not `{}`; only a float result has a gradient",
                     ty.to_token_stream().to_string().replace(" ", "")
                 ));
                 ((**ty).clone(), Ty::Opaque)

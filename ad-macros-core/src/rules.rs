@@ -47,6 +47,7 @@ pub fn pullback(b: &mut Builder<'_>, id: Id, dy: Id) -> Vec<(Id, Id)> {
         | Op::Alloc { .. }
         | Op::Elems(..)
         | Op::ZerosLike(_)
+        | Op::SeedBuf(_)
         | Op::Load(..)
         | Op::Store(..)
         | Op::Len(_)

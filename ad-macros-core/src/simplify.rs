@@ -388,6 +388,7 @@ fn cse_key(node: &Node, params: &[bool]) -> Option<String> {
         | Op::Alloc { .. }
         | Op::Elems(..)
         | Op::ZerosLike(_)
+        | Op::SeedBuf(_)
         | Op::Store(..)
         | Op::Push(..)
         | Op::Pop(_)
