@@ -490,3 +490,59 @@ fn vector_results_take_a_seed_of_their_type() {
 fn a_seed_of_the_wrong_length_is_named() {
     let _ = scaled_vjp(&point(4), 0.8, vec![1.0, 2.0]);
 }
+
+// Iterator chains and closures, inlined into loops (each checked against its tape
+// twin and central differences).
+macro_rules! chain_twins {
+    ($($name:ident $grad:ident / $tape:ident $tgrad:ident ($($p:ident : $t:ty),*) $body:block)*) => {
+        $(
+            #[differentiable(static)]
+            fn $name($($p: $t),*) -> f64 $body
+            #[differentiable(tape)]
+            fn $tape($($p: $t),*) -> f64 $body
+        )*
+        #[test]
+        fn iterator_chains_agree_with_the_tape_and_differences() {
+            let x = point(6);
+            let y: Vec<f64> = x.iter().map(|v| 0.5 - v).collect();
+            $(
+                let (v, g) = $grad(&x, &y);
+                let (tv, tg) = $tgrad(&x, &y);
+                assert!((v - tv).abs() <= 1e-12 * (1.0 + v.abs()), "{}: {v} vs {tv}", stringify!($name));
+                assert_close(&g.0, &tg.0, concat!(stringify!($name), " dx vs tape"));
+                assert_close(&g.1, &tg.1, concat!(stringify!($name), " dy vs tape"));
+                assert_close(&g.0, &fd(|x| $name(x, &y), &x), concat!(stringify!($name), " dx vs fd"));
+                assert_close(&g.1, &fd(|y| $name(&x, y), &y), concat!(stringify!($name), " dy vs fd"));
+            )*
+        }
+    };
+}
+
+chain_twins! {
+    dot dot_grad / dot_t dot_t_grad (x: &[f64], y: &[f64]) {
+        x.iter().zip(y.iter()).map(|(a, b)| a * b).sum::<f64>() + x.iter().sum::<f64>()
+    }
+    folds folds_grad / folds_t folds_t_grad (x: &[f64], y: &[f64]) {
+        let sq = |t: f64| t * t;
+        let s = x.iter().fold(0.0, |acc, v| acc + sq(*v).sin());
+        let p: f64 = y.iter().map(|v| 1.0 + 0.1 * v).product();
+        s * p
+    }
+    windows windows_grad / windows_t windows_t_grad (x: &[f64], y: &[f64]) {
+        let w: f64 = x.windows(2).map(|w| (w[1] - w[0]).powi(2)).sum();
+        let c: f64 = y.chunks(4).map(|c| c[0] * c.len() as f64).sum();
+        w + c
+    }
+    adaptors adaptors_grad / adaptors_t adaptors_t_grad (x: &[f64], y: &[f64]) {
+        let mut s = 0.0;
+        for (i, v) in x.iter().enumerate().skip(1) {
+            s += v * (i as f64);
+        }
+        for (a, b) in x.iter().zip(y.iter().skip(2)) {
+            s += (a - b).exp();
+        }
+        let r: f64 = x.iter().rev().take(3).map(|v| v.cos()).sum();
+        let t: f64 = (0..x.len()).step_by(2).map(|i| x[i] * y[i]).sum();
+        s + r + t
+    }
+}

@@ -24,6 +24,8 @@ use quote::ToTokens;
 use syn::spanned::Spanned;
 use syn::{Expr, Lit, Pat, Stmt};
 
+mod chains;
+
 /// Lowers the body of `item` against its signature model. Errors go to `cx`.
 pub fn lower(cx: &Ctxt, sig: &Signature, block: &syn::Block) -> Func {
     let mut lw = Lower {
@@ -40,6 +42,7 @@ pub fn lower(cx: &Ctxt, sig: &Signature, block: &syn::Block) -> Func {
         lw.env.push(Slot {
             name: p.ident.to_string(),
             id: Some(id),
+            closure: None,
         });
     }
     let ret = lw.block(block, Some(sig.ret_kind));
@@ -72,8 +75,10 @@ pub fn lower(cx: &Ctxt, sig: &Signature, block: &syn::Block) -> Func {
 #[derive(Clone)]
 struct Slot {
     name: String,
-    /// `None` for `let x;` before its first assignment.
+    /// `None` for `let x;` before its first assignment, and for a closure.
     id: Option<Id>,
+    /// A closure bound by `let f = |..| ..;`, inlined where it is called.
+    closure: Option<std::rc::Rc<syn::ExprClosure>>,
 }
 
 struct Lower<'a> {
@@ -212,6 +217,23 @@ impl Lower<'_> {
                 }
             },
         };
+        if let Some(init) = &local.init {
+            if let Expr::Closure(c) = &*init.expr {
+                // `let f = |..| ..;`: inlined at each call.
+                let mut names = Vec::new();
+                assigned_in_expr(&c.body, &mut names);
+                if let Some(n) = names.iter().find(|n| self.lookup(n).is_some()) {
+                    self.error(c, format!("this closure assigns `{n}`; the static path of #[differentiable] inlines closures that only compute a value"));
+                    return;
+                }
+                self.env.push(Slot {
+                    name: ident.to_string(),
+                    id: None,
+                    closure: Some(std::rc::Rc::new(c.clone())),
+                });
+                return;
+            }
+        }
         let id = match &local.init {
             None => None,
             Some(init) => {
@@ -238,6 +260,7 @@ impl Lower<'_> {
         self.env.push(Slot {
             name: ident.to_string(),
             id,
+            closure: None,
         });
     }
 
@@ -332,7 +355,9 @@ impl Lower<'_> {
                 match u.op {
                     syn::UnOp::Neg(_) => self.push(Op::Neg(a), ty, u.span()),
                     syn::UnOp::Not(_) => self.push(Op::Not(a), ty, u.span()),
-                    _ => self.error(u, "dereferencing is not supported by the static path of #[differentiable]; take parameters by value"),
+                    // `*v` of an item or a reborrow: the value itself.
+                    syn::UnOp::Deref(_) => a,
+                    _ => self.error(u, "this operator is not supported by the static path of #[differentiable]"),
                 }
             }
             Expr::Binary(b) => match bin_op(&b.op) {
@@ -481,6 +506,9 @@ impl Lower<'_> {
         if p.qself.is_none() {
             if let Some(ident) = p.path.get_ident() {
                 if let Some(i) = self.lookup(&ident.to_string()) {
+                    if self.env[i].closure.is_some() {
+                        return self.error(ident, format!("the closure `{ident}` is only called on the static path of #[differentiable]; call it, as in `{ident}(x)`"));
+                    }
                     return match self.env[i].id {
                         Some(id) => id,
                         None => {
@@ -539,6 +567,9 @@ impl Lower<'_> {
     }
 
     fn method(&mut self, m: &syn::ExprMethodCall, expect: Option<Ty>) -> Id {
+        if let Some(v) = self.chain_terminal(m, expect) {
+            return v;
+        }
         let name = m.method.to_string();
         if let Some(t) = &m.turbofish {
             return self.error(
@@ -560,7 +591,7 @@ impl Lower<'_> {
         }
         if recv_ty.is_memory() {
             return match name.as_str() {
-                "len" if m.args.is_empty() => self.push(Op::Len(recv), Ty::Int, m.span()),
+                "len" if m.args.is_empty() => self.len_of(recv, m.span()),
                 _ => self.error(&m.method, format!("method `{name}` of a slice or buffer is not supported here by the static path of #[differentiable] yet; write a loop over its indices (`for i in 0..x.len()`) or elements (`for v in x.iter()`)")),
             };
         }
@@ -741,6 +772,24 @@ impl Lower<'_> {
     }
 
     fn call(&mut self, c: &syn::ExprCall, expect: Option<Ty>, trusted: bool) -> Id {
+        if let Expr::Path(p) = &*c.func {
+            if let Some(ident) = p.path.get_ident() {
+                let closure = self
+                    .lookup(&ident.to_string())
+                    .and_then(|i| self.env[i].closure.clone());
+                if let Some(closure) = closure {
+                    if closure.inputs.len() != c.args.len() {
+                        return self.error(
+                            c,
+                            format!("`{ident}` takes {} argument(s)", closure.inputs.len()),
+                        );
+                    }
+                    let args: Vec<Vec<Id>> =
+                        c.args.iter().map(|a| vec![self.expr(a, None)]).collect();
+                    return self.inline_closure(&closure, &args);
+                }
+            }
+        }
         let path = match &*c.func {
             Expr::Path(p) if p.qself.is_none() => &p.path,
             other => {
@@ -906,7 +955,39 @@ impl Lower<'_> {
             return None;
         }
         let i = self.expr(&ix.index, Some(Ty::Int));
-        Some((buf, i))
+        Some(self.through_view(buf, i, ix.span()))
+    }
+
+    /// `v[i]` of a view `v = &b[lo..]` is `b[lo + i]`.
+    fn through_view(&mut self, buf: Id, i: Id, span: Span) -> (Id, Id) {
+        match self.func.node(buf).op {
+            Op::View(b, lo, _) => {
+                let at = self.push(Op::Binary(BinOp::Add, lo, i), Ty::Int, span);
+                (b, at)
+            }
+            _ => (buf, i),
+        }
+    }
+
+    /// `x.len()`, of a view too.
+    fn len_of(&mut self, x: Id, span: Span) -> Id {
+        match self.func.node(x).op {
+            Op::View(b, lo, hi) => {
+                let hi = match hi {
+                    Some(h) => h,
+                    None => self.push(Op::Len(b), Ty::Int, span),
+                };
+                self.push(Op::Binary(BinOp::Sub, hi, lo), Ty::Int, span)
+            }
+            _ => self.push(Op::Len(x), Ty::Int, span),
+        }
+    }
+
+    /// `x[i]` as a value.
+    fn load(&mut self, x: Id, i: Id, span: Span) -> Id {
+        let ft = self.func.node(x).ty.float().unwrap_or(self.sig.float);
+        let (b, i) = self.through_view(x, i, span);
+        self.push(Op::Load(b, i), Ty::Float(ft), span)
     }
 
     /// A call argument: a value, or a view `&b[lo..hi]` of a slice or buffer.
@@ -1053,9 +1134,26 @@ impl Lower<'_> {
             return;
         }
         let span = f.for_token.span;
-        // The range, and the slice whose elements the pattern binds (if any).
-        let Some(header) = self.loop_header(&f.expr) else {
-            return;
+        // The range, and the slice whose elements the pattern binds (if any), or a
+        // stream of items for an iterator chain.
+        let (header, items) = if chains::is_chain(&f.expr) {
+            let Some(s) = self.stream(&f.expr) else {
+                return;
+            };
+            let header = Header {
+                lo: s.lo,
+                hi: s.hi,
+                inclusive: false,
+                step: s.step,
+                rev: s.rev,
+                elems: None,
+            };
+            (header, Some(s.items))
+        } else {
+            let Some(header) = self.loop_header(&f.expr) else {
+                return;
+            };
+            (header, None)
         };
         // The outer variables the body assigns: carried.
         let mut names = Vec::new();
@@ -1097,7 +1195,13 @@ impl Lower<'_> {
         }
         self.regions.push(Vec::new());
         let scope = self.env.len();
-        self.bind_loop_pattern(&f.pat, index, header.elems);
+        match &items {
+            Some(items) => {
+                let vals = items(self, index);
+                self.bind_values(&f.pat, &vals);
+            }
+            None => self.bind_loop_pattern(&f.pat, index, header.elems),
+        }
         self.block(&f.body, None);
         self.env.truncate(scope);
         let nodes = self.regions.pop().unwrap_or_default();
@@ -1226,7 +1330,7 @@ impl Lower<'_> {
         }
         let span = e.span();
         let lo = self.opaque(quote::quote!(0), Ty::Int, span);
-        let hi = self.push(Op::Len(x), Ty::Int, span);
+        let hi = self.len_of(x, span);
         Some(Header {
             lo,
             hi,
@@ -1245,7 +1349,11 @@ impl Lower<'_> {
                 lw.func.nodes[id.idx()]
                     .hint
                     .get_or_insert_with(|| name.clone());
-                lw.env.push(Slot { name, id: Some(id) });
+                lw.env.push(Slot {
+                    name,
+                    id: Some(id),
+                    closure: None,
+                });
             }
             Some(None) => {}
             None => {
@@ -1253,9 +1361,8 @@ impl Lower<'_> {
             }
         };
         let elem = |lw: &mut Self, x: Id| {
-            let ft = lw.func.node(x).ty.float().unwrap_or(lw.sig.float);
             let span = lw.func.node(x).span;
-            lw.push(Op::Load(x, index), Ty::Float(ft), span)
+            lw.load(x, index, span)
         };
         match elems {
             None => bind(self, pat, index),
