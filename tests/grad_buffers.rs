@@ -546,3 +546,40 @@ chain_twins! {
         s + r + t
     }
 }
+
+// `match` on integers and `bool`s, as `if` chains; tuple lets.
+#[differentiable(static, wrt(x))]
+fn matching(x: &[f64], mode: u8, flip: bool) -> f64 {
+    let mut s = 0.0;
+    for i in 0..x.len() {
+        let v = match i % 4 {
+            0 => x[i] * x[i],
+            1 | 2 => x[i].sin(),
+            k if k > 2 => x[i] * k as f64,
+            _ => 0.0,
+        };
+        s += v;
+    }
+    let (a, b) = (s * 2.0, s.exp());
+    let m = match mode {
+        0 => a * a,
+        1..=3 => b.sin(),
+        _ => 3.0 * a,
+    };
+    match flip {
+        true => -m,
+        false => m,
+    }
+}
+
+#[test]
+fn match_arms_and_tuple_lets() {
+    let x = vec![0.3, -0.2, 0.5, 0.1, 0.05];
+    for mode in [0, 2, 7] {
+        for flip in [false, true] {
+            let (v, g) = matching_grad(&x, mode, flip);
+            assert_eq!(v.to_bits(), matching(&x, mode, flip).to_bits());
+            assert_close(&g, &fd(|x| matching(x, mode, flip), &x), "dx");
+        }
+    }
+}

@@ -1122,6 +1122,10 @@ impl<'a> Emitter<'a> {
                 };
                 return quote_spanned!(span=> let mut #name = #e;);
             }
+            Op::Matches(x, pat) => {
+                let (x, pat) = (v(x), &self.func.opaque[*pat as usize]);
+                quote_spanned!(span=> ::core::matches!(#x, #pat))
+            }
             Op::SeedBuf(r) => {
                 let seed = seed_ident(self.sig);
                 let r = v(r);

@@ -418,6 +418,9 @@ pub enum Op {
     },
     /// `[a, b, c]` (`array: true`) or `vec![a, b, c]`: a buffer of these elements.
     Elems(Vec<Id>, bool),
+    /// `matches!(x, pat)` for a `match` arm on an integer, `bool` or field-less enum
+    /// (`Func::opaque[.1]` holds the pattern): a `bool`.
+    Matches(Id, u32),
     /// The `seed` parameter of `_vjp` for a vector result `.0`, moved into a mutable
     /// buffer: the adjoint of the result.
     SeedBuf(Id),
@@ -551,7 +554,9 @@ impl Op {
             }
             Op::Alloc { len, init, .. } => vec![*len, *init],
             Op::Elems(items, _) => items.clone(),
-            Op::ZerosLike(a) | Op::Len(a) | Op::Push(_, a) | Op::SeedBuf(a) => vec![*a],
+            Op::ZerosLike(a) | Op::Len(a) | Op::Push(_, a) | Op::SeedBuf(a) | Op::Matches(a, _) => {
+                vec![*a]
+            }
             Op::Load(b, i) => vec![*b, *i],
             Op::Store(b, i, v) => vec![*b, *i, *v],
             Op::View(b, lo, hi) => std::iter::once(*b).chain([*lo]).chain(*hi).collect(),
@@ -662,7 +667,9 @@ impl Op {
                 *init = f(*init);
             }
             Op::Elems(items, _) => items.iter_mut().for_each(|a| *a = f(*a)),
-            Op::ZerosLike(a) | Op::Len(a) | Op::Push(_, a) | Op::SeedBuf(a) => *a = f(*a),
+            Op::ZerosLike(a) | Op::Len(a) | Op::Push(_, a) | Op::SeedBuf(a) | Op::Matches(a, _) => {
+                *a = f(*a)
+            }
             Op::Load(b, i) => {
                 *b = f(*b);
                 *i = f(*i);
@@ -913,6 +920,7 @@ impl Func {
                 }
                 Op::ZerosLike(a) => write!(f, "zeros_like {a}")?,
                 Op::SeedBuf(a) => write!(f, "seed_buf {a}")?,
+                Op::Matches(a, p) => write!(f, "matches {a} `{}`", self.opaque[*p as usize])?,
                 Op::Load(b, i) => write!(f, "{b}[{i}]")?,
                 Op::Store(b, i, v) => write!(f, "{b}[{i}] <- {v}")?,
                 Op::Len(b) => write!(f, "len {b}")?,

@@ -187,6 +187,18 @@ impl Lower<'_> {
     }
 
     fn local(&mut self, local: &syn::Local) {
+        // `let (a, b) = (e1, e2);`: one binding per element.
+        if let (Pat::Tuple(pt), Some(init)) = (&local.pat, &local.init) {
+            if let Expr::Tuple(t) = &*init.expr {
+                if pt.elems.len() == t.elems.len() && init.diverge.is_none() {
+                    let vals: Vec<Id> = t.elems.iter().map(|e| self.expr(e, None)).collect();
+                    for (p, v) in pt.elems.iter().zip(vals) {
+                        self.bind_values(p, &[v]);
+                    }
+                    return;
+                }
+            }
+        }
         let (ident, ty) = match &local.pat {
             Pat::Ident(pi) if pi.subpat.is_none() && pi.by_ref.is_none() => {
                 (pi.ident.clone(), None)
@@ -307,6 +319,7 @@ impl Lower<'_> {
                 None
             }
             Expr::If(i) => self.if_(i, expect),
+            Expr::Match(m) => self.match_(m, expect),
             Expr::Paren(p) => self.expr_or_unit(&p.expr, expect),
             Expr::Block(b) if b.label.is_none() => self.block(&b.block, expect),
             _ => Some(self.expr(e, expect)),
@@ -430,10 +443,10 @@ impl Lower<'_> {
                 let len = self.expr(&r.len, Some(Ty::Int));
                 self.alloc(init, len, true, r.span())
             }
-            Expr::Match(m) => self.error(
-                m.match_token,
-                format!("`match` is not supported by the static path of #[differentiable]; use `if`/`else` or {TAPE_HINT}"),
-            ),
+            Expr::Match(m) => match self.match_(m, expect) {
+                Some(v) => v,
+                None => self.error(m.match_token, "this `match` has no value; give every arm a value"),
+            },
             // `&t`: the value itself; the emitter decides between borrowing and moving.
             Expr::Reference(r) if r.mutability.is_none() => self.expr(&r.expr, expect),
             Expr::Reference(r) => self.error(
@@ -1381,6 +1394,101 @@ impl Lower<'_> {
                 }
             },
         }
+    }
+
+    /// `match` on an integer, a `bool` or a field-less enum, as an `if` chain: each
+    /// arm's test (`matches!` of its pattern, and its guard) is computed first, then
+    /// the arms become `if t0 { a0 } else if t1 { a1 } else { last }`.
+    fn match_(&mut self, m: &syn::ExprMatch, expect: Option<Ty>) -> Option<Id> {
+        let scrut = self.expr(&m.expr, None);
+        if self.func.node(scrut).ty.is_differentiable() {
+            self.error(&m.expr, "`match` on a float or tensor is not supported by the static path of #[differentiable]; compare with `if`");
+            return None;
+        }
+        let span = m.match_token.span;
+        let scope = self.env.len();
+        let mut tests = Vec::new();
+        for (k, arm) in m.arms.iter().enumerate() {
+            // A binding arm (`n => .. n ..`) sees the scrutinee under its name.
+            let (test, binding) = match &arm.pat {
+                Pat::Wild(_) => (None, None),
+                Pat::Ident(pi) if pi.subpat.is_none() && pi.by_ref.is_none() => {
+                    (None, Some(pi.ident.to_string()))
+                }
+                Pat::Lit(_) | Pat::Or(_) | Pat::Range(_) | Pat::Path(_) => {
+                    let idx = self.func.opaque.len() as u32;
+                    self.func.opaque.push(arm.pat.to_token_stream());
+                    (
+                        Some(self.push(Op::Matches(scrut, idx), Ty::Bool, arm.pat.span())),
+                        None,
+                    )
+                }
+                other => {
+                    self.error(other, "this pattern is not supported by the static path of #[differentiable]; a `match` there is on integers, `bool`s and field-less enums");
+                    return None;
+                }
+            };
+            let guard = arm.guard.as_ref().map(|(_, g)| {
+                let inner = self.env.len();
+                if let Some(b) = &binding {
+                    self.env.push(Slot {
+                        name: b.clone(),
+                        id: Some(scrut),
+                        closure: None,
+                    });
+                }
+                let g = self.expr(g, Some(Ty::Bool));
+                self.env.truncate(inner);
+                g
+            });
+            let t = match (test, guard) {
+                (Some(t), Some(g)) => Some(self.push(Op::Binary(BinOp::And, t, g), Ty::Bool, span)),
+                (t, g) => t.or(g),
+            };
+            let name = format!("__ad_arm{k}");
+            if let Some(t) = t {
+                self.env.push(Slot {
+                    name: name.clone(),
+                    id: Some(t),
+                    closure: None,
+                });
+            }
+            tests.push((t.map(|_| name), binding));
+        }
+        self.env.push(Slot {
+            name: "__ad_scrutinee".into(),
+            id: Some(scrut),
+            closure: None,
+        });
+        // The arms as blocks, a binding arm's name bound first.
+        let arm_block = |arm: &syn::Arm, binding: &Option<String>| -> syn::Block {
+            let body = &arm.body;
+            match binding {
+                Some(b) => {
+                    let b = proc_macro2::Ident::new(b, arm.pat.span());
+                    syn::parse_quote!({ let #b = __ad_scrutinee; #body })
+                }
+                None => syn::parse_quote!({ #body }),
+            }
+        };
+        // Built from the last arm up; an arm with no test ends the chain.
+        let mut chain: Option<Expr> = None;
+        for (arm, (test, binding)) in m.arms.iter().zip(&tests).rev() {
+            let block = arm_block(arm, binding);
+            chain = Some(match (test, chain) {
+                (None, _) | (_, None) => syn::parse_quote!(#block),
+                (Some(t), Some(rest)) => {
+                    let t = proc_macro2::Ident::new(t, span);
+                    syn::parse_quote!(if #t #block else { #rest })
+                }
+            });
+        }
+        let v = match chain {
+            Some(e) => self.expr_or_unit(&e, expect),
+            None => None,
+        };
+        self.env.truncate(scope);
+        v
     }
 
     /// Lowers `if`/`else` (statement or expression, `else if` chains) into an [`Op::If`]

@@ -48,6 +48,7 @@ pub fn pullback(b: &mut Builder<'_>, id: Id, dy: Id) -> Vec<(Id, Id)> {
         | Op::Elems(..)
         | Op::ZerosLike(_)
         | Op::SeedBuf(_)
+        | Op::Matches(..)
         | Op::Load(..)
         | Op::Store(..)
         | Op::Len(_)
