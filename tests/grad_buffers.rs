@@ -583,3 +583,31 @@ fn match_arms_and_tuple_lets() {
         }
     }
 }
+
+// Buffer methods: `fill`, `swap`, `copy_from_slice`, copies by `to_vec`/`clone`.
+#[differentiable(static)]
+fn shuffled(x: &[f64], t: f64) -> f64 {
+    let mut a = x.to_vec();
+    let mut h = vec![0.0; x.len()];
+    a.swap(0, 2);
+    h.fill(t * t);
+    let mut s = 0.0;
+    for _ in 0..3 {
+        for i in 0..h.len() {
+            h[i] = (h[i] * a[i]).sin() + t;
+        }
+        let c = h.clone();
+        a.copy_from_slice(&c);
+        s += a[1] * a[0];
+    }
+    s
+}
+
+#[test]
+fn buffer_methods() {
+    let (x, t) = (vec![0.4, -0.7, 1.1], 0.6);
+    let (v, (gx, gt)) = shuffled_grad(&x, t);
+    assert_eq!(v.to_bits(), shuffled(&x, t).to_bits());
+    assert_close(&gx, &fd(|x| shuffled(x, t), &x), "dx");
+    assert_close(&[gt], &fd(|p| shuffled(&x, p[0]), &[t]), "dt");
+}

@@ -603,6 +603,9 @@ impl Lower<'_> {
             return self.tensor_method(m, recv, ft);
         }
         if recv_ty.is_memory() {
+            if let Some(v) = self.memory_method(m, recv) {
+                return v;
+            }
             return match name.as_str() {
                 "len" if m.args.is_empty() => self.len_of(recv, m.span()),
                 _ => self.error(&m.method, format!("method `{name}` of a slice or buffer is not supported here by the static path of #[differentiable] yet; write a loop over its indices (`for i in 0..x.len()`) or elements (`for v in x.iter()`)")),
@@ -980,6 +983,89 @@ impl Lower<'_> {
             }
             _ => (buf, i),
         }
+    }
+
+    /// The methods of memory that copy or write it, lowered as the loops they are:
+    /// `fill`, `swap`, `copy_from_slice` (statements) and `to_vec`, `to_owned`,
+    /// `clone` (a new `Vec`). `None` for the other methods.
+    fn memory_method(&mut self, m: &syn::ExprMethodCall, recv: Id) -> Option<Id> {
+        let name = m.method.to_string();
+        let span = m.span();
+        let ft = self.func.node(recv).ty.float().unwrap_or(self.sig.float);
+        let b = &m.receiver;
+        let unit = |lw: &mut Self| lw.opaque(quote::quote!(()), Ty::Opaque, span);
+        let is_array = match self.func.node(recv).op {
+            Op::Param(k) => matches!(
+                parse::strip_ref(&self.sig.params[k as usize].ty),
+                syn::Type::Array(_)
+            ),
+            Op::Alloc { array, .. } | Op::Elems(_, array) => array,
+            _ => false,
+        };
+        let by_ref_param =
+            matches!(self.func.node(recv).op, Op::Param(k) if self.sig.params[k as usize].by_ref);
+        let code: syn::Expr = match (name.as_str(), m.args.len()) {
+            ("fill", 1) => {
+                let v = &m.args[0];
+                syn::parse_quote!({
+                    let __ad_fill = #v;
+                    for __ad_k in 0..#b.len() {
+                        #b[__ad_k] = __ad_fill;
+                    }
+                })
+            }
+            ("swap", 2) => {
+                let (i, j) = (&m.args[0], &m.args[1]);
+                syn::parse_quote!({
+                    let __ad_i = #i;
+                    let __ad_j = #j;
+                    let __ad_a = #b[__ad_i];
+                    let __ad_b = #b[__ad_j];
+                    #b[__ad_i] = __ad_b;
+                    #b[__ad_j] = __ad_a;
+                })
+            }
+            ("copy_from_slice", 1) => {
+                let src = match &m.args[0] {
+                    Expr::Reference(r) => &*r.expr,
+                    e => e,
+                };
+                syn::parse_quote!({
+                    assert_eq!(#b.len(), #src.len(), "copy_from_slice: the lengths differ");
+                    for __ad_k in 0..#b.len() {
+                        #b[__ad_k] = #src[__ad_k];
+                    }
+                })
+            }
+            // A copy into a new `Vec` (`clone` of a `&[f64]` parameter copies the
+            // reference: the same memory, read only).
+            ("clone", 0) if by_ref_param && !is_array => return Some(recv),
+            ("to_vec" | "to_owned", 0) | ("clone", 0) if !is_array || name == "to_vec" => {
+                let init = self.push(Op::Const(0.0), Ty::Float(ft), span);
+                let len = self.len_of(recv, span);
+                let c = self.alloc(init, len, false, span);
+                let scope = self.env.len();
+                self.env.push(Slot {
+                    name: "__ad_copy".into(),
+                    id: Some(c),
+                    closure: None,
+                });
+                self.env.push(Slot {
+                    name: "__ad_src".into(),
+                    id: Some(recv),
+                    closure: None,
+                });
+                let copy: syn::Expr = syn::parse_quote!(for __ad_k in 0..__ad_src.len() {
+                    __ad_copy[__ad_k] = __ad_src[__ad_k];
+                });
+                self.expr_or_unit(&copy, None);
+                self.env.truncate(scope);
+                return Some(c);
+            }
+            _ => return None,
+        };
+        self.expr_or_unit(&code, None);
+        Some(unit(self))
     }
 
     /// `x.len()`, of a view too.
