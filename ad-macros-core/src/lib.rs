@@ -22,7 +22,7 @@
 //! # The one IR, and what still goes the old way
 //!
 //! Every function without `tape` or `inline(..)` is first lowered into the one IR
-//! ([`ir`]): SSA values; `if` and `for` as regions whose carried values are region
+//! ([`ir`](mod@ir)): SSA values; `if` and `for` as regions whose carried values are region
 //! arguments ([`ir::Op::For`], as MLIR's `scf.for` with `iter_args`); memory for
 //! slice parameters and local buffers (`vec![x; n]`, `[x; N]`, `[a, b]`: alloc, load,
 //! store, len); views `&x[a..b]` and calls that pass memory; debug statements

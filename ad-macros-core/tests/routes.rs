@@ -34,28 +34,28 @@ const CALLS_EXPECTED: &[(&str, &str)] = &[
 
 /// Function name -> "static", "tape" (forced) or "tape: <Construct>".
 const EXPECTED: &[(&str, &str)] = &[
-    ("by_mode", "tape: Match"),
+    ("by_mode", "static"),
     ("by_mode_static", "static"),
     // `zip` comes before the closure in source order.
-    ("dot3", "tape: Iterator"),
+    ("dot3", "static"),
     ("dot3_static", "static"),
     // `x.iter().sum()` is static; the `iter()` under `map` is not.
-    ("variance", "tape: Iterator"),
+    ("variance", "static"),
     ("variance_static", "static"),
-    ("with_closures", "tape: Closure"),
+    ("with_closures", "static"),
     ("with_closures_static", "static"),
     ("uses_cube", "tape: Inline"),
     ("uses_cube_static", "static"),
     ("prefix_energy", "tape: LocalVec"),
     ("prefix_energy_static", "static"),
-    ("smoothed", "tape: Macro"),
+    ("smoothed", "static"),
     ("smoothed_static", "static"),
     // `for xi in x` over a slice parameter is static; the sub-slice `&x[1..]` is not.
     ("reborrow", "tape: Iterator"),
     ("reborrow_static", "static"),
     ("labeled", "tape: Label"),
     ("labeled_static", "static"),
-    ("polar", "tape: Tuple"),
+    ("polar", "static"),
     ("polar_static", "static"),
     ("capped_power", "static"),
     ("capped_power_static", "static"),
@@ -153,14 +153,15 @@ fn every_function_of_grad_tape_fallback_takes_its_expected_route() {
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
-    // Both routes are represented, and every construct of the table is reached.
+    // Both routes are represented. (Issue 11 moves constructs from the tape to the
+    // one IR: the functions that moved are pinned as "static" above.)
     assert!(EXPECTED.iter().any(|(_, r)| *r == "static"));
     assert!(
         EXPECTED
             .iter()
             .filter(|(_, r)| r.starts_with("tape"))
             .count()
-            >= 10
+            >= 5
     );
 }
 
@@ -196,8 +197,8 @@ fn route_of_reports_options_and_rejections() {
     use quote::quote;
     let body = quote!(
         fn f(x: f64) -> f64 {
-            let (a, b) = (x, x);
-            a * b
+            let p = (x, x);
+            p.0 * p.1
         }
     );
     let route = |args| ad_macros_core::route_of(args, body.clone()).map(describe);

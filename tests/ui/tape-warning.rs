@@ -5,16 +5,22 @@ use adjoint::prelude::*;
 
 #[differentiable]
 fn by_mode(x: f64, mode: u8) -> f64 {
-    match mode {
-        0 => x.sin(),
-        _ => x * x,
+    let p = (x, mode);
+    if p.1 == 0 {
+        p.0.sin()
+    } else {
+        p.0 * p.0
     }
 }
 
 #[differentiable]
 fn pair(x: f64) -> f64 {
-    let (a, b) = (x, x * 2.0);
-    a * b
+    let mut n = 0.0;
+    let mut bump = |t: f64| {
+        n += t;
+        t
+    };
+    bump(x) * n
 }
 
 fn main() {

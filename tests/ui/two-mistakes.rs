@@ -4,8 +4,8 @@ use adjoint::prelude::*;
 #[differentiable(static)]
 fn f(x: f64, y: f64) -> f64 {
     let a = x.to_degrees();
-    let twice = |t: f64| t * 2.0;
-    a + twice(y)
+    let p = (y, y);
+    a + p.0
 }
 
 fn main() {}
