@@ -438,17 +438,9 @@ pub fn activity(func: &Func, sig: &Signature) -> Vec<bool> {
                 | Op::SeedBuf(_)
                 | Op::AccMem { .. }
                 | Op::Effect { .. } => false,
-                Op::Arg(_) => {
-                    carried
-                        .get(&Id(i as u32))
-                        .is_some_and(|&(f, k)| match &func.node(f).op {
-                            Op::For { inits, body, .. } => {
-                                inits.get(k).is_some_and(|x| active[x.idx()])
-                                    || body.yields.get(k).is_some_and(|y| active[y.idx()])
-                            }
-                            _ => false,
-                        })
-                }
+                Op::Arg(_) => carried
+                    .get(&Id(i as u32))
+                    .is_some_and(|&(f, k)| carried_active(&func.node(f).op, k, &active)),
                 Op::Proj(n, k) => {
                     let k = *k as usize;
                     match &func.node(*n).op {
@@ -456,11 +448,7 @@ pub fn activity(func: &Func, sig: &Signature) -> Vec<bool> {
                             then.yields.get(k).is_some_and(|y| active[y.idx()])
                                 || else_.yields.get(k).is_some_and(|y| active[y.idx()])
                         }
-                        Op::For { inits, body, .. } => {
-                            inits.get(k).is_some_and(|x| active[x.idx()])
-                                || body.yields.get(k).is_some_and(|y| active[y.idx()])
-                        }
-                        _ => false,
+                        op => carried_active(op, k, &active),
                     }
                 }
                 // An element of memory is active when the memory is.
@@ -478,6 +466,17 @@ pub fn activity(func: &Func, sig: &Signature) -> Vec<bool> {
         if !changed {
             return active;
         }
+    }
+}
+
+/// Whether carried value `k` of a `For` is active: its initial or its next value is.
+fn carried_active(op: &Op, k: usize, active: &[bool]) -> bool {
+    match op {
+        Op::For { inits, body, .. } => {
+            inits.get(k).is_some_and(|x| active[x.idx()])
+                || body.yields.get(k).is_some_and(|y| active[y.idx()])
+        }
+        _ => false,
     }
 }
 
@@ -1091,7 +1090,12 @@ fn rematerialize(
             origin: Origin::Adjoint,
             hint: None,
         });
-        if let Some(r) = region_mut(b.func, owner, which) {
+        if let Some(r) = b.func.nodes[owner.idx()]
+            .op
+            .regions_mut()
+            .into_iter()
+            .nth(which)
+        {
             r.nodes.push(push);
         }
         b.push(Op::Pop(k), ty)
@@ -1135,45 +1139,18 @@ fn recomputable(
     r
 }
 
-/// Region `which` of the structured node `owner`, for appending saves.
-fn region_mut(func: &mut Func, owner: Id, which: usize) -> Option<&mut Region> {
-    match &mut func.nodes[owner.idx()].op {
-        Op::If { then, else_, .. } => Some(if which == 0 { then } else { else_ }),
-        Op::For { body, .. } => Some(body),
-        _ => None,
-    }
-}
-
 /// Copies `nodes` (and the regions they own) into the builder's current region,
 /// reading `remap`ped operands; records each copy in `remap`.
 fn copy_nodes(b: &mut Builder<'_>, nodes: &[Id], remap: &mut HashMap<Id, Id>) {
     for &n in nodes {
         let mut node = b.func.node(n).clone();
-        let m = |remap: &HashMap<Id, Id>, a: Id| remap.get(&a).copied().unwrap_or(a);
-        match &mut node.op {
-            Op::If { cond, then, else_ } => {
-                *cond = m(remap, *cond);
-                *then = copy_region(b, then, remap);
-                *else_ = copy_region(b, else_, remap);
-            }
-            Op::For {
-                lo,
-                hi,
-                step,
-                inits,
-                body,
-                ..
-            } => {
-                *lo = m(remap, *lo);
-                *hi = m(remap, *hi);
-                if let Some(s) = step {
-                    *s = m(remap, *s);
-                }
-                inits.iter_mut().for_each(|a| *a = m(remap, *a));
-                *body = copy_region(b, body, remap);
-            }
-            op => op.map_operands(&mut |a| m(remap, a)),
+        // The regions first, as copies; then every operand, those of the copied
+        // regions included (copies are never keys of `remap`, so they stay).
+        for r in node.op.regions_mut() {
+            *r = copy_region(b, r, remap);
         }
+        node.op
+            .map_operands(&mut |a| remap.get(&a).copied().unwrap_or(a));
         let id = b.func.push(node);
         if let Some(r) = b.regions.last_mut() {
             r.push(id);

@@ -1037,7 +1037,7 @@ impl<'a> Emitter<'a> {
                 quote_spanned!(span=> #a #op #b)
             }
             // `x.powi(2)` as `x * x`: the same value (one rounding), without the call.
-            Op::Math(MathFn::Powi, args) if self.int_literal(args[1]) == Some(2) => {
+            Op::Math(MathFn::Powi, args) if self.func.int_literal(args[1]) == Some(2) => {
                 let x = v(&args[0]);
                 quote_spanned!(span=> #x * #x)
             }
@@ -1443,17 +1443,6 @@ impl<'a> Emitter<'a> {
                 self.math_call(*f, &args, ft, span)
             }
             _ => self.val(n),
-        }
-    }
-
-    /// The value of an integer literal operand.
-    fn int_literal(&self, id: Id) -> Option<i64> {
-        match self.func.node(id).op {
-            Op::Opaque(i) => syn::parse2::<syn::LitInt>(self.func.opaque[i as usize].clone())
-                .ok()?
-                .base10_parse()
-                .ok(),
-            _ => None,
         }
     }
 

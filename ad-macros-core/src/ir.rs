@@ -586,6 +586,15 @@ impl Op {
         }
     }
 
+    /// The regions a structured node owns, to rewrite.
+    pub fn regions_mut(&mut self) -> Vec<&mut Region> {
+        match self {
+            Op::If { then, else_, .. } => vec![then, else_],
+            Op::For { body, .. } => vec![body],
+            _ => vec![],
+        }
+    }
+
     /// Applies `f` to every operand (including region yields).
     pub fn map_operands(&mut self, f: &mut impl FnMut(Id) -> Id) {
         match self {
@@ -771,6 +780,17 @@ impl Func {
     /// The node of an id.
     pub fn node(&self, id: Id) -> &Node {
         &self.nodes[id.idx()]
+    }
+
+    /// The value of an integer literal kept as tokens ([`Op::Opaque`]).
+    pub fn int_literal(&self, id: Id) -> Option<i64> {
+        match self.node(id).op {
+            Op::Opaque(i) => syn::parse2::<syn::LitInt>(self.opaque[i as usize].clone())
+                .ok()?
+                .base10_parse()
+                .ok(),
+            _ => None,
+        }
     }
 
     /// Checks the backward-pointing invariant; returns a description of the first

@@ -234,17 +234,6 @@ impl<'a> Rewriter<'a> {
         (self.new.node(pick).ty == node.ty).then_some(Folded::Alias(pick))
     }
 
-    /// The value of an integer literal kept as tokens.
-    fn int_lit(&self, id: Id) -> Option<i64> {
-        match self.new.node(id).op {
-            Op::Opaque(i) => syn::parse2::<syn::LitInt>(self.new.opaque[i as usize].clone())
-                .ok()?
-                .base10_parse()
-                .ok(),
-            _ => None,
-        }
-    }
-
     /// Identities on a tensor-valued adjoint node that keep its shape: a scalar `1`
     /// or `0` operand leaves the tensor operand as it is.
     fn fold_tensor(&self, node: &Node) -> Option<Folded> {
@@ -277,7 +266,7 @@ impl<'a> Rewriter<'a> {
             },
             Op::Select(_, a, b) if a == b && keeps(a) => Some(Folded::Alias(a)),
             Op::Math(MathFn::Powi, ref args)
-                if self.int_lit(args[1]) == Some(1) && keeps(args[0]) =>
+                if self.new.int_literal(args[1]) == Some(1) && keeps(args[0]) =>
             {
                 Some(Folded::Alias(args[0]))
             }
@@ -297,17 +286,21 @@ impl<'a> Rewriter<'a> {
         }
         match node.op {
             // `n as f64` and `n - 1` of an integer literal (`powi(2)`'s rule).
-            Op::Cast(a, _) if fl && self.int_lit(a).is_some() => self
-                .int_lit(a)
+            Op::Cast(a, _) if fl && self.new.int_literal(a).is_some() => self
+                .new
+                .int_literal(a)
                 .map(|v| Folded::Op(Op::Const(round(v as f64)))),
             Op::Binary(BinOp::Sub, a, b) if node.ty == Ty::Int => {
-                let v = self.int_lit(a)?.checked_sub(self.int_lit(b)?)?;
+                let v = self
+                    .new
+                    .int_literal(a)?
+                    .checked_sub(self.new.int_literal(b)?)?;
                 let idx = self.new.opaque.len() as u32;
                 let lit = proc_macro2::Literal::i64_unsuffixed(v);
                 self.new.opaque.push(quote::quote!(#lit));
                 Some(Folded::Op(Op::Opaque(idx)))
             }
-            Op::Math(MathFn::Powi, ref args) if fl && self.int_lit(args[1]) == Some(1) => {
+            Op::Math(MathFn::Powi, ref args) if fl && self.new.int_literal(args[1]) == Some(1) => {
                 Some(Folded::Alias(args[0]))
             }
             Op::Neg(a) if fl => {

@@ -87,7 +87,7 @@ impl Lower<'_> {
     }
 
     fn is_zero(&self, id: Id) -> bool {
-        matches!(self.func.node(id).op, Op::Opaque(i) if self.func.opaque[i as usize].to_string() == "0")
+        self.func.int_literal(id) == Some(0)
     }
 
     /// `i + off`, without the addition when `off` is the literal 0.
