@@ -973,6 +973,24 @@ impl<'a> Emitter<'a> {
         let node = self.func.node(id);
         match node.ty {
             Ty::Float(ft) => float_lit(0.0, ft, node.span),
+            // A buffer made in the other branch (found by the tester, seed 23): an
+            // empty `Vec`, or an array of the same length.
+            Ty::Buf(ft) => {
+                let zero = float_lit(0.0, ft, node.span);
+                match &node.op {
+                    Op::Alloc {
+                        len, array: true, ..
+                    } => {
+                        let n = self.val(*len);
+                        quote!([#zero; #n])
+                    }
+                    Op::Elems(items, true) => {
+                        let n = items.len();
+                        quote!([#zero; #n])
+                    }
+                    _ => quote!(::std::vec::Vec::new()),
+                }
+            }
             Ty::Bool => quote!(false),
             Ty::Tensor(ft) => {
                 let t = Ident::new(ft.name(), node.span);

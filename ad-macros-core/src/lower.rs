@@ -903,6 +903,14 @@ impl Lower<'_> {
             }
         };
         if let Ty::Tensor(_) = ty {
+            // The reverse sweep calls `NAME_vjp` again, with the same arguments: memory
+            // passed by value would be moved by the first call, and a view or buffer
+            // made in a branch would have to leave it. The statement-level path takes
+            // these calls (found by the random-program tester, seed 23).
+            if let Some(&m) = args.iter().find(|&&a| self.func.node(a).ty.is_memory()) {
+                let at = self.func.node(m).span;
+                self.cx.error_at(at, "a call with a tensor result and a slice, `Vec` or array argument takes the statement-level path");
+            }
             // The reverse sweep calls `NAME_vjp` with the result's adjoint as the seed.
             return self.push(
                 Op::Call {
