@@ -210,6 +210,33 @@ pub fn route_of(args: TokenStream, item: TokenStream) -> Result<route::Route, St
     }
 }
 
+/// Which expansion [`expand`] uses for a function, for the census of the corpus that
+/// tracks the move to the one IR: `"one IR"`, `"statement-level"`, `"straight-line"`
+/// or `"tape"`, with the one IR's first message when it did not take the body.
+pub fn expansion_of(args: TokenStream, item: TokenStream) -> Result<(&'static str, String), String> {
+    let item_fn: syn::ItemFn = syn::parse2(item).map_err(|e| e.to_string())?;
+    let cx = Ctxt::new();
+    let (args, sig) = front(&cx, args, &item_fn);
+    cx.check().map_err(messages)?;
+    let sig = sig.ok_or_else(|| "no signature".to_string())?;
+    let why = if args.tape || !args.inline.is_empty() {
+        "tape or inline(..) asked".to_string()
+    } else {
+        let scratch = Ctxt::new();
+        lower::lower(&scratch, &sig, &item_fn.block);
+        match scratch.check() {
+            Ok(()) => return Ok(("one IR", String::new())),
+            Err(e) => e.into_iter().next().map(|e| e.to_string()).unwrap_or_default(),
+        }
+    };
+    let path = match route::route(&sig, &args, &item_fn.block) {
+        route::Route::Tape(_) => "tape",
+        route::Route::Static if loops::applies(&sig, &item_fn.block) => "statement-level",
+        route::Route::Static => "straight-line",
+    };
+    Ok((path, why))
+}
+
 fn messages(e: syn::Error) -> String {
     e.into_iter()
         .map(|e| e.to_string())

@@ -572,3 +572,24 @@ fn the_ui_cases_give_the_pinned_messages() {
     }
     assert!(cases > 20, "only {cases} ui cases");
 }
+
+/// The census of the move to the one IR: which expansion each function of the corpus
+/// takes, and why the one IR did not take it. Run with `--ignored --nocapture`.
+#[test]
+#[ignore]
+fn census_of_expansions() {
+    let mut counts = std::collections::BTreeMap::<&str, usize>::new();
+    for (args, f) in corpus() {
+        let name = f.sig.ident.to_string();
+        match ad_macros_core::expansion_of(args.clone(), f.to_token_stream()) {
+            Ok((path, why)) => {
+                *counts.entry(path).or_default() += 1;
+                if path != "one IR" {
+                    println!("{path:16} {name:32} #[differentiable({args})] {why}");
+                }
+            }
+            Err(e) => println!("{:16} {name:32} {e}", "rejected"),
+        }
+    }
+    println!("{counts:?}");
+}
