@@ -56,6 +56,34 @@ impl<T: 'static> Stack<T> {
         }
     }
 
+    /// Pushes a copy of a whole buffer (a snapshot; [`Stack::pop_into`] takes it
+    /// back).
+    #[inline]
+    pub fn push_slice(&mut self, values: &[T])
+    where
+        T: Copy,
+    {
+        self.buf.extend_from_slice(values);
+    }
+
+    /// Pops the last `dst.len()` values into `dst`, in the order they were pushed:
+    /// the reverse of [`Stack::push_slice`] of a buffer as long as `dst`.
+    ///
+    /// # Panics
+    /// If fewer than `dst.len()` values are on the stack.
+    #[inline]
+    pub fn pop_into(&mut self, dst: &mut [T])
+    where
+        T: Copy,
+    {
+        let at = self.buf.len().checked_sub(dst.len());
+        let Some(at) = at else {
+            unreachable!("the reverse sweep popped more than the forward sweep pushed")
+        };
+        dst.copy_from_slice(&self.buf[at..]);
+        self.buf.truncate(at);
+    }
+
     /// Makes room for `additional` more values.
     #[inline]
     pub fn reserve(&mut self, additional: usize) {
@@ -107,6 +135,21 @@ impl<T: 'static> Drop for Stack<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn snapshots_come_back_whole_and_in_order() {
+        let mut s = Stack::new();
+        s.push(9.0);
+        s.push_slice(&[1.0, 2.0, 3.0]);
+        s.push_slice(&[4.0, 5.0, 6.0]);
+        let mut b = [0.0; 3];
+        s.pop_into(&mut b);
+        assert_eq!(b, [4.0, 5.0, 6.0]);
+        s.pop_into(&mut b);
+        assert_eq!(b, [1.0, 2.0, 3.0]);
+        assert_eq!(s.pop(), 9.0);
+        assert!(s.is_empty());
+    }
 
     #[test]
     fn pops_in_reverse_and_reuses_the_buffer() {
