@@ -665,3 +665,181 @@ fn buffers_made_in_a_branch() {
         assert_close(&[gx, gt], &fd(f, &[x, t]), "dx, dt");
     }
 }
+
+// The reverse of a loop restores a buffer that each iteration overwrites whole before
+// reading it (a snapshot per iteration, not one save per read): the reads here are
+// nonlinear and in a nested loop, so a snapshot restored at the wrong iteration, or the
+// final contents read instead, gives a wrong gradient. `li` is an induction variable
+// (never saved, walked back in the reverse): off by one, it reads the wrong weight.
+macro_rules! restore_twins {
+    ($($name:ident $grad:ident / $tape:ident $tgrad:ident ($($p:ident : $t:ty),*) $body:block)*) => {
+        $(
+            #[differentiable(static)]
+            fn $name($($p: $t),*) -> f64 $body
+            #[differentiable(tape)]
+            fn $tape($($p: $t),*) -> f64 $body
+        )*
+    };
+}
+
+restore_twins! {
+    snapshot snapshot_grad / snapshot_tape snapshot_tape_grad (x: &[f64], mu: &[f64], w: &[f64]) {
+        let d = x.len();
+        let mut c = vec![0.0; d];
+        let mut s = 0.0;
+        for k in 0..mu.len() {
+            for j in 0..d {
+                c[j] = x[j] * (k as f64 + 1.0) - mu[k];
+            }
+            let mut li = k;
+            for i in 0..d {
+                for j in i + 1..d {
+                    s += w[li] * c[i].sin() * c[j];
+                    li += 1;
+                }
+            }
+            s += c[0].exp() * mu[k];
+        }
+        s
+    }
+
+    // A store after the reads in the same iteration: the reads must be saved (a
+    // snapshot at the end of the iteration holds the new value).
+    stored_after stored_after_grad / stored_after_tape stored_after_tape_grad (x: &[f64], mu: &[f64]) {
+        let d = x.len();
+        let mut c = vec![0.0; d];
+        let mut s = 0.0;
+        for k in 0..mu.len() {
+            for j in 0..d {
+                c[j] = x[j] - mu[k];
+            }
+            for i in 0..d {
+                s += c[i].sin() * c[(i + 1) % d];
+            }
+            c[0] = c[1] * c[1];
+            s += c[0].cos();
+        }
+        s
+    }
+
+    // A store in the loop that reads (the reads of `c[i]` come before the write of
+    // `c[i + 1]` of the same inner loop): saved too.
+    stored_in_loop stored_in_loop_grad / stored_in_loop_tape stored_in_loop_tape_grad (x: &[f64], mu: &[f64]) {
+        let d = x.len();
+        let mut c = vec![0.0; d];
+        let mut s = 0.0;
+        for k in 0..mu.len() {
+            for j in 0..d {
+                c[j] = x[j] * mu[k];
+            }
+            for i in 0..d - 1 {
+                s += c[i].sin();
+                c[i + 1] = c[i + 1] * c[i];
+            }
+        }
+        s
+    }
+
+    // Compound updates `b[i] += c` / `-=`, whose adjoint passes through `b[i]`
+    // unchanged: with `c` read from the same buffer (at `i` itself when `k == 0`), the
+    // loaded value read again, and a read of the buffer between the load and the store.
+    compound compound_grad / compound_tape compound_tape_grad (x: &[f64], w: &[f64]) {
+        let d = x.len();
+        let mut b = vec![0.0; d];
+        for j in 0..d {
+            b[j] = x[j] * w[j];
+        }
+        let mut s = 0.0;
+        for k in 0..3 {
+            for i in 0..d {
+                let j = (i + k) % d;
+                let bj = b[j];
+                b[i] += bj * w[k];
+                b[j] -= 0.5 * x[i].sin();
+                let t = b[i];
+                b[i] = t * t - b[(i + 1) % d];
+                b[j] = b[j] + w[i] * b[(j + 1) % d];
+                s += b[i].tanh();
+            }
+        }
+        s
+    }
+
+    // Induction variables stepping by an outer value, down as well as up, and a
+    // buffer only partly overwritten per iteration (no snapshot: its reads are saved).
+    strides strides_grad / strides_tape strides_tape_grad (x: &[f64], w: &[f64], m: usize) {
+        let d = x.len();
+        let mut b = vec![0.0; d + 1];
+        let mut s = 0.0;
+        let mut up = 0;
+        let mut down = w.len() - 1;
+        for k in 0..m {
+            b[k % d] = x[k % d] * w[up];
+            for i in 0..d {
+                s += (b[i] * w[down]).tanh() * w[up];
+                up += m;
+                down -= 1;
+            }
+            up += m - 1;
+        }
+        s + up as f64
+    }
+}
+
+#[test]
+fn snapshots_and_induction_variables() {
+    let x = point(4);
+    let mu = vec![0.2, -0.3, 0.7];
+    let w: Vec<f64> = (0..12).map(|i| 0.1 * i as f64 - 0.4).collect();
+    let (v, (gx, gmu, gw)) = snapshot_grad(&x, &mu, &w);
+    let (tv, (tx, tmu, tw)) = snapshot_tape_grad(&x, &mu, &w);
+    assert!((v - tv).abs() < 1e-12);
+    assert_close(&gx, &tx, "snapshot dx vs tape");
+    assert_close(&gmu, &tmu, "snapshot dmu vs tape");
+    assert_close(&gw, &tw, "snapshot dw vs tape");
+    assert_close(&gx, &fd(|x| snapshot(x, &mu, &w), &x), "snapshot dx");
+    assert_close(&gmu, &fd(|m| snapshot(&x, m, &w), &mu), "snapshot dmu");
+    assert_close(&gw, &fd(|w| snapshot(&x, &mu, w), &w), "snapshot dw");
+
+    let (v, (gx, gmu)) = stored_after_grad(&x, &mu);
+    let (tv, (tx, tmu)) = stored_after_tape_grad(&x, &mu);
+    assert!((v - tv).abs() < 1e-12);
+    assert_close(&gx, &tx, "stored_after dx vs tape");
+    assert_close(&gmu, &tmu, "stored_after dmu vs tape");
+    assert_close(&gx, &fd(|x| stored_after(x, &mu), &x), "stored_after dx");
+    assert_close(&gmu, &fd(|m| stored_after(&x, m), &mu), "stored_after dmu");
+
+    let (v, (gx, gmu)) = stored_in_loop_grad(&x, &mu);
+    let (tv, (tx, tmu)) = stored_in_loop_tape_grad(&x, &mu);
+    assert!((v - tv).abs() < 1e-12);
+    assert_close(&gx, &tx, "stored_in_loop dx vs tape");
+    assert_close(&gmu, &tmu, "stored_in_loop dmu vs tape");
+    assert_close(
+        &gx,
+        &fd(|x| stored_in_loop(x, &mu), &x),
+        "stored_in_loop dx",
+    );
+    assert_close(
+        &gmu,
+        &fd(|m| stored_in_loop(&x, m), &mu),
+        "stored_in_loop dmu",
+    );
+
+    let w5: Vec<f64> = (0..5).map(|i| 0.4 - 0.15 * i as f64).collect();
+    let (v, (gx, gw)) = compound_grad(&x, &w5[..4]);
+    let (tv, (tx, tw)) = compound_tape_grad(&x, &w5[..4]);
+    assert!((v - tv).abs() < 1e-12);
+    assert_close(&gx, &tx, "compound dx vs tape");
+    assert_close(&gw, &tw, "compound dw vs tape");
+    assert_close(&gx, &fd(|x| compound(x, &w5[..4]), &x), "compound dx");
+    assert_close(&gw, &fd(|w| compound(&x, w), &w5[..4]), "compound dw");
+
+    let w: Vec<f64> = (0..60).map(|i| 0.03 * i as f64 - 0.9).collect();
+    let (v, (gx, gw)) = strides_grad(&x, &w, 3);
+    let (tv, (tx, tw)) = strides_tape_grad(&x, &w, 3);
+    assert!((v - tv).abs() < 1e-12);
+    assert_close(&gx, &tx, "strides dx vs tape");
+    assert_close(&gw, &tw, "strides dw vs tape");
+    assert_close(&gx, &fd(|x| strides(x, &w, 3), &x), "strides dx");
+    assert_close(&gw, &fd(|w| strides(&x, w, 3), &w), "strides dw");
+}

@@ -58,6 +58,15 @@ pub struct Builder<'f> {
     result: Option<Id>,
     /// What `materialize` needs to know about the primal (computed once).
     facts: Facts,
+    /// The buffers whose snapshot the reverse of each loop body restores first,
+    /// because a recomputed load reads them there ([`Facts::restorable`]).
+    restores: HashMap<Id, Vec<Id>>,
+    /// The induction variables of the loop body being materialized: each carried
+    /// argument, the reversed loop's argument carrying its next value, the step and
+    /// the operation that undoes it ([`reverse_for`]).
+    inductions: HashMap<Id, (Id, Id, BinOp)>,
+    /// Each induction variable that the reverse read, and the node recomputing it.
+    induced: HashMap<Id, Id>,
 }
 
 /// Facts about the primal that the choice between recomputing and saving a value
@@ -68,6 +77,10 @@ struct Facts {
     loops: HashMap<Id, Vec<Id>>,
     /// The stores into each buffer.
     stores: HashMap<Id, Vec<Id>>,
+    /// The structured node whose region lists each node.
+    parent: HashMap<Id, Id>,
+    /// How many primal nodes read each node.
+    users: HashMap<Id, usize>,
 }
 
 impl Facts {
@@ -87,6 +100,9 @@ impl Facts {
                     for &a in &r.args {
                         f.loops.insert(a, around.clone());
                     }
+                    for &n in &r.nodes {
+                        f.parent.insert(n, id);
+                    }
                     walk(func, &r.nodes, around, f);
                 }
                 if is_loop {
@@ -96,7 +112,68 @@ impl Facts {
         }
         let mut f = Facts::default();
         walk(func, &func.body.nodes, &mut Vec::new(), &mut f);
+        for node in &func.nodes {
+            for a in node.op.operands() {
+                *f.users.entry(a).or_default() += 1;
+            }
+        }
         f
+    }
+
+    /// The loop at the end of each of whose iterations local buffer `b` holds, at
+    /// every index, what `load` read in that iteration: the innermost loop `L` around
+    /// `load` and every store into `b`, when no store can run after `load` in the same
+    /// iteration (every store comes earlier in program order, none in a loop inside
+    /// `L` around both), and `L`'s body itself overwrites all of `b` (a loop
+    /// `for i in 0..len { b[i] = .. }` right in it, `len` being `b`'s length), so that
+    /// a snapshot costs no more than that loop. A snapshot of `b` saved at the end of
+    /// each iteration and restored at the start of its reverse then serves every such
+    /// load (Tapenade saves what is overwritten, not each read).
+    fn restorable(&self, func: &Func, b: Id, load: Id) -> Option<Id> {
+        let Op::Alloc { len, .. } = func.node(b).op else {
+            return None;
+        };
+        let stores = self.stores.get(&b)?;
+        let mut common: &[Id] = self.loops.get(&load)?;
+        for s in stores {
+            let l = self.loops.get(s)?;
+            let n = common.iter().zip(l).take_while(|(x, y)| x == y).count();
+            common = &common[..n];
+        }
+        let l = *common.last()?;
+        let inner = |n: Id| -> Option<&[Id]> {
+            let around = self.loops.get(&n)?;
+            let at = around.iter().position(|&x| x == l)?;
+            Some(&around[at + 1..])
+        };
+        let lv = inner(load)?;
+        let ordered = stores
+            .iter()
+            .all(|&s| s < load && inner(s).is_some_and(|ls| !ls.iter().any(|x| lv.contains(x))));
+        let fills = stores.iter().any(|s| {
+            let Op::Store(_, i, _) = func.node(*s).op else {
+                return false;
+            };
+            let Some(&f) = self.parent.get(s) else {
+                return false;
+            };
+            let Op::For {
+                lo,
+                hi,
+                inclusive: false,
+                step: None,
+                body,
+                ..
+            } = &func.node(f).op
+            else {
+                return false;
+            };
+            self.parent.get(&f) == Some(&l)
+                && *hi == len
+                && func.int_literal(*lo) == Some(0)
+                && body.args.first() == Some(&i)
+        });
+        (ordered && fills).then_some(l)
     }
 
     /// Whether `b[i]` read at `load` still reads the same value at the end of the
@@ -168,6 +245,42 @@ impl Builder<'_> {
             }
         }
         self.routed[&id]
+    }
+
+    /// Whether the scalar call `call` in a reversed loop body can be made again in the
+    /// reverse sweep: it has memory arguments, each a parameter or a buffer that holds
+    /// there what the call read (never written after it, or restored from a snapshot,
+    /// which this records; see [`Facts::restorable`]).
+    pub fn replay_call(&mut self, call: Id, args: &[Id]) -> bool {
+        if self.loop_depth == 0 {
+            return false;
+        }
+        let mut restore = Vec::new();
+        let mut any = false;
+        for &a in args {
+            if !self.ty(a).is_memory() {
+                continue;
+            }
+            any = true;
+            let m = match self.func.node(a).op {
+                Op::View(m, ..) => m,
+                _ => a,
+            };
+            if self.facts.frozen_after(self.func, m, call) {
+                continue;
+            }
+            match self.facts.restorable(self.func, m, call) {
+                Some(l) if self.result != Some(m) => restore.push((l, m)),
+                _ => return false,
+            }
+        }
+        for (l, m) in restore {
+            let list = self.restores.entry(l).or_default();
+            if !list.contains(&m) {
+                list.push(m);
+            }
+        }
+        any
     }
 
     /// Records that `id` is an exact zero exactly where `like` is (a strong-zero guard
@@ -434,6 +547,7 @@ pub fn activity(func: &Func, sig: &Signature) -> Vec<bool> {
                 Op::CallGrad { .. } | Op::Select(..) | Op::If { .. } | Op::For { .. } => false,
                 Op::Push(..)
                 | Op::Pop(_)
+                | Op::Restore(..)
                 | Op::ZerosLike(_)
                 | Op::SeedBuf(_)
                 | Op::AccMem { .. }
@@ -517,6 +631,9 @@ pub fn build(primal: &Func, sig: &Signature, seed: Seed) -> Func {
         dbuf: HashMap::new(),
         result: None,
         facts: Facts::of(primal),
+        restores: HashMap::new(),
+        inductions: HashMap::new(),
+        induced: HashMap::new(),
     };
     // The adjoint of each active slice parameter: a buffer of zeros, filled by the
     // reverse sweep and returned as the parameter's gradient.
@@ -653,6 +770,15 @@ fn sweep(
                 if let Some(&db) = b.dbuf.get(buf) {
                     let ty = Ty::Float(b.ty(db).float().unwrap_or(FloatTy::F64));
                     let g = b.push(Op::Load(db, *i), ty);
+                    // b[i] += c (or -= c): b[i]'s adjoint stays, and c gets it (the
+                    // same sums as zeroing it and adding it back through the load).
+                    if let Some((c, neg)) = compound(b.func, &b.facts, nodes, id) {
+                        if active[c.idx()] {
+                            let g = if neg { b.neg(g) } else { g };
+                            accumulate(b, adj, c, g);
+                        }
+                        continue;
+                    }
                     let zero = b.constant(0.0, ty);
                     b.push(Op::Store(db, *i, zero), Ty::Unit);
                     if active[v.idx()] {
@@ -808,6 +934,34 @@ fn reverse_if(
     }
 }
 
+/// Whether the store `store` (one of `nodes`) is `b[i] = b[i] + c` (or `c + b[i]`,
+/// `b[i] - c`) with the load and the sum read by nothing else, and no node between
+/// the load and the store (in `nodes`) reading `b` or owning a region. Returns `c`
+/// and whether it is subtracted.
+fn compound(func: &Func, facts: &Facts, nodes: &[Id], store: Id) -> Option<(Id, bool)> {
+    let Op::Store(buf, i, v) = func.node(store).op else {
+        return None;
+    };
+    let load = |x: Id| matches!(func.node(x).op, Op::Load(m, j) if m == buf && j == i);
+    let (l, c, neg) = match func.node(v).op {
+        Op::Binary(BinOp::Add, l, c) if load(l) => (l, c, false),
+        Op::Binary(BinOp::Add, c, l) if load(l) => (l, c, false),
+        Op::Binary(BinOp::Sub, l, c) if load(l) => (l, c, true),
+        _ => return None,
+    };
+    let once = |x: Id| facts.users.get(&x) == Some(&1);
+    if !once(l) || !once(v) || c == l {
+        return None;
+    }
+    let at = |x: Id| nodes.iter().position(|&n| n == x);
+    let (pl, ps) = (at(l)?, at(store)?);
+    let quiet = nodes[pl + 1..ps].iter().all(|&n| {
+        let op = &func.node(n).op;
+        op.regions().is_empty() && !op.operands().contains(&buf)
+    });
+    quiet.then_some((c, neg))
+}
+
 /// `for i in range { body }` reversed: the same range walked backwards, carrying the
 /// adjoints of the carried values and of the outer values the body reads.
 fn reverse_for(
@@ -930,11 +1084,34 @@ fn reverse_for(
     }
     b.loop_depth -= 1;
     let nodes = b.regions.pop().unwrap_or_default();
+    // Induction variables (a carried integer whose next value is itself plus or minus
+    // a value from outside the body) are never saved: the reversed loop carries their
+    // next value, starting from the final one, and undoes the step.
+    let mut inductions = Vec::new();
+    for (k, &a) in carried.iter().enumerate() {
+        if let Some((step, undo, last)) = induction(b.func, id, k, a, &body, &inside) {
+            let next = b.new_arg(0, Ty::Int);
+            b.inductions.insert(a, (next, step, undo));
+            inductions.push((a, next, last));
+        }
+    }
     let (nodes, remap) = materialize(b, id, 0, nodes, Some((body.args[0], index)));
-    let yields = yields
+    b.inductions.clear();
+    let mut yields: Vec<Id> = yields
         .into_iter()
         .map(|y| remap.get(&y).copied().unwrap_or(y))
         .collect();
+    let mut args = args;
+    for (a, next, last) in inductions {
+        if let Some(prev) = b.induced.remove(&a) {
+            b.func.nodes[next.idx()].op = Op::Arg(args.len() as u32 + 1);
+            args.push(next);
+            new_inits.push(last);
+            yields.push(prev);
+        }
+    }
+    let mut nodes = nodes;
+    let promoted = promote(b, index, &mut nodes, &mut args, &mut new_inits, &mut yields);
     let node = b.push(
         Op::For {
             lo,
@@ -967,6 +1144,138 @@ fn reverse_for(
         let p = b.push(Op::Proj(node, k as u32), arg_tys[k]);
         adj[f.idx()] = Some(p);
     }
+    for (db, i, k, ty) in promoted {
+        let p = b.push(Op::Proj(node, k), ty);
+        b.push(Op::Store(db, i, p), Ty::Unit);
+    }
+}
+
+/// Keeps in a register each element of adjoint memory that the reversed loop body
+/// `nodes` reads and writes at one index from outside the loop, and nowhere else
+/// (`db[i] += ..` with `i` the index of an outer loop, GMM's triangle): the element is
+/// loaded before the loop, carried through it, stored after it. Adjoint buffers are
+/// distinct allocations, which LLVM cannot see through, so it keeps the load-add-store
+/// chain through memory otherwise. The sums are the same, in the same order. Returns,
+/// per promoted element, the buffer, the index, the carried value's number and kind.
+fn promote(
+    b: &mut Builder<'_>,
+    index: Id,
+    nodes: &mut Vec<Id>,
+    args: &mut Vec<Id>,
+    inits: &mut Vec<Id>,
+    yields: &mut Vec<Id>,
+) -> Vec<(Id, Id, u32, Ty)> {
+    let region = Region {
+        nodes: nodes.clone(),
+        args: std::iter::once(index).chain(args.iter().copied()).collect(),
+        ..Region::default()
+    };
+    let inside = defined_in(b.func, &region);
+    let adjoint_memory: std::collections::HashSet<Id> = b.dbuf.values().copied().collect();
+    // Each candidate buffer and the one index it is accessed at, or None when it is
+    // accessed any other way.
+    let mut cands: HashMap<Id, Option<Id>> = HashMap::new();
+    for &n in &inside {
+        let op = &b.func.node(n).op;
+        let top = nodes.contains(&n);
+        let at = match *op {
+            Op::Load(m, i) | Op::Store(m, i, _) if top && !inside.contains(&i) => Some((m, i)),
+            _ => None,
+        };
+        for m in op.operands() {
+            if !adjoint_memory.contains(&m) || inside.contains(&m) {
+                continue;
+            }
+            // Kept while every access is a load or store at one index (never the
+            // buffer stored as a value, an `AccMem`, a view, a call's argument).
+            let same = match at {
+                Some((bm, i)) if bm == m && !matches!(*op, Op::Store(_, _, v) if v == m) => {
+                    cands.get(&m).map_or(true, |c| *c == Some(i))
+                }
+                _ => false,
+            };
+            cands.insert(m, if same { at.map(|a| a.1) } else { None });
+        }
+    }
+    let mut keep: Vec<(Id, Id)> = cands
+        .into_iter()
+        .filter_map(|(m, i)| i.map(|i| (m, i)))
+        .collect();
+    keep.sort();
+    if keep.is_empty() {
+        return Vec::new();
+    }
+    // The loads before the loop, one carried value each; then the body copied (fresh
+    // ids after the new arguments), each load read from and each store written into
+    // the carried value.
+    let mut out = Vec::new();
+    let mut cur: HashMap<Id, Id> = HashMap::new();
+    for &(db, i) in &keep {
+        let ty = Ty::Float(b.ty(db).float().unwrap_or(FloatTy::F64));
+        let init = b.push(Op::Load(db, i), ty);
+        let k = args.len() as u32;
+        let arg = b.new_arg(k + 1, ty);
+        b.routed.insert(arg, true);
+        args.push(arg);
+        inits.push(init);
+        cur.insert(db, arg);
+        out.push((db, i, k, ty));
+    }
+    let mut remap: HashMap<Id, Id> = HashMap::new();
+    b.regions.push(Vec::new());
+    for &n in nodes.iter() {
+        match b.func.node(n).op {
+            Op::Load(m, _) if cur.contains_key(&m) => {
+                remap.insert(n, cur[&m]);
+            }
+            Op::Store(m, _, v) if cur.contains_key(&m) => {
+                cur.insert(m, remap.get(&v).copied().unwrap_or(v));
+            }
+            _ => copy_nodes(b, &[n], &mut remap),
+        }
+    }
+    *nodes = b.regions.pop().unwrap_or_default();
+    for y in yields.iter_mut() {
+        *y = remap.get(y).copied().unwrap_or(*y);
+    }
+    for &(db, ..) in &keep {
+        yields.push(cur[&db]);
+    }
+    out
+}
+
+/// Whether carried value `k` (argument `a`) of loop `id` is an induction variable:
+/// an integer whose next value is `a + c` or `a - c` with `c` from outside the body,
+/// (or a literal in it) whose final value a primal node reads. Returns `c`, the operation that undoes the
+/// step, and that final value.
+fn induction(
+    func: &Func,
+    id: Id,
+    k: usize,
+    a: Id,
+    body: &Region,
+    inside: &std::collections::HashSet<Id>,
+) -> Option<(Id, BinOp, Id)> {
+    if func.node(a).ty != Ty::Int {
+        return None;
+    }
+    let (step, undo) = match func.node(*body.yields.get(k)?).op {
+        Op::Binary(BinOp::Add, x, c) if x == a => (c, BinOp::Sub),
+        Op::Binary(BinOp::Add, c, x) if x == a => (c, BinOp::Sub),
+        Op::Binary(BinOp::Sub, x, c) if x == a => (c, BinOp::Add),
+        _ => return None,
+    };
+    let ty = func.node(step).ty;
+    if inside.contains(&step) && func.int_literal(step).is_none()
+        || !matches!(ty, Ty::Int | Ty::Opaque)
+    {
+        return None;
+    }
+    let last = func
+        .nodes
+        .iter()
+        .position(|n| n.origin != Origin::Adjoint && n.op == Op::Proj(id, k as u32))?;
+    Some((step, undo, Id(last as u32)))
 }
 
 /// Every node defined in a region or the regions nested in it, its arguments
@@ -1043,7 +1352,44 @@ fn materialize(
         rematerialize(b, owner, which, &here, v, &mut remap, &mut memo);
     }
     copy_nodes(b, &nodes, &mut remap);
-    (b.regions.pop().unwrap_or_default(), remap)
+    let mut out = b.regions.pop().unwrap_or_default();
+    // The snapshots this body's reverse reads: saved at the end of each forward
+    // iteration, restored before anything else in its reverse.
+    let restores = if matches!(b.func.node(owner).op, Op::For { .. }) {
+        b.restores.remove(&owner).unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    for (at, buf) in restores.into_iter().enumerate() {
+        let ty = b.func.node(buf).ty;
+        let k = b.func.stacks.len() as u32;
+        b.func.stacks.push(ty);
+        let span = b.func.node(owner).span;
+        let push = b.func.push(Node {
+            op: Op::Push(k, buf),
+            ty: Ty::Unit,
+            span,
+            origin: Origin::Adjoint,
+            hint: None,
+        });
+        if let Some(r) = b.func.nodes[owner.idx()]
+            .op
+            .regions_mut()
+            .into_iter()
+            .next()
+        {
+            r.nodes.push(push);
+        }
+        let restore = b.func.push(Node {
+            op: Op::Restore(k, buf),
+            ty: Ty::Unit,
+            span,
+            origin: Origin::Adjoint,
+            hint: None,
+        });
+        out.insert(at, restore);
+    }
+    (out, remap)
 }
 
 /// The reverse's copy of the forward value `v` (see [`materialize`]).
@@ -1059,7 +1405,29 @@ fn rematerialize(
     if let Some(&m) = remap.get(&v) {
         return m;
     }
+    if let Some(&(next, step, undo)) = b.inductions.get(&v) {
+        // An induction variable: its value at the start of the iteration, from its
+        // next value that the reversed loop carries.
+        let step = match here.contains(&step) {
+            true => rematerialize(b, owner, which, here, step, remap, memo),
+            false => step,
+        };
+        let prev = b.push(Op::Binary(undo, next, step), Ty::Int);
+        b.induced.insert(v, prev);
+        remap.insert(v, prev);
+        return prev;
+    }
     let new = if recomputable(b, here, v, memo) {
+        if let Op::Load(buf, _) = b.func.node(v).op {
+            if !b.facts.frozen_after(b.func, buf, v) {
+                if let Some(l) = b.facts.restorable(b.func, buf, v) {
+                    let list = b.restores.entry(l).or_default();
+                    if !list.contains(&buf) {
+                        list.push(buf);
+                    }
+                }
+            }
+        }
         let mut node = b.func.node(v).clone();
         let ops = node.op.operands();
         let mut map = HashMap::new();
@@ -1121,7 +1489,16 @@ fn recomputable(
         Op::Const(_) | Op::Opaque(_) | Op::Neg(_) | Op::Not(_) | Op::Cast(..) => true,
         Op::Binary(..) | Op::Select(..) | Op::Detach(_) => true,
         Op::Math(MathFn::Abs | MathFn::Min | MathFn::Max | MathFn::MulAdd, _) => true,
-        Op::Load(buf, _) => !here.contains(buf) && b.facts.frozen_after(b.func, *buf, v),
+        // A small literal power is a few multiplications (`x.powi(2)` is `x * x`).
+        Op::Math(MathFn::Powi, args) => b
+            .func
+            .int_literal(args[1])
+            .is_some_and(|k| (-4..=4).contains(&k)),
+        Op::Load(buf, _) => {
+            !here.contains(buf)
+                && (b.facts.frozen_after(b.func, *buf, v)
+                    || (b.result != Some(*buf) && b.facts.restorable(b.func, *buf, v).is_some()))
+        }
         Op::Len(buf) => !here.contains(buf),
         Op::View(buf, _, _) => !here.contains(buf),
         _ => false,

@@ -1209,6 +1209,18 @@ impl<'a> Emitter<'a> {
                 let lo = lo.map(|l| self.val(l));
                 return quote_spanned!(span=> ::adjoint::__private::acc_scaled(&mut #d[#lo..], &#g, #sc););
             }
+            // A buffer is saved as a snapshot of its elements (`Op::Restore`).
+            Op::Push(k, x)
+                if self
+                    .func
+                    .nodes
+                    .iter()
+                    .any(|n| matches!(n.op, Op::Restore(j, _) if j == *k)) =>
+            {
+                let st = stack_name(*k);
+                let x = v(x);
+                return quote_spanned!(span=> #st.push_slice(&#x););
+            }
             Op::Push(k, x) => {
                 let st = stack_name(*k);
                 let x = v(x);
@@ -1217,6 +1229,11 @@ impl<'a> Emitter<'a> {
             Op::Pop(k) => {
                 let st = stack_name(*k);
                 quote_spanned!(span=> #st.pop())
+            }
+            Op::Restore(k, x) => {
+                let st = stack_name(*k);
+                let x = v(x);
+                return quote_spanned!(span=> #st.pop_into(&mut #x););
             }
             Op::Dot(a, b) => {
                 let (a, b) = (self.val(*a), self.borrow(*b));

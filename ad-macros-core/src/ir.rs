@@ -463,6 +463,10 @@ pub enum Op {
     Push(u32, Id),
     /// The last value saved on stack `.0`, taken off it in the reverse sweep.
     Pop(u32),
+    /// Writes the snapshot of buffer `.1` last saved on stack `.0` (a [`Op::Push`] of
+    /// the buffer) back into it, and takes it off the stack (an effect of the reverse
+    /// sweep).
+    Restore(u32, Id),
     /// `path_vjp(args, seed)` in the reverse sweep, for a call whose result is a
     /// tensor; [`Op::CallGrad`] reads its gradients.
     CallVjp {
@@ -554,7 +558,12 @@ impl Op {
             }
             Op::Alloc { len, init, .. } => vec![*len, *init],
             Op::Elems(items, _) => items.clone(),
-            Op::ZerosLike(a) | Op::Len(a) | Op::Push(_, a) | Op::SeedBuf(a) | Op::Matches(a, _) => {
+            Op::ZerosLike(a)
+            | Op::Len(a)
+            | Op::Push(_, a)
+            | Op::Restore(_, a)
+            | Op::SeedBuf(a)
+            | Op::Matches(a, _) => {
                 vec![*a]
             }
             Op::Load(b, i) => vec![*b, *i],
@@ -573,7 +582,12 @@ impl Op {
     pub fn has_effect(&self) -> bool {
         matches!(
             self,
-            Op::Store(..) | Op::Push(..) | Op::Pop(_) | Op::AccMem { .. } | Op::Effect { .. }
+            Op::Store(..)
+                | Op::Push(..)
+                | Op::Pop(_)
+                | Op::Restore(..)
+                | Op::AccMem { .. }
+                | Op::Effect { .. }
         )
     }
 
@@ -676,9 +690,12 @@ impl Op {
                 *init = f(*init);
             }
             Op::Elems(items, _) => items.iter_mut().for_each(|a| *a = f(*a)),
-            Op::ZerosLike(a) | Op::Len(a) | Op::Push(_, a) | Op::SeedBuf(a) | Op::Matches(a, _) => {
-                *a = f(*a)
-            }
+            Op::ZerosLike(a)
+            | Op::Len(a)
+            | Op::Push(_, a)
+            | Op::Restore(_, a)
+            | Op::SeedBuf(a)
+            | Op::Matches(a, _) => *a = f(*a),
             Op::Load(b, i) => {
                 *b = f(*b);
                 *i = f(*i);
@@ -958,6 +975,7 @@ impl Func {
                 }
                 Op::Push(k, v) => write!(f, "push s{k} {v}")?,
                 Op::Pop(k) => write!(f, "pop s{k}")?,
+                Op::Restore(k, b) => write!(f, "restore {b} s{k}")?,
                 Op::If { cond, then, else_ } => {
                     writeln!(f, "if {cond} {{")?;
                     self.fmt_region(f, then, depth + 1)?;

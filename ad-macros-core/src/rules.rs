@@ -54,6 +54,7 @@ pub fn pullback(b: &mut Builder<'_>, id: Id, dy: Id) -> Vec<(Id, Id)> {
         | Op::Len(_)
         | Op::Push(..)
         | Op::Pop(_)
+        | Op::Restore(..)
         | Op::View(..)
         | Op::AccMem { .. }
         | Op::Effect { .. } => vec![],
@@ -115,6 +116,31 @@ pub fn pullback(b: &mut Builder<'_>, id: Id, dy: Id) -> Vec<(Id, Id)> {
                 .map(|(index, a)| {
                     let t = b.func.node(a).ty;
                     (a, b.call_grad(call, index as u32, of, t))
+                })
+                .collect()
+        }
+        // y = g(a..) in a loop, with memory arguments that still hold in the reverse
+        // sweep what the call read: `g_vjp(a.., 1)` is called there, not in the forward
+        // sweep, so no gradient `Vec` per iteration is saved (the forward calls `g`).
+        Op::Call { path, args, .. } if matches!(ty, Ty::Float(_)) && b.replay_call(id, &args) => {
+            let diff: Vec<Id> = args
+                .iter()
+                .copied()
+                .filter(|a| b.func.node(*a).ty.is_differentiable())
+                .collect();
+            let one = b.constant(1.0, ty);
+            let call = b.call_vjp(path, &args, one);
+            let of = diff.len() as u32;
+            diff.into_iter()
+                .enumerate()
+                .map(|(index, a)| {
+                    let t = b.func.node(a).ty;
+                    let g = b.call_grad(call, index as u32, of, t);
+                    if t.is_memory() {
+                        (a, b.push_op(Op::Binary(BinOp::Mul, dy, g), t))
+                    } else {
+                        (a, scale(b, dy, g, ty))
+                    }
                 })
                 .collect()
         }
@@ -490,6 +516,11 @@ fn partials(b: &mut Builder<'_>, f: MathFn, args: &[Id], ty: Ty, y: Id) -> Vec<(
             let n1 = b.int_sub_one(n);
             let p = b.math(MathFn::Powi, &[x, n1], ty);
             let d = b.mul(nf, p);
+            // A literal exponent other than 0 needs no mask (nor a select, which
+            // would count as a routing rule and guard every product downstream).
+            if b.func.int_literal(n).is_some_and(|k| k != 0) {
+                return vec![(x, d)];
+            }
             let n_zero = b.cmp(BinOp::Eq, nf, zero);
             vec![(x, b.select(n_zero, zero, d))]
         }

@@ -385,6 +385,7 @@ fn cse_key(node: &Node, params: &[bool]) -> Option<String> {
         | Op::Store(..)
         | Op::Push(..)
         | Op::Pop(_)
+        | Op::Restore(..)
         | Op::View(..)
         | Op::AccMem { .. }
         | Op::Effect { .. } => None,
@@ -434,6 +435,11 @@ fn liveness(func: &Func) -> Vec<bool> {
                     changed = true;
                 }
                 Op::Pop(_) => {}
+                Op::Restore(k, _) if !popped[k as usize] => {
+                    live[i] = true;
+                    popped[k as usize] = true;
+                    changed = true;
+                }
                 ref op if op.has_effect() => live[i] = true,
                 _ => {}
             }

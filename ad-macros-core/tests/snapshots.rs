@@ -190,6 +190,39 @@ fn loops() {
     );
 }
 
+// GMM's inner loops: a buffer overwritten whole per iteration (a snapshot pushed at the
+// end of each iteration, restored at the start of its reverse, instead of one save per
+// read), an induction variable `li` (walked back, never saved), `dc[i]` kept in a
+// register across the triangle's reverse, and the helper's `_vjp` called in the reverse.
+#[test]
+fn loops_buffers() {
+    check(
+        "loops_buffers",
+        quote!(),
+        quote! {
+            fn tri(x: &[f64], mu: &[f64], l: &[f64]) -> f64 {
+                let d = x.len();
+                let mut c = vec![0.0; d];
+                let mut s = 0.0;
+                for k in 0..mu.len() {
+                    for j in 0..d {
+                        c[j] = x[j] - mu[k];
+                    }
+                    let mut li = 0;
+                    for i in 0..d {
+                        for j in i + 1..d {
+                            s += l[li] * c[i] * c[j];
+                            li += 1;
+                        }
+                    }
+                    s += sqnorm(&c);
+                }
+                s
+            }
+        },
+    );
+}
+
 #[test]
 fn loops_tensor() {
     check(
