@@ -666,6 +666,16 @@ fn buffers_made_in_a_branch() {
     }
 }
 
+/// Σ vᵢ³ / 3, a helper taking a slice.
+#[differentiable]
+fn helper_sq(v: &[f64]) -> f64 {
+    let mut s = 0.0;
+    for i in 0..v.len() {
+        s += v[i] * v[i] * v[i] / 3.0;
+    }
+    s
+}
+
 // The reverse of a loop restores a buffer that each iteration overwrites whole before
 // reading it (a snapshot per iteration, not one save per read): the reads here are
 // nonlinear and in a nested loop, so a snapshot restored at the wrong iteration, or the
@@ -736,6 +746,26 @@ restore_twins! {
                 s += c[i].sin();
                 c[i + 1] = c[i + 1] * c[i];
             }
+        }
+        s
+    }
+
+    // A buffer made inside the loop (a new one each iteration, never restored), read
+    // in an inner loop and passed to a helper.
+    made_inside made_inside_grad / made_inside_tape made_inside_tape_grad (x: &[f64], mu: &[f64]) {
+        let d = x.len();
+        let mut s = 0.0;
+        for k in 0..mu.len() {
+            let mut c = vec![0.0; d];
+            for j in 0..d {
+                c[j] = x[j] * mu[k];
+            }
+            for i in 0..d {
+                for j in i..d {
+                    s += c[i].sin() * c[j];
+                }
+            }
+            s += helper_sq(&c) * mu[k];
         }
         s
     }
@@ -825,6 +855,14 @@ fn snapshots_and_induction_variables() {
         "stored_in_loop dmu",
     );
 
+    let (v, (gx, gmu)) = made_inside_grad(&x, &mu);
+    let (tv, (tx, tmu)) = made_inside_tape_grad(&x, &mu);
+    assert!((v - tv).abs() < 1e-12);
+    assert_close(&gx, &tx, "made_inside dx vs tape");
+    assert_close(&gmu, &tmu, "made_inside dmu vs tape");
+    assert_close(&gx, &fd(|x| made_inside(x, &mu), &x), "made_inside dx");
+    assert_close(&gmu, &fd(|m| made_inside(&x, m), &mu), "made_inside dmu");
+
     let w5: Vec<f64> = (0..5).map(|i| 0.4 - 0.15 * i as f64).collect();
     let (v, (gx, gw)) = compound_grad(&x, &w5[..4]);
     let (tv, (tx, tw)) = compound_tape_grad(&x, &w5[..4]);
@@ -842,4 +880,37 @@ fn snapshots_and_induction_variables() {
     assert_close(&gw, &tw, "strides dw vs tape");
     assert_close(&gx, &fd(|x| strides(x, &w, 3), &x), "strides dx");
     assert_close(&gw, &fd(|w| strides(&x, w, 3), &w), "strides dw");
+}
+
+// A loop whose carried value starts from an outer value that the body also reads (the
+// random-program tester, seed 7731): both adjoints reach `x`. The free value's adjoint
+// used to overwrite the carried value's contribution.
+#[differentiable(static)]
+fn carried_from_read(x: f64, n: usize) -> f64 {
+    let mut acc = x;
+    for _ in 0..n {
+        acc = acc * 0.5 + x.sin();
+    }
+    acc
+}
+
+#[differentiable(tape)]
+fn carried_from_read_tape(x: f64, n: usize) -> f64 {
+    let mut acc = x;
+    for _ in 0..n {
+        acc = acc * 0.5 + x.sin();
+    }
+    acc
+}
+
+#[test]
+fn a_carried_value_starting_from_a_value_the_body_reads() {
+    for n in 0..4 {
+        let x = 0.7;
+        let (v, g) = carried_from_read_grad(x, n);
+        let (tv, tg) = carried_from_read_tape_grad(x, n);
+        assert_eq!(v.to_bits(), tv.to_bits());
+        assert_close(&[g], &[tg], "vs tape");
+        assert_close(&[g], &fd(|x| carried_from_read(x[0], n), &[x]), "vs fd");
+    }
 }

@@ -126,9 +126,10 @@ impl Facts {
     /// iteration (every store comes earlier in program order, none in a loop inside
     /// `L` around both), and `L`'s body itself overwrites all of `b` (a loop
     /// `for i in 0..len { b[i] = .. }` right in it, `len` being `b`'s length), so that
-    /// a snapshot costs no more than that loop. A snapshot of `b` saved at the end of
-    /// each iteration and restored at the start of its reverse then serves every such
-    /// load (Tapenade saves what is overwritten, not each read).
+    /// a snapshot costs no more than that loop, and `b` is made outside `L`. A snapshot
+    /// of `b` saved at the end of each iteration and restored at the start of its
+    /// reverse then serves every such load (Tapenade saves what is overwritten, not
+    /// each read).
     fn restorable(&self, func: &Func, b: Id, load: Id) -> Option<Id> {
         let Op::Alloc { len, .. } = func.node(b).op else {
             return None;
@@ -141,6 +142,10 @@ impl Facts {
             common = &common[..n];
         }
         let l = *common.last()?;
+        // A buffer made inside the loop is a new one each iteration: not restored.
+        if self.loops.get(&b).is_some_and(|around| around.contains(&l)) {
+            return None;
+        }
         let inner = |n: Id| -> Option<&[Id]> {
             let around = self.loops.get(&n)?;
             let at = around.iter().position(|&x| x == l)?;
@@ -1129,6 +1134,14 @@ fn reverse_for(
         },
         Ty::Tuple,
     );
+    // The free values' adjoints first: each replaces the one the loop started from,
+    // and an outer value may also be a carried value's initial value (`acc = x`, then
+    // `x` read in the body), whose adjoint adds to it.
+    for (m, &f) in free.iter().enumerate() {
+        let k = carried.len() + m;
+        let p = b.push(Op::Proj(node, k as u32), arg_tys[k]);
+        adj[f.idx()] = Some(p);
+    }
     for (k, &a) in carried.iter().enumerate() {
         if !active[a.idx()] {
             continue;
@@ -1138,11 +1151,6 @@ fn reverse_for(
         if active[init.idx()] {
             accumulate(b, adj, init, p);
         }
-    }
-    for (m, &f) in free.iter().enumerate() {
-        let k = carried.len() + m;
-        let p = b.push(Op::Proj(node, k as u32), arg_tys[k]);
-        adj[f.idx()] = Some(p);
     }
     for (db, i, k, ty) in promoted {
         let p = b.push(Op::Proj(node, k), ty);
