@@ -826,9 +826,22 @@ fn reverse_for(
         back,
         inits,
         body,
+        exit,
+        trips: _,
     } = b.func.node(id).op.clone()
     else {
         return;
+    };
+    // A loop that can stop early is walked back from the last iteration that ran.
+    let trips = match exit {
+        Some(_) => {
+            let n = inits.len() as u32;
+            let found = b.func.nodes.iter().position(|x| x.op == Op::Proj(id, n));
+            // Lowering places this projection after every such loop.
+            debug_assert!(found.is_some(), "a loop with an exit has no trip count");
+            Some(Id(found.unwrap_or(id.idx()) as u32))
+        }
+        None => None,
     };
     // Which values the reverse body must carry: the carried values' adjoints, and the
     // adjoints of the active outer scalars that the body reads.
@@ -949,9 +962,19 @@ fn reverse_for(
                 nodes,
                 yields,
             },
+            exit: None,
+            trips,
         },
         Ty::Tuple,
     );
+    // The free values' adjoints first: they went through the loop from their value
+    // before it. Then the carried values' adjoints are added to their initial values'
+    // (which may be free values too: `let mut s = x; for .. { s += x }`).
+    for (m, &f) in free.iter().enumerate() {
+        let k = carried.len() + m;
+        let p = b.push(Op::Proj(node, k as u32), arg_tys[k]);
+        adj[f.idx()] = Some(p);
+    }
     for (k, &a) in carried.iter().enumerate() {
         if !active[a.idx()] {
             continue;
@@ -961,11 +984,6 @@ fn reverse_for(
         if active[init.idx()] {
             accumulate(b, adj, init, p);
         }
-    }
-    for (m, &f) in free.iter().enumerate() {
-        let k = carried.len() + m;
-        let p = b.push(Op::Proj(node, k as u32), arg_tys[k]);
-        adj[f.idx()] = Some(p);
     }
 }
 

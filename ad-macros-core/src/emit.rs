@@ -1576,32 +1576,61 @@ impl<'a> Emitter<'a> {
             back,
             inits,
             body,
+            exit,
+            trips,
         } = &node.op
         else {
             return TokenStream::new();
         };
         let (lo, hi) = (self.val(*lo), self.val(*hi));
-        // A stepped inclusive range has no reverse iterator: write it half-open.
-        let mut range = match (inclusive, step.is_some() && *back) {
-            (true, false) => quote_spanned!(span=> (#lo..=#hi)),
-            (true, true) => quote_spanned!(span=> (#lo..#hi + 1)),
-            (false, _) => quote_spanned!(span=> (#lo..#hi)),
+        let range = match trips {
+            // The reverse of a loop that stopped early: its first `trips` indices,
+            // backwards. `take(n).rev()` needs an exact length: an inclusive range is
+            // written half-open.
+            Some(t) => {
+                let n = self.val(*t);
+                let mut range = match inclusive {
+                    true => quote_spanned!(span=> (#lo..#hi + 1)),
+                    false => quote_spanned!(span=> (#lo..#hi)),
+                };
+                if *rev {
+                    range = quote_spanned!(span=> #range.rev());
+                }
+                if let Some(s) = step {
+                    let s = self.val(*s);
+                    range = quote_spanned!(span=> #range.step_by(#s));
+                }
+                range = quote_spanned!(span=> #range.take(#n));
+                if *back {
+                    range = quote_spanned!(span=> #range.rev());
+                }
+                range
+            }
+            None => {
+                // A stepped inclusive range has no reverse iterator: write it half-open.
+                let mut range = match (inclusive, step.is_some() && *back) {
+                    (true, false) => quote_spanned!(span=> (#lo..=#hi)),
+                    (true, true) => quote_spanned!(span=> (#lo..#hi + 1)),
+                    (false, _) => quote_spanned!(span=> (#lo..#hi)),
+                };
+                let (rev, back) = match step {
+                    // Without a step, reversing twice is the identity.
+                    None => (*rev != *back, false),
+                    Some(_) => (*rev, *back),
+                };
+                if rev {
+                    range = quote_spanned!(span=> #range.rev());
+                }
+                if let Some(s) = step {
+                    let s = self.val(*s);
+                    range = quote_spanned!(span=> #range.step_by(#s));
+                }
+                if back {
+                    range = quote_spanned!(span=> #range.rev());
+                }
+                range
+            }
         };
-        let (rev, back) = match step {
-            // Without a step, reversing twice is the identity.
-            None => (*rev != *back, false),
-            Some(_) => (*rev, *back),
-        };
-        if rev {
-            range = quote_spanned!(span=> #range.rev());
-        }
-        if let Some(s) = step {
-            let s = self.val(*s);
-            range = quote_spanned!(span=> #range.step_by(#s));
-        }
-        if back {
-            range = quote_spanned!(span=> #range.rev());
-        }
         let index = match body.args.first() {
             Some(&i) if !self.uses[i.idx()].is_empty() => {
                 let n = self.name(i);
@@ -1619,34 +1648,54 @@ impl<'a> Emitter<'a> {
                 None => quote_spanned!(span=> let mut #n = #init;),
             });
         }
+        let next = self.next_carried(carried, &body.yields);
+        let inner = self.region(&body.nodes);
+        let mut after = TokenStream::new();
+        // A loop with an exit: checked before each iteration; the iterations that ran
+        // are counted when the reverse sweep reads their number.
+        let (mut check, mut count) = (TokenStream::new(), TokenStream::new());
+        if let Some(k) = exit {
+            if let Some(&a) = carried.get(*k as usize) {
+                let go = self.name(a);
+                check = quote_spanned!(span=> if !#go { break; });
+            }
+        }
+        for &(k, p) in self.projs.get(&id).map(|v| v.as_slice()).unwrap_or(&[]) {
+            if let Some(a) = carried.get(k as usize) {
+                let (pn, an) = (self.name(p), self.name(*a));
+                after.extend(quote_spanned!(span=> let #pn = #an;));
+            } else if exit.is_some() && k as usize == carried.len() {
+                let pn = self.name(p);
+                decls.extend(quote_spanned!(span=> let mut #pn: usize = 0;));
+                count = quote_spanned!(span=> #pn += 1;);
+            }
+        }
+        quote_spanned! {span=>
+            #decls
+            for #index in #range {
+                #check
+                #inner
+                #next
+                #count
+            }
+            #after
+        }
+    }
+
+    /// `carried = next;` for the carried values that change.
+    fn next_carried(&self, carried: &[Id], yields: &[Id]) -> TokenStream {
         let (mut lhs, mut rhs) = (Vec::new(), Vec::new());
-        for (a, y) in carried.iter().zip(&body.yields) {
+        for (a, y) in carried.iter().zip(yields) {
             if a != y {
                 let n = self.name(*a);
                 lhs.push(quote!(#n));
                 rhs.push(self.val(*y));
             }
         }
-        let next = match lhs.len() {
+        match lhs.len() {
             0 => TokenStream::new(),
             1 => quote!(#(#lhs)* = #(#rhs)*;),
             _ => quote!((#(#lhs),*) = (#(#rhs),*);),
-        };
-        let inner = self.region(&body.nodes);
-        let mut after = TokenStream::new();
-        for &(k, p) in self.projs.get(&id).map(|v| v.as_slice()).unwrap_or(&[]) {
-            if let Some(a) = carried.get(k as usize) {
-                let (pn, an) = (self.name(p), self.name(*a));
-                after.extend(quote_spanned!(span=> let #pn = #an;));
-            }
-        }
-        quote_spanned! {span=>
-            #decls
-            for #index in #range {
-                #inner
-                #next
-            }
-            #after
         }
     }
 

@@ -61,7 +61,7 @@ pub(super) fn is_chain(e: &Expr) -> bool {
 }
 
 impl Lower<'_> {
-    fn int_lit(&mut self, v: usize, span: Span) -> Id {
+    pub(super) fn int_lit(&mut self, v: usize, span: Span) -> Id {
         let lit = proc_macro2::Literal::usize_unsuffixed(v);
         self.opaque(quote::quote!(#lit), Ty::Int, span)
     }
@@ -461,6 +461,8 @@ impl Lower<'_> {
                 back: false,
                 inits: vec![init],
                 body,
+                exit: None,
+                trips: None,
             },
             Ty::Tuple,
             span,
