@@ -165,6 +165,8 @@ struct Use {
 struct Emitter<'a> {
     func: &'a Func,
     sig: &'a Signature,
+    /// The stacks whose values are shapes.
+    shape_stacks: std::collections::HashSet<u32>,
     /// The region each node belongs to (0 is the body).
     region_of: Vec<usize>,
     /// Each region's parent region (the body has none).
@@ -204,7 +206,17 @@ struct Emitter<'a> {
 impl<'a> Emitter<'a> {
     fn new(func: &'a Func, sig: &'a Signature) -> Self {
         let n = func.nodes.len();
+        // The stacks that save shapes (of tensors carried through a loop).
+        let shape_stacks = func
+            .nodes
+            .iter()
+            .filter_map(|node| match node.op {
+                Op::Push(k, x) if matches!(func.node(x).op, Op::ShapeOf(_)) => Some(k),
+                _ => None,
+            })
+            .collect();
         Emitter {
+            shape_stacks,
             func,
             sig,
             region_of: vec![0; n],
@@ -905,10 +917,20 @@ impl<'a> Emitter<'a> {
         }
     }
 
+    /// Whether `x` is a tensor's shape (read by reference): `ShapeOf`, or one saved
+    /// and taken back off a stack.
+    fn is_shape(&self, x: Id) -> bool {
+        match self.func.node(x).op {
+            Op::ShapeOf(_) => true,
+            Op::Pop(k) => self.shape_stacks.contains(&k),
+            _ => false,
+        }
+    }
+
     /// `x` as a `&Tensor`.
     fn borrow(&self, x: Id) -> TokenStream {
         let v = self.val(x);
-        if self.owned(x) || matches!(self.func.node(x).op, Op::ShapeOf(_)) {
+        if self.owned(x) || self.is_shape(x) {
             quote!(&#v)
         } else {
             v
@@ -962,9 +984,7 @@ impl<'a> Emitter<'a> {
                 Some(quote!(&#t))
             }
             Ty::Tensor(ft) => Some(self.tensor_ty(ft, span)),
-            _ if matches!(node.op, Op::ShapeOf(_)) => {
-                Some(quote_spanned!(span=> ::adjoint::__private::Shape))
-            }
+            _ if self.is_shape(id) => Some(quote_spanned!(span=> ::adjoint::__private::Shape)),
             _ => None,
         }
     }
@@ -996,7 +1016,7 @@ impl<'a> Emitter<'a> {
                 let t = Ident::new(ft.name(), node.span);
                 quote!(::adjoint::__private::emit_support::empty::<#t>())
             }
-            _ if matches!(node.op, Op::ShapeOf(_)) => {
+            _ if self.is_shape(id) => {
                 quote!(::adjoint::__private::Shape::scalar())
             }
             _ => quote!(0),
@@ -1211,7 +1231,7 @@ impl<'a> Emitter<'a> {
             }
             Op::Push(k, x) => {
                 let st = stack_name(*k);
-                let x = v(x);
+                let x = self.give(*x, self.at(id));
                 return quote_spanned!(span=> #st.push(#x););
             }
             Op::Pop(k) => {
@@ -1359,9 +1379,14 @@ impl<'a> Emitter<'a> {
                 let args = self.call_args(id, args, at);
                 quote_spanned!(span=> #path(#(#args),*))
             }
-            Op::CallGrad { .. } | Op::Proj(..) | Op::Param(_) | Op::Seed | Op::If { .. } => {
-                return None
-            }
+            Op::CallGrad { .. }
+            | Op::Proj(..)
+            | Op::Param(_)
+            | Op::Seed
+            | Op::If { .. }
+            | Op::For { .. }
+            | Op::Arg(_)
+            | Op::Pop(_) => return None,
             _ => {
                 let _ = ft;
                 quote_spanned!(span=> ::core::unreachable!())
@@ -1642,13 +1667,13 @@ impl<'a> Emitter<'a> {
         let mut decls = TokenStream::new();
         for (a, init) in carried.iter().zip(inits) {
             let n = self.name(*a);
-            let init = self.val(*init);
+            let init = self.give(*init, self.at(id));
             decls.extend(match self.ty(*a) {
                 Some(t) => quote_spanned!(span=> let mut #n: #t = #init;),
                 None => quote_spanned!(span=> let mut #n = #init;),
             });
         }
-        let next = self.next_carried(carried, &body.yields);
+        let next = self.next_carried(id, carried, &body.yields);
         let inner = self.region(&body.nodes);
         let mut after = TokenStream::new();
         // A loop with an exit: checked before each iteration; the iterations that ran
@@ -1683,13 +1708,17 @@ impl<'a> Emitter<'a> {
     }
 
     /// `carried = next;` for the carried values that change.
-    fn next_carried(&self, carried: &[Id], yields: &[Id]) -> TokenStream {
+    fn next_carried(&self, id: Id, carried: &[Id], yields: &[Id]) -> TokenStream {
+        let tail = Use {
+            pos: self.tail_pos[self.for_regions[&id]],
+            region: self.for_regions[&id],
+        };
         let (mut lhs, mut rhs) = (Vec::new(), Vec::new());
         for (a, y) in carried.iter().zip(yields) {
             if a != y {
                 let n = self.name(*a);
                 lhs.push(quote!(#n));
-                rhs.push(self.val(*y));
+                rhs.push(self.give(*y, tail));
             }
         }
         match lhs.len() {

@@ -642,6 +642,9 @@ impl Lower<'_> {
                 _ => self.error(&m.method, format!("method `{name}` of a slice or buffer is not supported here by the static path of #[differentiable] yet; write a loop over its indices (`for i in 0..x.len()`) or elements (`for v in x.iter()`)")),
             };
         }
+        if name == "clone" && m.args.is_empty() {
+            return recv;
+        }
         match MathFn::from_name(&name) {
             Some(f) => {
                 if m.args.len() + 1 != f.arity() {
@@ -704,6 +707,8 @@ impl Lower<'_> {
             _ => None,
         };
         match name.as_str() {
+            // A value, not a place: a copy is the same value.
+            "clone" | "to_owned" if n_args == 0 => recv,
             "matmul" | "dot" => {
                 if !want(1, self) {
                     return self.push(Op::Error, tensor, span);
@@ -1380,9 +1385,9 @@ impl Lower<'_> {
         for &i in &slots {
             let id = self.env[i].id.unwrap_or(Id(0));
             let ty = self.func.node(id).ty;
-            if !matches!(ty, Ty::Float(_) | Ty::Int | Ty::Bool) {
+            if !matches!(ty, Ty::Float(_) | Ty::Int | Ty::Bool | Ty::Tensor(_)) {
                 let name = self.env[i].name.clone();
-                self.error(&body, format!("`{name}` is assigned inside a loop; the static path of #[differentiable] carries only scalars through loops yet"));
+                self.error(&body, format!("`{name}` is assigned inside a loop; the static path of #[differentiable] carries scalars and tensors through loops, not this value"));
                 return;
             }
             inits.push(id);
@@ -1413,6 +1418,13 @@ impl Lower<'_> {
             self.env[slot].id = Some(a);
         }
         self.regions.push(Vec::new());
+        // A carried tensor's shape, as for every tensor value (the reverse sweep shapes
+        // its adjoints from it, saved per iteration if the shape is read).
+        for &a in &args {
+            if matches!(self.func.node(a).ty, Ty::Tensor(_)) {
+                self.push_one(Op::ShapeOf(a), Ty::Opaque, span);
+            }
+        }
         let scope = self.env.len();
         match walk {
             Walk::Pattern(pat, Some(items)) => {
@@ -1439,11 +1451,6 @@ impl Lower<'_> {
             nodes,
             yields,
         };
-        if let Some(bad) = first_tensor(&self.func, &body) {
-            let span = self.func.node(bad).span;
-            self.cx
-                .error_at(span, "tensors inside loops take the statement-level path");
-        }
         let node = self.push(
             Op::For {
                 lo: header.lo,
@@ -2065,29 +2072,6 @@ fn assigned_in_expr(e: &Expr, out: &mut Vec<String>) {
         Expr::Paren(p) => assigned_in_expr(&p.expr, out),
         _ => {}
     }
-}
-
-/// The first node of a region or its nested regions that defines or reads a tensor
-/// (a tensor read in a loop needs a carried tensor adjoint, which the one IR does not
-/// have yet).
-fn first_tensor(func: &Func, r: &Region) -> Option<Id> {
-    for &n in &r.nodes {
-        let node = func.node(n);
-        let reads = node
-            .op
-            .operands()
-            .iter()
-            .any(|&a| matches!(func.node(a).ty, Ty::Tensor(_)));
-        if matches!(node.ty, Ty::Tensor(_)) || reads {
-            return Some(n);
-        }
-        for inner in node.op.regions() {
-            if let Some(t) = first_tensor(func, inner) {
-                return Some(t);
-            }
-        }
-    }
-    None
 }
 
 /// The macros that only show or check values.

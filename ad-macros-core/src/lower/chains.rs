@@ -446,11 +446,6 @@ impl Lower<'_> {
             nodes,
             yields: vec![next],
         };
-        if let Some(bad) = super::first_tensor(&self.func, &body) {
-            let at = self.func.node(bad).span;
-            self.cx
-                .error_at(at, "tensors inside loops take the statement-level path");
-        }
         let node = self.push(
             Op::For {
                 lo: s.lo,
