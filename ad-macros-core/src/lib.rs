@@ -25,7 +25,9 @@
 //! ([`ir`](mod@ir)): SSA values; `if` and `for` as regions whose carried values are region
 //! arguments ([`ir::Op::For`], as MLIR's `scf.for` with `iter_args`); memory for
 //! slice parameters and local buffers (`vec![x; n]`, `[x; N]`, `[a, b]`: alloc, load,
-//! store, len); views `&x[a..b]` and calls that pass memory; debug statements
+//! store, len); views `&x[a..b]` and calls that pass memory; `&mut` parameters and
+//! calls that pass `&mut` (a call writes memory in place, its reverse calls `_vjp`
+//! with the arguments' values copied before it); debug statements
 //! (`println!`, `assert!`, ...) as forward-only effects. [`adjoint`] reverses it in
 //! place: a loop becomes the same range walked backwards carrying the adjoints; the
 //! adjoint of a store is a read-and-zero of the adjoint memory, that of a load an
@@ -151,6 +153,20 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
                 }
                 TokenStream::new()
             }
+            // `&mut` parameters and calls that pass `&mut`: the one IR only (the tape
+            // would not see the writes).
+            None if sig.has_mut() || passes_mut(&item_fn.block).is_some() => {
+                if args.tape || !args.inline.is_empty() {
+                    match (sig.params.iter().find(|p| p.mutable), passes_mut(&item_fn.block)) {
+                        (Some(p), _) => cx.error_spanned_by(&p.ty, "a function with `&mut` parameters cannot take the tape, which would not see the writes; remove `tape`/`inline(..)`"),
+                        (None, Some(a)) => cx.error_spanned_by(a, "a function that passes `&mut` to a call cannot take the tape, which would not see the writes; remove `tape`/`inline(..)`"),
+                        (None, None) => {}
+                    }
+                } else {
+                    lower::lower(&cx, sig, &item_fn.block);
+                }
+                TokenStream::new()
+            }
             None => match route::route(sig, &args, &item_fn.block) {
                 route::Route::Tape(reason) => {
                     let mut out = tape::expand(sig, &args, &item_fn.block);
@@ -213,7 +229,10 @@ pub fn route_of(args: TokenStream, item: TokenStream) -> Result<route::Route, St
 /// Which expansion [`expand`] uses for a function, for the census of the corpus that
 /// tracks the move to the one IR: `"one IR"`, `"statement-level"`, `"straight-line"`
 /// or `"tape"`, with the one IR's first message when it did not take the body.
-pub fn expansion_of(args: TokenStream, item: TokenStream) -> Result<(&'static str, String), String> {
+pub fn expansion_of(
+    args: TokenStream,
+    item: TokenStream,
+) -> Result<(&'static str, String), String> {
     let item_fn: syn::ItemFn = syn::parse2(item).map_err(|e| e.to_string())?;
     let cx = Ctxt::new();
     let (args, sig) = front(&cx, args, &item_fn);
@@ -226,7 +245,11 @@ pub fn expansion_of(args: TokenStream, item: TokenStream) -> Result<(&'static st
         lower::lower(&scratch, &sig, &item_fn.block);
         match scratch.check() {
             Ok(()) => return Ok(("one IR", String::new())),
-            Err(e) => e.into_iter().next().map(|e| e.to_string()).unwrap_or_default(),
+            Err(e) => e
+                .into_iter()
+                .next()
+                .map(|e| e.to_string())
+                .unwrap_or_default(),
         }
     };
     let path = match route::route(&sig, &args, &item_fn.block) {
@@ -235,6 +258,26 @@ pub fn expansion_of(args: TokenStream, item: TokenStream) -> Result<(&'static st
         route::Route::Static => "straight-line",
     };
     Ok((path, why))
+}
+
+/// The first `&mut` argument of a call in a body (`g(&mut buf)`), if any.
+fn passes_mut(block: &syn::Block) -> Option<syn::Expr> {
+    struct Finder(Option<syn::Expr>);
+    impl<'ast> syn::visit::Visit<'ast> for Finder {
+        fn visit_expr_call(&mut self, c: &'ast syn::ExprCall) {
+            if self.0.is_none() {
+                self.0 = c
+                    .args
+                    .iter()
+                    .find(|a| matches!(a, syn::Expr::Reference(r) if r.mutability.is_some()))
+                    .cloned();
+            }
+            syn::visit::visit_expr_call(self, c);
+        }
+    }
+    let mut f = Finder(None);
+    syn::visit::Visit::visit_block(&mut f, block);
+    f.0
 }
 
 fn messages(e: syn::Error) -> String {
