@@ -1088,6 +1088,9 @@ impl Lower<'_> {
         let ty = match expect {
             Some(Ty::Unit) => Ty::Opaque,
             Some(t @ Ty::Float(_)) => t,
+            Some(Ty::Tensor(_) | Ty::Slice(_) | Ty::Buf(_)) => {
+                return self.error(c, "a call with `&mut` arguments returns a float or nothing on the static path of #[differentiable]; write its other results into `&mut` parameters");
+            }
             _ => Ty::Float(self.sig.float),
         };
         let call = self.push(
