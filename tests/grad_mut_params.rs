@@ -474,6 +474,42 @@ fn helper_called_in_branches() {
     }
 }
 
+/// `*s` carried through the helper's own loop.
+#[differentiable]
+fn sum_sq_into(x: &[f64], s: &mut f64) {
+    for i in 0..x.len() {
+        *s += x[i] * x[i] * *s;
+    }
+}
+
+#[differentiable(static)]
+fn sum_sq(x: &[f64], a: f64) -> f64 {
+    let mut s = a;
+    sum_sq_into(&x[1..], &mut s);
+    s * x[0]
+}
+
+#[differentiable(tape)]
+fn sum_sq_tape(x: &[f64], a: f64) -> f64 {
+    let mut s = a;
+    for i in 1..x.len() {
+        s += x[i] * x[i] * s;
+    }
+    s * x[0]
+}
+
+#[test]
+fn mut_scalar_carried_through_the_helpers_loop() {
+    let (x, a) = (point(4, 0.3), 0.8);
+    let (v, (gx, ga)) = sum_sq_grad(&x, a);
+    assert_eq!(v.to_bits(), sum_sq(&x, a).to_bits());
+    assert_close(&gx, &fd(|x| sum_sq(x, a), &x), "dx");
+    assert_close(&[ga], &fd(|p| sum_sq(&x, p[0]), &[a]), "da");
+    let (_, (tx, ta)) = sum_sq_tape_grad(&x, a);
+    assert_close(&gx, &tx, "dx vs tape");
+    assert_close(&[ga], &[ta], "da vs tape");
+}
+
 // ----- the helpers' own `_vjp` -------------------------------------------------------
 
 // `axpy_sin_vjp(a, x, out, seed_out, ())`: performs the writes, and gives the
