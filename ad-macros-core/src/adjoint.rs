@@ -817,8 +817,15 @@ fn reverse_if(
     } else {
         (then_nodes, else_nodes, None)
     };
+    // The adjoints of outer values that a branch changed: those of the branches' own
+    // values stay inside (a tensor's zero there would need a shape out of scope).
+    let local: std::collections::HashSet<Id> = defined_in(b.func, then)
+        .into_iter()
+        .chain(defined_in(b.func, else_))
+        .collect();
     let changed: Vec<usize> = (0..before.len())
         .filter(|&i| then_adj[i] != before[i] || else_adj[i] != before[i])
+        .filter(|&i| !local.contains(&Id(i as u32)))
         .collect();
     let mut then_r = Region {
         nodes: then_nodes,
@@ -874,9 +881,22 @@ fn reverse_for(
         back,
         inits,
         body,
+        exit,
+        trips: _,
     } = b.func.node(id).op.clone()
     else {
         return;
+    };
+    // A loop that can stop early is walked back from the last iteration that ran.
+    let trips = match exit {
+        Some(_) => {
+            let n = inits.len() as u32;
+            let found = b.func.nodes.iter().position(|x| x.op == Op::Proj(id, n));
+            // Lowering places this projection after every such loop.
+            debug_assert!(found.is_some(), "a loop with an exit has no trip count");
+            Some(Id(found.unwrap_or(id.idx()) as u32))
+        }
+        None => None,
     };
     // Which values the reverse body must carry: the carried values' adjoints, and the
     // adjoints of the active outer scalars that the body reads.
@@ -885,19 +905,13 @@ fn reverse_for(
     for_each_operand(b.func, &body, &mut |x| {
         if !inside.contains(&x)
             && active[x.idx()]
-            && matches!(b.func.node(x).ty, Ty::Float(_))
+            && matches!(b.func.node(x).ty, Ty::Float(_) | Ty::Tensor(_))
             && !free.contains(&x)
         {
             free.push(x);
         }
     });
     free.sort();
-    // Lowering keeps tensors out of loops: no other outer value could get a
-    // contribution from the body except through memory.
-    debug_assert!(
-        !for_has_free_tensor(b.func, &body, &inside, active),
-        "a loop body reads an active tensor from outside"
-    );
     let carried = &body.args[1..];
     let any_carried = carried.iter().any(|a| active[a.idx()]);
     // Whether the body reads or writes memory that has an adjoint.
@@ -919,6 +933,15 @@ fn reverse_for(
         let ty = b.ty(a);
         let v = match seed {
             Some(v) => v,
+            // A tensor's zero takes the shape of the loop's result (the carried value
+            // itself lives inside the loop).
+            None if active[a.idx()] && matches!(ty, Ty::Tensor(_)) => {
+                let n = k as u32;
+                match b.func.nodes.iter().position(|x| x.op == Op::Proj(id, n)) {
+                    Some(p) => b.zero_like(Id(p as u32)),
+                    None => b.zero_like(a),
+                }
+            }
             None if active[a.idx()] => b.zero_like(a),
             None => b.constant(0.0, Ty::Int),
         };
@@ -969,7 +992,8 @@ fn reverse_for(
     for (k, &a) in carried.iter().enumerate() {
         let v = match local[a.idx()] {
             Some(v) => v,
-            None if active[a.idx()] => b.zero_like(a),
+            // Shaped like the carried adjoint, which is in scope here.
+            None if active[a.idx()] => b.zero_like(args[k]),
             None => args[k],
         };
         yields.push(v);
@@ -998,9 +1022,19 @@ fn reverse_for(
                 nodes,
                 yields,
             },
+            exit: None,
+            trips,
         },
         Ty::Tuple,
     );
+    // The free values' adjoints first: they went through the loop from their value
+    // before it. Then the carried values' adjoints are added to their initial values'
+    // (which may be free values too: `let mut s = x; for .. { s += x }`).
+    for (m, &f) in free.iter().enumerate() {
+        let k = carried.len() + m;
+        let p = b.push(Op::Proj(node, k as u32), arg_tys[k]);
+        adj[f.idx()] = Some(p);
+    }
     for (k, &a) in carried.iter().enumerate() {
         if !active[a.idx()] {
             continue;
@@ -1010,11 +1044,6 @@ fn reverse_for(
         if active[init.idx()] {
             accumulate(b, adj, init, p);
         }
-    }
-    for (m, &f) in free.iter().enumerate() {
-        let k = carried.len() + m;
-        let p = b.push(Op::Proj(node, k as u32), arg_tys[k]);
-        adj[f.idx()] = Some(p);
     }
 }
 
@@ -1264,22 +1293,6 @@ fn body_routes(func: &Func, r: &Region) -> bool {
                 )
         )
     })
-}
-
-/// Whether a loop body reads an active tensor defined outside it (never, after
-/// lowering; checked in debug builds).
-fn for_has_free_tensor(
-    func: &Func,
-    body: &Region,
-    inside: &std::collections::HashSet<Id>,
-    active: &[bool],
-) -> bool {
-    let mut found = false;
-    for_each_operand(func, body, &mut |x| {
-        found |=
-            !inside.contains(&x) && active[x.idx()] && matches!(func.node(x).ty, Ty::Tensor(_));
-    });
-    found
 }
 
 /// Whether a region (or one nested in it) reads or writes active memory.

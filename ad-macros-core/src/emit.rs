@@ -190,6 +190,8 @@ struct Use {
 struct Emitter<'a> {
     func: &'a Func,
     sig: &'a Signature,
+    /// The stacks whose values are shapes.
+    shape_stacks: std::collections::HashSet<u32>,
     /// The region each node belongs to (0 is the body).
     region_of: Vec<usize>,
     /// Each region's parent region (the body has none).
@@ -229,7 +231,17 @@ struct Emitter<'a> {
 impl<'a> Emitter<'a> {
     fn new(func: &'a Func, sig: &'a Signature) -> Self {
         let n = func.nodes.len();
+        // The stacks that save shapes (of tensors carried through a loop).
+        let shape_stacks = func
+            .nodes
+            .iter()
+            .filter_map(|node| match node.op {
+                Op::Push(k, x) if matches!(func.node(x).op, Op::ShapeOf(_)) => Some(k),
+                _ => None,
+            })
+            .collect();
         Emitter {
+            shape_stacks,
             func,
             sig,
             region_of: vec![0; n],
@@ -937,10 +949,20 @@ impl<'a> Emitter<'a> {
         }
     }
 
+    /// Whether `x` is a tensor's shape (read by reference): `ShapeOf`, or one saved
+    /// and taken back off a stack.
+    fn is_shape(&self, x: Id) -> bool {
+        match self.func.node(x).op {
+            Op::ShapeOf(_) => true,
+            Op::Pop(k) => self.shape_stacks.contains(&k),
+            _ => false,
+        }
+    }
+
     /// `x` as a `&Tensor`.
     fn borrow(&self, x: Id) -> TokenStream {
         let v = self.val(x);
-        if self.owned(x) || matches!(self.func.node(x).op, Op::ShapeOf(_)) {
+        if self.owned(x) || self.is_shape(x) {
             quote!(&#v)
         } else {
             v
@@ -994,9 +1016,7 @@ impl<'a> Emitter<'a> {
                 Some(quote!(&#t))
             }
             Ty::Tensor(ft) => Some(self.tensor_ty(ft, span)),
-            _ if matches!(node.op, Op::ShapeOf(_)) => {
-                Some(quote_spanned!(span=> ::adjoint::__private::Shape))
-            }
+            _ if self.is_shape(id) => Some(quote_spanned!(span=> ::adjoint::__private::Shape)),
             _ => None,
         }
     }
@@ -1028,7 +1048,7 @@ impl<'a> Emitter<'a> {
                 let t = Ident::new(ft.name(), node.span);
                 quote!(::adjoint::__private::emit_support::empty::<#t>())
             }
-            _ if matches!(node.op, Op::ShapeOf(_)) => {
+            _ if self.is_shape(id) => {
                 quote!(::adjoint::__private::Shape::scalar())
             }
             _ => quote!(0),
@@ -1243,7 +1263,7 @@ impl<'a> Emitter<'a> {
             }
             Op::Push(k, x) => {
                 let st = stack_name(*k);
-                let x = v(x);
+                let x = self.give(*x, self.at(id));
                 return quote_spanned!(span=> #st.push(#x););
             }
             Op::MutSeed(k) => {
@@ -1502,9 +1522,14 @@ impl<'a> Emitter<'a> {
                 let args = self.call_args(id, args, at);
                 quote_spanned!(span=> #path(#(#args),*))
             }
-            Op::CallGrad { .. } | Op::Proj(..) | Op::Param(_) | Op::Seed | Op::If { .. } => {
-                return None
-            }
+            Op::CallGrad { .. }
+            | Op::Proj(..)
+            | Op::Param(_)
+            | Op::Seed
+            | Op::If { .. }
+            | Op::For { .. }
+            | Op::Arg(_)
+            | Op::Pop(_) => return None,
             _ => {
                 let _ = ft;
                 quote_spanned!(span=> ::core::unreachable!())
@@ -1736,32 +1761,61 @@ impl<'a> Emitter<'a> {
             back,
             inits,
             body,
+            exit,
+            trips,
         } = &node.op
         else {
             return TokenStream::new();
         };
         let (lo, hi) = (self.val(*lo), self.val(*hi));
-        // A stepped inclusive range has no reverse iterator: write it half-open.
-        let mut range = match (inclusive, step.is_some() && *back) {
-            (true, false) => quote_spanned!(span=> (#lo..=#hi)),
-            (true, true) => quote_spanned!(span=> (#lo..#hi + 1)),
-            (false, _) => quote_spanned!(span=> (#lo..#hi)),
+        let range = match trips {
+            // The reverse of a loop that stopped early: its first `trips` indices,
+            // backwards. `take(n).rev()` needs an exact length: an inclusive range is
+            // written half-open.
+            Some(t) => {
+                let n = self.val(*t);
+                let mut range = match inclusive {
+                    true => quote_spanned!(span=> (#lo..#hi + 1)),
+                    false => quote_spanned!(span=> (#lo..#hi)),
+                };
+                if *rev {
+                    range = quote_spanned!(span=> #range.rev());
+                }
+                if let Some(s) = step {
+                    let s = self.val(*s);
+                    range = quote_spanned!(span=> #range.step_by(#s));
+                }
+                range = quote_spanned!(span=> #range.take(#n));
+                if *back {
+                    range = quote_spanned!(span=> #range.rev());
+                }
+                range
+            }
+            None => {
+                // A stepped inclusive range has no reverse iterator: write it half-open.
+                let mut range = match (inclusive, step.is_some() && *back) {
+                    (true, false) => quote_spanned!(span=> (#lo..=#hi)),
+                    (true, true) => quote_spanned!(span=> (#lo..#hi + 1)),
+                    (false, _) => quote_spanned!(span=> (#lo..#hi)),
+                };
+                let (rev, back) = match step {
+                    // Without a step, reversing twice is the identity.
+                    None => (*rev != *back, false),
+                    Some(_) => (*rev, *back),
+                };
+                if rev {
+                    range = quote_spanned!(span=> #range.rev());
+                }
+                if let Some(s) = step {
+                    let s = self.val(*s);
+                    range = quote_spanned!(span=> #range.step_by(#s));
+                }
+                if back {
+                    range = quote_spanned!(span=> #range.rev());
+                }
+                range
+            }
         };
-        let (rev, back) = match step {
-            // Without a step, reversing twice is the identity.
-            None => (*rev != *back, false),
-            Some(_) => (*rev, *back),
-        };
-        if rev {
-            range = quote_spanned!(span=> #range.rev());
-        }
-        if let Some(s) = step {
-            let s = self.val(*s);
-            range = quote_spanned!(span=> #range.step_by(#s));
-        }
-        if back {
-            range = quote_spanned!(span=> #range.rev());
-        }
         let index = match body.args.first() {
             Some(&i) if !self.uses[i.idx()].is_empty() => {
                 let n = self.name(i);
@@ -1773,40 +1827,64 @@ impl<'a> Emitter<'a> {
         let mut decls = TokenStream::new();
         for (a, init) in carried.iter().zip(inits) {
             let n = self.name(*a);
-            let init = self.val(*init);
+            let init = self.give(*init, self.at(id));
             decls.extend(match self.ty(*a) {
                 Some(t) => quote_spanned!(span=> let mut #n: #t = #init;),
                 None => quote_spanned!(span=> let mut #n = #init;),
             });
         }
-        let (mut lhs, mut rhs) = (Vec::new(), Vec::new());
-        for (a, y) in carried.iter().zip(&body.yields) {
-            if a != y {
-                let n = self.name(*a);
-                lhs.push(quote!(#n));
-                rhs.push(self.val(*y));
-            }
-        }
-        let next = match lhs.len() {
-            0 => TokenStream::new(),
-            1 => quote!(#(#lhs)* = #(#rhs)*;),
-            _ => quote!((#(#lhs),*) = (#(#rhs),*);),
-        };
+        let next = self.next_carried(id, carried, &body.yields);
         let inner = self.region(&body.nodes);
         let mut after = TokenStream::new();
+        // A loop with an exit: checked before each iteration; the iterations that ran
+        // are counted when the reverse sweep reads their number.
+        let (mut check, mut count) = (TokenStream::new(), TokenStream::new());
+        if let Some(k) = exit {
+            if let Some(&a) = carried.get(*k as usize) {
+                let go = self.name(a);
+                check = quote_spanned!(span=> if !#go { break; });
+            }
+        }
         for &(k, p) in self.projs.get(&id).map(|v| v.as_slice()).unwrap_or(&[]) {
             if let Some(a) = carried.get(k as usize) {
                 let (pn, an) = (self.name(p), self.name(*a));
                 after.extend(quote_spanned!(span=> let #pn = #an;));
+            } else if exit.is_some() && k as usize == carried.len() {
+                let pn = self.name(p);
+                decls.extend(quote_spanned!(span=> let mut #pn: usize = 0;));
+                count = quote_spanned!(span=> #pn += 1;);
             }
         }
         quote_spanned! {span=>
             #decls
             for #index in #range {
+                #check
                 #inner
                 #next
+                #count
             }
             #after
+        }
+    }
+
+    /// `carried = next;` for the carried values that change.
+    fn next_carried(&self, id: Id, carried: &[Id], yields: &[Id]) -> TokenStream {
+        let tail = Use {
+            pos: self.tail_pos[self.for_regions[&id]],
+            region: self.for_regions[&id],
+        };
+        let (mut lhs, mut rhs) = (Vec::new(), Vec::new());
+        for (a, y) in carried.iter().zip(yields) {
+            if a != y {
+                let n = self.name(*a);
+                lhs.push(quote!(#n));
+                rhs.push(self.give(*y, tail));
+            }
+        }
+        match lhs.len() {
+            0 => TokenStream::new(),
+            1 => quote!(#(#lhs)* = #(#rhs)*;),
+            _ => quote!((#(#lhs),*) = (#(#rhs),*);),
         }
     }
 

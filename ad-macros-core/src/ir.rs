@@ -406,6 +406,14 @@ pub enum Op {
         inits: Vec<Id>,
         /// The body.
         body: Region,
+        /// `while`, `loop` and loops with `break`: the carried `bool` (its number among
+        /// the carried values) that must be true for the next iteration to run; it is
+        /// checked before each iteration, and [`Op::Proj`] number `inits.len()` reads the
+        /// number of iterations that ran.
+        exit: Option<u32>,
+        /// The reverse sweep of a loop with an `exit`: only the first `trips` indices of
+        /// the range are walked (backwards).
+        trips: Option<Id>,
     },
     /// `vec![init; len]` (`array: false`) or `[init; len]` (`array: true`): a buffer.
     Alloc {
@@ -589,10 +597,12 @@ impl Op {
                 step,
                 inits,
                 body,
+                trips,
                 ..
             } => {
                 let mut v = vec![*lo, *hi];
                 v.extend(step.iter().copied());
+                v.extend(trips.iter().copied());
                 v.extend(inits.iter().copied());
                 v.extend(body.yields.iter().copied());
                 v
@@ -719,12 +729,16 @@ impl Op {
                 step,
                 inits,
                 body,
+                trips,
                 ..
             } => {
                 *lo = f(*lo);
                 *hi = f(*hi);
                 if let Some(s) = step {
                     *s = f(*s);
+                }
+                if let Some(t) = trips {
+                    *t = f(*t);
                 }
                 inits.iter_mut().for_each(|a| *a = f(*a));
                 body.args.iter_mut().for_each(|a| *a = f(*a));
@@ -965,6 +979,8 @@ impl Func {
                     back,
                     inits,
                     body,
+                    exit,
+                    trips,
                 } => {
                     let range = if *inclusive { "..=" } else { ".." };
                     write!(
@@ -980,6 +996,12 @@ impl Func {
                     }
                     if *back {
                         write!(f, " back")?;
+                    }
+                    if let Some(t) = trips {
+                        write!(f, " take {t}")?;
+                    }
+                    if let Some(k) = exit {
+                        write!(f, " while carried {k}")?;
                     }
                     writeln!(
                         f,

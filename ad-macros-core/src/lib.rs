@@ -144,41 +144,46 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let companions = match &sig {
         Some(_) if cx.has_errors() => TokenStream::new(),
         Some(sig) => match one_ir(sig, &args, &item_fn.block) {
-            Some(out) => out,
+            Ok(out) => out,
             // Only the one IR takes vector results: say what it does not take.
-            None if sig.ret_kind.is_memory() => {
-                lower::lower(&cx, sig, &item_fn.block);
-                if !cx.has_errors() {
-                    cx.error_at(sig.ident.span(), "a function with a vector result cannot take the tape; remove `tape`/`inline(..)`");
+            Err(why) if sig.ret_kind.is_memory() => {
+                match why {
+                    Some(e) => cx.syn_error(e),
+                    None => cx.error_at(sig.ident.span(), "a function with a vector result cannot take the tape; remove `tape`/`inline(..)`"),
                 }
                 TokenStream::new()
             }
             // `&mut` parameters and calls that pass `&mut`: the one IR only (the tape
             // would not see the writes).
-            None if sig.has_mut() || passes_mut(&item_fn.block).is_some() => {
+            Err(why) if sig.has_mut() || passes_mut(&item_fn.block).is_some() => {
                 if args.tape || !args.inline.is_empty() {
                     match (sig.params.iter().find(|p| p.mutable), passes_mut(&item_fn.block)) {
                         (Some(p), _) => cx.error_spanned_by(&p.ty, "a function with `&mut` parameters cannot take the tape, which would not see the writes; remove `tape`/`inline(..)`"),
                         (None, Some(a)) => cx.error_spanned_by(a, "a function that passes `&mut` to a call cannot take the tape, which would not see the writes; remove `tape`/`inline(..)`"),
                         (None, None) => {}
                     }
-                } else {
-                    lower::lower(&cx, sig, &item_fn.block);
+                } else if let Some(e) = why {
+                    cx.syn_error(e);
                 }
                 TokenStream::new()
             }
-            None => match route::route(sig, &args, &item_fn.block) {
+            Err(why) => match route::route(sig, &args, &item_fn.block) {
                 route::Route::Tape(reason) => {
                     let mut out = tape::expand(sig, &args, &item_fn.block);
                     if let Some((what, span)) = reason.unasked() {
                         // The function's own lint levels (`#[allow(deprecated)]`) cover it.
                         let lints = item_fn.attrs.iter().filter(|a| warn::is_lint_level(a));
                         out.extend(quote!(#(#lints)*));
-                        out.extend(warn::tape_warning(&sig.ident, span, what.describe()));
+                        // The one IR's own reason when it gave one, else the construct.
+                        let (span, what) = match why.as_ref().and_then(refusal) {
+                            Some((span, msg)) => (span, format!("here: {msg}")),
+                            None => (span, format!("because of {}", what.describe())),
+                        };
+                        out.extend(warn::tape_warning(&sig.ident, span, &what));
                     }
                     out
                 }
-                route::Route::Static => static_path(&cx, sig, &item_fn.block),
+                route::Route::Static => static_path(&cx, sig, &item_fn.block, why),
             },
         },
         None => TokenStream::new(),
@@ -217,8 +222,8 @@ pub fn route_of(args: TokenStream, item: TokenStream) -> Result<route::Route, St
     let cx = Ctxt::new();
     let (args, sig) = front(&cx, args, &item_fn);
     let route = sig.map(|sig| match one_ir(&sig, &args, &item_fn.block) {
-        Some(_) => route::Route::Static,
-        None => route::route(&sig, &args, &item_fn.block),
+        Ok(_) => route::Route::Static,
+        Err(_) => route::route(&sig, &args, &item_fn.block),
     });
     match cx.check() {
         Ok(()) => route.ok_or_else(|| "no signature".to_string()),
@@ -288,17 +293,51 @@ fn messages(e: syn::Error) -> String {
 }
 
 /// The one-IR expansion, while the statement-level path still exists beside it:
-/// `None` when the lowering does not take the body (then the old route decides).
-fn one_ir(sig: &parse::Signature, args: &args::Args, block: &syn::Block) -> Option<TokenStream> {
+/// `Err` when the lowering does not take the body (then the old route decides), with
+/// its errors (`None` when the one IR was not tried: `tape` or `inline(..)`).
+fn one_ir(
+    sig: &parse::Signature,
+    args: &args::Args,
+    block: &syn::Block,
+) -> Result<TokenStream, Option<syn::Error>> {
     if args.tape || !args.inline.is_empty() {
-        return None;
+        return Err(None);
     }
     let scratch = Ctxt::new();
     let primal = lower::lower(&scratch, sig, block);
-    if scratch.check().is_err() {
+    scratch.check().map_err(Some)?;
+    Ok(companions(&primal, sig))
+}
+
+/// The message of a one-IR refusal to show the user (the first error), unless the
+/// refusal only hands the body to the statement-level path.
+fn refusal(e: &syn::Error) -> Option<(proc_macro2::Span, String)> {
+    if internal(e) {
         return None;
     }
-    Some(companions(&primal, sig))
+    let first = e.clone().into_iter().next()?;
+    let mut msg = first.to_string();
+    // The warning says how to keep the tape; the lowering's own hint would repeat it.
+    for hint in [
+        "; the tape has it: use #[differentiable(tape)]",
+        ", or use #[differentiable(tape)]",
+        " or use #[differentiable(tape)]",
+        "; use #[differentiable(tape)]",
+    ] {
+        if let Some(cut) = msg.strip_suffix(hint) {
+            msg = cut.to_string();
+        }
+    }
+    Some((first.span(), msg))
+}
+
+/// Whether the one IR refused the body only because the statement-level path takes
+/// it (tensors in loops): those messages are not for the user.
+fn internal(e: &syn::Error) -> bool {
+    e.clone().into_iter().any(|e| {
+        e.to_string().contains("take the statement-level path")
+            || e.to_string().contains("takes the statement-level path")
+    })
 }
 
 /// `NAME_grad` (for a float result) and `NAME_vjp` of a lowered primal.
@@ -313,17 +352,43 @@ fn companions(primal: &ir::Func, sig: &parse::Signature) -> TokenStream {
     out
 }
 
-/// The static expansion: lower, differentiate, simplify, emit, once per companion.
-fn static_path(cx: &Ctxt, sig: &parse::Signature, block: &syn::Block) -> TokenStream {
-    // Loops, slices, indexing and early exits: the statement-level reversal.
+/// The static expansion when the one IR did not take the body: the statement-level
+/// path for loops with tensors; otherwise the one IR's errors (`why`) are the answer.
+fn static_path(
+    cx: &Ctxt,
+    sig: &parse::Signature,
+    block: &syn::Block,
+    why: Option<syn::Error>,
+) -> TokenStream {
     if loops::applies(sig, block) {
-        return loops::expand(cx, sig, block);
+        let scratch = Ctxt::new();
+        let out = loops::expand(&scratch, sig, block);
+        return match scratch.check() {
+            Ok(()) => out,
+            // The one IR's messages, unless it only refused to leave the body to the
+            // statement-level path.
+            Err(e) => {
+                cx.syn_error(match why {
+                    Some(w) if !internal(&w) => w,
+                    _ => e,
+                });
+                TokenStream::new()
+            }
+        };
     }
-    let primal = lower::lower(cx, sig, block);
-    if cx.has_errors() {
-        return TokenStream::new();
+    match why {
+        Some(e) => {
+            cx.syn_error(e);
+            TokenStream::new()
+        }
+        None => {
+            let primal = lower::lower(cx, sig, block);
+            if cx.has_errors() {
+                return TokenStream::new();
+            }
+            companions(&primal, sig)
+        }
     }
-    companions(&primal, sig)
 }
 
 /// The IR of a function, for tests and inspection: the primal as lowered, then the

@@ -25,6 +25,7 @@ use syn::spanned::Spanned;
 use syn::{Expr, Lit, Pat, Stmt};
 
 mod chains;
+mod exits;
 
 /// Lowers the body of `item` against its signature model. Errors go to `cx`.
 pub fn lower(cx: &Ctxt, sig: &Signature, block: &syn::Block) -> Func {
@@ -49,6 +50,16 @@ pub fn lower(cx: &Ctxt, sig: &Signature, block: &syn::Block) -> Func {
         // A helper that only writes its `&mut` parameters: its tail is a statement.
         lw.trust_tail = false;
     }
+    // `break`, `continue` and early `return` become flags (`exits`).
+    let desugared = match exits::desugar(block, &sig.ret, matches!(sig.ret_kind, Ty::Float(_))) {
+        Some(Ok(b)) => Some(b),
+        Some(Err(e)) => {
+            cx.syn_error(e);
+            None
+        }
+        None => None,
+    };
+    let block = desugared.as_ref().unwrap_or(block);
     let ret = lw.block(block, Some(sig.ret_kind));
     let ret = match ret {
         _ if sig.ret_kind == Ty::Unit => lw.opaque(quote::quote!(()), Ty::Opaque, block.span()),
@@ -321,6 +332,14 @@ impl Lower<'_> {
                 self.for_loop(f);
                 None
             }
+            Expr::While(w) => {
+                self.while_loop(w.label.as_ref(), Some(&w.cond), &w.body, w.while_token.span);
+                None
+            }
+            Expr::Loop(l) => {
+                self.while_loop(l.label.as_ref(), None, &l.body, l.loop_token.span);
+                None
+            }
             Expr::Binary(b) if compound_op(&b.op).is_some() => {
                 let op = compound_op(&b.op).unwrap_or(BinOp::Add);
                 let lhs = self.expr(&b.left, None);
@@ -570,6 +589,18 @@ impl Lower<'_> {
     }
 
     fn binary(&mut self, op: BinOp, l: &Expr, r: &Expr, expect: Option<Ty>, span: Span) -> Id {
+        // `a && b` evaluates `b` only when `a` holds (`b` may index out of bounds
+        // otherwise, as in `while i < n && x[i] > 0.0`): an `if` unless `b` is plain.
+        if matches!(op, BinOp::And | BinOp::Or) && !is_plain(r) {
+            let i: syn::ExprIf = match op {
+                BinOp::And => syn::parse_quote_spanned!(span=> if #l { #r } else { false }),
+                _ => syn::parse_quote_spanned!(span=> if #l { true } else { #r }),
+            };
+            return match self.if_(&i, Some(Ty::Bool)) {
+                Some(v) => v,
+                None => self.push(Op::Error, Ty::Bool, span),
+            };
+        }
         let operand_expect = if op.is_comparison() { None } else { expect };
         // An untyped float literal takes the kind of the other operand, so lower that first.
         let (lhs, rhs) = if is_untyped_float_lit(l) && !is_untyped_float_lit(r) {
@@ -631,6 +662,9 @@ impl Lower<'_> {
                 "len" if m.args.is_empty() => self.len_of(recv, m.span()),
                 _ => self.error(&m.method, format!("method `{name}` of a slice or buffer is not supported here by the static path of #[differentiable] yet; write a loop over its indices (`for i in 0..x.len()`) or elements (`for v in x.iter()`)")),
             };
+        }
+        if name == "clone" && m.args.is_empty() {
+            return recv;
         }
         match MathFn::from_name(&name) {
             Some(f) => {
@@ -694,6 +728,8 @@ impl Lower<'_> {
             _ => None,
         };
         match name.as_str() {
+            // A value, not a place: a copy is the same value.
+            "clone" | "to_owned" if n_args == 0 => recv,
             "matmul" | "dot" => {
                 if !want(1, self) {
                     return self.push(Op::Error, tensor, span);
@@ -1419,9 +1455,80 @@ impl Lower<'_> {
             };
             (header, None)
         };
+        self.loop_(header, Walk::Pattern(&f.pat, items), None, &f.body, span);
+    }
+
+    /// `while cond { body }` and `loop { body }`: a loop over `0..usize::MAX` that
+    /// stops when its exit condition turns false.
+    fn while_loop(
+        &mut self,
+        label: Option<&syn::Label>,
+        cond: Option<&Expr>,
+        body: &syn::Block,
+        span: Span,
+    ) {
+        if let Some(l) = label {
+            self.error(
+                l,
+                "loop labels are not supported by the static path of #[differentiable] yet",
+            );
+            return;
+        }
+        if let Some(Expr::Let(l)) = cond {
+            self.error(l, "`while let` is not supported by the static path of #[differentiable]; write a `while` over a condition, or a `for` loop");
+            return;
+        }
+        let lo = self.int_lit(0, span);
+        let hi = self.opaque(quote::quote!(usize::MAX), Ty::Int, span);
+        let header = Header {
+            lo,
+            hi,
+            inclusive: false,
+            step: None,
+            rev: false,
+            elems: None,
+        };
+        self.loop_(header, Walk::Count, cond, body, span);
+    }
+
+    /// Lowers a loop into an [`Op::For`]: the index is the body's first argument, the
+    /// outer variables the body assigns are carried. A body that starts with
+    /// `if c { break; }` (what [`exits`] writes for `break`, `continue` and `return`),
+    /// and a `while` condition, become the loop's exit: a carried `bool`, computed
+    /// before the loop and at the end of each iteration, that must hold for the next
+    /// iteration to run.
+    fn loop_(
+        &mut self,
+        header: Header,
+        walk: Walk<'_>,
+        cond: Option<&Expr>,
+        block: &syn::Block,
+        span: Span,
+    ) {
+        let (stop, stmts) = match block.stmts.split_first() {
+            Some((first, rest)) => match exit_check(first) {
+                Some(c) => (Some(c), rest),
+                None => (None, &block.stmts[..]),
+            },
+            None => (None, &block.stmts[..]),
+        };
+        let go: Option<Expr> = match (stop, cond) {
+            (Some(c), Some(w)) => Some(syn::parse_quote_spanned!(span=> !(#c) && (#w))),
+            (Some(c), None) => Some(syn::parse_quote_spanned!(span=> !(#c))),
+            (None, Some(w)) => Some(w.clone()),
+            (None, None) => None,
+        };
+        if go.is_none() && matches!(walk, Walk::Count) {
+            self.error(block, "this `loop` never ends: give it a `break`");
+            return;
+        }
+        let body = syn::Block {
+            brace_token: block.brace_token,
+            stmts: stmts.to_vec(),
+        };
         // The outer variables the body assigns: carried.
         let mut names = Vec::new();
-        assigned_in_block(&f.body, &mut names);
+        assigned_in_block(&body, &mut names);
         let mut slots: Vec<usize> = Vec::new();
         for n in &names {
             // `g(&mut x)` assigns `x` only when it is a scalar: memory is written in place.
@@ -1446,22 +1553,32 @@ impl Lower<'_> {
         for &i in &slots {
             let id = self.env[i].id.unwrap_or(Id(0));
             let ty = self.func.node(id).ty;
-            if !matches!(ty, Ty::Float(_) | Ty::Int | Ty::Bool) {
+            if !matches!(ty, Ty::Float(_) | Ty::Int | Ty::Bool | Ty::Tensor(_)) {
                 let name = self.env[i].name.clone();
-                self.error(&f.body, format!("`{name}` is assigned inside a loop; the static path of #[differentiable] carries only scalars through loops yet"));
+                self.error(&body, format!("`{name}` is assigned inside a loop; the static path of #[differentiable] carries scalars and tensors through loops, not this value"));
                 return;
             }
             inits.push(id);
         }
+        // The exit condition on the initial values.
+        let exit = match &go {
+            Some(g) => {
+                let first = self.condition(g);
+                inits.push(first);
+                Some(slots.len() as u32)
+            }
+            None => None,
+        };
         let index = self.push_arg(0, Ty::Int, span);
-        let args: Vec<Id> = slots
+        let args: Vec<Id> = inits
             .iter()
-            .zip(&inits)
             .enumerate()
-            .map(|(k, (&slot, &init))| {
+            .map(|(k, &init)| {
                 let ty = self.func.node(init).ty;
                 let a = self.push_arg(k as u32 + 1, ty, span);
-                self.func.nodes[a.idx()].hint = Some(self.env[slot].name.clone());
+                if let Some(&slot) = slots.get(k) {
+                    self.func.nodes[a.idx()].hint = Some(self.env[slot].name.clone());
+                }
                 a
             })
             .collect();
@@ -1469,31 +1586,39 @@ impl Lower<'_> {
             self.env[slot].id = Some(a);
         }
         self.regions.push(Vec::new());
-        let scope = self.env.len();
-        match &items {
-            Some(items) => {
-                let vals = items(self, index);
-                self.bind_values(&f.pat, &vals);
+        // A carried tensor's shape, as for every tensor value (the reverse sweep shapes
+        // its adjoints from it, saved per iteration if the shape is read).
+        for &a in &args {
+            if matches!(self.func.node(a).ty, Ty::Tensor(_)) {
+                self.push_one(Op::ShapeOf(a), Ty::Opaque, span);
             }
-            None => self.bind_loop_pattern(&f.pat, index, header.elems),
         }
-        self.block(&f.body, None);
+        let scope = self.env.len();
+        match walk {
+            Walk::Pattern(pat, Some(items)) => {
+                let vals = items(self, index);
+                self.bind_values(pat, &vals);
+            }
+            Walk::Pattern(pat, None) => self.bind_loop_pattern(pat, index, header.elems),
+            Walk::Count => {}
+        }
+        self.block(&body, None);
         self.env.truncate(scope);
-        let nodes = self.regions.pop().unwrap_or_default();
-        let yields: Vec<Id> = slots
+        let mut yields: Vec<Id> = slots
             .iter()
             .map(|&i| self.env[i].id.unwrap_or(Id(0)))
             .collect();
+        // The exit condition on the next values.
+        if let Some(g) = &go {
+            let next = self.condition(g);
+            yields.push(next);
+        }
+        let nodes = self.regions.pop().unwrap_or_default();
         let body = Region {
             args: std::iter::once(index).chain(args.iter().copied()).collect(),
             nodes,
             yields,
         };
-        if let Some(bad) = first_tensor(&self.func, &body) {
-            let span = self.func.node(bad).span;
-            self.cx
-                .error_at(span, "tensors inside loops take the statement-level path");
-        }
         let node = self.push(
             Op::For {
                 lo: header.lo,
@@ -1504,6 +1629,8 @@ impl Lower<'_> {
                 back: false,
                 inits,
                 body,
+                exit,
+                trips: None,
             },
             Ty::Tuple,
             span,
@@ -1514,6 +1641,36 @@ impl Lower<'_> {
             self.func.nodes[p.idx()].hint = Some(self.env[slot].name.clone());
             self.env[slot].id = Some(p);
         }
+        if exit.is_some() {
+            // The number of iterations that ran, for the reverse sweep.
+            let n = args.len() as u32;
+            let p = self.push(Op::Proj(node, n), Ty::Int, span);
+            self.func.nodes[p.idx()].hint = Some("trips".to_string());
+        }
+    }
+
+    /// A loop's exit condition: a `bool` computed without effects.
+    fn condition(&mut self, e: &Expr) -> Id {
+        let before = self.regions.last().map_or(0, |r| r.len());
+        let c = self.expr(e, Some(Ty::Bool));
+        fn pure(func: &Func, nodes: &[Id]) -> bool {
+            nodes.iter().all(|&n| match &func.node(n).op {
+                Op::For { .. } => false,
+                Op::If { then, else_, .. } => pure(func, &then.nodes) && pure(func, &else_.nodes),
+                op => !op.has_effect(),
+            })
+        }
+        let pure = self
+            .regions
+            .last()
+            .is_none_or(|r| pure(&self.func, &r[before..]));
+        if !pure {
+            self.error(e, "a loop condition must only compute a `bool` (no loops, no writes); compute it before the loop and at the end of the body");
+        }
+        if self.func.node(c).ty != Ty::Bool {
+            self.error(e, "a loop condition must be a `bool`");
+        }
+        c
     }
 
     fn push_arg(&mut self, k: u32, ty: Ty, span: Span) -> Id {
@@ -1899,6 +2056,32 @@ fn supported_list() -> String {
         .join(", ")
 }
 
+/// Literals, names, and comparisons or logic of them: nothing that can panic (integer
+/// arithmetic can overflow) or has an effect.
+fn is_plain(e: &Expr) -> bool {
+    use syn::BinOp as B;
+    match e {
+        Expr::Lit(_) | Expr::Path(_) => true,
+        Expr::Paren(p) => is_plain(&p.expr),
+        Expr::Unary(u) => matches!(u.op, syn::UnOp::Not(_)) && is_plain(&u.expr),
+        Expr::Binary(b) => {
+            matches!(
+                b.op,
+                B::Eq(_)
+                    | B::Ne(_)
+                    | B::Lt(_)
+                    | B::Le(_)
+                    | B::Gt(_)
+                    | B::Ge(_)
+                    | B::And(_)
+                    | B::Or(_)
+            ) && is_plain(&b.left)
+                && is_plain(&b.right)
+        }
+        _ => false,
+    }
+}
+
 fn is_untyped_float_lit(e: &Expr) -> bool {
     match e {
         Expr::Lit(l) => matches!(&l.lit, Lit::Float(f) if f.suffix().is_empty()),
@@ -1953,6 +2136,28 @@ fn compound_op(op: &syn::BinOp) -> Option<BinOp> {
 }
 
 /// What a `for` walks.
+/// What a loop binds in each iteration.
+enum Walk<'p> {
+    /// A `for` pattern, bound to the items of a chain or to the header's index/elements.
+    Pattern(&'p Pat, Option<chains::Items>),
+    /// Nothing: `while` and `loop`.
+    Count,
+}
+
+/// `if c { break; }` with nothing else: the condition `c`.
+fn exit_check(s: &Stmt) -> Option<&Expr> {
+    let Stmt::Expr(Expr::If(i), _) = s else {
+        return None;
+    };
+    if i.else_branch.is_some() || i.then_branch.stmts.len() != 1 {
+        return None;
+    }
+    match &i.then_branch.stmts[0] {
+        Stmt::Expr(Expr::Break(b), _) if b.label.is_none() && b.expr.is_none() => Some(&i.cond),
+        _ => None,
+    }
+}
+
 struct Header {
     lo: Id,
     hi: Id,
@@ -2060,29 +2265,6 @@ fn has_mut_arg(c: &syn::ExprCall) -> bool {
     c.args
         .iter()
         .any(|a| matches!(a, Expr::Reference(r) if r.mutability.is_some()))
-}
-
-/// The first node of a region or its nested regions that defines or reads a tensor
-/// (a tensor read in a loop needs a carried tensor adjoint, which the one IR does not
-/// have yet).
-fn first_tensor(func: &Func, r: &Region) -> Option<Id> {
-    for &n in &r.nodes {
-        let node = func.node(n);
-        let reads = node
-            .op
-            .operands()
-            .iter()
-            .any(|&a| matches!(func.node(a).ty, Ty::Tensor(_)));
-        if matches!(node.ty, Ty::Tensor(_)) || reads {
-            return Some(n);
-        }
-        for inner in node.op.regions() {
-            if let Some(t) = first_tensor(func, inner) {
-                return Some(t);
-            }
-        }
-    }
-    None
 }
 
 /// The macros that only show or check values.

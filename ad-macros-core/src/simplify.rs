@@ -126,9 +126,12 @@ impl<'a> Rewriter<'a> {
             back,
             inits,
             body,
+            exit,
+            trips,
         } = &old.op
         {
             let (lo, hi, step) = (self.get(*lo), self.get(*hi), step.map(|s| self.get(s)));
+            let trips = trips.map(|t| self.get(t));
             let inits = inits.iter().map(|&a| self.get(a)).collect();
             // The body's arguments are nodes of no region: copy them first.
             for &a in &body.args {
@@ -145,6 +148,8 @@ impl<'a> Rewriter<'a> {
                 back: *back,
                 inits,
                 body,
+                exit: *exit,
+                trips,
             };
             let new = self.emit(node);
             self.map[id.idx()] = Some(new);
