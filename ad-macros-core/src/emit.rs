@@ -104,9 +104,22 @@ pub fn signature(sig: &Signature, which: Which) -> TokenStream {
             quote!(#s: #ret)
         }
     };
+    // `_vjp` takes one seed per `&mut` parameter, for its final value, before `seed`.
+    let mut_seeds: Vec<TokenStream> = match which {
+        Which::Grad => Vec::new(),
+        Which::Vjp => sig
+            .params
+            .iter()
+            .filter(|p| p.mutable)
+            .map(|p| {
+                let (s, t) = (sig.mut_seed_ident(p), Signature::mut_seed_type(p));
+                quote!(#s: #t)
+            })
+            .collect(),
+    };
     // Each parameter with its own comma: a function without parameters still gives
     // `fn f_vjp(seed: f64)`, not `fn f_vjp(, seed: f64)`.
-    quote!(#vis fn #name(#(#params,)* #seed) -> (#ret, #grads))
+    quote!(#vis fn #name(#(#params,)* #(#mut_seeds,)* #seed) -> (#ret, #grads))
 }
 
 /// Emits the whole companion function from a simplified primal + adjoint.
@@ -132,7 +145,19 @@ pub fn emit(func: &Func, sig: &Signature, which: Which) -> TokenStream {
     let body = quote!(#stacks #body);
     let outs: Vec<TokenStream> = (0..func.outputs.len()).map(|k| em.output(k)).collect();
     let value = &outs[0];
-    let grads = &outs[1..];
+    // After the gradients: the final value of each `&mut` scalar parameter.
+    let n_grads = sig.diff_params().count();
+    let finals = sig
+        .params
+        .iter()
+        .filter(|p| p.mutable && !p.kind.is_memory())
+        .zip(outs.get(1 + n_grads..).unwrap_or(&[]))
+        .map(|(p, v)| {
+            let ident = &p.ident;
+            quote!(*#ident = #v;)
+        });
+    let body = quote!(#body #(#finals)*);
+    let grads = &outs[1..(1 + n_grads).min(outs.len())];
     let grads = if grads.len() == 1 {
         grads[0].clone()
     } else {
@@ -901,8 +926,15 @@ impl<'a> Emitter<'a> {
         let span = node.span;
         match &node.op {
             Op::Param(k) => {
-                let ident = &self.sig.params[*k as usize].ident;
-                quote!(#ident)
+                let p = &self.sig.params[*k as usize];
+                let ident = &p.ident;
+                // A `&mut f64` parameter's value, as it was on entry: it is written
+                // only at the end.
+                if p.mutable && !p.kind.is_memory() {
+                    quote!((*#ident))
+                } else {
+                    quote!(#ident)
+                }
             }
             Op::Seed => {
                 let s = seed_ident(self.sig);
@@ -1234,6 +1266,117 @@ impl<'a> Emitter<'a> {
                 let x = self.give(*x, self.at(id));
                 return quote_spanned!(span=> #st.push(#x););
             }
+            Op::MutSeed(k) => {
+                let p = &self.sig.params[*k as usize];
+                let s = self.sig.mut_seed_ident(p);
+                if !node.ty.is_memory() {
+                    quote_spanned!(span=> #s)
+                } else {
+                    let (ident, name_s, pn) =
+                        (&p.ident, self.sig.ident.to_string(), p.ident.to_string());
+                    return quote_spanned! {span=>
+                        ::core::assert_eq!(#s.len(), #ident.len(), "the seed of `{}` in `{}_vjp` has {} elements, `{}` {}", #pn, #name_s, #s.len(), #pn, #ident.len());
+                        let mut #name = #s.to_vec();
+                    };
+                }
+            }
+            Op::Snapshot(a) => {
+                let src = self.memory_place(*a);
+                return quote_spanned!(span=> let #name = #src.to_vec(););
+            }
+            Op::MutCall {
+                path: p,
+                args,
+                muts,
+            } => {
+                let path = &self.func.paths[*p as usize];
+                let at = self.at(id);
+                let mut vals = self.call_args_of(*p, args, at);
+                let mut lets = TokenStream::new();
+                for (k, (&a, &m)) in args.iter().zip(muts).enumerate() {
+                    if !m {
+                        continue;
+                    }
+                    vals[k] = if self.func.node(a).ty.is_memory() {
+                        let place = self.memory_place(a);
+                        quote_spanned!(span=> &mut #place)
+                    } else {
+                        let tmp = mut_tmp(id, k);
+                        let x = self.val(a);
+                        lets.extend(quote_spanned!(span=> let mut #tmp = #x;));
+                        quote_spanned!(span=> &mut #tmp)
+                    };
+                }
+                let call = quote_spanned!(span=> #path(#(#vals),*));
+                return match self.ty(id) {
+                    Some(t) => quote_spanned!(span=> #lets let #name: #t = #call;),
+                    None => quote_spanned!(span=> #lets let #name = #call;),
+                };
+            }
+            Op::MutOut(c, k) => {
+                let tmp = mut_tmp(*c, *k as usize);
+                quote_spanned!(span=> #tmp)
+            }
+            Op::MutCallVjp {
+                path: p,
+                args,
+                muts,
+                dmut,
+                seed,
+            } => {
+                let mut path = self.func.paths[*p as usize].clone();
+                if let Some(last) = path.segments.last_mut() {
+                    last.ident = format_ident!("{}_vjp", last.ident, span = last.ident.span());
+                }
+                let at = self.at(id);
+                let want = self.grads_type(args);
+                let mut vals = self.call_args_of(*p, args, at);
+                let g = self.grads_name(id);
+                let of = args
+                    .iter()
+                    .filter(|a| self.func.node(**a).ty.is_differentiable())
+                    .count();
+                let mut index = 0usize;
+                let (mut seeds, mut backs) = (Vec::new(), TokenStream::new());
+                let mut d = dmut.iter();
+                for (k, (&a, &m)) in args.iter().zip(muts).enumerate() {
+                    let memory = self.func.node(a).ty.is_memory();
+                    if m {
+                        let x = self.val(a);
+                        // The callee writes its `&mut` argument again: a copy of the
+                        // value at the call.
+                        vals[k] = quote_spanned!(span=> &mut ::core::clone::Clone::clone(&#x));
+                        let dm = d.next().copied().unwrap_or(a);
+                        if memory {
+                            let place = self.memory_place(dm);
+                            seeds.push(quote_spanned!(span=> &#place));
+                            let gk = if of == 1 {
+                                quote!(#g)
+                            } else {
+                                let i = syn::Index {
+                                    index: index as u32,
+                                    span,
+                                };
+                                quote!(#g.#i)
+                            };
+                            backs.extend(quote_spanned!(span=> #place.copy_from_slice(&#gk);));
+                        } else {
+                            seeds.push(self.val(dm));
+                        }
+                    } else if memory && matches!(self.func.node(a).op, Op::Snapshot(_)) {
+                        let x = self.val(a);
+                        vals[k] = quote_spanned!(span=> &#x);
+                    }
+                    if self.func.node(a).ty.is_differentiable() {
+                        index += 1;
+                    }
+                }
+                let seed = self.val(*seed);
+                return quote_spanned! {span=>
+                    let (_, #g) = ::adjoint::__private::call_grads::<#want, _, _>(#path(#(#vals,)* #(#seeds,)* #seed));
+                    #backs
+                };
+            }
             Op::Pop(k) => {
                 let st = stack_name(*k);
                 quote_spanned!(span=> #st.pop())
@@ -1535,6 +1678,23 @@ impl<'a> Emitter<'a> {
 
     /// The arguments of a call of a user function, tensors passed as the call wrote
     /// them (`&x` borrowed, `x` by value).
+    /// Memory as a place: `b` for a buffer, `b[lo..hi]` for a view of one, `*b` for
+    /// a `&mut` parameter.
+    fn memory_place(&self, m: Id) -> TokenStream {
+        let node = self.func.node(m);
+        match node.op {
+            Op::View(b, lo, hi) => {
+                let (b, lo, hi) = (self.val(b), self.val(lo), hi.map(|h| self.val(h)));
+                quote_spanned!(node.span=> #b[#lo..#hi])
+            }
+            Op::Param(_) => {
+                let b = self.val(m);
+                quote_spanned!(node.span=> (*#b))
+            }
+            _ => self.val(m),
+        }
+    }
+
     fn call_args(&self, id: Id, args: &[Id], at: Use) -> Vec<TokenStream> {
         match self.func.node(id).op {
             Op::Call { path, .. } => self.call_args_of(path, args, at),
@@ -1778,6 +1938,11 @@ impl<'a> Emitter<'a> {
 }
 
 /// The stack of saved values number `k`.
+/// The variable a scalar passed `&mut` (argument `k` of call `call`) lives in.
+fn mut_tmp(call: Id, k: usize) -> Ident {
+    format_ident!("__ad_m{}_{}", call.0, k)
+}
+
 fn stack_name(k: u32) -> Ident {
     Ident::new(&format!("__ad_s{k}"), Span::call_site())
 }

@@ -25,7 +25,9 @@
 //! ([`ir`](mod@ir)): SSA values; `if` and `for` as regions whose carried values are region
 //! arguments ([`ir::Op::For`], as MLIR's `scf.for` with `iter_args`); memory for
 //! slice parameters and local buffers (`vec![x; n]`, `[x; N]`, `[a, b]`: alloc, load,
-//! store, len); views `&x[a..b]` and calls that pass memory; debug statements
+//! store, len); views `&x[a..b]` and calls that pass memory; `&mut` parameters and
+//! calls that pass `&mut` (a call writes memory in place, its reverse calls `_vjp`
+//! with the arguments' values copied before it); debug statements
 //! (`println!`, `assert!`, ...) as forward-only effects. [`adjoint`] reverses it in
 //! place: a loop becomes the same range walked backwards carrying the adjoints; the
 //! adjoint of a store is a read-and-zero of the adjoint memory, that of a load an
@@ -151,6 +153,20 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
                 }
                 TokenStream::new()
             }
+            // `&mut` parameters and calls that pass `&mut`: the one IR only (the tape
+            // would not see the writes).
+            Err(why) if sig.has_mut() || passes_mut(&item_fn.block).is_some() => {
+                if args.tape || !args.inline.is_empty() {
+                    match (sig.params.iter().find(|p| p.mutable), passes_mut(&item_fn.block)) {
+                        (Some(p), _) => cx.error_spanned_by(&p.ty, "a function with `&mut` parameters cannot take the tape, which would not see the writes; remove `tape`/`inline(..)`"),
+                        (None, Some(a)) => cx.error_spanned_by(a, "a function that passes `&mut` to a call cannot take the tape, which would not see the writes; remove `tape`/`inline(..)`"),
+                        (None, None) => {}
+                    }
+                } else if let Some(e) = why {
+                    cx.syn_error(e);
+                }
+                TokenStream::new()
+            }
             Err(why) => match route::route(sig, &args, &item_fn.block) {
                 route::Route::Tape(reason) => {
                     let mut out = tape::expand(sig, &args, &item_fn.block);
@@ -247,6 +263,26 @@ pub fn expansion_of(
         route::Route::Static => "straight-line",
     };
     Ok((path, why))
+}
+
+/// The first `&mut` argument of a call in a body (`g(&mut buf)`), if any.
+fn passes_mut(block: &syn::Block) -> Option<syn::Expr> {
+    struct Finder(Option<syn::Expr>);
+    impl<'ast> syn::visit::Visit<'ast> for Finder {
+        fn visit_expr_call(&mut self, c: &'ast syn::ExprCall) {
+            if self.0.is_none() {
+                self.0 = c
+                    .args
+                    .iter()
+                    .find(|a| matches!(a, syn::Expr::Reference(r) if r.mutability.is_some()))
+                    .cloned();
+            }
+            syn::visit::visit_expr_call(self, c);
+        }
+    }
+    let mut f = Finder(None);
+    syn::visit::Visit::visit_block(&mut f, block);
+    f.0
 }
 
 fn messages(e: syn::Error) -> String {

@@ -1265,6 +1265,7 @@ impl Substitute<'_, '_> {
                     kind,
                     by_ref: matches!(kind, Ty::Tensor(_)),
                     diff,
+                    mutable: false,
                 });
                 self.inputs.push(input);
                 self.keys.insert(key, k);

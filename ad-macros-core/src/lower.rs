@@ -46,6 +46,10 @@ pub fn lower(cx: &Ctxt, sig: &Signature, block: &syn::Block) -> Func {
             closure: None,
         });
     }
+    if sig.ret_kind == Ty::Unit {
+        // A helper that only writes its `&mut` parameters: its tail is a statement.
+        lw.trust_tail = false;
+    }
     // `break`, `continue` and early `return` become flags (`exits`).
     let desugared = match exits::desugar(block, &sig.ret, matches!(sig.ret_kind, Ty::Float(_))) {
         Some(Ok(b)) => Some(b),
@@ -58,6 +62,7 @@ pub fn lower(cx: &Ctxt, sig: &Signature, block: &syn::Block) -> Func {
     let block = desugared.as_ref().unwrap_or(block);
     let ret = lw.block(block, Some(sig.ret_kind));
     let ret = match ret {
+        _ if sig.ret_kind == Ty::Unit => lw.opaque(quote::quote!(()), Ty::Opaque, block.span()),
         Some(id) => id,
         None => {
             let span = block
@@ -75,9 +80,17 @@ pub fn lower(cx: &Ctxt, sig: &Signature, block: &syn::Block) -> Func {
         let span = lw.func.node(ret).span;
         cx.error_at(span, "a function with a vector result returns a local buffer: an array literal `[a, b]`, `vec![..]`, or a buffer written in the body");
     }
+    // The final value of each `&mut` scalar parameter follows the result.
+    let finals: Vec<Id> = sig
+        .params
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.mutable && !p.kind.is_memory())
+        .map(|(k, _)| lw.env[k].id.unwrap_or(Id(k as u32)))
+        .collect();
     let mut func = lw.func;
     func.body.nodes = lw.regions.pop().unwrap_or_default();
-    func.outputs = vec![ret];
+    func.outputs = std::iter::once(ret).chain(finals).collect();
     debug_assert_eq!(func.verify(), Ok(()));
     func
 }
@@ -337,6 +350,8 @@ impl Lower<'_> {
                 self.assign(&b.left, v);
                 None
             }
+            // `helper(&x, &mut out);`: its result, if any, is not used.
+            Expr::Call(c) if has_mut_arg(c) => Some(self.call(c, Some(Ty::Unit), false)),
             Expr::If(i) => self.if_(i, expect),
             Expr::Match(m) => self.match_(m, expect),
             Expr::Paren(p) => self.expr_or_unit(&p.expr, expect),
@@ -360,6 +375,12 @@ impl Lower<'_> {
                 }
             }
             Expr::Paren(p) => self.assign(&p.expr, value),
+            // `*out = v` for a `&mut f64` parameter: its new value.
+            Expr::Unary(u)
+                if matches!(u.op, syn::UnOp::Deref(_)) && self.mut_scalar_param(&u.expr) =>
+            {
+                self.assign(&u.expr, value)
+            }
             Expr::Index(ix) => {
                 let Some((buf, i)) = self.place(ix) else {
                     return;
@@ -911,6 +932,13 @@ impl Lower<'_> {
         if path.segments.iter().any(|s| !s.arguments.is_none()) {
             return self.error(path, "generic arguments on a called function are not supported by the static path of #[differentiable]");
         }
+        if has_mut_arg(c) {
+            return self.mut_call(c, path, expect);
+        }
+        if let Some(a) = c.args.iter().find(|a| self.is_mut_param(a)) {
+            let name = a.to_token_stream().to_string();
+            return self.error(a, format!("pass the `&mut` parameter `{name}` on as `&mut {name}[..]` (a slice) or `&mut *{name}` (a scalar), so that the call is seen to write it"));
+        }
         let args: Vec<Id> = c.args.iter().map(|a| self.call_arg(a)).collect();
         let refs = c
             .args
@@ -985,6 +1013,135 @@ impl Lower<'_> {
                 t,
                 span,
             );
+        }
+        call
+    }
+
+    /// Whether `e` names a `&mut f64` parameter (or `f32`).
+    fn mut_scalar_param(&self, e: &Expr) -> bool {
+        self.mut_param(e)
+            .is_some_and(|k| !self.sig.params[k].kind.is_memory())
+    }
+
+    /// Whether `e` is a bare `&mut` parameter (passing it on needs `&mut` written).
+    fn is_mut_param(&self, e: &Expr) -> bool {
+        self.mut_param(e).is_some()
+    }
+
+    /// The index of the `&mut` parameter that the path `e` names, if it does (and no
+    /// local shadows it).
+    fn mut_param(&self, e: &Expr) -> Option<usize> {
+        let Expr::Path(p) = e else { return None };
+        let name = p.path.get_ident()?.to_string();
+        let k = self.lookup(&name)?;
+        (k < self.sig.params.len() && self.sig.params[k].mutable).then_some(k)
+    }
+
+    /// A call with `&mut` arguments (issue 11): `g(&x, &mut buf)`, `g(&mut buf[a..b])`,
+    /// `g(x, &mut s)`. Memory passed `&mut` is written in place; a scalar `s` gets the
+    /// value the callee leaves in it. Each local buffer passed is copied first (a
+    /// [`Op::Snapshot`]): the reverse sweep hands those values to `g_vjp`. `expect` is
+    /// `Ty::Unit` when the result is not used.
+    fn mut_call(&mut self, c: &syn::ExprCall, path: &syn::Path, expect: Option<Ty>) -> Id {
+        let span = c.span();
+        let (mut args, mut muts, mut places) = (Vec::new(), Vec::new(), Vec::new());
+        for a in &c.args {
+            let mut_ref = match a {
+                Expr::Reference(r) if r.mutability.is_some() => Some(r),
+                _ => None,
+            };
+            let id = match mut_ref {
+                // `&mut buf[a..b]`: a view, as `&buf[a..b]` is.
+                Some(r) if matches!(&*r.expr, Expr::Index(ix) if matches!(&*ix.index, Expr::Range(_))) => {
+                    self.call_arg(a)
+                }
+                Some(r) => self.expr(&r.expr, None),
+                None => self.call_arg(a),
+            };
+            let ty = self.func.node(id).ty;
+            if matches!(self.func.node(id).op, Op::Error) {
+                return id;
+            }
+            let base = match self.func.node(id).op {
+                Op::View(b, _, _) => b,
+                _ => id,
+            };
+            match (mut_ref, ty) {
+                (Some(_), _)
+                    if ty.is_memory() && !matches!(self.func.node(base).ty, Ty::Buf(_)) =>
+                {
+                    return self.error(a, "only a local buffer (`vec![..]`, `[x; N]`) or a `&mut` parameter can be passed `&mut` on the static path of #[differentiable]");
+                }
+                (Some(_), _) if ty.is_memory() => {}
+                (Some(r), Ty::Float(_)) => {
+                    let place = match &*r.expr {
+                        Expr::Unary(u) if matches!(u.op, syn::UnOp::Deref(_)) => &*u.expr,
+                        e => e,
+                    };
+                    let local = matches!(place, Expr::Path(p) if p.path.get_ident().is_some_and(|i| self.lookup(&i.to_string()).is_some()));
+                    if !local {
+                        return self.error(a, "only a local variable or a `&mut` parameter can be passed as `&mut` scalar on the static path of #[differentiable]");
+                    }
+                    places.push((args.len(), place.clone()));
+                }
+                (Some(_), _) => {
+                    return self.error(a, "a `&mut` argument is a float, a local buffer of floats or a sub-slice of one (`&mut buf[a..b]`) on the static path of #[differentiable]");
+                }
+                (None, Ty::Tensor(_)) => {
+                    return self.error(a, "a call with `&mut` arguments takes floats, slices and local buffers on the static path of #[differentiable], not tensors");
+                }
+                // A `&[f64]` parameter is a reference already; other memory would move.
+                (None, t)
+                    if t.is_memory()
+                        && !matches!(a, Expr::Reference(_))
+                        && !matches!(self.func.node(base).op, Op::Param(k) if self.sig.params[k as usize].by_ref) =>
+                {
+                    return self.error(a, "in a call with `&mut` arguments, pass memory by reference (`&x`, `&x[a..b]`): the reverse sweep passes it again");
+                }
+                _ => {}
+            }
+            args.push(id);
+            muts.push(mut_ref.is_some());
+        }
+        // The values the reverse sweep needs, taken before the call writes anything.
+        for &a in &args {
+            let base = match self.func.node(a).op {
+                Op::View(b, _, _) => b,
+                _ => a,
+            };
+            if let Ty::Buf(ft) = self.func.node(base).ty {
+                self.push(Op::Snapshot(a), Ty::Buf(ft), self.func.node(a).span);
+            }
+        }
+        let refs = c
+            .args
+            .iter()
+            .map(|a| matches!(a, Expr::Reference(_)))
+            .collect();
+        let idx = self.func.paths.len() as u32;
+        self.func.paths.push(path.clone());
+        self.func.arg_refs.push(refs);
+        let ty = match expect {
+            Some(Ty::Unit) => Ty::Opaque,
+            Some(t @ Ty::Float(_)) => t,
+            Some(Ty::Tensor(_) | Ty::Slice(_) | Ty::Buf(_)) => {
+                return self.error(c, "a call with `&mut` arguments returns a float or nothing on the static path of #[differentiable]; write its other results into `&mut` parameters");
+            }
+            _ => Ty::Float(self.sig.float),
+        };
+        let call = self.push(
+            Op::MutCall {
+                path: idx,
+                args: args.clone(),
+                muts,
+            },
+            ty,
+            span,
+        );
+        for (k, place) in places {
+            let t = self.func.node(args[k]).ty;
+            let out = self.push(Op::MutOut(call, k as u32), t, span);
+            self.assign(&place, out);
         }
         call
     }
@@ -1374,7 +1531,18 @@ impl Lower<'_> {
         assigned_in_block(&body, &mut names);
         let mut slots: Vec<usize> = Vec::new();
         for n in &names {
+            // `g(&mut x)` assigns `x` only when it is a scalar: memory is written in place.
+            let (n, by_call) = match n.strip_prefix("&mut ") {
+                Some(n) => (n, true),
+                None => (n.as_str(), false),
+            };
             if let Some(i) = self.lookup(n) {
+                let memory = self.env[i]
+                    .id
+                    .is_some_and(|id| self.func.node(id).ty.is_memory());
+                if by_call && memory {
+                    continue;
+                }
                 if self.env[i].id.is_some() && !slots.contains(&i) {
                     slots.push(i);
                 }
@@ -2034,8 +2202,13 @@ fn assigned_in_block(block: &syn::Block, out: &mut Vec<String>) {
 fn assigned_in_expr(e: &Expr, out: &mut Vec<String>) {
     let target = |place: &Expr, out: &mut Vec<String>| {
         let mut p = place;
-        while let Expr::Paren(inner) = p {
-            p = &inner.expr;
+        loop {
+            match p {
+                Expr::Paren(inner) => p = &inner.expr,
+                // `*out = ..` of a `&mut f64` parameter.
+                Expr::Unary(u) if matches!(u.op, syn::UnOp::Deref(_)) => p = &u.expr,
+                _ => break,
+            }
         }
         if let Expr::Path(path) = p {
             if let Some(i) = path.path.get_ident() {
@@ -2070,8 +2243,28 @@ fn assigned_in_expr(e: &Expr, out: &mut Vec<String>) {
         }
         Expr::Loop(l) => assigned_in_block(&l.body, out),
         Expr::Paren(p) => assigned_in_expr(&p.expr, out),
+        // `g(&mut s)` assigns `s`.
+        Expr::Call(c) => {
+            for a in &c.args {
+                match a {
+                    Expr::Reference(r) if r.mutability.is_some() => {
+                        let mut names = Vec::new();
+                        target(&r.expr, &mut names);
+                        out.extend(names.into_iter().map(|n| format!("&mut {n}")));
+                    }
+                    a => assigned_in_expr(a, out),
+                }
+            }
+        }
         _ => {}
     }
+}
+
+/// Whether a call passes some argument as `&mut`.
+fn has_mut_arg(c: &syn::ExprCall) -> bool {
+    c.args
+        .iter()
+        .any(|a| matches!(a, Expr::Reference(r) if r.mutability.is_some()))
 }
 
 /// The macros that only show or check values.

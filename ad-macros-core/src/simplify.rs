@@ -99,7 +99,9 @@ impl<'a> Rewriter<'a> {
 
     fn emit(&mut self, node: Node) -> Id {
         self.params.resize(self.new.nodes.len(), false);
-        self.params.push(matches!(node.op, Op::Param(_)));
+        // `&mut` parameters (kind `buf`) are written.
+        self.params
+            .push(matches!(node.op, Op::Param(_)) && !matches!(node.ty, Ty::Buf(_)));
         let id = self.new.push(node);
         if let Some(r) = self.regions.last_mut() {
             r.push(id);
@@ -392,7 +394,12 @@ fn cse_key(node: &Node, params: &[bool]) -> Option<String> {
         | Op::Pop(_)
         | Op::View(..)
         | Op::AccMem { .. }
-        | Op::Effect { .. } => None,
+        | Op::Effect { .. }
+        | Op::MutSeed(_)
+        | Op::Snapshot(_)
+        | Op::MutCall { .. }
+        | Op::MutOut(..)
+        | Op::MutCallVjp { .. } => None,
         // Memory is read where it is: a store may come between two reads. Parameters
         // are never written.
         Op::Load(..) | Op::Len(_) if !node_reads_param(node) => None,

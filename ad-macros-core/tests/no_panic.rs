@@ -415,7 +415,12 @@ fn the_functions_as_written_expand_cleanly() {
             },
             syn::ReturnType::Default => false,
         };
-        let options = if vector {
+        // So are `&mut` parameters and calls passing `&mut` (issue 11): the tape would
+        // not see the writes.
+        let mutates = f.sig.inputs.iter().any(|a| {
+            matches!(a, syn::FnArg::Typed(t) if matches!(&*t.ty, syn::Type::Reference(r) if r.mutability.is_some()))
+        }) || f.block.to_token_stream().to_string().contains("& mut");
+        let options = if vector || mutates {
             vec![args.clone()]
         } else {
             vec![args.clone(), quote!(tape)]
