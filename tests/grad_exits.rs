@@ -262,3 +262,78 @@ fn a_carried_initial_value_read_in_the_loop() {
         &[0.7, 1.3],
     );
 }
+
+// `break value` out of a `loop` that is the body's value, and an early `return`
+// inside it.
+twins! {
+    settle / settle_tape (x: &[f64]) -> f64 {
+        let mut y = x[0];
+        let mut k = 0;
+        loop {
+            y = y.sin() + 0.5 * y * x[1];
+            k += 1;
+            if y > 50.0 {
+                return y * x[0];
+            }
+            if k == 6 {
+                break y * 2.0;
+            }
+        }
+    }
+}
+
+#[test]
+fn loop_value_from_break() {
+    for x in [vec![0.8, 1.1], vec![3.0, 2.5]] {
+        check(settle, settle_grad, settle_tape_grad, &x);
+    }
+}
+
+// An early `return` in a function with a tensor result.
+#[differentiable(static)]
+fn clipped(w: &Tensor, x: f64) -> Tensor {
+    if x > 1.0 {
+        return w * x;
+    }
+    let mut h = w.sin();
+    for _ in 0..2 {
+        h = &h * x + w;
+    }
+    h
+}
+
+#[differentiable(tape)]
+fn clipped_tape(w: &Tensor, x: f64) -> Tensor {
+    if x > 1.0 {
+        return w * x;
+    }
+    let mut h = w.sin();
+    for _ in 0..2 {
+        h = &h * x + w;
+    }
+    h
+}
+
+#[test]
+fn early_return_with_a_tensor_result() {
+    let w = Tensor::from_vec(vec![0.3, -0.7, 1.2], &[3]);
+    for x in [0.4, 1.5] {
+        let seed = Tensor::from_vec(vec![1.0, 0.5, -2.0], &[3]);
+        let (v, (gw, gx)) = clipped_vjp(&w, x, seed.clone());
+        let (tv, (tw, tx)) = clipped_tape_vjp(&w, x, seed.clone());
+        assert_close(v.as_slice(), tv.as_slice(), 1e-12, "value vs tape");
+        assert_close(gw.as_slice(), tw.as_slice(), 1e-10, "dw vs tape");
+        assert_close(&[gx], &[tx], 1e-10, "dx vs tape");
+        // <seed, f(x)> by central differences in x.
+        let h = 1e-6;
+        let dot = |t: &Tensor| {
+            t.as_slice()
+                .iter()
+                .zip(seed.as_slice())
+                .map(|(a, b)| a * b)
+                .sum::<f64>()
+        };
+        let fd = (dot(&clipped(&w, x + h)) - dot(&clipped(&w, x - h))) / (2.0 * h);
+        assert_close(&[gx], &[fd], 1e-5, "dx vs finite differences");
+    }
+}

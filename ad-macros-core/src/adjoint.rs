@@ -31,10 +31,6 @@ pub enum Seed {
     One,
     /// The `seed` parameter of `NAME_vjp`.
     Param,
-    /// The running adjoint of one statement of the statement-level path, which may be
-    /// an exact zero routed there by a `min`, a branch not taken, ... (see
-    /// [`Builder::may_be_routed_zero`]).
-    Adjoint,
 }
 
 /// Appends adjoint nodes to a copy of the arena and its regions.
@@ -578,7 +574,7 @@ pub fn build(primal: &Func, sig: &Signature, seed: Seed) -> Func {
     } else if active[ret.idx()] {
         let s = match seed {
             Seed::One => b.constant(1.0, ret_node.ty),
-            Seed::Param | Seed::Adjoint => b.push(Op::Seed, ret_node.ty),
+            Seed::Param => b.push(Op::Seed, ret_node.ty),
         };
         adj[ret.idx()] = Some(s);
     }
@@ -930,7 +926,8 @@ fn reverse_for(
     let mut arg_tys = Vec::new();
     for (k, &a) in carried.iter().enumerate() {
         let seed = pending.remove(&(id, k as u32));
-        let ty = b.ty(a);
+        // An inactive carried value has no adjoint: an integer stands in for it.
+        let ty = if active[a.idx()] { b.ty(a) } else { Ty::Int };
         let v = match seed {
             Some(v) => v,
             // A tensor's zero takes the shape of the loop's result (the carried value

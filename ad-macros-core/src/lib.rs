@@ -7,36 +7,38 @@
 //! ```text
 //! args    #[differentiable(wrt(..), tape)]        -> args::Args
 //! parse   syn::ItemFn signature                   -> parse::Signature
-//! lower   syn::Block, tried first (the one IR)    -> ir::Func, or "not taken": then
-//! route   signature + body, one syntactic pass    -> statement-level path or tape
-//! control, loops (bodies with loops or slices)   -> forward sweep with stacks, reverse sweep
-//! lower   syn::Block                              -> ir::Func (typed SSA, regions)
+//! lower   syn::Block (exits as flags first)       -> ir::Func (typed SSA, regions, memory)
 //! adjoint primal ir::Func + rules (one table)     -> primal + reverse sweep
 //! simplify                                        -> folded, CSE'd, dead code removed
 //! emit    ir::Func                                -> NAME_grad, NAME_vjp
+//! route   (when lower refuses the body)           -> the tape, or lower's errors
 //! tape    (#[differentiable(tape)])               -> the same signatures on the tape
 //! warn    (tape taken unasked)                    -> a `deprecated` warning on the construct
 //! fallback (on error)                             -> compile_error! + fn + stubs
 //! ```
 //!
-//! # The one IR, and what still goes the old way
+//! # The one IR
 //!
-//! Every function without `tape` or `inline(..)` is first lowered into the one IR
-//! ([`ir`](mod@ir)): SSA values; `if` and `for` as regions whose carried values are region
-//! arguments ([`ir::Op::For`], as MLIR's `scf.for` with `iter_args`); memory for
-//! slice parameters and local buffers (`vec![x; n]`, `[x; N]`, `[a, b]`: alloc, load,
-//! store, len); views `&x[a..b]` and calls that pass memory; `&mut` parameters and
-//! calls that pass `&mut` (a call writes memory in place, its reverse calls `_vjp`
-//! with the arguments' values copied before it); debug statements
-//! (`println!`, `assert!`, ...) as forward-only effects. [`adjoint`] reverses it in
-//! place: a loop becomes the same range walked backwards carrying the adjoints; the
-//! adjoint of a store is a read-and-zero of the adjoint memory, that of a load an
-//! accumulate; each primal value of a loop body that the reverse reads is recomputed
-//! when that is cheap and valid, else pushed on a stack (accumulators are never
-//! saved). When the lowering takes the body, that is the expansion. When it does not
-//! (tensors inside loops, `while`, `break`, closures, iterator chains, tuples, ...),
-//! the older route below decides, as before; issue 11 moves those constructs into
-//! the one IR and then deletes [`control`], [`loops`] and [`route`].
+//! Every function without `tape` or `inline(..)` is lowered into the one IR
+//! ([`ir`](mod@ir)): SSA values; `if`, `for`, `while` and `loop` as regions whose
+//! carried values are region arguments ([`ir::Op::For`], as MLIR's `scf.for` with
+//! `iter_args`; a loop that can stop early carries the `bool` that keeps it going and
+//! counts its iterations); `break`, `continue` (labeled too) and early `return`
+//! rewritten into flags before lowering (`lower/exits.rs`); scalars and tensors
+//! carried through loops; memory for slice parameters and local buffers (`vec![x; n]`,
+//! `[x; N]`, `[a, b]`: alloc, load, store, len); views `&x[a..b]` and calls that pass
+//! memory; `&mut` parameters and calls that pass `&mut` (a call writes memory in
+//! place, its reverse calls `_vjp` with the arguments' values copied before it);
+//! iterator chains and closures, inlined; debug statements (`println!`, `assert!`,
+//! ...) as forward-only effects. [`adjoint`] reverses it in place: a loop becomes the
+//! same range walked backwards carrying the adjoints (only the iterations that ran,
+//! for one that stopped early); the adjoint of a store is a read-and-zero of the
+//! adjoint memory, that of a load an accumulate; each primal value of a loop body that
+//! the reverse reads is recomputed when that is cheap and valid, else pushed on a
+//! stack (accumulators are never saved). When the lowering refuses the body, its
+//! errors are the answer under `static`; otherwise [`route`] decides whether the tape
+//! takes it (with a warning that gives the lowering's own message) or the errors
+//! stand.
 //!
 //! # Which functions take the tape
 //!
@@ -76,11 +78,10 @@
 //!
 //! A call `g(args)` chains through `g_vjp`, which returns one gradient per float,
 //! tensor, slice, `Vec` or array argument of the call, in order (the contract of every
-//! `#[differentiable]` function, and of a hand-written `g_vjp`). On the statement-level
-//! path a call with a slice, sub-slice (`&s[a..]`), array literal or local array
-//! argument becomes its own statement; its adjoint calls `g_vjp` with the same
-//! arguments and adds each gradient to its argument's adjoint, element by element.
-//! Two compile-time checks keep a call from ever giving a gradient to the wrong
+//! `#[differentiable]` function, and of a hand-written `g_vjp`). A call with a slice,
+//! sub-slice (`&s[a..]`), array literal or local buffer argument passes a view of its
+//! memory; its adjoint adds `g_vjp`'s gradient into the argument's adjoint memory
+//! ([`ir::Op::AccMem`]). Two compile-time checks keep a call from ever giving a gradient to the wrong
 //! argument: the callee's gradients must match the arguments the macro knows are
 //! floats (`__private::CallGrads`; a callee with `wrt(..)` that leaves out one of them
 //! is an error at the call), and an argument whose type the macro cannot see (an
@@ -89,27 +90,19 @@
 //! at a time and stable Rust has no name lookup with a fallback that it could use to
 //! say more without breaking glob imports of a real `g_vjp`.
 //!
-//! Everything else takes the static path: straight-line scalar and tensor bodies go
-//! through [`lower`], [`adjoint`], [`simplify`] and [`emit`]; scalar and tensor bodies
-//! with slices, indexing, loops, `break`/`continue` or an early `return` go through
-//! [`control`] and [`loops`] (Tapenade-style reversal with stacks, the same pipeline
-//! for each statement's local adjoint; tensor loop-carried values move onto the
-//! stack, tensor adjoints are `Option`s until reached). Neither path takes
-//! `unsafe` code, `async` blocks or closures, `.await`, or items inside the body
-//! ([`route::check`]), nor the signatures that [`parse`] rejects.
+//! Neither path takes `unsafe` code, `async` blocks or closures, `.await`, or items
+//! inside the body ([`route::check`]), nor the signatures that [`parse`] rejects.
 
 #![warn(missing_docs)]
 
 pub mod adjoint;
 pub mod args;
-pub mod control;
 pub mod ctxt;
 pub mod emit;
 pub mod fallback;
 #[cfg(feature = "inspect")]
 pub mod inspect;
 pub mod ir;
-pub mod loops;
 pub mod lower;
 pub mod parse;
 pub mod route;
@@ -231,9 +224,9 @@ pub fn route_of(args: TokenStream, item: TokenStream) -> Result<route::Route, St
     }
 }
 
-/// Which expansion [`expand`] uses for a function, for the census of the corpus that
-/// tracks the move to the one IR: `"one IR"`, `"statement-level"`, `"straight-line"`
-/// or `"tape"`, with the one IR's first message when it did not take the body.
+/// Which expansion [`expand`] uses for a function, for the census of the corpus:
+/// `"one IR"`, `"tape"`, or `"rejected"` (the one IR's errors stand), with the one
+/// IR's first message when it did not take the body.
 pub fn expansion_of(
     args: TokenStream,
     item: TokenStream,
@@ -259,8 +252,7 @@ pub fn expansion_of(
     };
     let path = match route::route(&sig, &args, &item_fn.block) {
         route::Route::Tape(_) => "tape",
-        route::Route::Static if loops::applies(&sig, &item_fn.block) => "statement-level",
-        route::Route::Static => "straight-line",
+        route::Route::Static => "rejected",
     };
     Ok((path, why))
 }
@@ -292,9 +284,9 @@ fn messages(e: syn::Error) -> String {
         .join("\n")
 }
 
-/// The one-IR expansion, while the statement-level path still exists beside it:
-/// `Err` when the lowering does not take the body (then the old route decides), with
-/// its errors (`None` when the one IR was not tried: `tape` or `inline(..)`).
+/// The one-IR expansion: `Err` when the lowering does not take the body (then the
+/// route decides), with its errors (`None` when the one IR was not tried: `tape` or
+/// `inline(..)`).
 fn one_ir(
     sig: &parse::Signature,
     args: &args::Args,
@@ -309,12 +301,8 @@ fn one_ir(
     Ok(companions(&primal, sig))
 }
 
-/// The message of a one-IR refusal to show the user (the first error), unless the
-/// refusal only hands the body to the statement-level path.
+/// The message of a one-IR refusal to show in the tape warning (the first error).
 fn refusal(e: &syn::Error) -> Option<(proc_macro2::Span, String)> {
-    if internal(e) {
-        return None;
-    }
     let first = e.clone().into_iter().next()?;
     let mut msg = first.to_string();
     // The warning says how to keep the tape; the lowering's own hint would repeat it.
@@ -331,15 +319,6 @@ fn refusal(e: &syn::Error) -> Option<(proc_macro2::Span, String)> {
     Some((first.span(), msg))
 }
 
-/// Whether the one IR refused the body only because the statement-level path takes
-/// it (tensors in loops): those messages are not for the user.
-fn internal(e: &syn::Error) -> bool {
-    e.clone().into_iter().any(|e| {
-        e.to_string().contains("take the statement-level path")
-            || e.to_string().contains("takes the statement-level path")
-    })
-}
-
 /// `NAME_grad` (for a float result) and `NAME_vjp` of a lowered primal.
 fn companions(primal: &ir::Func, sig: &parse::Signature) -> TokenStream {
     let mut out = TokenStream::new();
@@ -352,30 +331,14 @@ fn companions(primal: &ir::Func, sig: &parse::Signature) -> TokenStream {
     out
 }
 
-/// The static expansion when the one IR did not take the body: the statement-level
-/// path for loops with tensors; otherwise the one IR's errors (`why`) are the answer.
+/// The static expansion when the one IR did not take the body: its errors (`why`) are
+/// the answer; without them (the one IR was not tried), the lowering's.
 fn static_path(
     cx: &Ctxt,
     sig: &parse::Signature,
     block: &syn::Block,
     why: Option<syn::Error>,
 ) -> TokenStream {
-    if loops::applies(sig, block) {
-        let scratch = Ctxt::new();
-        let out = loops::expand(&scratch, sig, block);
-        return match scratch.check() {
-            Ok(()) => out,
-            // The one IR's messages, unless it only refused to leave the body to the
-            // statement-level path.
-            Err(e) => {
-                cx.syn_error(match why {
-                    Some(w) if !internal(&w) => w,
-                    _ => e,
-                });
-                TokenStream::new()
-            }
-        };
-    }
     match why {
         Some(e) => {
             cx.syn_error(e);

@@ -51,7 +51,12 @@ pub fn lower(cx: &Ctxt, sig: &Signature, block: &syn::Block) -> Func {
         lw.trust_tail = false;
     }
     // `break`, `continue` and early `return` become flags (`exits`).
-    let desugared = match exits::desugar(block, &sig.ret, matches!(sig.ret_kind, Ty::Float(_))) {
+    let placeholder: Option<Expr> = match sig.ret_kind {
+        Ty::Float(_) => Some(syn::parse_quote!(0.0)),
+        Ty::Tensor(_) => Some(syn::parse_quote!(::adjoint::Tensor::scalar(0.0))),
+        _ => None,
+    };
+    let desugared = match exits::desugar(block, &sig.ret, placeholder) {
         Some(Ok(b)) => Some(b),
         Some(Err(e)) => {
             cx.syn_error(e);
@@ -929,6 +934,9 @@ impl Lower<'_> {
                 c.span(),
             );
         }
+        if let Some(ft) = tensor_constructor(path, self.sig.float) {
+            return self.tensor_constant(c, ft);
+        }
         if path.segments.iter().any(|s| !s.arguments.is_none()) {
             return self.error(path, "generic arguments on a called function are not supported by the static path of #[differentiable]");
         }
@@ -969,11 +977,11 @@ impl Lower<'_> {
         if let Ty::Tensor(_) = ty {
             // The reverse sweep calls `NAME_vjp` again, with the same arguments: memory
             // passed by value would be moved by the first call, and a view or buffer
-            // made in a branch would have to leave it. The statement-level path takes
-            // these calls (found by the random-program tester, seed 23).
+            // made in a branch would have to leave it (found by the random-program
+            // tester, seed 23).
             if let Some(&m) = args.iter().find(|&&a| self.func.node(a).ty.is_memory()) {
                 let at = self.func.node(m).span;
-                self.cx.error_at(at, "a call with a tensor result and a slice, `Vec` or array argument takes the statement-level path");
+                self.cx.error_at(at, format!("a call with a tensor result and a slice, `Vec` or array argument is not supported by the static path of #[differentiable] yet; pass the elements as floats, or {TAPE_HINT}"));
             }
             // The reverse sweep calls `NAME_vjp` with the result's adjoint as the seed.
             return self.push(
@@ -1649,6 +1657,30 @@ impl Lower<'_> {
         }
     }
 
+    /// `Tensor::ones(&[3])`, `Tensor::zeros(&[n])`: a constant tensor, as written. Its
+    /// arguments may name parameters that are not differentiated, nothing else (the
+    /// emitted code renames locals).
+    fn tensor_constant(&mut self, c: &syn::ExprCall, ft: FloatTy) -> Id {
+        let mut idents = Vec::new();
+        collect_idents(c.args.to_token_stream(), &mut idents);
+        for ident in &idents {
+            let Some(i) = self.lookup(&ident.to_string()) else {
+                continue;
+            };
+            let param = i < self.sig.params.len();
+            let diff = self.env[i]
+                .id
+                .is_some_and(|id| self.func.node(id).ty.is_differentiable());
+            if diff {
+                return self.error(ident, format!("a tensor constructor's arguments are constants on the static path of #[differentiable]; to depend on `{ident}`, multiply: `Tensor::ones(..) * {ident}`"));
+            }
+            if !param {
+                return self.error(ident, format!("a tensor constructor's arguments may name parameters and constants on the static path of #[differentiable], not the local `{ident}`; build the tensor from a parameter, or pass it in"));
+            }
+        }
+        self.opaque(c.to_token_stream(), Ty::Tensor(ft), c.span())
+    }
+
     /// A loop's exit condition: a `bool` computed without effects.
     fn condition(&mut self, e: &Expr) -> Id {
         let before = self.regions.last().map_or(0, |r| r.len());
@@ -2142,6 +2174,28 @@ enum Walk<'p> {
     Pattern(&'p Pat, Option<chains::Items>),
     /// Nothing: `while` and `loop`.
     Count,
+}
+
+/// `Tensor::zeros(..)`, `Tensor::<f32>::ones(..)`, ...: a constructor of a constant
+/// tensor, and its float type.
+fn tensor_constructor(path: &syn::Path, float: FloatTy) -> Option<FloatTy> {
+    let n = path.segments.len();
+    if n < 2 || path.segments[n - 2].ident != "Tensor" {
+        return None;
+    }
+    let ctor = path.segments[n - 1].ident.to_string();
+    if !matches!(
+        ctor.as_str(),
+        "zeros" | "ones" | "full" | "from_vec" | "arange" | "scalar"
+    ) {
+        return None;
+    }
+    let ty = path.segments[n - 2].arguments.to_token_stream().to_string();
+    Some(match ty.as_str() {
+        "" => float,
+        s if s.contains("f32") => FloatTy::F32,
+        _ => FloatTy::F64,
+    })
 }
 
 /// `if c { break; }` with nothing else: the condition `c`.

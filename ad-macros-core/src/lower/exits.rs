@@ -33,7 +33,7 @@ use syn::{Block, Expr, Ident, Stmt};
 pub(super) fn desugar(
     block: &Block,
     ret: &syn::Type,
-    float_result: bool,
+    placeholder: Option<Expr>,
 ) -> Option<Result<Block, syn::Error>> {
     if !has_exit(block) {
         return None;
@@ -42,7 +42,8 @@ pub(super) fn desugar(
         loops: Vec::new(),
         next: 0,
         returns: false,
-        float_result,
+        placeholder: placeholder.clone(),
+        values: Vec::new(),
         errors: None,
     };
     let stmts = d.stmts(&block.stmts, true);
@@ -50,10 +51,16 @@ pub(super) fn desugar(
         return Some(Err(e));
     }
     let mut out = Vec::new();
-    if d.returns {
+    if d.returns || !d.values.is_empty() {
         let span = block.span();
-        out.push(syn::parse_quote_spanned!(span=> let mut __adjoint_return: bool = false;));
-        out.push(syn::parse_quote_spanned!(span=> let mut __adjoint_value: #ret = 0.0;));
+        let p = placeholder?;
+        if d.returns {
+            out.push(syn::parse_quote_spanned!(span=> let mut __adjoint_return: bool = false;));
+            out.push(syn::parse_quote_spanned!(span=> let mut __adjoint_value: #ret = #p;));
+        }
+        for v in &d.values {
+            out.push(syn::parse_quote_spanned!(span=> let mut #v: #ret = #p;));
+        }
     }
     out.extend(stmts.0);
     Some(Ok(Block {
@@ -96,6 +103,8 @@ fn has_exit(block: &Block) -> bool {
 
 struct Loop {
     label: Option<String>,
+    /// The variable that `break value` sets (a `loop` that is the body's tail).
+    value: Option<Ident>,
     brk: Ident,
     cont: Ident,
     /// Whether a `break` / `continue` of this loop was seen.
@@ -108,9 +117,11 @@ struct Desugar {
     next: usize,
     /// Whether an early `return` was seen.
     returns: bool,
-    /// Whether the result is a float (an early `return` of anything else has no
-    /// placeholder value).
-    float_result: bool,
+    /// A value of the result's type that stands in until an early `return` or a
+    /// `break` with a value sets the real one (none for vector results).
+    placeholder: Option<Expr>,
+    /// The variables that hold the values of `loop`s that are the body's tail.
+    values: Vec<Ident>,
     errors: Option<syn::Error>,
 }
 
@@ -190,23 +201,25 @@ impl Desugar {
         let span = e.span();
         match e {
             Expr::Break(b) => {
-                if b.expr.is_some() {
-                    self.error(span, "`break` with a value is not supported by the static path of #[differentiable]; assign the value to a variable before the `break`");
-                    return (vec![], Flags::new(), true);
-                }
                 let label = b.label.as_ref().map(|l| l.ident.to_string());
-                match self.target(label.as_deref(), span) {
-                    Some(l) => {
-                        self.loops[l].breaks = true;
-                        let f = self.loops[l].brk.clone();
-                        (
-                            vec![syn::parse_quote_spanned!(span=> #f = true;)],
-                            vec![f],
-                            true,
-                        )
+                let Some(l) = self.target(label.as_deref(), span) else {
+                    return (vec![], Flags::new(), true);
+                };
+                self.loops[l].breaks = true;
+                let f = self.loops[l].brk.clone();
+                let mut out: Vec<Stmt> = Vec::new();
+                if let Some(v) = &b.expr {
+                    self.no_exit_inside_expr(v);
+                    match self.loops[l].value.clone() {
+                        Some(var) => out.push(syn::parse_quote_spanned!(span=> #var = #v;)),
+                        None => {
+                            self.error(span, "`break` with a value is supported by the static path of #[differentiable] in a `loop` that is the body's last expression; assign the value to a variable before the `break`");
+                            return (vec![], Flags::new(), true);
+                        }
                     }
-                    None => (vec![], Flags::new(), true),
                 }
+                out.push(syn::parse_quote_spanned!(span=> #f = true;));
+                (out, vec![f], true)
             }
             Expr::Continue(c) => {
                 let label = c.label.as_ref().map(|l| l.ident.to_string());
@@ -232,8 +245,8 @@ impl Desugar {
                 if valued {
                     return (vec![Stmt::Expr((**v).clone(), None)], Flags::new(), true);
                 }
-                if !self.float_result {
-                    self.error(span, "an early `return` is supported by the static path of #[differentiable] only in functions with a float result; make it the value of an `if`/`else`");
+                if self.placeholder.is_none() {
+                    self.error(span, "an early `return` is supported by the static path of #[differentiable] in functions with a float or tensor result; make the value that of an `if`/`else`");
                     return (vec![], Flags::new(), true);
                 }
                 self.returns = true;
@@ -272,7 +285,7 @@ impl Desugar {
                 }
                 (vec![Stmt::Expr(Expr::Match(nm), semi)], set, false)
             }
-            Expr::ForLoop(_) | Expr::While(_) | Expr::Loop(_) => self.loop_(e),
+            Expr::ForLoop(_) | Expr::While(_) | Expr::Loop(_) => self.loop_(e, tail),
             e => {
                 self.no_exit_inside_expr(e);
                 (vec![s.clone()], Flags::new(), false)
@@ -308,7 +321,7 @@ impl Desugar {
 
     /// A loop: its body rewritten, the flags it declares before it, and the flags of
     /// outer loops or the function that its body may set.
-    fn loop_(&mut self, e: &Expr) -> (Vec<Stmt>, Flags, bool) {
+    fn loop_(&mut self, e: &Expr, tail: bool) -> (Vec<Stmt>, Flags, bool) {
         let span = e.span();
         let (label, body) = match e {
             Expr::ForLoop(f) => (&f.label, &f.body),
@@ -323,7 +336,14 @@ impl Desugar {
         }
         let n = self.next;
         self.next += 1;
+        // The body's last expression is a `loop`: its value is that of its `break`.
+        let value = (tail && matches!(e, Expr::Loop(_)) && self.placeholder.is_some())
+            .then(|| format_ident!("__adjoint_loop_value_{}", n, span = span));
+        if let Some(v) = &value {
+            self.values.push(v.clone());
+        }
         self.loops.push(Loop {
+            value: value.clone(),
             label: label.as_ref().map(|l| l.name.ident.to_string()),
             brk: format_ident!("__adjoint_break_{}", n, span = span),
             cont: format_ident!("__adjoint_continue_{}", n, span = span),
@@ -370,7 +390,20 @@ impl Desugar {
             let b = &l.brk;
             out.push(syn::parse_quote_spanned!(span=> let mut #b: bool = false;));
         }
-        out.push(Stmt::Expr(new_loop, None));
+        match &value {
+            Some(v) => {
+                out.push(Stmt::Expr(new_loop, Some(Default::default())));
+                // A `return` inside it (the only flag that leaves the body's tail).
+                let tail: Expr = match outer.first() {
+                    Some(ret) => {
+                        syn::parse_quote_spanned!(span=> if #ret { __adjoint_value } else { #v })
+                    }
+                    None => syn::parse_quote_spanned!(span=> #v),
+                };
+                out.push(Stmt::Expr(tail, None));
+            }
+            None => out.push(Stmt::Expr(new_loop, None)),
+        }
         (out, outer, false)
     }
 
