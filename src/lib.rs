@@ -126,8 +126,43 @@
 //! ```
 //!
 //! Neither path takes `async`, `unsafe` code, items inside the body, generic
-//! functions, `self` methods, `&mut` parameters, or results other than `f32`, `f64`
-//! and `Tensor`: each is a compile error on its span.
+//! functions, `self` methods, or results other than floats, tensors, `[f64; N]` and
+//! `Vec<f64>` (and `()` for a helper with `&mut` parameters, below): each is a compile
+//! error on its span.
+//!
+//! # Helpers with `&mut` out-parameters
+//!
+//! A helper may write into `&mut [T]`, `&mut Vec<T>` and `&mut T` parameters (`T` is
+//! `f32` or `f64`), with in-out semantics: it may read the initial value, and what it
+//! leaves there is an output. It may return a float or nothing.
+//!
+//! ```text
+//! #[differentiable]
+//! fn subtract(x: &[f64], y: &[f64], out: &mut [f64]) { .. }
+//!
+//! fn subtract_vjp(x: &[f64], y: &[f64], out: &mut [f64],
+//!                 seed_out: &[f64], seed: ()) -> ((), (Vec<f64>, Vec<f64>, Vec<f64>))
+//! ```
+//!
+//! `NAME_vjp` takes, after the parameters, one seed per `&mut` parameter, in order,
+//! for its final value (`seed_out: &[T]` for memory, `seed_s: T` for a scalar), then
+//! `seed` for the result. It performs the same writes as `NAME`, and returns the
+//! gradient of `<seed, result> + Σ <seed_p, final p>`: `Grads` has one entry per
+//! differentiated parameter, a `&mut` one included, whose entry is the gradient with
+//! respect to its initial value (`Vec<T>` or `T`). A helper without a result keeps
+//! `seed: ()`: the arity of `_vjp` then does not depend on the result type, so a
+//! caller that discards the result passes `Default::default()` whatever the callee
+//! returns. `NAME_grad` exists for a float result; it writes too, and is the
+//! gradient of the result alone (the final values get zero seeds).
+//!
+//! A caller passes a local buffer (`&mut buf`), a sub-slice of one (`&mut buf[a..b]`),
+//! a local scalar (`&mut s`) or its own `&mut` parameter on (`&mut out[..]`,
+//! `&mut *s`). Memory it passes is copied before the call; the reverse sweep calls
+//! `g_vjp` with those copies, the adjoint of each `&mut` argument as its seed, and
+//! replaces that adjoint with the gradient of the initial value. The function
+//! differentiated from outside still returns its result. Only the one IR takes these
+//! functions: under `tape` (or `inline(..)`) they are a compile error, as the tape
+//! would not see the writes.
 //!
 //! # Composition and custom gradients
 //!

@@ -31,10 +31,6 @@ pub enum Seed {
     One,
     /// The `seed` parameter of `NAME_vjp`.
     Param,
-    /// The running adjoint of one statement of the statement-level path, which may be
-    /// an exact zero routed there by a `min`, a branch not taken, ... (see
-    /// [`Builder::may_be_routed_zero`]).
-    Adjoint,
 }
 
 /// Appends adjoint nodes to a copy of the arena and its regions.
@@ -90,6 +86,10 @@ impl Facts {
                 f.loops.insert(id, around.clone());
                 let node = func.node(id);
                 if let Op::Store(b, _, _) = node.op {
+                    f.stores.entry(b).or_default().push(id);
+                }
+                // A call writes the memory it is passed `&mut`.
+                for b in mut_call_writes(func, &node.op) {
                     f.stores.entry(b).or_default().push(id);
                 }
                 let is_loop = matches!(node.op, Op::For { .. });
@@ -185,7 +185,8 @@ impl Facts {
     /// forward sweep: no store into `b` can run after it (none later in program order,
     /// none in a loop around both).
     fn frozen_after(&self, func: &Func, b: Id, load: Id) -> bool {
-        if matches!(func.node(b).op, Op::Param(_)) {
+        // Parameters are read only, but for `&mut` ones.
+        if matches!(func.node(b).op, Op::Param(_)) && !self.stores.contains_key(&b) {
             return true;
         }
         let around = self.loops.get(&load).cloned().unwrap_or_default();
@@ -546,6 +547,25 @@ pub fn activity(func: &Func, sig: &Signature) -> Vec<bool> {
                     }
                     false
                 }
+                // A call with `&mut` arguments: when it reads an active value, the memory
+                // it writes becomes active, and so does its result.
+                Op::MutCall { args, .. } => {
+                    let any = args.iter().any(|a| active[a.idx()]);
+                    if any {
+                        for b in mut_call_writes(func, &node.op) {
+                            if !active[b.idx()] {
+                                active[b.idx()] = true;
+                                changed = true;
+                            }
+                        }
+                    }
+                    any && node.ty.is_differentiable()
+                }
+                Op::MutOut(c, _) => match &func.node(*c).op {
+                    Op::MutCall { args, .. } => args.iter().any(|a| active[a.idx()]),
+                    _ => false,
+                },
+                Op::MutSeed(_) | Op::MutCallVjp { .. } | Op::Snapshot(_) => false,
                 _ if !node.ty.is_differentiable() => false,
                 Op::Param(k) => sig.params.get(*k as usize).is_some_and(|p| p.diff),
                 Op::Seed | Op::Const(_) | Op::Opaque(_) | Op::Error | Op::Detach(_) => false,
@@ -641,13 +661,32 @@ pub fn build(primal: &Func, sig: &Signature, seed: Seed) -> Func {
         induced: HashMap::new(),
     };
     // The adjoint of each active slice parameter: a buffer of zeros, filled by the
-    // reverse sweep and returned as the parameter's gradient.
+    // reverse sweep and returned as the parameter's gradient. That of a `&mut`
+    // parameter starts as the seed of its final value (zero for `_grad`), and what is
+    // left of it at the end is the gradient of its initial value.
     for (k, p) in sig.params.iter().enumerate() {
-        if let (true, Some(x)) = (p.diff, params[k]) {
+        if let (true, Some(x)) = (p.diff || p.mutable, params[k]) {
             if p.kind.is_memory() && active[x.idx()] {
-                let z = b.push(Op::ZerosLike(x), p.kind);
+                let z = match seed {
+                    Seed::Param if p.mutable => b.push(Op::MutSeed(k as u32), p.kind),
+                    _ => b.push(Op::ZerosLike(x), p.kind),
+                };
                 b.dbuf.insert(x, z);
             }
+        }
+    }
+    // The final value of each `&mut` scalar parameter (after the result in the
+    // primal's outputs) gets the seed of that parameter.
+    let finals: Vec<Id> = primal.outputs[1..].to_vec();
+    let scalar_muts = sig
+        .params
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.mutable && !p.kind.is_memory());
+    for ((k, p), &fin) in scalar_muts.zip(&finals) {
+        if seed == Seed::Param && active[fin.idx()] {
+            let s = b.push(Op::MutSeed(k as u32), p.kind);
+            accumulate(&mut b, &mut adj, fin, s);
         }
     }
     if ret_node.ty.is_memory() {
@@ -657,7 +696,7 @@ pub fn build(primal: &Func, sig: &Signature, seed: Seed) -> Func {
     } else if active[ret.idx()] {
         let s = match seed {
             Seed::One => b.constant(1.0, ret_node.ty),
-            Seed::Param | Seed::Adjoint => b.push(Op::Seed, ret_node.ty),
+            Seed::Param => b.push(Op::Seed, ret_node.ty),
         };
         adj[ret.idx()] = Some(s);
     }
@@ -679,6 +718,7 @@ pub fn build(primal: &Func, sig: &Signature, seed: Seed) -> Func {
         };
         outputs.push(g);
     }
+    outputs.extend(finals);
     let nodes = b.regions.pop().unwrap_or_default();
     func.body = Region {
         nodes,
@@ -767,6 +807,10 @@ fn sweep(
             }
             Op::For { .. } => {
                 reverse_for(b, id, active, adj, pending);
+                continue;
+            }
+            Op::MutCall { path, args, muts } => {
+                reverse_mut_call(b, id, *path, args, muts, active, adj);
                 continue;
             }
             // b[i] = v: v gets what b[i] had gathered, and b[i] starts again from 0
@@ -900,8 +944,15 @@ fn reverse_if(
     } else {
         (then_nodes, else_nodes, None)
     };
+    // The adjoints of outer values that a branch changed: those of the branches' own
+    // values stay inside (a tensor's zero there would need a shape out of scope).
+    let local: std::collections::HashSet<Id> = defined_in(b.func, then)
+        .into_iter()
+        .chain(defined_in(b.func, else_))
+        .collect();
     let changed: Vec<usize> = (0..before.len())
         .filter(|&i| then_adj[i] != before[i] || else_adj[i] != before[i])
+        .filter(|&i| !local.contains(&Id(i as u32)))
         .collect();
     let mut then_r = Region {
         nodes: then_nodes,
@@ -985,9 +1036,22 @@ fn reverse_for(
         back,
         inits,
         body,
+        exit,
+        trips: _,
     } = b.func.node(id).op.clone()
     else {
         return;
+    };
+    // A loop that can stop early is walked back from the last iteration that ran.
+    let trips = match exit {
+        Some(_) => {
+            let n = inits.len() as u32;
+            let found = b.func.nodes.iter().position(|x| x.op == Op::Proj(id, n));
+            // Lowering places this projection after every such loop.
+            debug_assert!(found.is_some(), "a loop with an exit has no trip count");
+            Some(Id(found.unwrap_or(id.idx()) as u32))
+        }
+        None => None,
     };
     // Which values the reverse body must carry: the carried values' adjoints, and the
     // adjoints of the active outer scalars that the body reads.
@@ -996,24 +1060,19 @@ fn reverse_for(
     for_each_operand(b.func, &body, &mut |x| {
         if !inside.contains(&x)
             && active[x.idx()]
-            && matches!(b.func.node(x).ty, Ty::Float(_))
+            && matches!(b.func.node(x).ty, Ty::Float(_) | Ty::Tensor(_))
             && !free.contains(&x)
         {
             free.push(x);
         }
     });
     free.sort();
-    // Lowering keeps tensors out of loops: no other outer value could get a
-    // contribution from the body except through memory.
-    debug_assert!(
-        !for_has_free_tensor(b.func, &body, &inside, active),
-        "a loop body reads an active tensor from outside"
-    );
     let carried = &body.args[1..];
     let any_carried = carried.iter().any(|a| active[a.idx()]);
     // Whether the body reads or writes memory that has an adjoint.
     let memory = inside.iter().any(|&n| match b.func.node(n).op {
         Op::Load(x, _) | Op::Store(x, _, _) | Op::View(x, _, _) => active[x.idx()],
+        Op::MutCall { ref args, .. } => args.iter().any(|a| active[a.idx()]),
         _ => false,
     });
     if !any_carried && free.is_empty() && !memory {
@@ -1026,9 +1085,19 @@ fn reverse_for(
     let mut arg_tys = Vec::new();
     for (k, &a) in carried.iter().enumerate() {
         let seed = pending.remove(&(id, k as u32));
-        let ty = b.ty(a);
+        // An inactive carried value has no adjoint: an integer stands in for it.
+        let ty = if active[a.idx()] { b.ty(a) } else { Ty::Int };
         let v = match seed {
             Some(v) => v,
+            // A tensor's zero takes the shape of the loop's result (the carried value
+            // itself lives inside the loop).
+            None if active[a.idx()] && matches!(ty, Ty::Tensor(_)) => {
+                let n = k as u32;
+                match b.func.nodes.iter().position(|x| x.op == Op::Proj(id, n)) {
+                    Some(p) => b.zero_like(Id(p as u32)),
+                    None => b.zero_like(a),
+                }
+            }
             None if active[a.idx()] => b.zero_like(a),
             None => b.constant(0.0, Ty::Int),
         };
@@ -1079,7 +1148,8 @@ fn reverse_for(
     for (k, &a) in carried.iter().enumerate() {
         let v = match local[a.idx()] {
             Some(v) => v,
-            None if active[a.idx()] => b.zero_like(a),
+            // Shaped like the carried adjoint, which is in scope here.
+            None if active[a.idx()] => b.zero_like(args[k]),
             None => args[k],
         };
         yields.push(v);
@@ -1131,12 +1201,14 @@ fn reverse_for(
                 nodes,
                 yields,
             },
+            exit: None,
+            trips,
         },
         Ty::Tuple,
     );
-    // The free values' adjoints first: each replaces the one the loop started from,
-    // and an outer value may also be a carried value's initial value (`acc = x`, then
-    // `x` read in the body), whose adjoint adds to it.
+    // The free values' adjoints first: they went through the loop from their value
+    // before it. Then the carried values' adjoints are added to their initial values'
+    // (which may be free values too: `let mut s = x; for .. { s += x }`).
     for (m, &f) in free.iter().enumerate() {
         let k = carried.len() + m;
         let p = b.push(Op::Proj(node, k as u32), arg_tys[k]);
@@ -1582,6 +1654,7 @@ fn body_routes(func: &Func, r: &Region) -> bool {
                 | Op::Store(..)
                 | Op::Select(..)
                 | Op::Call { .. }
+                | Op::MutCall { .. }
                 | Op::Math(
                     MathFn::Min
                         | MathFn::Max
@@ -1601,26 +1674,151 @@ fn body_routes(func: &Func, r: &Region) -> bool {
     })
 }
 
-/// Whether a loop body reads an active tensor defined outside it (never, after
-/// lowering; checked in debug builds).
-fn for_has_free_tensor(
-    func: &Func,
-    body: &Region,
-    inside: &std::collections::HashSet<Id>,
-    active: &[bool],
-) -> bool {
-    let mut found = false;
-    for_each_operand(func, body, &mut |x| {
-        found |=
-            !inside.contains(&x) && active[x.idx()] && matches!(func.node(x).ty, Ty::Tensor(_));
-    });
-    found
-}
-
 /// Whether a region (or one nested in it) reads or writes active memory.
 fn touches_active_memory(func: &Func, r: &Region, active: &[bool]) -> bool {
     defined_in(func, r).iter().any(|&n| match func.node(n).op {
         Op::Load(m, _) | Op::Store(m, _, _) | Op::View(m, _, _) => active[m.idx()],
+        Op::MutCall { ref args, .. } => args.iter().any(|a| active[a.idx()]),
         _ => false,
     })
+}
+
+/// The memory (buffers, not views) that a [`Op::MutCall`] writes: the base of each
+/// argument passed `&mut`.
+fn mut_call_writes(func: &Func, op: &Op) -> Vec<Id> {
+    let Op::MutCall { args, muts, .. } = op else {
+        return Vec::new();
+    };
+    args.iter()
+        .zip(muts)
+        .filter(|(a, m)| **m && func.node(**a).ty.is_memory())
+        .map(|(&a, _)| match func.node(a).op {
+            Op::View(base, _, _) => base,
+            _ => a,
+        })
+        .collect()
+}
+
+/// The reverse of `path(args)` with `&mut` arguments: `path_vjp` called with each
+/// argument's value at the call (memory from its [`Op::Snapshot`]), the adjoint of
+/// each `&mut` argument's final value as its seed, and the adjoint of the result.
+/// The gradients of the `&mut` arguments' initial values replace their adjoints
+/// (memory: written back by the call; scalars: added to the value passed); the
+/// other gradients are accumulated as for any call.
+fn reverse_mut_call(
+    b: &mut Builder<'_>,
+    id: Id,
+    path: u32,
+    args: &[Id],
+    muts: &[bool],
+    active: &[bool],
+    adj: &mut [Option<Id>],
+) {
+    if !args.iter().any(|a| active[a.idx()]) {
+        return;
+    }
+    let split = |b: &Builder<'_>, a: Id| match b.func.node(a).op {
+        Op::View(base, lo, hi) => (base, Some(lo), hi),
+        _ => (a, None, None),
+    };
+    // The snapshots lowering placed right before the call, one per buffer argument.
+    let snapshot = |b: &Builder<'_>, a: Id| {
+        (0..id.0)
+            .rev()
+            .map(Id)
+            .find(|&s| matches!(b.func.node(s).op, Op::Snapshot(x) if x == a))
+    };
+    let mut vals = Vec::new();
+    let mut dmut = Vec::new();
+    for (k, (&a, &m)) in args.iter().zip(muts).enumerate() {
+        let ty = b.ty(a);
+        vals.push(if ty.is_memory() {
+            snapshot(b, a).unwrap_or(a)
+        } else {
+            a
+        });
+        if !m {
+            continue;
+        }
+        if ty.is_memory() {
+            let (base, lo, hi) = split(b, a);
+            let db = match b.dbuf.get(&base) {
+                Some(&db) => db,
+                None => {
+                    let z = b.zero_like(base);
+                    b.dbuf.insert(base, z);
+                    z
+                }
+            };
+            dmut.push(match lo {
+                Some(lo) => b.push(Op::View(db, lo, hi), ty),
+                None => db,
+            });
+        } else {
+            let out = (id.0 + 1..b.func.nodes.len() as u32).map(Id).find(
+                |&o| matches!(b.func.node(o).op, Op::MutOut(c, j) if c == id && j as usize == k),
+            );
+            let d = out.and_then(|o| adj[o.idx()]);
+            dmut.push(match d {
+                Some(d) => d,
+                None => b.constant(0.0, ty),
+            });
+        }
+    }
+    // The seed of the result: its adjoint, or a zero of whatever the callee returns.
+    let seed = match adj[id.idx()] {
+        Some(d) => d,
+        None => {
+            let idx = b.func.opaque.len() as u32;
+            b.func
+                .opaque
+                .push(quote::quote!(::core::default::Default::default()));
+            b.push(Op::Opaque(idx), Ty::Opaque)
+        }
+    };
+    let call = b.push(
+        Op::MutCallVjp {
+            path,
+            args: vals,
+            muts: muts.to_vec(),
+            dmut,
+            seed,
+        },
+        Ty::Tuple,
+    );
+    let diff: Vec<(usize, Id)> = args
+        .iter()
+        .copied()
+        .enumerate()
+        .filter(|&(_, a)| b.ty(a).is_differentiable())
+        .collect();
+    let of = diff.len() as u32;
+    for (index, &(k, a)) in diff.iter().enumerate() {
+        let ty = b.ty(a);
+        if muts[k] && ty.is_memory() {
+            // Written back by the call itself.
+            continue;
+        }
+        if !active[a.idx()] {
+            continue;
+        }
+        let g = b.call_grad(call, index as u32, of, ty);
+        if ty.is_memory() {
+            let (base, lo, _) = split(b, a);
+            if let Some(&dst) = b.dbuf.get(&base) {
+                let one = b.constant(1.0, Ty::Float(ty.float().unwrap_or(FloatTy::F64)));
+                b.push(
+                    Op::AccMem {
+                        dst,
+                        lo,
+                        g,
+                        scale: one,
+                    },
+                    Ty::Unit,
+                );
+            }
+        } else {
+            accumulate(b, adj, a, g);
+        }
+    }
 }

@@ -104,9 +104,22 @@ pub fn signature(sig: &Signature, which: Which) -> TokenStream {
             quote!(#s: #ret)
         }
     };
+    // `_vjp` takes one seed per `&mut` parameter, for its final value, before `seed`.
+    let mut_seeds: Vec<TokenStream> = match which {
+        Which::Grad => Vec::new(),
+        Which::Vjp => sig
+            .params
+            .iter()
+            .filter(|p| p.mutable)
+            .map(|p| {
+                let (s, t) = (sig.mut_seed_ident(p), Signature::mut_seed_type(p));
+                quote!(#s: #t)
+            })
+            .collect(),
+    };
     // Each parameter with its own comma: a function without parameters still gives
     // `fn f_vjp(seed: f64)`, not `fn f_vjp(, seed: f64)`.
-    quote!(#vis fn #name(#(#params,)* #seed) -> (#ret, #grads))
+    quote!(#vis fn #name(#(#params,)* #(#mut_seeds,)* #seed) -> (#ret, #grads))
 }
 
 /// Emits the whole companion function from a simplified primal + adjoint.
@@ -132,7 +145,19 @@ pub fn emit(func: &Func, sig: &Signature, which: Which) -> TokenStream {
     let body = quote!(#stacks #body);
     let outs: Vec<TokenStream> = (0..func.outputs.len()).map(|k| em.output(k)).collect();
     let value = &outs[0];
-    let grads = &outs[1..];
+    // After the gradients: the final value of each `&mut` scalar parameter.
+    let n_grads = sig.diff_params().count();
+    let finals = sig
+        .params
+        .iter()
+        .filter(|p| p.mutable && !p.kind.is_memory())
+        .zip(outs.get(1 + n_grads..).unwrap_or(&[]))
+        .map(|(p, v)| {
+            let ident = &p.ident;
+            quote!(*#ident = #v;)
+        });
+    let body = quote!(#body #(#finals)*);
+    let grads = &outs[1..(1 + n_grads).min(outs.len())];
     let grads = if grads.len() == 1 {
         grads[0].clone()
     } else {
@@ -165,6 +190,8 @@ struct Use {
 struct Emitter<'a> {
     func: &'a Func,
     sig: &'a Signature,
+    /// The stacks whose values are shapes.
+    shape_stacks: std::collections::HashSet<u32>,
     /// The region each node belongs to (0 is the body).
     region_of: Vec<usize>,
     /// Each region's parent region (the body has none).
@@ -204,7 +231,17 @@ struct Emitter<'a> {
 impl<'a> Emitter<'a> {
     fn new(func: &'a Func, sig: &'a Signature) -> Self {
         let n = func.nodes.len();
+        // The stacks that save shapes (of tensors carried through a loop).
+        let shape_stacks = func
+            .nodes
+            .iter()
+            .filter_map(|node| match node.op {
+                Op::Push(k, x) if matches!(func.node(x).op, Op::ShapeOf(_)) => Some(k),
+                _ => None,
+            })
+            .collect();
         Emitter {
+            shape_stacks,
             func,
             sig,
             region_of: vec![0; n],
@@ -889,8 +926,15 @@ impl<'a> Emitter<'a> {
         let span = node.span;
         match &node.op {
             Op::Param(k) => {
-                let ident = &self.sig.params[*k as usize].ident;
-                quote!(#ident)
+                let p = &self.sig.params[*k as usize];
+                let ident = &p.ident;
+                // A `&mut f64` parameter's value, as it was on entry: it is written
+                // only at the end.
+                if p.mutable && !p.kind.is_memory() {
+                    quote!((*#ident))
+                } else {
+                    quote!(#ident)
+                }
             }
             Op::Seed => {
                 let s = seed_ident(self.sig);
@@ -905,10 +949,20 @@ impl<'a> Emitter<'a> {
         }
     }
 
+    /// Whether `x` is a tensor's shape (read by reference): `ShapeOf`, or one saved
+    /// and taken back off a stack.
+    fn is_shape(&self, x: Id) -> bool {
+        match self.func.node(x).op {
+            Op::ShapeOf(_) => true,
+            Op::Pop(k) => self.shape_stacks.contains(&k),
+            _ => false,
+        }
+    }
+
     /// `x` as a `&Tensor`.
     fn borrow(&self, x: Id) -> TokenStream {
         let v = self.val(x);
-        if self.owned(x) || matches!(self.func.node(x).op, Op::ShapeOf(_)) {
+        if self.owned(x) || self.is_shape(x) {
             quote!(&#v)
         } else {
             v
@@ -962,9 +1016,7 @@ impl<'a> Emitter<'a> {
                 Some(quote!(&#t))
             }
             Ty::Tensor(ft) => Some(self.tensor_ty(ft, span)),
-            _ if matches!(node.op, Op::ShapeOf(_)) => {
-                Some(quote_spanned!(span=> ::adjoint::__private::Shape))
-            }
+            _ if self.is_shape(id) => Some(quote_spanned!(span=> ::adjoint::__private::Shape)),
             _ => None,
         }
     }
@@ -996,7 +1048,7 @@ impl<'a> Emitter<'a> {
                 let t = Ident::new(ft.name(), node.span);
                 quote!(::adjoint::__private::emit_support::empty::<#t>())
             }
-            _ if matches!(node.op, Op::ShapeOf(_)) => {
+            _ if self.is_shape(id) => {
                 quote!(::adjoint::__private::Shape::scalar())
             }
             _ => quote!(0),
@@ -1223,8 +1275,119 @@ impl<'a> Emitter<'a> {
             }
             Op::Push(k, x) => {
                 let st = stack_name(*k);
-                let x = v(x);
+                let x = self.give(*x, self.at(id));
                 return quote_spanned!(span=> #st.push(#x););
+            }
+            Op::MutSeed(k) => {
+                let p = &self.sig.params[*k as usize];
+                let s = self.sig.mut_seed_ident(p);
+                if !node.ty.is_memory() {
+                    quote_spanned!(span=> #s)
+                } else {
+                    let (ident, name_s, pn) =
+                        (&p.ident, self.sig.ident.to_string(), p.ident.to_string());
+                    return quote_spanned! {span=>
+                        ::core::assert_eq!(#s.len(), #ident.len(), "the seed of `{}` in `{}_vjp` has {} elements, `{}` {}", #pn, #name_s, #s.len(), #pn, #ident.len());
+                        let mut #name = #s.to_vec();
+                    };
+                }
+            }
+            Op::Snapshot(a) => {
+                let src = self.memory_place(*a);
+                return quote_spanned!(span=> let #name = #src.to_vec(););
+            }
+            Op::MutCall {
+                path: p,
+                args,
+                muts,
+            } => {
+                let path = &self.func.paths[*p as usize];
+                let at = self.at(id);
+                let mut vals = self.call_args_of(*p, args, at);
+                let mut lets = TokenStream::new();
+                for (k, (&a, &m)) in args.iter().zip(muts).enumerate() {
+                    if !m {
+                        continue;
+                    }
+                    vals[k] = if self.func.node(a).ty.is_memory() {
+                        let place = self.memory_place(a);
+                        quote_spanned!(span=> &mut #place)
+                    } else {
+                        let tmp = mut_tmp(id, k);
+                        let x = self.val(a);
+                        lets.extend(quote_spanned!(span=> let mut #tmp = #x;));
+                        quote_spanned!(span=> &mut #tmp)
+                    };
+                }
+                let call = quote_spanned!(span=> #path(#(#vals),*));
+                return match self.ty(id) {
+                    Some(t) => quote_spanned!(span=> #lets let #name: #t = #call;),
+                    None => quote_spanned!(span=> #lets let #name = #call;),
+                };
+            }
+            Op::MutOut(c, k) => {
+                let tmp = mut_tmp(*c, *k as usize);
+                quote_spanned!(span=> #tmp)
+            }
+            Op::MutCallVjp {
+                path: p,
+                args,
+                muts,
+                dmut,
+                seed,
+            } => {
+                let mut path = self.func.paths[*p as usize].clone();
+                if let Some(last) = path.segments.last_mut() {
+                    last.ident = format_ident!("{}_vjp", last.ident, span = last.ident.span());
+                }
+                let at = self.at(id);
+                let want = self.grads_type(args);
+                let mut vals = self.call_args_of(*p, args, at);
+                let g = self.grads_name(id);
+                let of = args
+                    .iter()
+                    .filter(|a| self.func.node(**a).ty.is_differentiable())
+                    .count();
+                let mut index = 0usize;
+                let (mut seeds, mut backs) = (Vec::new(), TokenStream::new());
+                let mut d = dmut.iter();
+                for (k, (&a, &m)) in args.iter().zip(muts).enumerate() {
+                    let memory = self.func.node(a).ty.is_memory();
+                    if m {
+                        let x = self.val(a);
+                        // The callee writes its `&mut` argument again: a copy of the
+                        // value at the call.
+                        vals[k] = quote_spanned!(span=> &mut ::core::clone::Clone::clone(&#x));
+                        let dm = d.next().copied().unwrap_or(a);
+                        if memory {
+                            let place = self.memory_place(dm);
+                            seeds.push(quote_spanned!(span=> &#place));
+                            let gk = if of == 1 {
+                                quote!(#g)
+                            } else {
+                                let i = syn::Index {
+                                    index: index as u32,
+                                    span,
+                                };
+                                quote!(#g.#i)
+                            };
+                            backs.extend(quote_spanned!(span=> #place.copy_from_slice(&#gk);));
+                        } else {
+                            seeds.push(self.val(dm));
+                        }
+                    } else if memory && matches!(self.func.node(a).op, Op::Snapshot(_)) {
+                        let x = self.val(a);
+                        vals[k] = quote_spanned!(span=> &#x);
+                    }
+                    if self.func.node(a).ty.is_differentiable() {
+                        index += 1;
+                    }
+                }
+                let seed = self.val(*seed);
+                return quote_spanned! {span=>
+                    let (_, #g) = ::adjoint::__private::call_grads::<#want, _, _>(#path(#(#vals,)* #(#seeds,)* #seed));
+                    #backs
+                };
             }
             Op::Pop(k) => {
                 let st = stack_name(*k);
@@ -1376,9 +1539,14 @@ impl<'a> Emitter<'a> {
                 let args = self.call_args(id, args, at);
                 quote_spanned!(span=> #path(#(#args),*))
             }
-            Op::CallGrad { .. } | Op::Proj(..) | Op::Param(_) | Op::Seed | Op::If { .. } => {
-                return None
-            }
+            Op::CallGrad { .. }
+            | Op::Proj(..)
+            | Op::Param(_)
+            | Op::Seed
+            | Op::If { .. }
+            | Op::For { .. }
+            | Op::Arg(_)
+            | Op::Pop(_) => return None,
             _ => {
                 let _ = ft;
                 quote_spanned!(span=> ::core::unreachable!())
@@ -1527,6 +1695,23 @@ impl<'a> Emitter<'a> {
 
     /// The arguments of a call of a user function, tensors passed as the call wrote
     /// them (`&x` borrowed, `x` by value).
+    /// Memory as a place: `b` for a buffer, `b[lo..hi]` for a view of one, `*b` for
+    /// a `&mut` parameter.
+    fn memory_place(&self, m: Id) -> TokenStream {
+        let node = self.func.node(m);
+        match node.op {
+            Op::View(b, lo, hi) => {
+                let (b, lo, hi) = (self.val(b), self.val(lo), hi.map(|h| self.val(h)));
+                quote_spanned!(node.span=> #b[#lo..#hi])
+            }
+            Op::Param(_) => {
+                let b = self.val(m);
+                quote_spanned!(node.span=> (*#b))
+            }
+            _ => self.val(m),
+        }
+    }
+
     fn call_args(&self, id: Id, args: &[Id], at: Use) -> Vec<TokenStream> {
         match self.func.node(id).op {
             Op::Call { path, .. } => self.call_args_of(path, args, at),
@@ -1593,32 +1778,61 @@ impl<'a> Emitter<'a> {
             back,
             inits,
             body,
+            exit,
+            trips,
         } = &node.op
         else {
             return TokenStream::new();
         };
         let (lo, hi) = (self.val(*lo), self.val(*hi));
-        // A stepped inclusive range has no reverse iterator: write it half-open.
-        let mut range = match (inclusive, step.is_some() && *back) {
-            (true, false) => quote_spanned!(span=> (#lo..=#hi)),
-            (true, true) => quote_spanned!(span=> (#lo..#hi + 1)),
-            (false, _) => quote_spanned!(span=> (#lo..#hi)),
+        let range = match trips {
+            // The reverse of a loop that stopped early: its first `trips` indices,
+            // backwards. `take(n).rev()` needs an exact length: an inclusive range is
+            // written half-open.
+            Some(t) => {
+                let n = self.val(*t);
+                let mut range = match inclusive {
+                    true => quote_spanned!(span=> (#lo..#hi + 1)),
+                    false => quote_spanned!(span=> (#lo..#hi)),
+                };
+                if *rev {
+                    range = quote_spanned!(span=> #range.rev());
+                }
+                if let Some(s) = step {
+                    let s = self.val(*s);
+                    range = quote_spanned!(span=> #range.step_by(#s));
+                }
+                range = quote_spanned!(span=> #range.take(#n));
+                if *back {
+                    range = quote_spanned!(span=> #range.rev());
+                }
+                range
+            }
+            None => {
+                // A stepped inclusive range has no reverse iterator: write it half-open.
+                let mut range = match (inclusive, step.is_some() && *back) {
+                    (true, false) => quote_spanned!(span=> (#lo..=#hi)),
+                    (true, true) => quote_spanned!(span=> (#lo..#hi + 1)),
+                    (false, _) => quote_spanned!(span=> (#lo..#hi)),
+                };
+                let (rev, back) = match step {
+                    // Without a step, reversing twice is the identity.
+                    None => (*rev != *back, false),
+                    Some(_) => (*rev, *back),
+                };
+                if rev {
+                    range = quote_spanned!(span=> #range.rev());
+                }
+                if let Some(s) = step {
+                    let s = self.val(*s);
+                    range = quote_spanned!(span=> #range.step_by(#s));
+                }
+                if back {
+                    range = quote_spanned!(span=> #range.rev());
+                }
+                range
+            }
         };
-        let (rev, back) = match step {
-            // Without a step, reversing twice is the identity.
-            None => (*rev != *back, false),
-            Some(_) => (*rev, *back),
-        };
-        if rev {
-            range = quote_spanned!(span=> #range.rev());
-        }
-        if let Some(s) = step {
-            let s = self.val(*s);
-            range = quote_spanned!(span=> #range.step_by(#s));
-        }
-        if back {
-            range = quote_spanned!(span=> #range.rev());
-        }
         let index = match body.args.first() {
             Some(&i) if !self.uses[i.idx()].is_empty() => {
                 let n = self.name(i);
@@ -1630,40 +1844,64 @@ impl<'a> Emitter<'a> {
         let mut decls = TokenStream::new();
         for (a, init) in carried.iter().zip(inits) {
             let n = self.name(*a);
-            let init = self.val(*init);
+            let init = self.give(*init, self.at(id));
             decls.extend(match self.ty(*a) {
                 Some(t) => quote_spanned!(span=> let mut #n: #t = #init;),
                 None => quote_spanned!(span=> let mut #n = #init;),
             });
         }
-        let (mut lhs, mut rhs) = (Vec::new(), Vec::new());
-        for (a, y) in carried.iter().zip(&body.yields) {
-            if a != y {
-                let n = self.name(*a);
-                lhs.push(quote!(#n));
-                rhs.push(self.val(*y));
-            }
-        }
-        let next = match lhs.len() {
-            0 => TokenStream::new(),
-            1 => quote!(#(#lhs)* = #(#rhs)*;),
-            _ => quote!((#(#lhs),*) = (#(#rhs),*);),
-        };
+        let next = self.next_carried(id, carried, &body.yields);
         let inner = self.region(&body.nodes);
         let mut after = TokenStream::new();
+        // A loop with an exit: checked before each iteration; the iterations that ran
+        // are counted when the reverse sweep reads their number.
+        let (mut check, mut count) = (TokenStream::new(), TokenStream::new());
+        if let Some(k) = exit {
+            if let Some(&a) = carried.get(*k as usize) {
+                let go = self.name(a);
+                check = quote_spanned!(span=> if !#go { break; });
+            }
+        }
         for &(k, p) in self.projs.get(&id).map(|v| v.as_slice()).unwrap_or(&[]) {
             if let Some(a) = carried.get(k as usize) {
                 let (pn, an) = (self.name(p), self.name(*a));
                 after.extend(quote_spanned!(span=> let #pn = #an;));
+            } else if exit.is_some() && k as usize == carried.len() {
+                let pn = self.name(p);
+                decls.extend(quote_spanned!(span=> let mut #pn: usize = 0;));
+                count = quote_spanned!(span=> #pn += 1;);
             }
         }
         quote_spanned! {span=>
             #decls
             for #index in #range {
+                #check
                 #inner
                 #next
+                #count
             }
             #after
+        }
+    }
+
+    /// `carried = next;` for the carried values that change.
+    fn next_carried(&self, id: Id, carried: &[Id], yields: &[Id]) -> TokenStream {
+        let tail = Use {
+            pos: self.tail_pos[self.for_regions[&id]],
+            region: self.for_regions[&id],
+        };
+        let (mut lhs, mut rhs) = (Vec::new(), Vec::new());
+        for (a, y) in carried.iter().zip(yields) {
+            if a != y {
+                let n = self.name(*a);
+                lhs.push(quote!(#n));
+                rhs.push(self.give(*y, tail));
+            }
+        }
+        match lhs.len() {
+            0 => TokenStream::new(),
+            1 => quote!(#(#lhs)* = #(#rhs)*;),
+            _ => quote!((#(#lhs),*) = (#(#rhs),*);),
         }
     }
 
@@ -1717,6 +1955,11 @@ impl<'a> Emitter<'a> {
 }
 
 /// The stack of saved values number `k`.
+/// The variable a scalar passed `&mut` (argument `k` of call `call`) lives in.
+fn mut_tmp(call: Id, k: usize) -> Ident {
+    format_ident!("__ad_m{}_{}", call.0, k)
+}
+
 fn stack_name(k: u32) -> Ident {
     Ident::new(&format!("__ad_s{k}"), Span::call_site())
 }

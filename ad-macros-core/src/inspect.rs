@@ -83,14 +83,6 @@ fn graph_dot(sig: &Signature, item: &syn::ItemFn, args: &Args) -> String {
             &format!("{why}: the graph is recorded at run time (Tape::to_dot)"),
         );
     }
-    if crate::loops::applies(sig, &item.block) {
-        return placeholder(
-            &name,
-            "static path with loop reversal: the reverse sweep is built statement by \
-             statement (values a loop overwrites go on a stack), so there is no single \
-             graph; `NAME_adjoint_source()` shows the emitted code",
-        );
-    }
     // A private sink: the real expansion has already reported (or not) every error.
     let cx = Ctxt::new();
     let primal = crate::lower::lower(&cx, sig, &item.block);

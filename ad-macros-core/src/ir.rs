@@ -406,6 +406,14 @@ pub enum Op {
         inits: Vec<Id>,
         /// The body.
         body: Region,
+        /// `while`, `loop` and loops with `break`: the carried `bool` (its number among
+        /// the carried values) that must be true for the next iteration to run; it is
+        /// checked before each iteration, and [`Op::Proj`] number `inits.len()` reads the
+        /// number of iterations that ran.
+        exit: Option<u32>,
+        /// The reverse sweep of a loop with an `exit`: only the first `trips` indices of
+        /// the range are walked (backwards).
+        trips: Option<Id>,
     },
     /// `vec![init; len]` (`array: false`) or `[init; len]` (`array: true`): a buffer.
     Alloc {
@@ -467,6 +475,44 @@ pub enum Op {
     /// the buffer) back into it, and takes it off the stack (an effect of the reverse
     /// sweep).
     Restore(u32, Id),
+    // ----- `&mut` parameters and calls that write through them (issue 11) -----
+    /// The seed of `_vjp` for the final value of `&mut` parameter `.0`: a scalar, or
+    /// (kind `buf`) a mutable copy of the seed slice.
+    MutSeed(u32),
+    /// An owned copy of memory (a buffer, or a view of one) taken before a call that
+    /// may write it: what the reverse sweep passes to the callee's `_vjp`.
+    Snapshot(Id),
+    /// `path(args)` where argument `k` is passed `&mut` when `muts[k]`: memory (a
+    /// buffer or a view of one) written in place, or a scalar whose new value
+    /// [`Op::MutOut`] reads. The node's value is the call's result (an effect).
+    MutCall {
+        /// Index into `Func::paths`.
+        path: u32,
+        /// The arguments.
+        args: Vec<Id>,
+        /// Which arguments are passed `&mut`.
+        muts: Vec<bool>,
+    },
+    /// The value of the scalar passed as `&mut` argument number `.1` of the
+    /// [`Op::MutCall`] `.0`, after the call.
+    MutOut(Id, u32),
+    /// `path_vjp(args, dmut.., seed)` in the reverse sweep of a [`Op::MutCall`]: `args`
+    /// are the values at the call (snapshots of memory), `dmut` the adjoint of each
+    /// `&mut` argument's final value (a view of adjoint memory, or a scalar). It
+    /// writes the gradient of each `&mut` memory argument's initial value back into
+    /// that adjoint memory (an effect); [`Op::CallGrad`] reads the other gradients.
+    MutCallVjp {
+        /// Index into `Func::paths`.
+        path: u32,
+        /// The arguments' values at the call.
+        args: Vec<Id>,
+        /// Which arguments were passed `&mut`.
+        muts: Vec<bool>,
+        /// One adjoint per `&mut` argument, in order.
+        dmut: Vec<Id>,
+        /// The adjoint of the call's result.
+        seed: Id,
+    },
     /// `path_vjp(args, seed)` in the reverse sweep, for a call whose result is a
     /// tensor; [`Op::CallGrad`] reads its gradients.
     CallVjp {
@@ -516,7 +562,14 @@ impl Op {
     /// directly (the condition), not the nodes of its regions.
     pub fn operands(&self) -> Vec<Id> {
         match self {
-            Op::Param(_) | Op::Seed | Op::Const(_) | Op::Opaque(_) | Op::Error => vec![],
+            Op::Param(_) | Op::Seed | Op::Const(_) | Op::Opaque(_) | Op::Error | Op::MutSeed(_) => {
+                vec![]
+            }
+            Op::Snapshot(a) | Op::MutOut(a, _) => vec![*a],
+            Op::MutCall { args, .. } => args.clone(),
+            Op::MutCallVjp {
+                args, dmut, seed, ..
+            } => args.iter().chain(dmut).copied().chain([*seed]).collect(),
             Op::Neg(a) | Op::Not(a) | Op::Cast(a, _) | Op::Detach(a) | Op::Proj(a, _) => vec![*a],
             Op::Binary(_, a, b) => vec![*a, *b],
             Op::Math(_, args) | Op::Call { args, .. } => args.clone(),
@@ -548,10 +601,12 @@ impl Op {
                 step,
                 inits,
                 body,
+                trips,
                 ..
             } => {
                 let mut v = vec![*lo, *hi];
                 v.extend(step.iter().copied());
+                v.extend(trips.iter().copied());
                 v.extend(inits.iter().copied());
                 v.extend(body.yields.iter().copied());
                 v
@@ -588,6 +643,8 @@ impl Op {
                 | Op::Restore(..)
                 | Op::AccMem { .. }
                 | Op::Effect { .. }
+                | Op::MutCall { .. }
+                | Op::MutCallVjp { .. }
         )
     }
 
@@ -612,7 +669,16 @@ impl Op {
     /// Applies `f` to every operand (including region yields).
     pub fn map_operands(&mut self, f: &mut impl FnMut(Id) -> Id) {
         match self {
-            Op::Param(_) | Op::Seed | Op::Const(_) | Op::Opaque(_) | Op::Error => {}
+            Op::Param(_) | Op::Seed | Op::Const(_) | Op::Opaque(_) | Op::Error | Op::MutSeed(_) => {
+            }
+            Op::Snapshot(a) | Op::MutOut(a, _) => *a = f(*a),
+            Op::MutCall { args, .. } => args.iter_mut().for_each(|a| *a = f(*a)),
+            Op::MutCallVjp {
+                args, dmut, seed, ..
+            } => {
+                args.iter_mut().chain(dmut).for_each(|a| *a = f(*a));
+                *seed = f(*seed);
+            }
             Op::Neg(a) | Op::Not(a) | Op::Cast(a, _) | Op::Detach(a) | Op::Proj(a, _) => *a = f(*a),
             Op::Binary(_, a, b) => {
                 *a = f(*a);
@@ -673,12 +739,16 @@ impl Op {
                 step,
                 inits,
                 body,
+                trips,
                 ..
             } => {
                 *lo = f(*lo);
                 *hi = f(*hi);
                 if let Some(s) = step {
                     *s = f(*s);
+                }
+                if let Some(t) = trips {
+                    *t = f(*t);
                 }
                 inits.iter_mut().for_each(|a| *a = f(*a));
                 body.args.iter_mut().for_each(|a| *a = f(*a));
@@ -782,7 +852,8 @@ pub struct Func {
     /// The kind of each stack of saved values ([`Op::Push`], [`Op::Pop`]).
     pub stacks: Vec<Ty>,
     /// What the function returns: for a primal the result; after `adjoint::build` the
-    /// result followed by one gradient per differentiated parameter.
+    /// result followed by one gradient per differentiated parameter. Both end with the
+    /// final value of each `&mut` scalar parameter, which the companions write back.
     pub outputs: Vec<Id>,
 }
 
@@ -921,6 +992,8 @@ impl Func {
                     back,
                     inits,
                     body,
+                    exit,
+                    trips,
                 } => {
                     let range = if *inclusive { "..=" } else { ".." };
                     write!(
@@ -936,6 +1009,12 @@ impl Func {
                     }
                     if *back {
                         write!(f, " back")?;
+                    }
+                    if let Some(t) = trips {
+                        write!(f, " take {t}")?;
+                    }
+                    if let Some(k) = exit {
+                        write!(f, " while carried {k}")?;
                     }
                     writeln!(
                         f,
@@ -973,6 +1052,28 @@ impl Func {
                     let m = &self.opaque[*mac as usize];
                     write!(f, "effect `{}` {}", m, list(args))?
                 }
+                Op::MutSeed(k) => write!(f, "mut_seed {k}")?,
+                Op::Snapshot(a) => write!(f, "snapshot {a}")?,
+                Op::MutCall { path, args, muts }
+                | Op::MutCallVjp {
+                    path, args, muts, ..
+                } => {
+                    let p = &self.paths[*path as usize];
+                    let vjp = matches!(node.op, Op::MutCallVjp { .. });
+                    write!(
+                        f,
+                        "mut_call{} {}",
+                        if vjp { "_vjp" } else { "" },
+                        quote::quote!(#p)
+                    )?;
+                    for (a, m) in args.iter().zip(muts) {
+                        write!(f, " {}{a}", if *m { "&mut " } else { "" })?;
+                    }
+                    if let Op::MutCallVjp { dmut, seed, .. } = &node.op {
+                        write!(f, " dmut [{}] seed {seed}", list(dmut))?;
+                    }
+                }
+                Op::MutOut(c, k) => write!(f, "{c}.mut{k}")?,
                 Op::Push(k, v) => write!(f, "push s{k} {v}")?,
                 Op::Pop(k) => write!(f, "pop s{k}")?,
                 Op::Restore(k, b) => write!(f, "restore {b} s{k}")?,

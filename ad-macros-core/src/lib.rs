@@ -7,34 +7,38 @@
 //! ```text
 //! args    #[differentiable(wrt(..), tape)]        -> args::Args
 //! parse   syn::ItemFn signature                   -> parse::Signature
-//! lower   syn::Block, tried first (the one IR)    -> ir::Func, or "not taken": then
-//! route   signature + body, one syntactic pass    -> statement-level path or tape
-//! control, loops (bodies with loops or slices)   -> forward sweep with stacks, reverse sweep
-//! lower   syn::Block                              -> ir::Func (typed SSA, regions)
+//! lower   syn::Block (exits as flags first)       -> ir::Func (typed SSA, regions, memory)
 //! adjoint primal ir::Func + rules (one table)     -> primal + reverse sweep
 //! simplify                                        -> folded, CSE'd, dead code removed
 //! emit    ir::Func                                -> NAME_grad, NAME_vjp
+//! route   (when lower refuses the body)           -> the tape, or lower's errors
 //! tape    (#[differentiable(tape)])               -> the same signatures on the tape
 //! warn    (tape taken unasked)                    -> a `deprecated` warning on the construct
 //! fallback (on error)                             -> compile_error! + fn + stubs
 //! ```
 //!
-//! # The one IR, and what still goes the old way
+//! # The one IR
 //!
-//! Every function without `tape` or `inline(..)` is first lowered into the one IR
-//! ([`ir`](mod@ir)): SSA values; `if` and `for` as regions whose carried values are region
-//! arguments ([`ir::Op::For`], as MLIR's `scf.for` with `iter_args`); memory for
-//! slice parameters and local buffers (`vec![x; n]`, `[x; N]`, `[a, b]`: alloc, load,
-//! store, len); views `&x[a..b]` and calls that pass memory; debug statements
-//! (`println!`, `assert!`, ...) as forward-only effects. [`adjoint`] reverses it in
-//! place: a loop becomes the same range walked backwards carrying the adjoints; the
-//! adjoint of a store is a read-and-zero of the adjoint memory, that of a load an
-//! accumulate; each primal value of a loop body that the reverse reads is recomputed
-//! when that is cheap and valid, else pushed on a stack (accumulators are never
-//! saved). When the lowering takes the body, that is the expansion. When it does not
-//! (tensors inside loops, `while`, `break`, closures, iterator chains, tuples, ...),
-//! the older route below decides, as before; issue 11 moves those constructs into
-//! the one IR and then deletes [`control`], [`loops`] and [`route`].
+//! Every function without `tape` or `inline(..)` is lowered into the one IR
+//! ([`ir`](mod@ir)): SSA values; `if`, `for`, `while` and `loop` as regions whose
+//! carried values are region arguments ([`ir::Op::For`], as MLIR's `scf.for` with
+//! `iter_args`; a loop that can stop early carries the `bool` that keeps it going and
+//! counts its iterations); `break`, `continue` (labeled too) and early `return`
+//! rewritten into flags before lowering (`lower/exits.rs`); scalars and tensors
+//! carried through loops; memory for slice parameters and local buffers (`vec![x; n]`,
+//! `[x; N]`, `[a, b]`: alloc, load, store, len); views `&x[a..b]` and calls that pass
+//! memory; `&mut` parameters and calls that pass `&mut` (a call writes memory in
+//! place, its reverse calls `_vjp` with the arguments' values copied before it);
+//! iterator chains and closures, inlined; debug statements (`println!`, `assert!`,
+//! ...) as forward-only effects. [`adjoint`] reverses it in place: a loop becomes the
+//! same range walked backwards carrying the adjoints (only the iterations that ran,
+//! for one that stopped early); the adjoint of a store is a read-and-zero of the
+//! adjoint memory, that of a load an accumulate; each primal value of a loop body that
+//! the reverse reads is recomputed when that is cheap and valid, else pushed on a
+//! stack (accumulators are never saved). When the lowering refuses the body, its
+//! errors are the answer under `static`; otherwise [`route`] decides whether the tape
+//! takes it (with a warning that gives the lowering's own message) or the errors
+//! stand.
 //!
 //! # Which functions take the tape
 //!
@@ -74,11 +78,10 @@
 //!
 //! A call `g(args)` chains through `g_vjp`, which returns one gradient per float,
 //! tensor, slice, `Vec` or array argument of the call, in order (the contract of every
-//! `#[differentiable]` function, and of a hand-written `g_vjp`). On the statement-level
-//! path a call with a slice, sub-slice (`&s[a..]`), array literal or local array
-//! argument becomes its own statement; its adjoint calls `g_vjp` with the same
-//! arguments and adds each gradient to its argument's adjoint, element by element.
-//! Two compile-time checks keep a call from ever giving a gradient to the wrong
+//! `#[differentiable]` function, and of a hand-written `g_vjp`). A call with a slice,
+//! sub-slice (`&s[a..]`), array literal or local buffer argument passes a view of its
+//! memory; its adjoint adds `g_vjp`'s gradient into the argument's adjoint memory
+//! ([`ir::Op::AccMem`]). Two compile-time checks keep a call from ever giving a gradient to the wrong
 //! argument: the callee's gradients must match the arguments the macro knows are
 //! floats (`__private::CallGrads`; a callee with `wrt(..)` that leaves out one of them
 //! is an error at the call), and an argument whose type the macro cannot see (an
@@ -87,27 +90,19 @@
 //! at a time and stable Rust has no name lookup with a fallback that it could use to
 //! say more without breaking glob imports of a real `g_vjp`.
 //!
-//! Everything else takes the static path: straight-line scalar and tensor bodies go
-//! through [`lower`], [`adjoint`], [`simplify`] and [`emit`]; scalar and tensor bodies
-//! with slices, indexing, loops, `break`/`continue` or an early `return` go through
-//! [`control`] and [`loops`] (Tapenade-style reversal with stacks, the same pipeline
-//! for each statement's local adjoint; tensor loop-carried values move onto the
-//! stack, tensor adjoints are `Option`s until reached). Neither path takes
-//! `unsafe` code, `async` blocks or closures, `.await`, or items inside the body
-//! ([`route::check`]), nor the signatures that [`parse`] rejects.
+//! Neither path takes `unsafe` code, `async` blocks or closures, `.await`, or items
+//! inside the body ([`route::check`]), nor the signatures that [`parse`] rejects.
 
 #![warn(missing_docs)]
 
 pub mod adjoint;
 pub mod args;
-pub mod control;
 pub mod ctxt;
 pub mod emit;
 pub mod fallback;
 #[cfg(feature = "inspect")]
 pub mod inspect;
 pub mod ir;
-pub mod loops;
 pub mod lower;
 pub mod parse;
 pub mod route;
@@ -142,27 +137,46 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let companions = match &sig {
         Some(_) if cx.has_errors() => TokenStream::new(),
         Some(sig) => match one_ir(sig, &args, &item_fn.block) {
-            Some(out) => out,
+            Ok(out) => out,
             // Only the one IR takes vector results: say what it does not take.
-            None if sig.ret_kind.is_memory() => {
-                lower::lower(&cx, sig, &item_fn.block);
-                if !cx.has_errors() {
-                    cx.error_at(sig.ident.span(), "a function with a vector result cannot take the tape; remove `tape`/`inline(..)`");
+            Err(why) if sig.ret_kind.is_memory() => {
+                match why {
+                    Some(e) => cx.syn_error(e),
+                    None => cx.error_at(sig.ident.span(), "a function with a vector result cannot take the tape; remove `tape`/`inline(..)`"),
                 }
                 TokenStream::new()
             }
-            None => match route::route(sig, &args, &item_fn.block) {
+            // `&mut` parameters and calls that pass `&mut`: the one IR only (the tape
+            // would not see the writes).
+            Err(why) if sig.has_mut() || passes_mut(&item_fn.block).is_some() => {
+                if args.tape || !args.inline.is_empty() {
+                    match (sig.params.iter().find(|p| p.mutable), passes_mut(&item_fn.block)) {
+                        (Some(p), _) => cx.error_spanned_by(&p.ty, "a function with `&mut` parameters cannot take the tape, which would not see the writes; remove `tape`/`inline(..)`"),
+                        (None, Some(a)) => cx.error_spanned_by(a, "a function that passes `&mut` to a call cannot take the tape, which would not see the writes; remove `tape`/`inline(..)`"),
+                        (None, None) => {}
+                    }
+                } else if let Some(e) = why {
+                    cx.syn_error(e);
+                }
+                TokenStream::new()
+            }
+            Err(why) => match route::route(sig, &args, &item_fn.block) {
                 route::Route::Tape(reason) => {
                     let mut out = tape::expand(sig, &args, &item_fn.block);
                     if let Some((what, span)) = reason.unasked() {
                         // The function's own lint levels (`#[allow(deprecated)]`) cover it.
                         let lints = item_fn.attrs.iter().filter(|a| warn::is_lint_level(a));
                         out.extend(quote!(#(#lints)*));
-                        out.extend(warn::tape_warning(&sig.ident, span, what.describe()));
+                        // The one IR's own reason when it gave one, else the construct.
+                        let (span, what) = match why.as_ref().and_then(refusal) {
+                            Some((span, msg)) => (span, format!("here: {msg}")),
+                            None => (span, format!("because of {}", what.describe())),
+                        };
+                        out.extend(warn::tape_warning(&sig.ident, span, &what));
                     }
                     out
                 }
-                route::Route::Static => static_path(&cx, sig, &item_fn.block),
+                route::Route::Static => static_path(&cx, sig, &item_fn.block, why),
             },
         },
         None => TokenStream::new(),
@@ -201,8 +215,8 @@ pub fn route_of(args: TokenStream, item: TokenStream) -> Result<route::Route, St
     let cx = Ctxt::new();
     let (args, sig) = front(&cx, args, &item_fn);
     let route = sig.map(|sig| match one_ir(&sig, &args, &item_fn.block) {
-        Some(_) => route::Route::Static,
-        None => route::route(&sig, &args, &item_fn.block),
+        Ok(_) => route::Route::Static,
+        Err(_) => route::route(&sig, &args, &item_fn.block),
     });
     match cx.check() {
         Ok(()) => route.ok_or_else(|| "no signature".to_string()),
@@ -210,10 +224,13 @@ pub fn route_of(args: TokenStream, item: TokenStream) -> Result<route::Route, St
     }
 }
 
-/// Which expansion [`expand`] uses for a function, for the census of the corpus that
-/// tracks the move to the one IR: `"one IR"`, `"statement-level"`, `"straight-line"`
-/// or `"tape"`, with the one IR's first message when it did not take the body.
-pub fn expansion_of(args: TokenStream, item: TokenStream) -> Result<(&'static str, String), String> {
+/// Which expansion [`expand`] uses for a function, for the census of the corpus:
+/// `"one IR"`, `"tape"`, or `"rejected"` (the one IR's errors stand), with the one
+/// IR's first message when it did not take the body.
+pub fn expansion_of(
+    args: TokenStream,
+    item: TokenStream,
+) -> Result<(&'static str, String), String> {
     let item_fn: syn::ItemFn = syn::parse2(item).map_err(|e| e.to_string())?;
     let cx = Ctxt::new();
     let (args, sig) = front(&cx, args, &item_fn);
@@ -226,15 +243,38 @@ pub fn expansion_of(args: TokenStream, item: TokenStream) -> Result<(&'static st
         lower::lower(&scratch, &sig, &item_fn.block);
         match scratch.check() {
             Ok(()) => return Ok(("one IR", String::new())),
-            Err(e) => e.into_iter().next().map(|e| e.to_string()).unwrap_or_default(),
+            Err(e) => e
+                .into_iter()
+                .next()
+                .map(|e| e.to_string())
+                .unwrap_or_default(),
         }
     };
     let path = match route::route(&sig, &args, &item_fn.block) {
         route::Route::Tape(_) => "tape",
-        route::Route::Static if loops::applies(&sig, &item_fn.block) => "statement-level",
-        route::Route::Static => "straight-line",
+        route::Route::Static => "rejected",
     };
     Ok((path, why))
+}
+
+/// The first `&mut` argument of a call in a body (`g(&mut buf)`), if any.
+fn passes_mut(block: &syn::Block) -> Option<syn::Expr> {
+    struct Finder(Option<syn::Expr>);
+    impl<'ast> syn::visit::Visit<'ast> for Finder {
+        fn visit_expr_call(&mut self, c: &'ast syn::ExprCall) {
+            if self.0.is_none() {
+                self.0 = c
+                    .args
+                    .iter()
+                    .find(|a| matches!(a, syn::Expr::Reference(r) if r.mutability.is_some()))
+                    .cloned();
+            }
+            syn::visit::visit_expr_call(self, c);
+        }
+    }
+    let mut f = Finder(None);
+    syn::visit::Visit::visit_block(&mut f, block);
+    f.0
 }
 
 fn messages(e: syn::Error) -> String {
@@ -244,18 +284,39 @@ fn messages(e: syn::Error) -> String {
         .join("\n")
 }
 
-/// The one-IR expansion, while the statement-level path still exists beside it:
-/// `None` when the lowering does not take the body (then the old route decides).
-fn one_ir(sig: &parse::Signature, args: &args::Args, block: &syn::Block) -> Option<TokenStream> {
+/// The one-IR expansion: `Err` when the lowering does not take the body (then the
+/// route decides), with its errors (`None` when the one IR was not tried: `tape` or
+/// `inline(..)`).
+fn one_ir(
+    sig: &parse::Signature,
+    args: &args::Args,
+    block: &syn::Block,
+) -> Result<TokenStream, Option<syn::Error>> {
     if args.tape || !args.inline.is_empty() {
-        return None;
+        return Err(None);
     }
     let scratch = Ctxt::new();
     let primal = lower::lower(&scratch, sig, block);
-    if scratch.check().is_err() {
-        return None;
+    scratch.check().map_err(Some)?;
+    Ok(companions(&primal, sig))
+}
+
+/// The message of a one-IR refusal to show in the tape warning (the first error).
+fn refusal(e: &syn::Error) -> Option<(proc_macro2::Span, String)> {
+    let first = e.clone().into_iter().next()?;
+    let mut msg = first.to_string();
+    // The warning says how to keep the tape; the lowering's own hint would repeat it.
+    for hint in [
+        "; the tape has it: use #[differentiable(tape)]",
+        ", or use #[differentiable(tape)]",
+        " or use #[differentiable(tape)]",
+        "; use #[differentiable(tape)]",
+    ] {
+        if let Some(cut) = msg.strip_suffix(hint) {
+            msg = cut.to_string();
+        }
     }
-    Some(companions(&primal, sig))
+    Some((first.span(), msg))
 }
 
 /// `NAME_grad` (for a float result) and `NAME_vjp` of a lowered primal.
@@ -270,17 +331,27 @@ fn companions(primal: &ir::Func, sig: &parse::Signature) -> TokenStream {
     out
 }
 
-/// The static expansion: lower, differentiate, simplify, emit, once per companion.
-fn static_path(cx: &Ctxt, sig: &parse::Signature, block: &syn::Block) -> TokenStream {
-    // Loops, slices, indexing and early exits: the statement-level reversal.
-    if loops::applies(sig, block) {
-        return loops::expand(cx, sig, block);
+/// The static expansion when the one IR did not take the body: its errors (`why`) are
+/// the answer; without them (the one IR was not tried), the lowering's.
+fn static_path(
+    cx: &Ctxt,
+    sig: &parse::Signature,
+    block: &syn::Block,
+    why: Option<syn::Error>,
+) -> TokenStream {
+    match why {
+        Some(e) => {
+            cx.syn_error(e);
+            TokenStream::new()
+        }
+        None => {
+            let primal = lower::lower(cx, sig, block);
+            if cx.has_errors() {
+                return TokenStream::new();
+            }
+            companions(&primal, sig)
+        }
     }
-    let primal = lower::lower(cx, sig, block);
-    if cx.has_errors() {
-        return TokenStream::new();
-    }
-    companions(&primal, sig)
 }
 
 /// The IR of a function, for tests and inspection: the primal as lowered, then the

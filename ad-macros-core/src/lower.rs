@@ -25,6 +25,7 @@ use syn::spanned::Spanned;
 use syn::{Expr, Lit, Pat, Stmt};
 
 mod chains;
+mod exits;
 
 /// Lowers the body of `item` against its signature model. Errors go to `cx`.
 pub fn lower(cx: &Ctxt, sig: &Signature, block: &syn::Block) -> Func {
@@ -45,8 +46,28 @@ pub fn lower(cx: &Ctxt, sig: &Signature, block: &syn::Block) -> Func {
             closure: None,
         });
     }
+    if sig.ret_kind == Ty::Unit {
+        // A helper that only writes its `&mut` parameters: its tail is a statement.
+        lw.trust_tail = false;
+    }
+    // `break`, `continue` and early `return` become flags (`exits`).
+    let placeholder: Option<Expr> = match sig.ret_kind {
+        Ty::Float(_) => Some(syn::parse_quote!(0.0)),
+        Ty::Tensor(_) => Some(syn::parse_quote!(::adjoint::Tensor::scalar(0.0))),
+        _ => None,
+    };
+    let desugared = match exits::desugar(block, &sig.ret, placeholder) {
+        Some(Ok(b)) => Some(b),
+        Some(Err(e)) => {
+            cx.syn_error(e);
+            None
+        }
+        None => None,
+    };
+    let block = desugared.as_ref().unwrap_or(block);
     let ret = lw.block(block, Some(sig.ret_kind));
     let ret = match ret {
+        _ if sig.ret_kind == Ty::Unit => lw.opaque(quote::quote!(()), Ty::Opaque, block.span()),
         Some(id) => id,
         None => {
             let span = block
@@ -64,9 +85,17 @@ pub fn lower(cx: &Ctxt, sig: &Signature, block: &syn::Block) -> Func {
         let span = lw.func.node(ret).span;
         cx.error_at(span, "a function with a vector result returns a local buffer: an array literal `[a, b]`, `vec![..]`, or a buffer written in the body");
     }
+    // The final value of each `&mut` scalar parameter follows the result.
+    let finals: Vec<Id> = sig
+        .params
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.mutable && !p.kind.is_memory())
+        .map(|(k, _)| lw.env[k].id.unwrap_or(Id(k as u32)))
+        .collect();
     let mut func = lw.func;
     func.body.nodes = lw.regions.pop().unwrap_or_default();
-    func.outputs = vec![ret];
+    func.outputs = std::iter::once(ret).chain(finals).collect();
     debug_assert_eq!(func.verify(), Ok(()));
     func
 }
@@ -308,6 +337,14 @@ impl Lower<'_> {
                 self.for_loop(f);
                 None
             }
+            Expr::While(w) => {
+                self.while_loop(w.label.as_ref(), Some(&w.cond), &w.body, w.while_token.span);
+                None
+            }
+            Expr::Loop(l) => {
+                self.while_loop(l.label.as_ref(), None, &l.body, l.loop_token.span);
+                None
+            }
             Expr::Binary(b) if compound_op(&b.op).is_some() => {
                 let op = compound_op(&b.op).unwrap_or(BinOp::Add);
                 let lhs = self.expr(&b.left, None);
@@ -318,6 +355,8 @@ impl Lower<'_> {
                 self.assign(&b.left, v);
                 None
             }
+            // `helper(&x, &mut out);`: its result, if any, is not used.
+            Expr::Call(c) if has_mut_arg(c) => Some(self.call(c, Some(Ty::Unit), false)),
             Expr::If(i) => self.if_(i, expect),
             Expr::Match(m) => self.match_(m, expect),
             Expr::Paren(p) => self.expr_or_unit(&p.expr, expect),
@@ -341,6 +380,12 @@ impl Lower<'_> {
                 }
             }
             Expr::Paren(p) => self.assign(&p.expr, value),
+            // `*out = v` for a `&mut f64` parameter: its new value.
+            Expr::Unary(u)
+                if matches!(u.op, syn::UnOp::Deref(_)) && self.mut_scalar_param(&u.expr) =>
+            {
+                self.assign(&u.expr, value)
+            }
             Expr::Index(ix) => {
                 let Some((buf, i)) = self.place(ix) else {
                     return;
@@ -549,6 +594,18 @@ impl Lower<'_> {
     }
 
     fn binary(&mut self, op: BinOp, l: &Expr, r: &Expr, expect: Option<Ty>, span: Span) -> Id {
+        // `a && b` evaluates `b` only when `a` holds (`b` may index out of bounds
+        // otherwise, as in `while i < n && x[i] > 0.0`): an `if` unless `b` is plain.
+        if matches!(op, BinOp::And | BinOp::Or) && !is_plain(r) {
+            let i: syn::ExprIf = match op {
+                BinOp::And => syn::parse_quote_spanned!(span=> if #l { #r } else { false }),
+                _ => syn::parse_quote_spanned!(span=> if #l { true } else { #r }),
+            };
+            return match self.if_(&i, Some(Ty::Bool)) {
+                Some(v) => v,
+                None => self.push(Op::Error, Ty::Bool, span),
+            };
+        }
         let operand_expect = if op.is_comparison() { None } else { expect };
         // An untyped float literal takes the kind of the other operand, so lower that first.
         let (lhs, rhs) = if is_untyped_float_lit(l) && !is_untyped_float_lit(r) {
@@ -610,6 +667,9 @@ impl Lower<'_> {
                 "len" if m.args.is_empty() => self.len_of(recv, m.span()),
                 _ => self.error(&m.method, format!("method `{name}` of a slice or buffer is not supported here by the static path of #[differentiable] yet; write a loop over its indices (`for i in 0..x.len()`) or elements (`for v in x.iter()`)")),
             };
+        }
+        if name == "clone" && m.args.is_empty() {
+            return recv;
         }
         match MathFn::from_name(&name) {
             Some(f) => {
@@ -673,6 +733,8 @@ impl Lower<'_> {
             _ => None,
         };
         match name.as_str() {
+            // A value, not a place: a copy is the same value.
+            "clone" | "to_owned" if n_args == 0 => recv,
             "matmul" | "dot" => {
                 if !want(1, self) {
                     return self.push(Op::Error, tensor, span);
@@ -872,8 +934,18 @@ impl Lower<'_> {
                 c.span(),
             );
         }
+        if let Some(ft) = tensor_constructor(path, self.sig.float) {
+            return self.tensor_constant(c, ft);
+        }
         if path.segments.iter().any(|s| !s.arguments.is_none()) {
             return self.error(path, "generic arguments on a called function are not supported by the static path of #[differentiable]");
+        }
+        if has_mut_arg(c) {
+            return self.mut_call(c, path, expect);
+        }
+        if let Some(a) = c.args.iter().find(|a| self.is_mut_param(a)) {
+            let name = a.to_token_stream().to_string();
+            return self.error(a, format!("pass the `&mut` parameter `{name}` on as `&mut {name}[..]` (a slice) or `&mut *{name}` (a scalar), so that the call is seen to write it"));
         }
         let args: Vec<Id> = c.args.iter().map(|a| self.call_arg(a)).collect();
         let refs = c
@@ -905,11 +977,11 @@ impl Lower<'_> {
         if let Ty::Tensor(_) = ty {
             // The reverse sweep calls `NAME_vjp` again, with the same arguments: memory
             // passed by value would be moved by the first call, and a view or buffer
-            // made in a branch would have to leave it. The statement-level path takes
-            // these calls (found by the random-program tester, seed 23).
+            // made in a branch would have to leave it (found by the random-program
+            // tester, seed 23).
             if let Some(&m) = args.iter().find(|&&a| self.func.node(a).ty.is_memory()) {
                 let at = self.func.node(m).span;
-                self.cx.error_at(at, "a call with a tensor result and a slice, `Vec` or array argument takes the statement-level path");
+                self.cx.error_at(at, format!("a call with a tensor result and a slice, `Vec` or array argument is not supported by the static path of #[differentiable] yet; pass the elements as floats, or {TAPE_HINT}"));
             }
             // The reverse sweep calls `NAME_vjp` with the result's adjoint as the seed.
             return self.push(
@@ -949,6 +1021,135 @@ impl Lower<'_> {
                 t,
                 span,
             );
+        }
+        call
+    }
+
+    /// Whether `e` names a `&mut f64` parameter (or `f32`).
+    fn mut_scalar_param(&self, e: &Expr) -> bool {
+        self.mut_param(e)
+            .is_some_and(|k| !self.sig.params[k].kind.is_memory())
+    }
+
+    /// Whether `e` is a bare `&mut` parameter (passing it on needs `&mut` written).
+    fn is_mut_param(&self, e: &Expr) -> bool {
+        self.mut_param(e).is_some()
+    }
+
+    /// The index of the `&mut` parameter that the path `e` names, if it does (and no
+    /// local shadows it).
+    fn mut_param(&self, e: &Expr) -> Option<usize> {
+        let Expr::Path(p) = e else { return None };
+        let name = p.path.get_ident()?.to_string();
+        let k = self.lookup(&name)?;
+        (k < self.sig.params.len() && self.sig.params[k].mutable).then_some(k)
+    }
+
+    /// A call with `&mut` arguments (issue 11): `g(&x, &mut buf)`, `g(&mut buf[a..b])`,
+    /// `g(x, &mut s)`. Memory passed `&mut` is written in place; a scalar `s` gets the
+    /// value the callee leaves in it. Each local buffer passed is copied first (a
+    /// [`Op::Snapshot`]): the reverse sweep hands those values to `g_vjp`. `expect` is
+    /// `Ty::Unit` when the result is not used.
+    fn mut_call(&mut self, c: &syn::ExprCall, path: &syn::Path, expect: Option<Ty>) -> Id {
+        let span = c.span();
+        let (mut args, mut muts, mut places) = (Vec::new(), Vec::new(), Vec::new());
+        for a in &c.args {
+            let mut_ref = match a {
+                Expr::Reference(r) if r.mutability.is_some() => Some(r),
+                _ => None,
+            };
+            let id = match mut_ref {
+                // `&mut buf[a..b]`: a view, as `&buf[a..b]` is.
+                Some(r) if matches!(&*r.expr, Expr::Index(ix) if matches!(&*ix.index, Expr::Range(_))) => {
+                    self.call_arg(a)
+                }
+                Some(r) => self.expr(&r.expr, None),
+                None => self.call_arg(a),
+            };
+            let ty = self.func.node(id).ty;
+            if matches!(self.func.node(id).op, Op::Error) {
+                return id;
+            }
+            let base = match self.func.node(id).op {
+                Op::View(b, _, _) => b,
+                _ => id,
+            };
+            match (mut_ref, ty) {
+                (Some(_), _)
+                    if ty.is_memory() && !matches!(self.func.node(base).ty, Ty::Buf(_)) =>
+                {
+                    return self.error(a, "only a local buffer (`vec![..]`, `[x; N]`) or a `&mut` parameter can be passed `&mut` on the static path of #[differentiable]");
+                }
+                (Some(_), _) if ty.is_memory() => {}
+                (Some(r), Ty::Float(_)) => {
+                    let place = match &*r.expr {
+                        Expr::Unary(u) if matches!(u.op, syn::UnOp::Deref(_)) => &*u.expr,
+                        e => e,
+                    };
+                    let local = matches!(place, Expr::Path(p) if p.path.get_ident().is_some_and(|i| self.lookup(&i.to_string()).is_some()));
+                    if !local {
+                        return self.error(a, "only a local variable or a `&mut` parameter can be passed as `&mut` scalar on the static path of #[differentiable]");
+                    }
+                    places.push((args.len(), place.clone()));
+                }
+                (Some(_), _) => {
+                    return self.error(a, "a `&mut` argument is a float, a local buffer of floats or a sub-slice of one (`&mut buf[a..b]`) on the static path of #[differentiable]");
+                }
+                (None, Ty::Tensor(_)) => {
+                    return self.error(a, "a call with `&mut` arguments takes floats, slices and local buffers on the static path of #[differentiable], not tensors");
+                }
+                // A `&[f64]` parameter is a reference already; other memory would move.
+                (None, t)
+                    if t.is_memory()
+                        && !matches!(a, Expr::Reference(_))
+                        && !matches!(self.func.node(base).op, Op::Param(k) if self.sig.params[k as usize].by_ref) =>
+                {
+                    return self.error(a, "in a call with `&mut` arguments, pass memory by reference (`&x`, `&x[a..b]`): the reverse sweep passes it again");
+                }
+                _ => {}
+            }
+            args.push(id);
+            muts.push(mut_ref.is_some());
+        }
+        // The values the reverse sweep needs, taken before the call writes anything.
+        for &a in &args {
+            let base = match self.func.node(a).op {
+                Op::View(b, _, _) => b,
+                _ => a,
+            };
+            if let Ty::Buf(ft) = self.func.node(base).ty {
+                self.push(Op::Snapshot(a), Ty::Buf(ft), self.func.node(a).span);
+            }
+        }
+        let refs = c
+            .args
+            .iter()
+            .map(|a| matches!(a, Expr::Reference(_)))
+            .collect();
+        let idx = self.func.paths.len() as u32;
+        self.func.paths.push(path.clone());
+        self.func.arg_refs.push(refs);
+        let ty = match expect {
+            Some(Ty::Unit) => Ty::Opaque,
+            Some(t @ Ty::Float(_)) => t,
+            Some(Ty::Tensor(_) | Ty::Slice(_) | Ty::Buf(_)) => {
+                return self.error(c, "a call with `&mut` arguments returns a float or nothing on the static path of #[differentiable]; write its other results into `&mut` parameters");
+            }
+            _ => Ty::Float(self.sig.float),
+        };
+        let call = self.push(
+            Op::MutCall {
+                path: idx,
+                args: args.clone(),
+                muts,
+            },
+            ty,
+            span,
+        );
+        for (k, place) in places {
+            let t = self.func.node(args[k]).ty;
+            let out = self.push(Op::MutOut(call, k as u32), t, span);
+            self.assign(&place, out);
         }
         call
     }
@@ -1262,12 +1463,94 @@ impl Lower<'_> {
             };
             (header, None)
         };
+        self.loop_(header, Walk::Pattern(&f.pat, items), None, &f.body, span);
+    }
+
+    /// `while cond { body }` and `loop { body }`: a loop over `0..usize::MAX` that
+    /// stops when its exit condition turns false.
+    fn while_loop(
+        &mut self,
+        label: Option<&syn::Label>,
+        cond: Option<&Expr>,
+        body: &syn::Block,
+        span: Span,
+    ) {
+        if let Some(l) = label {
+            self.error(
+                l,
+                "loop labels are not supported by the static path of #[differentiable] yet",
+            );
+            return;
+        }
+        if let Some(Expr::Let(l)) = cond {
+            self.error(l, "`while let` is not supported by the static path of #[differentiable]; write a `while` over a condition, or a `for` loop");
+            return;
+        }
+        let lo = self.int_lit(0, span);
+        let hi = self.opaque(quote::quote!(usize::MAX), Ty::Int, span);
+        let header = Header {
+            lo,
+            hi,
+            inclusive: false,
+            step: None,
+            rev: false,
+            elems: None,
+        };
+        self.loop_(header, Walk::Count, cond, body, span);
+    }
+
+    /// Lowers a loop into an [`Op::For`]: the index is the body's first argument, the
+    /// outer variables the body assigns are carried. A body that starts with
+    /// `if c { break; }` (what [`exits`] writes for `break`, `continue` and `return`),
+    /// and a `while` condition, become the loop's exit: a carried `bool`, computed
+    /// before the loop and at the end of each iteration, that must hold for the next
+    /// iteration to run.
+    fn loop_(
+        &mut self,
+        header: Header,
+        walk: Walk<'_>,
+        cond: Option<&Expr>,
+        block: &syn::Block,
+        span: Span,
+    ) {
+        let (stop, stmts) = match block.stmts.split_first() {
+            Some((first, rest)) => match exit_check(first) {
+                Some(c) => (Some(c), rest),
+                None => (None, &block.stmts[..]),
+            },
+            None => (None, &block.stmts[..]),
+        };
+        let go: Option<Expr> = match (stop, cond) {
+            (Some(c), Some(w)) => Some(syn::parse_quote_spanned!(span=> !(#c) && (#w))),
+            (Some(c), None) => Some(syn::parse_quote_spanned!(span=> !(#c))),
+            (None, Some(w)) => Some(w.clone()),
+            (None, None) => None,
+        };
+        if go.is_none() && matches!(walk, Walk::Count) {
+            self.error(block, "this `loop` never ends: give it a `break`");
+            return;
+        }
+        let body = syn::Block {
+            brace_token: block.brace_token,
+            stmts: stmts.to_vec(),
+        };
         // The outer variables the body assigns: carried.
         let mut names = Vec::new();
-        assigned_in_block(&f.body, &mut names);
+        assigned_in_block(&body, &mut names);
         let mut slots: Vec<usize> = Vec::new();
         for n in &names {
+            // `g(&mut x)` assigns `x` only when it is a scalar: memory is written in place.
+            let (n, by_call) = match n.strip_prefix("&mut ") {
+                Some(n) => (n, true),
+                None => (n.as_str(), false),
+            };
             if let Some(i) = self.lookup(n) {
+                let memory = self.env[i]
+                    .id
+                    .is_some_and(|id| self.func.node(id).ty.is_memory());
+                if by_call && memory {
+                    continue;
+                }
                 if self.env[i].id.is_some() && !slots.contains(&i) {
                     slots.push(i);
                 }
@@ -1278,22 +1561,32 @@ impl Lower<'_> {
         for &i in &slots {
             let id = self.env[i].id.unwrap_or(Id(0));
             let ty = self.func.node(id).ty;
-            if !matches!(ty, Ty::Float(_) | Ty::Int | Ty::Bool) {
+            if !matches!(ty, Ty::Float(_) | Ty::Int | Ty::Bool | Ty::Tensor(_)) {
                 let name = self.env[i].name.clone();
-                self.error(&f.body, format!("`{name}` is assigned inside a loop; the static path of #[differentiable] carries only scalars through loops yet"));
+                self.error(&body, format!("`{name}` is assigned inside a loop; the static path of #[differentiable] carries scalars and tensors through loops, not this value"));
                 return;
             }
             inits.push(id);
         }
+        // The exit condition on the initial values.
+        let exit = match &go {
+            Some(g) => {
+                let first = self.condition(g);
+                inits.push(first);
+                Some(slots.len() as u32)
+            }
+            None => None,
+        };
         let index = self.push_arg(0, Ty::Int, span);
-        let args: Vec<Id> = slots
+        let args: Vec<Id> = inits
             .iter()
-            .zip(&inits)
             .enumerate()
-            .map(|(k, (&slot, &init))| {
+            .map(|(k, &init)| {
                 let ty = self.func.node(init).ty;
                 let a = self.push_arg(k as u32 + 1, ty, span);
-                self.func.nodes[a.idx()].hint = Some(self.env[slot].name.clone());
+                if let Some(&slot) = slots.get(k) {
+                    self.func.nodes[a.idx()].hint = Some(self.env[slot].name.clone());
+                }
                 a
             })
             .collect();
@@ -1301,31 +1594,39 @@ impl Lower<'_> {
             self.env[slot].id = Some(a);
         }
         self.regions.push(Vec::new());
-        let scope = self.env.len();
-        match &items {
-            Some(items) => {
-                let vals = items(self, index);
-                self.bind_values(&f.pat, &vals);
+        // A carried tensor's shape, as for every tensor value (the reverse sweep shapes
+        // its adjoints from it, saved per iteration if the shape is read).
+        for &a in &args {
+            if matches!(self.func.node(a).ty, Ty::Tensor(_)) {
+                self.push_one(Op::ShapeOf(a), Ty::Opaque, span);
             }
-            None => self.bind_loop_pattern(&f.pat, index, header.elems),
         }
-        self.block(&f.body, None);
+        let scope = self.env.len();
+        match walk {
+            Walk::Pattern(pat, Some(items)) => {
+                let vals = items(self, index);
+                self.bind_values(pat, &vals);
+            }
+            Walk::Pattern(pat, None) => self.bind_loop_pattern(pat, index, header.elems),
+            Walk::Count => {}
+        }
+        self.block(&body, None);
         self.env.truncate(scope);
-        let nodes = self.regions.pop().unwrap_or_default();
-        let yields: Vec<Id> = slots
+        let mut yields: Vec<Id> = slots
             .iter()
             .map(|&i| self.env[i].id.unwrap_or(Id(0)))
             .collect();
+        // The exit condition on the next values.
+        if let Some(g) = &go {
+            let next = self.condition(g);
+            yields.push(next);
+        }
+        let nodes = self.regions.pop().unwrap_or_default();
         let body = Region {
             args: std::iter::once(index).chain(args.iter().copied()).collect(),
             nodes,
             yields,
         };
-        if let Some(bad) = first_tensor(&self.func, &body) {
-            let span = self.func.node(bad).span;
-            self.cx
-                .error_at(span, "tensors inside loops take the statement-level path");
-        }
         let node = self.push(
             Op::For {
                 lo: header.lo,
@@ -1336,6 +1637,8 @@ impl Lower<'_> {
                 back: false,
                 inits,
                 body,
+                exit,
+                trips: None,
             },
             Ty::Tuple,
             span,
@@ -1346,6 +1649,60 @@ impl Lower<'_> {
             self.func.nodes[p.idx()].hint = Some(self.env[slot].name.clone());
             self.env[slot].id = Some(p);
         }
+        if exit.is_some() {
+            // The number of iterations that ran, for the reverse sweep.
+            let n = args.len() as u32;
+            let p = self.push(Op::Proj(node, n), Ty::Int, span);
+            self.func.nodes[p.idx()].hint = Some("trips".to_string());
+        }
+    }
+
+    /// `Tensor::ones(&[3])`, `Tensor::zeros(&[n])`: a constant tensor, as written. Its
+    /// arguments may name parameters that are not differentiated, nothing else (the
+    /// emitted code renames locals).
+    fn tensor_constant(&mut self, c: &syn::ExprCall, ft: FloatTy) -> Id {
+        let mut idents = Vec::new();
+        collect_idents(c.args.to_token_stream(), &mut idents);
+        for ident in &idents {
+            let Some(i) = self.lookup(&ident.to_string()) else {
+                continue;
+            };
+            let param = i < self.sig.params.len();
+            let diff = self.env[i]
+                .id
+                .is_some_and(|id| self.func.node(id).ty.is_differentiable());
+            if diff {
+                return self.error(ident, format!("a tensor constructor's arguments are constants on the static path of #[differentiable]; to depend on `{ident}`, multiply: `Tensor::ones(..) * {ident}`"));
+            }
+            if !param {
+                return self.error(ident, format!("a tensor constructor's arguments may name parameters and constants on the static path of #[differentiable], not the local `{ident}`; build the tensor from a parameter, or pass it in"));
+            }
+        }
+        self.opaque(c.to_token_stream(), Ty::Tensor(ft), c.span())
+    }
+
+    /// A loop's exit condition: a `bool` computed without effects.
+    fn condition(&mut self, e: &Expr) -> Id {
+        let before = self.regions.last().map_or(0, |r| r.len());
+        let c = self.expr(e, Some(Ty::Bool));
+        fn pure(func: &Func, nodes: &[Id]) -> bool {
+            nodes.iter().all(|&n| match &func.node(n).op {
+                Op::For { .. } => false,
+                Op::If { then, else_, .. } => pure(func, &then.nodes) && pure(func, &else_.nodes),
+                op => !op.has_effect(),
+            })
+        }
+        let pure = self
+            .regions
+            .last()
+            .is_none_or(|r| pure(&self.func, &r[before..]));
+        if !pure {
+            self.error(e, "a loop condition must only compute a `bool` (no loops, no writes); compute it before the loop and at the end of the body");
+        }
+        if self.func.node(c).ty != Ty::Bool {
+            self.error(e, "a loop condition must be a `bool`");
+        }
+        c
     }
 
     fn push_arg(&mut self, k: u32, ty: Ty, span: Span) -> Id {
@@ -1731,6 +2088,32 @@ fn supported_list() -> String {
         .join(", ")
 }
 
+/// Literals, names, and comparisons or logic of them: nothing that can panic (integer
+/// arithmetic can overflow) or has an effect.
+fn is_plain(e: &Expr) -> bool {
+    use syn::BinOp as B;
+    match e {
+        Expr::Lit(_) | Expr::Path(_) => true,
+        Expr::Paren(p) => is_plain(&p.expr),
+        Expr::Unary(u) => matches!(u.op, syn::UnOp::Not(_)) && is_plain(&u.expr),
+        Expr::Binary(b) => {
+            matches!(
+                b.op,
+                B::Eq(_)
+                    | B::Ne(_)
+                    | B::Lt(_)
+                    | B::Le(_)
+                    | B::Gt(_)
+                    | B::Ge(_)
+                    | B::And(_)
+                    | B::Or(_)
+            ) && is_plain(&b.left)
+                && is_plain(&b.right)
+        }
+        _ => false,
+    }
+}
+
 fn is_untyped_float_lit(e: &Expr) -> bool {
     match e {
         Expr::Lit(l) => matches!(&l.lit, Lit::Float(f) if f.suffix().is_empty()),
@@ -1785,6 +2168,50 @@ fn compound_op(op: &syn::BinOp) -> Option<BinOp> {
 }
 
 /// What a `for` walks.
+/// What a loop binds in each iteration.
+enum Walk<'p> {
+    /// A `for` pattern, bound to the items of a chain or to the header's index/elements.
+    Pattern(&'p Pat, Option<chains::Items>),
+    /// Nothing: `while` and `loop`.
+    Count,
+}
+
+/// `Tensor::zeros(..)`, `Tensor::<f32>::ones(..)`, ...: a constructor of a constant
+/// tensor, and its float type.
+fn tensor_constructor(path: &syn::Path, float: FloatTy) -> Option<FloatTy> {
+    let n = path.segments.len();
+    if n < 2 || path.segments[n - 2].ident != "Tensor" {
+        return None;
+    }
+    let ctor = path.segments[n - 1].ident.to_string();
+    if !matches!(
+        ctor.as_str(),
+        "zeros" | "ones" | "full" | "from_vec" | "arange" | "scalar"
+    ) {
+        return None;
+    }
+    let ty = path.segments[n - 2].arguments.to_token_stream().to_string();
+    Some(match ty.as_str() {
+        "" => float,
+        s if s.contains("f32") => FloatTy::F32,
+        _ => FloatTy::F64,
+    })
+}
+
+/// `if c { break; }` with nothing else: the condition `c`.
+fn exit_check(s: &Stmt) -> Option<&Expr> {
+    let Stmt::Expr(Expr::If(i), _) = s else {
+        return None;
+    };
+    if i.else_branch.is_some() || i.then_branch.stmts.len() != 1 {
+        return None;
+    }
+    match &i.then_branch.stmts[0] {
+        Stmt::Expr(Expr::Break(b), _) if b.label.is_none() && b.expr.is_none() => Some(&i.cond),
+        _ => None,
+    }
+}
+
 struct Header {
     lo: Id,
     hi: Id,
@@ -1829,8 +2256,13 @@ fn assigned_in_block(block: &syn::Block, out: &mut Vec<String>) {
 fn assigned_in_expr(e: &Expr, out: &mut Vec<String>) {
     let target = |place: &Expr, out: &mut Vec<String>| {
         let mut p = place;
-        while let Expr::Paren(inner) = p {
-            p = &inner.expr;
+        loop {
+            match p {
+                Expr::Paren(inner) => p = &inner.expr,
+                // `*out = ..` of a `&mut f64` parameter.
+                Expr::Unary(u) if matches!(u.op, syn::UnOp::Deref(_)) => p = &u.expr,
+                _ => break,
+            }
         }
         if let Expr::Path(path) = p {
             if let Some(i) = path.path.get_ident() {
@@ -1865,31 +2297,28 @@ fn assigned_in_expr(e: &Expr, out: &mut Vec<String>) {
         }
         Expr::Loop(l) => assigned_in_block(&l.body, out),
         Expr::Paren(p) => assigned_in_expr(&p.expr, out),
+        // `g(&mut s)` assigns `s`.
+        Expr::Call(c) => {
+            for a in &c.args {
+                match a {
+                    Expr::Reference(r) if r.mutability.is_some() => {
+                        let mut names = Vec::new();
+                        target(&r.expr, &mut names);
+                        out.extend(names.into_iter().map(|n| format!("&mut {n}")));
+                    }
+                    a => assigned_in_expr(a, out),
+                }
+            }
+        }
         _ => {}
     }
 }
 
-/// The first node of a region or its nested regions that defines or reads a tensor
-/// (a tensor read in a loop needs a carried tensor adjoint, which the one IR does not
-/// have yet).
-fn first_tensor(func: &Func, r: &Region) -> Option<Id> {
-    for &n in &r.nodes {
-        let node = func.node(n);
-        let reads = node
-            .op
-            .operands()
-            .iter()
-            .any(|&a| matches!(func.node(a).ty, Ty::Tensor(_)));
-        if matches!(node.ty, Ty::Tensor(_)) || reads {
-            return Some(n);
-        }
-        for inner in node.op.regions() {
-            if let Some(t) = first_tensor(func, inner) {
-                return Some(t);
-            }
-        }
-    }
-    None
+/// Whether a call passes some argument as `&mut`.
+fn has_mut_arg(c: &syn::ExprCall) -> bool {
+    c.args
+        .iter()
+        .any(|a| matches!(a, Expr::Reference(r) if r.mutability.is_some()))
 }
 
 /// The macros that only show or check values.

@@ -21,6 +21,10 @@ pub struct Param {
     pub by_ref: bool,
     /// Whether a gradient is computed for it.
     pub diff: bool,
+    /// Whether it is an in-out `&mut` parameter (`&mut [f64]`, `&mut Vec<f64>`: kind
+    /// [`Ty::Buf`]; `&mut f64`: kind [`Ty::Float`]). Its `_vjp` takes a seed for its
+    /// final value and gives the gradient of its initial value.
+    pub mutable: bool,
 }
 
 /// The signature model of a `#[differentiable]` function.
@@ -41,6 +45,36 @@ pub struct Signature {
 }
 
 impl Signature {
+    /// Whether some parameter is `&mut`.
+    pub fn has_mut(&self) -> bool {
+        self.params.iter().any(|p| p.mutable)
+    }
+
+    /// The name of the seed of `_vjp` for the final value of the `&mut` parameter `p`:
+    /// `seed_NAME`, or `__ad_seed_NAME` when a parameter already has that name.
+    pub fn mut_seed_ident(&self, p: &Param) -> Ident {
+        let name = format!("seed_{}", p.ident);
+        let name = if self.params.iter().any(|q| q.ident == name) {
+            format!("__ad_{name}")
+        } else {
+            name
+        };
+        Ident::new(&name, p.ident.span())
+    }
+
+    /// The type of the seed of a `&mut` parameter: `&[T]` for memory, `T` for a scalar.
+    pub fn mut_seed_type(p: &Param) -> proc_macro2::TokenStream {
+        let t = Ident::new(
+            p.kind.float().unwrap_or(FloatTy::F64).name(),
+            Span::call_site(),
+        );
+        if p.kind.is_memory() {
+            quote::quote!(&[#t])
+        } else {
+            quote::quote!(#t)
+        }
+    }
+
     /// The differentiated parameters, in order.
     pub fn diff_params(&self) -> impl Iterator<Item = (usize, &Param)> {
         self.params.iter().enumerate().filter(|(_, p)| p.diff)
@@ -62,6 +96,16 @@ impl Signature {
                     quote::quote!(::std::vec::Vec<#t>)
                 }
             },
+            // `&mut [T]`, `&mut Vec<T>`: the gradient of the initial value, a `Vec<T>`.
+            Ty::Buf(t) => {
+                let t = Ident::new(t.name(), Span::call_site());
+                quote::quote!(::std::vec::Vec<#t>)
+            }
+            // `&mut T`: a `T`.
+            Ty::Float(t) if p.mutable => {
+                let t = Ident::new(t.name(), Span::call_site());
+                quote::quote!(#t)
+            }
             _ => {
                 let ty = &p.ty;
                 quote::quote!(#ty)
@@ -91,6 +135,33 @@ pub fn strip_ref(ty: &Type) -> &Type {
         Type::Group(g) => strip_ref(&g.elem),
         Type::Paren(p) => strip_ref(&p.elem),
         ty => ty,
+    }
+}
+
+/// The type behind invisible groups and parentheses.
+fn strip_group(ty: &Type) -> &Type {
+    match ty {
+        Type::Group(g) => strip_group(&g.elem),
+        Type::Paren(p) => strip_group(&p.elem),
+        ty => ty,
+    }
+}
+
+/// The kind of an in-out parameter `&mut T` from `T`: `[f64]` and `Vec<f64>` are
+/// writable memory, `f64` a scalar; `None` for the rest (arrays included: their
+/// seed and gradient would have to be arrays too).
+fn classify_mut(elem: &Type) -> Option<Ty> {
+    match strip_group(elem) {
+        Type::Slice(s) => match classify(&s.elem)? {
+            (Ty::Float(f), false) => Some(Ty::Buf(f)),
+            _ => None,
+        },
+        Type::Array(_) => None,
+        elem => match classify(elem)? {
+            (Ty::Slice(f), false) => Some(Ty::Buf(f)),
+            (k @ Ty::Float(_), false) => Some(k),
+            _ => None,
+        },
     }
 }
 
@@ -219,14 +290,18 @@ pub fn parse(cx: &Ctxt, item: &syn::ItemFn, args: &Args) -> Option<Signature> {
                         continue;
                     }
                 };
-                if let Type::Reference(r) = &*pt.ty {
+                if let Type::Reference(r) = strip_group(&pt.ty) {
                     if r.mutability.is_some() {
-                        fail(&pt.ty, format!("`&mut` parameters are not supported by #[differentiable]: `{ident}` would be an output the gradient cannot see; take the value and return the result instead"));
+                        // An in-out parameter (issue 11): `&mut [f64]`, `&mut Vec<f64>`, `&mut f64`.
+                        match classify_mut(&r.elem) {
+                            Some(kind) => params.push(Param { ident, ty: (*pt.ty).clone(), kind, by_ref: true, diff: true, mutable: true }),
+                            None => fail(&pt.ty, format!("the type of the `&mut` parameter `{ident}` is not supported by #[differentiable]; in-out parameters are `&mut [f64]`, `&mut Vec<f64>` and `&mut f64` (or `f32`)")),
+                        }
                         continue;
                     }
                 }
                 match classify(&pt.ty) {
-                    Some((kind, by_ref)) => params.push(Param { ident, ty: (*pt.ty).clone(), kind, by_ref, diff: kind.is_differentiable() }),
+                    Some((kind, by_ref)) => params.push(Param { ident, ty: (*pt.ty).clone(), kind, by_ref, diff: kind.is_differentiable(), mutable: false }),
                     None => fail(&pt.ty, format!(
                         "the type of parameter `{ident}` is not supported by #[differentiable]; parameters are `f32`, `f64`, `Tensor`, `&Tensor`, `&[f64]`, `Vec<f64>`, `[f64; N]`, integers and `bool`"
                     )),
@@ -234,7 +309,15 @@ pub fn parse(cx: &Ctxt, item: &syn::ItemFn, args: &Args) -> Option<Signature> {
             }
         }
     }
+    let has_mut = params.iter().any(|p| p.mutable);
     let (ret, ret_kind) = match &sig.output {
+        // A helper that only writes its `&mut` parameters returns `()`.
+        ReturnType::Default if has_mut => (syn::parse_quote!(()), Ty::Unit),
+        ReturnType::Type(_, ty)
+            if has_mut && matches!(strip_group(ty), Type::Tuple(t) if t.elems.is_empty()) =>
+        {
+            ((**ty).clone(), Ty::Unit)
+        }
         ReturnType::Default => {
             fail(&sig.ident, "a #[differentiable] function must return a value to differentiate; add a return type (`f32`, `f64` or `Tensor`)".into());
             (syn::parse_quote!(()), Ty::Opaque)

@@ -250,7 +250,7 @@ impl Finder {
     /// Notes control flow inside the condition `cond` of an `if` or `while`.
     fn condition(&mut self, cond: &Expr) {
         if self.condition_flow.is_none() {
-            let mut scan = crate::control::FlowScan(None);
+            let mut scan = FlowScan(None);
             scan.visit_expr(cond);
             self.condition_flow = scan.0;
         }
@@ -774,5 +774,29 @@ mod tests {
         check(&cx, &item.block);
         let err = cx.check().unwrap_err();
         assert_eq!(err.into_iter().count(), 2);
+    }
+}
+
+/// The first `if`, block, loop or exit inside an expression (a condition).
+struct FlowScan(Option<Span>);
+
+impl<'ast> Visit<'ast> for FlowScan {
+    fn visit_expr(&mut self, e: &'ast Expr) {
+        if self.0.is_none()
+            && matches!(
+                e,
+                Expr::If(_)
+                    | Expr::Block(_)
+                    | Expr::Loop(_)
+                    | Expr::ForLoop(_)
+                    | Expr::While(_)
+                    | Expr::Return(_)
+                    | Expr::Break(_)
+                    | Expr::Continue(_)
+            )
+        {
+            self.0 = Some(e.span());
+        }
+        syn::visit::visit_expr(self, e);
     }
 }

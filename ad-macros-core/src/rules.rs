@@ -57,7 +57,13 @@ pub fn pullback(b: &mut Builder<'_>, id: Id, dy: Id) -> Vec<(Id, Id)> {
         | Op::Restore(..)
         | Op::View(..)
         | Op::AccMem { .. }
-        | Op::Effect { .. } => vec![],
+        | Op::Effect { .. }
+        // Calls with `&mut` arguments are reversed by `adjoint.rs` itself.
+        | Op::MutSeed(_)
+        | Op::Snapshot(_)
+        | Op::MutCall { .. }
+        | Op::MutOut(..)
+        | Op::MutCallVjp { .. } => vec![],
         // d(-a) = -da
         Op::Neg(a) => vec![(a, b.neg(dy))],
         // d(a + c) = da + dc

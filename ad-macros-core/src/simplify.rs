@@ -99,7 +99,9 @@ impl<'a> Rewriter<'a> {
 
     fn emit(&mut self, node: Node) -> Id {
         self.params.resize(self.new.nodes.len(), false);
-        self.params.push(matches!(node.op, Op::Param(_)));
+        // `&mut` parameters (kind `buf`) are written.
+        self.params
+            .push(matches!(node.op, Op::Param(_)) && !matches!(node.ty, Ty::Buf(_)));
         let id = self.new.push(node);
         if let Some(r) = self.regions.last_mut() {
             r.push(id);
@@ -124,9 +126,12 @@ impl<'a> Rewriter<'a> {
             back,
             inits,
             body,
+            exit,
+            trips,
         } = &old.op
         {
             let (lo, hi, step) = (self.get(*lo), self.get(*hi), step.map(|s| self.get(s)));
+            let trips = trips.map(|t| self.get(t));
             let inits = inits.iter().map(|&a| self.get(a)).collect();
             // The body's arguments are nodes of no region: copy them first.
             for &a in &body.args {
@@ -143,6 +148,8 @@ impl<'a> Rewriter<'a> {
                 back: *back,
                 inits,
                 body,
+                exit: *exit,
+                trips,
             };
             let new = self.emit(node);
             self.map[id.idx()] = Some(new);
@@ -388,7 +395,12 @@ fn cse_key(node: &Node, params: &[bool]) -> Option<String> {
         | Op::Restore(..)
         | Op::View(..)
         | Op::AccMem { .. }
-        | Op::Effect { .. } => None,
+        | Op::Effect { .. }
+        | Op::MutSeed(_)
+        | Op::Snapshot(_)
+        | Op::MutCall { .. }
+        | Op::MutOut(..)
+        | Op::MutCallVjp { .. } => None,
         // Memory is read where it is: a store may come between two reads. Parameters
         // are never written.
         Op::Load(..) | Op::Len(_) if !node_reads_param(node) => None,

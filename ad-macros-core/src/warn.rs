@@ -11,13 +11,13 @@
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::quote_spanned;
 
-/// The warning that `fn_name` takes the tape because of `what` (a construct as
-/// [`crate::route::Construct::describe`] names it), pointing at `span`.
-pub fn tape_warning(fn_name: &Ident, span: Span, what: &str) -> TokenStream {
+/// The warning that `fn_name` takes the tape, for `reason` (a clause: "because of a
+/// closure", or the static path's own message), pointing at `span`.
+pub fn tape_warning(fn_name: &Ident, span: Span, reason: &str) -> TokenStream {
     let note = format!(
-        "`{fn_name}` runs on the tape because of {what}; \
-         write #[differentiable(tape)] to keep it there without this warning, \
-         or #[differentiable(static)] to make the construct a compile error"
+        "`{fn_name}` runs on the tape {reason}. \
+         Write #[differentiable(tape)] to keep it there without this warning, \
+         or #[differentiable(static)] to make this a compile error"
     );
     warning(span, "runs_on_the_tape", &note)
 }
@@ -54,7 +54,7 @@ mod tests {
     #[test]
     fn the_note_names_the_function_the_construct_and_both_options() {
         let f = Ident::new("f", Span::call_site());
-        let tokens = tape_warning(&f, Span::call_site(), "a macro call").to_string();
+        let tokens = tape_warning(&f, Span::call_site(), "because of a macro call").to_string();
         assert!(tokens.contains("deprecated"), "{tokens}");
         for part in [
             "`f` runs on the tape because of a macro call",
@@ -64,7 +64,7 @@ mod tests {
             assert!(tokens.contains(part), "{part} not in {tokens}");
         }
         // Deterministic: the same input gives the same tokens.
-        let again = tape_warning(&f, Span::call_site(), "a macro call").to_string();
+        let again = tape_warning(&f, Span::call_site(), "because of a macro call").to_string();
         assert_eq!(tokens, again);
     }
 }

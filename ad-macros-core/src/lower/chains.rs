@@ -61,7 +61,7 @@ pub(super) fn is_chain(e: &Expr) -> bool {
 }
 
 impl Lower<'_> {
-    fn int_lit(&mut self, v: usize, span: Span) -> Id {
+    pub(super) fn int_lit(&mut self, v: usize, span: Span) -> Id {
         let lit = proc_macro2::Literal::usize_unsuffixed(v);
         self.opaque(quote::quote!(#lit), Ty::Int, span)
     }
@@ -446,11 +446,6 @@ impl Lower<'_> {
             nodes,
             yields: vec![next],
         };
-        if let Some(bad) = super::first_tensor(&self.func, &body) {
-            let at = self.func.node(bad).span;
-            self.cx
-                .error_at(at, "tensors inside loops take the statement-level path");
-        }
         let node = self.push(
             Op::For {
                 lo: s.lo,
@@ -461,6 +456,8 @@ impl Lower<'_> {
                 back: false,
                 inits: vec![init],
                 body,
+                exit: None,
+                trips: None,
             },
             Ty::Tuple,
             span,

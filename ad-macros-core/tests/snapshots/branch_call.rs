@@ -34,11 +34,7 @@ fn piecewise_grad(x: f64, y: f64) -> (f64, (f64, f64)) {
     >(round_ste_vjp(y, 1f64));
     let __ad_v12: f64 = __ad_g11;
     let __ad_v13: f64 = __ad_v10 + __ad_v11;
-    let (__ad_v17, __ad_v18, _, _, _) = if __ad_v4 {
-        (__ad_v5, 1f64, 1f64, 1f64, 0f64)
-    } else {
-        (0f64, 2f64, 0f64, 0f64, 1f64)
-    };
+    let (__ad_v17, __ad_v18) = if __ad_v4 { (__ad_v5, 1f64) } else { (0f64, 2f64) };
     let __ad_v19: f64 = __ad_v18 * y;
     let __ad_v20 = __ad_v18 == 0f64;
     let __ad_v21: f64 = if __ad_v20 { 0f64 } else { __ad_v19 };
@@ -78,13 +74,13 @@ fn piecewise_vjp(x: f64, y: f64, seed: f64) -> (f64, (f64, f64)) {
     let __ad_v15: f64 = seed * __ad_v12;
     let __ad_v16 = seed == 0f64;
     let __ad_v17: f64 = if __ad_v16 { 0f64 } else { __ad_v15 };
-    let (__ad_v22, __ad_v23, _, _, _) = if __ad_v4 {
+    let (__ad_v22, __ad_v23) = if __ad_v4 {
         let __ad_v18: f64 = seed * __ad_v5;
         let __ad_v19: f64 = if __ad_v16 { 0f64 } else { __ad_v18 };
-        (__ad_v19, seed, seed, seed, 0f64)
+        (__ad_v19, seed)
     } else {
         let __ad_v20: f64 = seed * 2f64;
-        (0f64, __ad_v20, 0f64, 0f64, seed)
+        (0f64, __ad_v20)
     };
     let __ad_v24: f64 = __ad_v23 * y;
     let __ad_v25 = __ad_v23 == 0f64;

@@ -14,130 +14,108 @@ fn doubling(a: &Tensor) -> Tensor {
     clippy::pedantic,
     clippy::nursery
 )]
-#[allow(unused_assignments, unreachable_code, while_true, clippy::all)]
 fn doubling_vjp(
     a: &Tensor,
     seed: Tensor,
 ) -> (Tensor, ::adjoint::__private::Tensor<f64>) {
-    let mut a_d: ::core::option::Option<::adjoint::__private::Tensor<f64>> = ::core::option::Option::None;
-    let mut __ad_ret_1: ::adjoint::__private::Tensor<f64> = ::adjoint::__private::emit_support::empty();
-    let mut __ad_ret_1_d: ::core::option::Option<::adjoint::__private::Tensor<f64>> = ::core::option::Option::None;
-    let mut __ad_b_2: ::adjoint::__private::Tensor<f64> = ::adjoint::__private::emit_support::empty();
-    let mut __ad_b_2_d: ::core::option::Option<::adjoint::__private::Tensor<f64>> = ::core::option::Option::None;
-    let mut __ad_stack0 = ::adjoint::__private::Stack::new();
-    let mut __ad_saved0 = ::core::default::Default::default();
-    let mut __ad_saved1 = ::core::default::Default::default();
-    __ad_b_2 = (a) * 2.0;
-    {
-        let mut __ad_n: usize = 0;
-        while ((&__ad_b_2).norm() < 1000.0) {
-            __ad_n += 1;
-            {
-                let __ad_new = (&__ad_b_2) * 2.0;
-                __ad_stack0.push(::core::mem::replace(&mut __ad_b_2, __ad_new));
-            }
+    let mut __ad_s1 = ::adjoint::__private::Stack::new();
+    let mut __ad_s2 = ::adjoint::__private::Stack::new();
+    let __ad_v2: ::adjoint::__private::Tensor<f64> = ::adjoint::__private::emit_support::ew1(
+        a,
+        |__ad_e0: f64| (__ad_e0 * 2f64),
+    );
+    let __ad_v3: ::adjoint::__private::Shape = ::adjoint::__private::emit_support::shape_of(
+        &__ad_v2,
+    );
+    let __ad_v6: f64 = __ad_v2.norm();
+    let __ad_v8 = __ad_v6 < 1000f64;
+    let mut __ad_v10: ::adjoint::__private::Tensor<f64> = __ad_v2;
+    let mut __ad_v11 = __ad_v8;
+    let mut __ad_v22: usize = 0;
+    for _ in (0..usize::MAX) {
+        if !__ad_v11 {
+            break;
         }
-        __ad_saved0 = __ad_n;
+        let __ad_v12: ::adjoint::__private::Shape = ::adjoint::__private::emit_support::shape_of(
+            &__ad_v10,
+        );
+        let __ad_v13: ::adjoint::__private::Tensor<f64> = ::adjoint::__private::emit_support::ew1(
+            __ad_v10,
+            |__ad_e0: f64| (__ad_e0 * 2f64),
+        );
+        let __ad_v14: ::adjoint::__private::Shape = ::adjoint::__private::emit_support::shape_of(
+            &__ad_v13,
+        );
+        let __ad_v15: f64 = __ad_v13.norm();
+        let __ad_v16 = __ad_v15 < 1000f64;
+        __ad_s1.push(__ad_v12);
+        __ad_s2.push(__ad_v14);
+        (__ad_v10, __ad_v11) = (__ad_v13, __ad_v16);
+        __ad_v22 += 1;
     }
-    {
-        let __ad_c: bool = (&__ad_b_2).sum() > 0.0;
-        __ad_saved1 = __ad_c;
-        if __ad_c {
-            __ad_ret_1 = __ad_b_2.clone();
-        } else {
-            __ad_ret_1 = (&__ad_b_2) * 100.0;
-        }
+    let __ad_v20 = __ad_v10;
+    let __ad_v21: ::adjoint::__private::Shape = ::adjoint::__private::emit_support::shape_of(
+        &__ad_v20,
+    );
+    let __ad_v23: f64 = __ad_v20.sum();
+    let __ad_v25 = __ad_v23 > 0f64;
+    let (__ad_v30, __ad_v28) = if __ad_v25 {
+        (__ad_v20.clone(), ::adjoint::__private::Shape::scalar())
+    } else {
+        let __ad_v27: ::adjoint::__private::Tensor<f64> = ::adjoint::__private::emit_support::ew1(
+            &__ad_v20,
+            |__ad_e0: f64| (__ad_e0 * 100f64),
+        );
+        let __ad_v28: ::adjoint::__private::Shape = ::adjoint::__private::emit_support::shape_of(
+            &__ad_v27,
+        );
+        (__ad_v27, __ad_v28)
+    };
+    let __ad_v36 = if __ad_v25 {
+        let __ad_v32: ::adjoint::__private::Tensor<f64> = ::adjoint::__private::emit_support::reduce_to(
+            &seed,
+            &__ad_v21,
+        );
+        __ad_v32
+    } else {
+        let __ad_o33 = ::adjoint::__private::emit_support::reduce_to_ref(
+            &seed,
+            &__ad_v28,
+        );
+        let __ad_v33: &::adjoint::__private::Tensor<f64> = match &__ad_o33 {
+            ::core::option::Option::Some(t) => t,
+            ::core::option::Option::None => &seed,
+        };
+        let __ad_v34: ::adjoint::__private::Tensor<f64> = ::adjoint::__private::emit_support::ew1(
+            __ad_v33,
+            |__ad_e0: f64| (__ad_e0 * 100f64),
+        );
+        __ad_v34
+    };
+    let mut __ad_v39: ::adjoint::__private::Tensor<f64> = __ad_v36;
+    let mut __ad_v40 = 0f64;
+    for _ in (0..usize::MAX).take(__ad_v22).rev() {
+        let __ad_v41: ::adjoint::__private::Shape = __ad_s1.pop();
+        let __ad_v42: ::adjoint::__private::Shape = __ad_s2.pop();
+        let __ad_v43: ::adjoint::__private::Tensor<f64> = ::adjoint::__private::emit_support::reduce_to(
+            __ad_v39,
+            &__ad_v42,
+        );
+        let __ad_v45: ::adjoint::__private::Tensor<f64> = ::adjoint::__private::emit_support::sum_to1(
+            &__ad_v41,
+            __ad_v43,
+            |__ad_e0: f64| (__ad_e0 * 2f64),
+        );
+        __ad_v39 = __ad_v45;
     }
-    let __ad_value = __ad_ret_1;
-    __ad_ret_1_d = ::core::option::Option::Some(seed);
-    {
-        let __ad_c: bool = __ad_saved1;
-        if __ad_c {
-            {
-                let __ad_g = __ad_ret_1_d.take();
-                if let ::core::option::Option::Some(__ad_g) = __ad_g {
-                    let (_, __ad_grad0) = {
-                        let __ad_in0: &::adjoint::__private::Tensor<f64> = &__ad_b_2;
-                        let seed: ::adjoint::__private::Tensor<f64> = __ad_g;
-                        (0f64, seed)
-                    };
-                    ::adjoint::__private::emit_support::acc_adj(
-                        &mut __ad_b_2_d,
-                        __ad_grad0,
-                    );
-                }
-            }
-        } else {
-            {
-                let __ad_g = __ad_ret_1_d.take();
-                if let ::core::option::Option::Some(__ad_g) = __ad_g {
-                    let (_, __ad_grad0) = {
-                        let __ad_in0: &::adjoint::__private::Tensor<f64> = &__ad_b_2;
-                        let seed: ::adjoint::__private::Tensor<f64> = __ad_g;
-                        let __ad_v1: ::adjoint::__private::Shape = ::adjoint::__private::emit_support::shape_of(
-                            __ad_in0,
-                        );
-                        let __ad_v6: ::adjoint::__private::Tensor<f64> = ::adjoint::__private::emit_support::sum_to1(
-                            &__ad_v1,
-                            seed,
-                            |__ad_e0: f64| (__ad_e0 * 100f64),
-                        );
-                        (0f64, __ad_v6)
-                    };
-                    ::adjoint::__private::emit_support::acc_adj(
-                        &mut __ad_b_2_d,
-                        __ad_grad0,
-                    );
-                }
-            }
-        }
-    }
-    {
-        let __ad_n: usize = __ad_saved0;
-        for _ in 0..__ad_n {
-            {
-                let __ad_g = __ad_b_2_d.take();
-                __ad_b_2 = __ad_stack0.pop();
-                if let ::core::option::Option::Some(__ad_g) = __ad_g {
-                    let (_, __ad_grad0) = {
-                        let __ad_in0: &::adjoint::__private::Tensor<f64> = &__ad_b_2;
-                        let seed: ::adjoint::__private::Tensor<f64> = __ad_g;
-                        let __ad_v1: ::adjoint::__private::Shape = ::adjoint::__private::emit_support::shape_of(
-                            __ad_in0,
-                        );
-                        let __ad_v6: ::adjoint::__private::Tensor<f64> = ::adjoint::__private::emit_support::sum_to1(
-                            &__ad_v1,
-                            seed,
-                            |__ad_e0: f64| (__ad_e0 * 2f64),
-                        );
-                        (0f64, __ad_v6)
-                    };
-                    ::adjoint::__private::emit_support::acc_adj(
-                        &mut __ad_b_2_d,
-                        __ad_grad0,
-                    );
-                }
-            }
-        }
-    }
-    {
-        let __ad_g = __ad_b_2_d.take();
-        if let ::core::option::Option::Some(__ad_g) = __ad_g {
-            let (_, __ad_grad0) = {
-                let __ad_in0: &::adjoint::__private::Tensor<f64> = a;
-                let seed: ::adjoint::__private::Tensor<f64> = __ad_g;
-                let __ad_v1: ::adjoint::__private::Shape = ::adjoint::__private::emit_support::shape_of(
-                    __ad_in0,
-                );
-                let __ad_v6: ::adjoint::__private::Tensor<f64> = ::adjoint::__private::emit_support::sum_to1(
-                    &__ad_v1,
-                    seed,
-                    |__ad_e0: f64| (__ad_e0 * 2f64),
-                );
-                (0f64, __ad_v6)
-            };
-            ::adjoint::__private::emit_support::acc_adj(&mut a_d, __ad_grad0);
-        }
-    }
-    (__ad_value, ::adjoint::__private::emit_support::adj_or_zeros(a_d, a))
+    let __ad_v47 = __ad_v39;
+    let __ad_v48: ::adjoint::__private::Tensor<f64> = ::adjoint::__private::emit_support::reduce_to(
+        __ad_v47,
+        &__ad_v3,
+    );
+    let __ad_v49: ::adjoint::__private::Tensor<f64> = ::adjoint::__private::emit_support::ew1(
+        __ad_v48,
+        |__ad_e0: f64| (__ad_e0 * 2f64),
+    );
+    (__ad_v30, __ad_v49)
 }

@@ -51,7 +51,7 @@ fn sum_sq_vjp(x: &[f64], seed: f64) -> (f64, ::std::vec::Vec<f64>) {
 }
 const _: () = {
     #[deprecated(
-        note = "`sum_sq` runs on the tape because of a tuple or a destructuring `let`; write #[differentiable(tape)] to keep it there without this warning, or #[differentiable(static)] to make the construct a compile error"
+        note = "`sum_sq` runs on the tape here: tuples are not supported by the static path of #[differentiable]; a differentiable function returns one float. Write #[differentiable(tape)] to keep it there without this warning, or #[differentiable(static)] to make this a compile error"
     )]
     #[allow(non_upper_case_globals)]
     const runs_on_the_tape: () = ();
