@@ -480,6 +480,16 @@ fn carried_active(op: &Op, k: usize, active: &[bool]) -> bool {
     }
 }
 
+/// Whether the `_vjp` seed of `sig` is one float and every gradient a float: then
+/// the seed is zero in every component or in none, and `build` guards it once.
+pub fn scalar_seed(sig: &Signature) -> bool {
+    matches!(sig.ret_kind, Ty::Float(_))
+        && sig
+            .params
+            .iter()
+            .all(|p| !p.diff || matches!(p.kind, Ty::Float(_)))
+}
+
 /// Builds primal + adjoint: the outputs become the value followed by one gradient per
 /// differentiated parameter (in parameter order).
 pub fn build(primal: &Func, sig: &Signature, seed: Seed) -> Func {
@@ -504,6 +514,10 @@ pub fn build(primal: &Func, sig: &Signature, seed: Seed) -> Func {
             _ => None,
         })
         .collect();
+    // A scalar seed of a function of scalars is zero in every component or in none:
+    // then the products of the sweep need no guard against it (as with the 1 of
+    // `_grad`), and one select at the end gives the zero gradient of a zero seed.
+    let scalar_seed = seed == Seed::Param && scalar_seed(sig);
     let mut b = Builder {
         func: &mut func,
         span: ret_node.span,
@@ -511,7 +525,7 @@ pub fn build(primal: &Func, sig: &Signature, seed: Seed) -> Func {
         shapes,
         // Only the constant 1 of `_grad` is never zero: a `_vjp` seed may be zero in
         // some components (the rows of a Jacobian).
-        seed_routed: seed != Seed::One,
+        seed_routed: seed != Seed::One && !scalar_seed,
         routed: HashMap::new(),
         loop_depth: 0,
         dbuf: HashMap::new(),
@@ -528,6 +542,7 @@ pub fn build(primal: &Func, sig: &Signature, seed: Seed) -> Func {
             }
         }
     }
+    let mut seed_node = None;
     if ret_node.ty.is_memory() {
         // A vector result: its adjoint buffer is the seed (made where the buffer's
         // reverse starts, in `sweep`).
@@ -538,6 +553,7 @@ pub fn build(primal: &Func, sig: &Signature, seed: Seed) -> Func {
             Seed::Param | Seed::Adjoint => b.push(Op::Seed, ret_node.ty),
         };
         adj[ret.idx()] = Some(s);
+        seed_node = Some(s);
     }
     let mut pending = HashMap::new();
     sweep(&mut b, &body.nodes, &active, &mut adj, &mut pending);
@@ -556,6 +572,15 @@ pub fn build(primal: &Func, sig: &Signature, seed: Seed) -> Func {
             (None, None) => b.constant(0.0, p.kind),
         };
         outputs.push(g);
+    }
+    if let (true, Some(s)) = (scalar_seed, seed_node) {
+        b.span = ret_node.span;
+        let zero = b.constant(0.0, ret_node.ty);
+        let is_zero = b.cmp(BinOp::Eq, s, zero);
+        for g in &mut outputs[1..] {
+            let zero = b.constant(0.0, b.ty(*g));
+            *g = b.select(is_zero, zero, *g);
+        }
     }
     let nodes = b.regions.pop().unwrap_or_default();
     func.body = Region {

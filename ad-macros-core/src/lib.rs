@@ -213,7 +213,10 @@ pub fn route_of(args: TokenStream, item: TokenStream) -> Result<route::Route, St
 /// Which expansion [`expand`] uses for a function, for the census of the corpus that
 /// tracks the move to the one IR: `"one IR"`, `"statement-level"`, `"straight-line"`
 /// or `"tape"`, with the one IR's first message when it did not take the body.
-pub fn expansion_of(args: TokenStream, item: TokenStream) -> Result<(&'static str, String), String> {
+pub fn expansion_of(
+    args: TokenStream,
+    item: TokenStream,
+) -> Result<(&'static str, String), String> {
     let item_fn: syn::ItemFn = syn::parse2(item).map_err(|e| e.to_string())?;
     let cx = Ctxt::new();
     let (args, sig) = front(&cx, args, &item_fn);
@@ -226,7 +229,11 @@ pub fn expansion_of(args: TokenStream, item: TokenStream) -> Result<(&'static st
         lower::lower(&scratch, &sig, &item_fn.block);
         match scratch.check() {
             Ok(()) => return Ok(("one IR", String::new())),
-            Err(e) => e.into_iter().next().map(|e| e.to_string()).unwrap_or_default(),
+            Err(e) => e
+                .into_iter()
+                .next()
+                .map(|e| e.to_string())
+                .unwrap_or_default(),
         }
     };
     let path = match route::route(&sig, &args, &item_fn.block) {
@@ -258,15 +265,19 @@ fn one_ir(sig: &parse::Signature, args: &args::Args, block: &syn::Block) -> Opti
     Some(companions(&primal, sig))
 }
 
-/// `NAME_grad` (for a float result) and `NAME_vjp` of a lowered primal.
+/// `NAME_grad` (for a float result) and `NAME_vjp` of a lowered primal. For a function
+/// of floats `NAME_grad` calls `NAME_vjp` ([`emit::grad_via_vjp`]).
 fn companions(primal: &ir::Func, sig: &parse::Signature) -> TokenStream {
     let mut out = TokenStream::new();
-    if matches!(sig.ret_kind, Ty::Float(_)) {
+    let vjp = simplify::run(&adjoint::build(primal, sig, adjoint::Seed::Param));
+    let vjp = emit::emit(&vjp, sig, Which::Vjp);
+    if adjoint::scalar_seed(sig) {
+        out.extend(emit::grad_via_vjp(sig));
+    } else if matches!(sig.ret_kind, Ty::Float(_)) {
         let grad = simplify::run(&adjoint::build(primal, sig, adjoint::Seed::One));
         out.extend(emit::emit(&grad, sig, Which::Grad));
     }
-    let vjp = simplify::run(&adjoint::build(primal, sig, adjoint::Seed::Param));
-    out.extend(emit::emit(&vjp, sig, Which::Vjp));
+    out.extend(vjp);
     out
 }
 
