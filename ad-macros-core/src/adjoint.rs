@@ -977,6 +977,15 @@ fn reverse_for(
         },
         Ty::Tuple,
     );
+    // The free values' adjoints first: each replaces the adjoint it started from, and
+    // a carried value's initial value may be one of them (`let mut y = x; for .. { y =
+    // y * a + x; }`; found by the tester, seed 4242: the replacement dropped the
+    // carried adjoint added before it).
+    for (m, &f) in free.iter().enumerate() {
+        let k = carried.len() + m;
+        let p = b.push(Op::Proj(node, k as u32), arg_tys[k]);
+        adj[f.idx()] = Some(p);
+    }
     for (k, &a) in carried.iter().enumerate() {
         if !active[a.idx()] {
             continue;
@@ -986,11 +995,6 @@ fn reverse_for(
         if active[init.idx()] {
             accumulate(b, adj, init, p);
         }
-    }
-    for (m, &f) in free.iter().enumerate() {
-        let k = carried.len() + m;
-        let p = b.push(Op::Proj(node, k as u32), arg_tys[k]);
-        adj[f.idx()] = Some(p);
     }
 }
 

@@ -54,8 +54,8 @@
 //!   `&s[a..b]` anywhere but as a call argument; a slice parameter's own methods other
 //!   than `len`, `is_empty` and `iter` (`s.last()`, `s.get(i)`, `s.clone()[0]`);
 //! - a local array (`let p = [a, b];`) indexed at run time (`p[i]`) or used whole other
-//!   than as a call argument, or an array literal that is neither a call argument nor
-//!   such a `let`;
+//!   than as a call argument, an array literal that is neither a call argument nor
+//!   such a `let`, or `[c; N]`;
 //! - in a function with tensors (a `Tensor` parameter, result or path) that also has a
 //!   loop, `break`, `continue`, an early `return`, indexing or a slice parameter: a call
 //!   of another function (other than `Tensor::..`), or indexing of anything but a
@@ -145,9 +145,11 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
             Some(out) => out,
             // Only the one IR takes vector results: say what it does not take.
             None if sig.ret_kind.is_memory() => {
-                lower::lower(&cx, sig, &item_fn.block);
-                if !cx.has_errors() {
-                    cx.error_at(sig.ident.span(), "a function with a vector result cannot take the tape; remove `tape`/`inline(..)`");
+                let scratch = Ctxt::new();
+                lower::lower(&scratch, sig, &item_fn.block);
+                match scratch.check() {
+                    Ok(()) => cx.error_at(sig.ident.span(), "a function with a vector result cannot take the tape; remove `tape`/`inline(..)`"),
+                    Err(e) => e.into_iter().for_each(|e| cx.error_at(e.span(), without_tape(&e.to_string()))),
                 }
                 TokenStream::new()
             }
@@ -242,6 +244,19 @@ pub fn expansion_of(
         route::Route::Static => "straight-line",
     };
     Ok((path, why))
+}
+
+/// A lowering error for a function with a vector result, which the tape cannot take:
+/// its advice to use the tape becomes a word on why there is none.
+fn without_tape(msg: &str) -> String {
+    let hint = "use #[differentiable(tape)]";
+    let msg = msg
+        .replace(&format!("; the tape has it: {hint}"), "")
+        .replace(&format!(", or {hint}"), "")
+        .replace(&format!(" or {hint}"), "")
+        .replace(&format!("; {hint}"), "");
+    let msg = msg.trim_end_matches([';', ' ']);
+    format!("{msg}; a function with a vector result has no tape fallback (the tape has no vector seed), so the body must take the static path")
 }
 
 fn messages(e: syn::Error) -> String {

@@ -54,10 +54,10 @@ fn logistic_vjp(x0: f64, r: f64, n: usize, seed: f64) -> (f64, (f64, f64)) {
         let __ad_v28: f64 = __ad_v24 + __ad_v26;
         (__ad_v16, __ad_v17) = (__ad_v28, __ad_v27);
     }
-    let __ad_v30 = __ad_v16;
-    let __ad_v31 = __ad_v17;
+    let __ad_v30 = __ad_v17;
+    let __ad_v31 = __ad_v16;
     let __ad_v32 = seed == 0f64;
-    let __ad_v33: f64 = if __ad_v32 { 0f64 } else { __ad_v30 };
-    let __ad_v34: f64 = if __ad_v32 { 0f64 } else { __ad_v31 };
+    let __ad_v33: f64 = if __ad_v32 { 0f64 } else { __ad_v31 };
+    let __ad_v34: f64 = if __ad_v32 { 0f64 } else { __ad_v30 };
     (__ad_v12, (__ad_v33, __ad_v34))
 }
