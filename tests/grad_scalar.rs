@@ -80,6 +80,14 @@ twins! {
     arith / arith_t (a, b) { (a + b) * (a - b) / (a * b + 3.0) - -a } at [[0.3, 1.2], [-1.1, 0.4], [2.0, 2.5]];
     // d sin = cos, d cos = -sin, d tan = 1 + tan^2
     trig / trig_t (x) { x.sin() * x.cos() + x.tan() } at [[0.3], [-0.9], [1.2]];
+    // `sin` and `cos` of one value emitted as one `sin_cos` (emit.rs), one pair split
+    // by a branch and one across primal and derivative.
+    sin_cos_pairs / sin_cos_pairs_t (x, y) {
+        let u = x * y;
+        let s = u.sin() * y;
+        let c = if x > 0.0 { u.cos() } else { x.cos() };
+        s * c + x.sin() + (y - u).cos()
+    } at [[0.3, 1.2], [-0.9, 0.4], [1.2, -2.0]];
     // d asin = 1/sqrt(1-x^2), d acos = -1/sqrt(1-x^2), d atan = 1/(1+x^2)
     inv_trig / inv_trig_t (x) { x.asin() + 2.0 * x.acos() + x.atan() * x } at [[0.3], [-0.6], [0.8]];
     // d atan2(y, x) = (x dy - y dx) / (x^2 + y^2)
@@ -149,7 +157,8 @@ mod grads {
         hyperbolic_grad as hyperbolic, hypot_grad as hypot, inv_trig_grad as inv_trig,
         locals_grad as locals, logs_grad as logs, min_max_grad as min_max, mul_add_grad as mul_add,
         powf_grad as powf, powi_grad as powi, recip_grad as recip, reuse_grad as reuse,
-        roots_grad as roots, rosen_grad as rosen, seed_fn_grad as seed_fn, trig_grad as trig,
+        roots_grad as roots, rosen_grad as rosen, seed_fn_grad as seed_fn,
+        sin_cos_pairs_grad as sin_cos_pairs, trig_grad as trig,
     };
     pub(crate) use super::{
         abs_t_grad as abs_t, activations_t_grad as activations_t, arith_t_grad as arith_t,
@@ -159,7 +168,7 @@ mod grads {
         min_max_t_grad as min_max_t, mul_add_t_grad as mul_add_t, powf_t_grad as powf_t,
         powi_t_grad as powi_t, recip_t_grad as recip_t, reuse_t_grad as reuse_t,
         roots_t_grad as roots_t, rosen_t_grad as rosen_t, seed_fn_t_grad as seed_fn_t,
-        trig_t_grad as trig_t,
+        sin_cos_pairs_t_grad as sin_cos_pairs_t, trig_t_grad as trig_t,
     };
 }
 
@@ -170,7 +179,8 @@ mod vjps {
         hyperbolic_vjp as hyperbolic, hypot_vjp as hypot, inv_trig_vjp as inv_trig,
         locals_vjp as locals, logs_vjp as logs, min_max_vjp as min_max, mul_add_vjp as mul_add,
         powf_vjp as powf, powi_vjp as powi, recip_vjp as recip, reuse_vjp as reuse,
-        roots_vjp as roots, rosen_vjp as rosen, seed_fn_vjp as seed_fn, trig_vjp as trig,
+        roots_vjp as roots, rosen_vjp as rosen, seed_fn_vjp as seed_fn,
+        sin_cos_pairs_vjp as sin_cos_pairs, trig_vjp as trig,
     };
 }
 

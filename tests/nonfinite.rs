@@ -188,6 +188,7 @@ pair! {
     max_sub_inf (x: f64, y: f64) -> f64 { (x - y).max(0.0) + x }
     sqrt_s (x: f64) -> f64 { x.sqrt() }
     ln_s (x: f64) -> f64 { x.ln() }
+    sqrt_prod (x: f64, y: f64) -> f64 { (x * y).sqrt() + x.ln() }
     sqrt_tensor (x: &Tensor) -> f64 { x.sqrt().sum() }
     ln_tensor (x: &Tensor) -> f64 { x.ln().sum() }
     relu_cut_t (x: &Tensor) -> f64 { (-x.sqrt()).relu().sum() + x.sum() }
@@ -248,6 +249,21 @@ fn a_zero_seed_gives_a_zero_gradient() {
         if s != 0.0 || t != 0.0 {
             fail(format!("{name}: static {s}, tape {t} with seed 0"));
         }
+    }
+    // Two gradients that are NaN with seed 1 (`inf * 0`): the static `_vjp` of a
+    // function of floats tests its seed once, at the end (`adjoint::scalar_seed`).
+    let (s, t) = (
+        sqrt_prod::s_vjp(0.0, 0.0, 0.0).1,
+        sqrt_prod::t_vjp(0.0, 0.0, 0.0).1,
+    );
+    if s != (0.0, 0.0) || t != (0.0, 0.0) {
+        fail(format!("sqrt_prod: static {s:?}, tape {t:?} with seed 0"));
+    }
+    let g = sqrt_prod::s_grad(0.0, 0.0).1;
+    if !(g.0.is_nan() && g.1.is_nan()) {
+        fail(format!(
+            "sqrt_prod: static gradient {g:?} with seed 1, want NaN"
+        ));
     }
     let x = t1(&[0.0, 4.0]);
     let (s, t) = (sqrt_tensor::s_vjp(&x, 0.0).1, sqrt_tensor::t_vjp(&x, 0.0).1);

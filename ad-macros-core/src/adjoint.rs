@@ -619,6 +619,18 @@ fn carried_active(op: &Op, k: usize, active: &[bool]) -> bool {
     }
 }
 
+/// Whether the `_vjp` seed of `sig` is one float and every gradient a float: then
+/// the seed is zero in every component or in none, and `build` guards it once.
+pub fn scalar_seed(sig: &Signature) -> bool {
+    matches!(sig.ret_kind, Ty::Float(_))
+        && sig
+            .params
+            .iter()
+            // A `&mut` parameter has a seed of its own: the result's seed being zero
+            // does not make the gradients zero.
+            .all(|p| !p.mutable && (!p.diff || matches!(p.kind, Ty::Float(_))))
+}
+
 /// Builds primal + adjoint: the outputs become the value followed by one gradient per
 /// differentiated parameter (in parameter order).
 pub fn build(primal: &Func, sig: &Signature, seed: Seed) -> Func {
@@ -643,6 +655,10 @@ pub fn build(primal: &Func, sig: &Signature, seed: Seed) -> Func {
             _ => None,
         })
         .collect();
+    // A scalar seed of a function of scalars is zero in every component or in none:
+    // then the products of the sweep need no guard against it (as with the 1 of
+    // `_grad`), and one select at the end gives the zero gradient of a zero seed.
+    let scalar_seed = seed == Seed::Param && scalar_seed(sig);
     let mut b = Builder {
         func: &mut func,
         span: ret_node.span,
@@ -650,7 +666,7 @@ pub fn build(primal: &Func, sig: &Signature, seed: Seed) -> Func {
         shapes,
         // Only the constant 1 of `_grad` is never zero: a `_vjp` seed may be zero in
         // some components (the rows of a Jacobian).
-        seed_routed: seed != Seed::One,
+        seed_routed: seed != Seed::One && !scalar_seed,
         routed: HashMap::new(),
         loop_depth: 0,
         dbuf: HashMap::new(),
@@ -689,6 +705,7 @@ pub fn build(primal: &Func, sig: &Signature, seed: Seed) -> Func {
             accumulate(&mut b, &mut adj, fin, s);
         }
     }
+    let mut seed_node = None;
     if ret_node.ty.is_memory() {
         // A vector result: its adjoint buffer is the seed (made where the buffer's
         // reverse starts, in `sweep`).
@@ -699,6 +716,7 @@ pub fn build(primal: &Func, sig: &Signature, seed: Seed) -> Func {
             Seed::Param => b.push(Op::Seed, ret_node.ty),
         };
         adj[ret.idx()] = Some(s);
+        seed_node = Some(s);
     }
     let mut pending = HashMap::new();
     sweep(&mut b, &body.nodes, &active, &mut adj, &mut pending);
@@ -717,6 +735,15 @@ pub fn build(primal: &Func, sig: &Signature, seed: Seed) -> Func {
             (None, None) => b.constant(0.0, p.kind),
         };
         outputs.push(g);
+    }
+    if let (true, Some(s)) = (scalar_seed, seed_node) {
+        b.span = ret_node.span;
+        let zero = b.constant(0.0, ret_node.ty);
+        let is_zero = b.cmp(BinOp::Eq, s, zero);
+        for g in &mut outputs[1..] {
+            let zero = b.constant(0.0, b.ty(*g));
+            *g = b.select(is_zero, zero, *g);
+        }
     }
     outputs.extend(finals);
     let nodes = b.regions.pop().unwrap_or_default();
@@ -1206,9 +1233,10 @@ fn reverse_for(
         },
         Ty::Tuple,
     );
-    // The free values' adjoints first: they went through the loop from their value
-    // before it. Then the carried values' adjoints are added to their initial values'
-    // (which may be free values too: `let mut s = x; for .. { s += x }`).
+    // The free values' adjoints first: each replaces the adjoint it started from, and
+    // a carried value's initial value may be one of them (`let mut y = x; for .. { y =
+    // y * a + x; }`; found by the tester, seed 4242: the replacement dropped the
+    // carried adjoint added before it).
     for (m, &f) in free.iter().enumerate() {
         let k = carried.len() + m;
         let p = b.push(Op::Proj(node, k as u32), arg_tys[k]);

@@ -164,14 +164,82 @@ pub fn emit(func: &Func, sig: &Signature, which: Which) -> TokenStream {
         quote!((#(#grads),*))
     };
     let attrs = attrs(sig, which);
+    // Inlined into `NAME_grad` ([`grad_via_vjp`]), where its seed 1 folds away.
+    let inline =
+        (which == Which::Vjp && crate::adjoint::scalar_seed(sig)).then(|| quote!(#[inline]));
     let signature = signature(sig, which);
     quote! {
         #attrs
+        #inline
         #signature {
             #body
             (#value, #grads)
         }
     }
+}
+
+/// `NAME_grad` as `NAME_vjp` with seed 1, inlined: one expansion instead of two. Where
+/// the seed needs no guard in the sweep (`adjoint::scalar_seed`), the constant seed
+/// folds into the same code as a dedicated `NAME_grad`.
+pub fn grad_via_vjp(sig: &Signature) -> TokenStream {
+    let ft = sig.ret_kind.float().unwrap_or(sig.float);
+    let one = float_lit(1.0, ft, Span::call_site());
+    let vjp = format_ident!("{}_vjp", sig.ident, span = sig.ident.span());
+    let args = sig.params.iter().map(|p| &p.ident);
+    let attrs = attrs(sig, Which::Grad);
+    let signature = signature(sig, Which::Grad);
+    quote! {
+        #attrs
+        #[inline]
+        #signature {
+            #vjp(#(#args,)* #one)
+        }
+    }
+}
+
+/// The pairs of scalar `x.sin()` and `x.cos()` in one region, emitted as one
+/// `x.sin_cos()` where the first of the two stands (the primal `sin` and its
+/// derivative `cos`, or the primal `cos` and `-sin`).
+#[derive(Default)]
+struct SinCos {
+    /// The first node of each pair: the operand, the `sin` node, the `cos` node.
+    first: HashMap<Id, (Id, Id, Id)>,
+    /// The second node of each pair, defined by the first.
+    second: std::collections::HashSet<Id>,
+}
+
+fn sin_cos(func: &Func) -> SinCos {
+    let mut pairs = SinCos::default();
+    let mut regions = vec![&func.body];
+    while let Some(region) = regions.pop() {
+        // The first `sin` and the first `cos` of each operand in this region.
+        let mut seen: HashMap<(Id, bool), Id> = HashMap::new();
+        for &id in &region.nodes {
+            let node = func.node(id);
+            regions.extend(node.op.regions());
+            let (is_sin, x) = match &node.op {
+                Op::Math(MathFn::Sin, a) => (true, a[0]),
+                Op::Math(MathFn::Cos, a) => (false, a[0]),
+                _ => continue,
+            };
+            if !matches!(node.ty, Ty::Float(_)) || node.ty != func.node(x).ty {
+                continue;
+            }
+            if seen.contains_key(&(x, is_sin)) {
+                continue;
+            }
+            match seen.get(&(x, !is_sin)) {
+                Some(&other) if !pairs.second.contains(&other) => {
+                    let (sin, cos) = if is_sin { (id, other) } else { (other, id) };
+                    pairs.first.insert(other, (x, sin, cos));
+                    pairs.second.insert(id);
+                }
+                _ => {}
+            }
+            seen.insert((x, is_sin), id);
+        }
+    }
+    pairs
 }
 
 /// The most tensors one fused elementwise pass reads (`emit_support::ew1..ew4`).
@@ -226,6 +294,8 @@ struct Emitter<'a> {
     /// `sum_to_shape` results emitted as a borrow (of the operand, when the shapes
     /// are equal) rather than as an owned tensor.
     by_ref: Vec<bool>,
+    /// Scalar `sin` and `cos` of one value, computed by one `sin_cos` ([`sin_cos`]).
+    sin_cos: SinCos,
 }
 
 impl<'a> Emitter<'a> {
@@ -260,6 +330,7 @@ impl<'a> Emitter<'a> {
             uses: vec![Vec::new(); n],
             pinned: vec![false; n],
             by_ref: vec![false; n],
+            sin_cos: sin_cos(func),
         }
     }
 
@@ -1087,6 +1158,14 @@ impl<'a> Emitter<'a> {
             return self.borrowed_sum_to(id);
         }
         let v = |a: &Id| self.val(*a);
+        if let Some(&(x, sin, cos)) = self.sin_cos.first.get(&id) {
+            let (x, s, c) = (v(&x), self.name(sin), self.name(cos));
+            let t = Ident::new(node.ty.float().unwrap_or(FloatTy::F64).name(), span);
+            return quote_spanned!(span=> let (#s, #c): (#t, #t) = <#t>::sin_cos(#x););
+        }
+        if self.sin_cos.second.contains(&id) {
+            return TokenStream::new();
+        }
         let expr = match &node.op {
             Op::Param(_) | Op::Seed | Op::Const(_) | Op::Opaque(_) | Op::Proj(..) => {
                 return TokenStream::new()

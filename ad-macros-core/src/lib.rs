@@ -58,8 +58,8 @@
 //!   `&s[a..b]` anywhere but as a call argument; a slice parameter's own methods other
 //!   than `len`, `is_empty` and `iter` (`s.last()`, `s.get(i)`, `s.clone()[0]`);
 //! - a local array (`let p = [a, b];`) indexed at run time (`p[i]`) or used whole other
-//!   than as a call argument, or an array literal that is neither a call argument nor
-//!   such a `let`;
+//!   than as a call argument, an array literal that is neither a call argument nor
+//!   such a `let`, or `[c; N]`;
 //! - in a function with tensors (a `Tensor` parameter, result or path) that also has a
 //!   loop, `break`, `continue`, an early `return`, indexing or a slice parameter: a call
 //!   of another function (other than `Tensor::..`), or indexing of anything but a
@@ -141,7 +141,9 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
             // Only the one IR takes vector results: say what it does not take.
             Err(why) if sig.ret_kind.is_memory() => {
                 match why {
-                    Some(e) => cx.syn_error(e),
+                    Some(e) => e
+                        .into_iter()
+                        .for_each(|e| cx.error_at(e.span(), without_tape(&e.to_string()))),
                     None => cx.error_at(sig.ident.span(), "a function with a vector result cannot take the tape; remove `tape`/`inline(..)`"),
                 }
                 TokenStream::new()
@@ -277,6 +279,24 @@ fn passes_mut(block: &syn::Block) -> Option<syn::Expr> {
     f.0
 }
 
+/// A lowering error for a function with a vector result, which the tape cannot take:
+/// its advice to use the tape becomes a word on why there is none.
+fn without_tape(msg: &str) -> String {
+    let msg = strip_tape_hint(msg);
+    format!("{msg}; a function with a vector result has no tape fallback (the tape has no vector seed), so the body must take the static path")
+}
+
+/// A lowering message without its advice to use the tape.
+fn strip_tape_hint(msg: &str) -> String {
+    let hint = "use #[differentiable(tape)]";
+    let msg = msg
+        .replace(&format!("; the tape has it: {hint}"), "")
+        .replace(&format!(", or {hint}"), "")
+        .replace(&format!(" or {hint}"), "")
+        .replace(&format!("; {hint}"), "");
+    msg.trim_end_matches([';', ' ', ',']).to_string()
+}
+
 fn messages(e: syn::Error) -> String {
     e.into_iter()
         .map(|e| e.to_string())
@@ -304,30 +324,24 @@ fn one_ir(
 /// The message of a one-IR refusal to show in the tape warning (the first error).
 fn refusal(e: &syn::Error) -> Option<(proc_macro2::Span, String)> {
     let first = e.clone().into_iter().next()?;
-    let mut msg = first.to_string();
     // The warning says how to keep the tape; the lowering's own hint would repeat it.
-    for hint in [
-        "; the tape has it: use #[differentiable(tape)]",
-        ", or use #[differentiable(tape)]",
-        " or use #[differentiable(tape)]",
-        "; use #[differentiable(tape)]",
-    ] {
-        if let Some(cut) = msg.strip_suffix(hint) {
-            msg = cut.to_string();
-        }
-    }
+    let msg = strip_tape_hint(&first.to_string());
     Some((first.span(), msg))
 }
 
-/// `NAME_grad` (for a float result) and `NAME_vjp` of a lowered primal.
+/// `NAME_grad` (for a float result) and `NAME_vjp` of a lowered primal. For a function
+/// of floats `NAME_grad` calls `NAME_vjp` ([`emit::grad_via_vjp`]).
 fn companions(primal: &ir::Func, sig: &parse::Signature) -> TokenStream {
     let mut out = TokenStream::new();
-    if matches!(sig.ret_kind, Ty::Float(_)) {
+    let vjp = simplify::run(&adjoint::build(primal, sig, adjoint::Seed::Param));
+    let vjp = emit::emit(&vjp, sig, Which::Vjp);
+    if adjoint::scalar_seed(sig) {
+        out.extend(emit::grad_via_vjp(sig));
+    } else if matches!(sig.ret_kind, Ty::Float(_)) {
         let grad = simplify::run(&adjoint::build(primal, sig, adjoint::Seed::One));
         out.extend(emit::emit(&grad, sig, Which::Grad));
     }
-    let vjp = simplify::run(&adjoint::build(primal, sig, adjoint::Seed::Param));
-    out.extend(emit::emit(&vjp, sig, Which::Vjp));
+    out.extend(vjp);
     out
 }
 

@@ -92,7 +92,7 @@ pub enum Construct {
     IntCall,
     /// A local array (`let p = [a, b];`) used otherwise than element by element with
     /// literal indices (`p[0]`), as `p.len()` or as a call argument; or an array
-    /// literal elsewhere than in such a `let` or as a call argument.
+    /// literal elsewhere than in such a `let` or as a call argument; or `[c; N]`.
     LocalArray,
     /// An `if`, a block or a loop inside an `if` or `while` condition, in a body with
     /// loops, indexing, an early exit or a slice parameter (the statement-level static
@@ -120,7 +120,7 @@ impl Construct {
             Construct::LocalVec => "a local `Vec`",
             Construct::IntCall => "a call of an integer type's function",
             Construct::LocalArray => {
-                "a local array indexed at run time or used whole, or an array literal that is not a call argument or a `let`"
+                "a local array indexed at run time or used whole, an array literal that is not a call argument or a `let`, or `[c; N]`"
             }
             Construct::ConditionFlow => {
                 "an `if`, block or loop inside an `if`/`while` condition, in a body with loops, indexing, early exits or a slice parameter"
@@ -410,6 +410,9 @@ impl<'ast> Visit<'ast> for Finder {
                 self.hit(Construct::Iterator, &m.method)
             }
             Expr::Array(a) => self.hit(Construct::LocalArray, a),
+            // `[c; N]`: the statement-level path has no repeat arrays (found by the
+            // tester with array buffers on: `b[i] -= e` on one was a compile error).
+            Expr::Repeat(r) => self.hit(Construct::LocalArray, r),
             // Shapes and other array arguments of methods (`t.reshape(&[2, 3])`).
             Expr::MethodCall(m) if m.args.iter().any(|a| matches!(strip(a), Expr::Array(_)) || matches!(strip(a), Expr::Reference(r) if matches!(strip(&r.expr), Expr::Array(_)))) => {
                 self.visit_expr(&m.receiver);

@@ -457,3 +457,31 @@ fn a_mut_parameter_starts_from_its_seed() {
     );
     assert!(!out.contains("h_grad"), "no `_grad` without a float result");
 }
+
+// A function with a vector result has no tape fallback: the static path's errors
+// for it do not advise `#[differentiable(tape)]` (found by the tester with
+// `ADJOINT_DIFF_VECTOR_RESULTS=1`).
+#[test]
+fn vector_result_errors_do_not_advise_the_tape() {
+    let cases = [
+        quote! {
+            fn f(x: f64) -> [f64; 2] {
+                let mut n = 0.0;
+                let mut bump = |t: f64| { n += t; t };
+                [bump(x), n]
+            }
+        },
+        quote! {
+            fn f(x: f64) -> [f64; 2] {
+                let p = (x, x * 2.0);
+                [p.0, p.1]
+            }
+        },
+    ];
+    for item in cases {
+        let out = ad_macros_core::expand(quote!(), item).to_string();
+        assert!(out.contains("compile_error"), "{out}");
+        assert!(!out.contains("differentiable(tape)"), "{out}");
+        assert!(out.contains("no tape fallback"), "{out}");
+    }
+}

@@ -243,3 +243,24 @@ fn loops_tensor() {
         },
     );
 }
+
+#[test]
+fn sin_and_cos_of_one_value() {
+    let item = quote! {
+        fn waves(x: f64, y: f64) -> f64 {
+            let u = x * y;
+            let c = if x > 0.0 { u.cos() } else { 1.0 };
+            x.sin() * y + u.sin() * c
+        }
+    };
+    check("sin_cos", quote!(), item.clone());
+    // The primal `sin x` and its derivative `cos x` are one call; so are `sin u` and
+    // the `cos u` of its derivative, in the body. The `cos u` of the branch stays.
+    let text = ad_macros_core::expand(quote!(), item).to_string();
+    assert_eq!(text.matches(":: sin_cos (x)").count(), 1, "{text}");
+    assert!(
+        !text.contains(":: sin (x)") && !text.contains(":: cos (x)"),
+        "{text}"
+    );
+    assert_eq!(text.matches(":: sin_cos (").count(), 2, "{text}");
+}

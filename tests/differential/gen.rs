@@ -101,8 +101,7 @@ pub struct Opts {
     /// copies, and read back (`ADJOINT_DIFF_BUFFERS=1`).
     pub buffers: bool,
     /// Local arrays as buffers (`[c; N]`, `[e1, e2]`) with element writes, `swap`,
-    /// `fill`, `copy_from_slice` (`ADJOINT_DIFF_ARRAY_BUFFERS=1`): the default routing
-    /// sends them to the static path, which rejects the writes (a compile error).
+    /// `fill`, `copy_from_slice` (`ADJOINT_DIFF_ARRAY_BUFFERS=1`).
     pub array_buffers: bool,
     /// Constant `match` arms (`_ => 1.5f64`) and tuple elements (`(0.5f64, x)`)
     /// (`ADJOINT_DIFF_VALUE_CONSTS=1`): the tape leaves them `f64` beside `Var`s (a
@@ -117,9 +116,10 @@ pub struct Opts {
     pub values: bool,
     /// `assert!`/`debug_assert!` statements that always hold (`ADJOINT_DIFF_DEBUG_STMTS=1`).
     pub debug_stmts: bool,
-    /// A root with a `[f64; 2]` result, checked through `f_vjp` with a fixed seed
-    /// against central differences of the seed's dot product with the result
-    /// (`ADJOINT_DIFF_VECTOR_RESULTS=1`): not in the API yet, so off by default.
+    /// A root with a `[f64; 2]` result, checked through `f_vjp` with a random seed of
+    /// its own against central differences of the seed's dot product with the result
+    /// (`ADJOINT_DIFF_VECTOR_RESULTS=1`); the tape has no vector seed, so no tape twin.
+    /// Off by default: the one IR does not take every generated body yet.
     pub vector_results: bool,
 }
 
@@ -2208,7 +2208,10 @@ impl Func {
         );
         source.push_str(&default);
         out.push_str(&default);
-        out.push_str(&tape);
+        // The tape has no vector seed: a vector root has no tape twin.
+        if !self.vector {
+            out.push_str(&tape);
+        }
         out.push_str(&reference);
     }
 }
@@ -2556,17 +2559,26 @@ pub fn generate(seed: u64, count: usize, opts: Opts) -> String {
         }
         if vector {
             // `<VSEED, f(x)>`, differentiated by `f_vjp` with the seed `VSEED` (scaled
-            // by `seed` in `vjp_default`).
+            // by `seed` in `vjp_default`): a random seed of the program's own, both
+            // components nonzero, so that a wrong gradient of either shows in the
+            // central differences of the dot product. No tape twin (`grad_tape: None`).
+            let mut component = || {
+                let m = 0.5 + rng.below(1000) as f64 / 1000.0;
+                if rng.chance(0.5) {
+                    -m
+                } else {
+                    m
+                }
+            };
+            let (s0, s1) = (component(), component());
             let dot = "y[0] * VSEED[0] + y[1] * VSEED[1]";
             let _ = write!(
                 module,
-                "const VSEED: [f64; 2] = [0.7, -1.3];\n\
+                "const VSEED: [f64; 2] = [{s0:?}, {s1:?}];\n\
                  pub fn run(x: &[f64]) -> f64 {{\n{unpack_code}let y = f({args});\n{dot}\n}}\n\
                  pub fn reference(x: &[f64]) -> f64 {{\n{unpack_code}let y = f_p({args});\n{dot}\n}}\n\
                  pub fn grad_default(x: &[f64]) -> (f64, Vec<f64>) {{\n{unpack_code}\
                  let (y, {gpat}) = f_vjp({args}, VSEED);\nlet mut out = Vec::new();\n{flatten}({dot}, out)\n}}\n\
-                 pub fn grad_tape(x: &[f64]) -> (f64, Vec<f64>) {{\n{unpack_code}\
-                 let (y, {gpat}) = f_t_vjp({args}, VSEED);\nlet mut out = Vec::new();\n{flatten}({dot}, out)\n}}\n\
                  pub fn vjp_default(x: &[f64], seed: f64) -> (f64, Vec<f64>) {{\n{unpack_code}\
                  let (y, {gpat}) = f_vjp({args}, [VSEED[0] * seed, VSEED[1] * seed]);\nlet mut out = Vec::new();\n{flatten}({dot}, out)\n}}\n"
             );
@@ -2592,12 +2604,14 @@ pub fn generate(seed: u64, count: usize, opts: Opts) -> String {
             .iter()
             .map(|&b| if b { "true" } else { "false" })
             .collect();
-        let _ = writeln!(
+        let _ =
+            writeln!(
             table,
             "Program {{ name: \"p{k}\", source: {source:?}, wrt: &[{}], features: &{features:?}, \
              run: p{k}::run, reference: p{k}::reference, grad_default: p{k}::grad_default, \
-             grad_tape: p{k}::grad_tape, vjp_default: p{k}::vjp_default }},",
-            wrt_lit.join(", ")
+             grad_tape: {tape}, vjp_default: p{k}::vjp_default }},",
+            wrt_lit.join(", "),
+            tape = if vector { "None".to_string() } else { format!("Some(p{k}::grad_tape)") },
         );
     }
     let _ = writeln!(
