@@ -913,13 +913,13 @@ fn a_carried_value_starting_from_a_value_the_body_reads() {
         assert_close(&[g], &[tg], "vs tape");
         assert_close(&[g], &fd(|x| carried_from_read(x[0], n), &[x]), "vs fd");
     }
+}
 
-// A `[c; N]` buffer written element by element in a body that the one IR does not
-// take (an early `return`; found by the tester with `ADJOINT_DIFF_ARRAY_BUFFERS=1`,
-// seed 10: the router sent it to the statement-level path, which rejected `b[i] -=`
-// and advised removing a `static` that was not there). It takes the tape.
-#[allow(deprecated)]
-#[differentiable]
+// A `[c; N]` buffer written element by element in a body with an early `return`
+// (found by the tester with `ADJOINT_DIFF_ARRAY_BUFFERS=1`, seed 10: the router sent
+// it to the statement-level path, which rejected `b[i] -=` and advised removing a
+// `static` that was not there). The one IR takes it now.
+#[differentiable(static)]
 fn repeat_buffer_early_return(x: f64, y: f64) -> f64 {
     let mut b = [(-0.5f64); 2];
     for i in 0..2 {
