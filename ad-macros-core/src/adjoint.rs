@@ -256,7 +256,7 @@ impl Builder<'_> {
     /// Whether the scalar call `call` in a reversed loop body can be made again in the
     /// reverse sweep: it has memory arguments, each a parameter or a buffer that holds
     /// there what the call read (never written after it, or restored from a snapshot,
-    /// which this records; see [`Facts::restorable`]).
+    /// which this records; see `Facts::restorable`).
     pub fn replay_call(&mut self, call: Id, args: &[Id]) -> bool {
         if self.loop_depth == 0 {
             return false;
@@ -1469,25 +1469,8 @@ fn materialize(
         Vec::new()
     };
     for (at, buf) in restores.into_iter().enumerate() {
-        let ty = b.func.node(buf).ty;
-        let k = b.func.stacks.len() as u32;
-        b.func.stacks.push(ty);
         let span = b.func.node(owner).span;
-        let push = b.func.push(Node {
-            op: Op::Push(k, buf),
-            ty: Ty::Unit,
-            span,
-            origin: Origin::Adjoint,
-            hint: None,
-        });
-        if let Some(r) = b.func.nodes[owner.idx()]
-            .op
-            .regions_mut()
-            .into_iter()
-            .next()
-        {
-            r.nodes.push(push);
-        }
+        let k = save_at_end(b, owner, 0, buf, span);
         let restore = b.func.push(Node {
             op: Op::Restore(k, buf),
             ty: Ty::Unit,
@@ -1498,6 +1481,29 @@ fn materialize(
         out.insert(at, restore);
     }
     (out, remap)
+}
+
+/// Pushes `v` on a new stack at the end of region `which` of `owner` (the forward
+/// sweep); returns the stack.
+fn save_at_end(b: &mut Builder<'_>, owner: Id, which: usize, v: Id, span: Span) -> u32 {
+    let k = b.func.stacks.len() as u32;
+    b.func.stacks.push(b.func.node(v).ty);
+    let push = b.func.push(Node {
+        op: Op::Push(k, v),
+        ty: Ty::Unit,
+        span,
+        origin: Origin::Adjoint,
+        hint: None,
+    });
+    if let Some(r) = b.func.nodes[owner.idx()]
+        .op
+        .regions_mut()
+        .into_iter()
+        .nth(which)
+    {
+        r.nodes.push(push);
+    }
+    k
 }
 
 /// The reverse's copy of the forward value `v` (see [`materialize`]).
@@ -1556,24 +1562,7 @@ fn rematerialize(
     } else {
         // Saved: pushed where the forward region ends, popped here.
         let ty = b.func.node(v).ty;
-        let k = b.func.stacks.len() as u32;
-        b.func.stacks.push(ty);
-        let span = b.func.node(v).span;
-        let push = b.func.push(Node {
-            op: Op::Push(k, v),
-            ty: Ty::Unit,
-            span,
-            origin: Origin::Adjoint,
-            hint: None,
-        });
-        if let Some(r) = b.func.nodes[owner.idx()]
-            .op
-            .regions_mut()
-            .into_iter()
-            .nth(which)
-        {
-            r.nodes.push(push);
-        }
+        let k = save_at_end(b, owner, which, v, b.func.node(v).span);
         b.push(Op::Pop(k), ty)
     };
     remap.insert(v, new);

@@ -948,14 +948,7 @@ impl Lower<'_> {
             return self.error(a, format!("pass the `&mut` parameter `{name}` on as `&mut {name}[..]` (a slice) or `&mut *{name}` (a scalar), so that the call is seen to write it"));
         }
         let args: Vec<Id> = c.args.iter().map(|a| self.call_arg(a)).collect();
-        let refs = c
-            .args
-            .iter()
-            .map(|a| matches!(a, Expr::Reference(_)))
-            .collect();
-        let idx = self.func.paths.len() as u32;
-        self.func.paths.push(path.clone());
-        self.func.arg_refs.push(refs);
+        let idx = self.callee(path, c);
         let span = c.span();
         let tensor_args = args
             .iter()
@@ -1121,14 +1114,7 @@ impl Lower<'_> {
                 self.push(Op::Snapshot(a), Ty::Buf(ft), self.func.node(a).span);
             }
         }
-        let refs = c
-            .args
-            .iter()
-            .map(|a| matches!(a, Expr::Reference(_)))
-            .collect();
-        let idx = self.func.paths.len() as u32;
-        self.func.paths.push(path.clone());
-        self.func.arg_refs.push(refs);
+        let idx = self.callee(path, c);
         let ty = match expect {
             Some(Ty::Unit) => Ty::Opaque,
             Some(t @ Ty::Float(_)) => t,
@@ -1681,6 +1667,19 @@ impl Lower<'_> {
         self.opaque(c.to_token_stream(), Ty::Tensor(ft), c.span())
     }
 
+    /// Records the callee of `c` (its path, and which arguments are references).
+    fn callee(&mut self, path: &syn::Path, c: &syn::ExprCall) -> u32 {
+        let refs = c
+            .args
+            .iter()
+            .map(|a| matches!(a, Expr::Reference(_)))
+            .collect();
+        let idx = self.func.paths.len() as u32;
+        self.func.paths.push(path.clone());
+        self.func.arg_refs.push(refs);
+        idx
+    }
+
     /// A loop's exit condition: a `bool` computed without effects.
     fn condition(&mut self, e: &Expr) -> Id {
         let before = self.regions.last().map_or(0, |r| r.len());
@@ -1695,7 +1694,7 @@ impl Lower<'_> {
         let pure = self
             .regions
             .last()
-            .is_none_or(|r| pure(&self.func, &r[before..]));
+            .map_or(true, |r| pure(&self.func, &r[before..]));
         if !pure {
             self.error(e, "a loop condition must only compute a `bool` (no loops, no writes); compute it before the loop and at the end of the body");
         }

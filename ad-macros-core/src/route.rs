@@ -631,6 +631,30 @@ pub(crate) fn visit_body<'ast, V: Visit<'ast>>(block: &'ast syn::Block, v: &mut 
     }
 }
 
+/// The first `if`, block, loop or exit inside an expression (a condition).
+struct FlowScan(Option<Span>);
+
+impl<'ast> Visit<'ast> for FlowScan {
+    fn visit_expr(&mut self, e: &'ast Expr) {
+        if self.0.is_none()
+            && matches!(
+                e,
+                Expr::If(_)
+                    | Expr::Block(_)
+                    | Expr::Loop(_)
+                    | Expr::ForLoop(_)
+                    | Expr::While(_)
+                    | Expr::Return(_)
+                    | Expr::Break(_)
+                    | Expr::Continue(_)
+            )
+        {
+            self.0 = Some(e.span());
+        }
+        syn::visit::visit_expr(self, e);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -777,29 +801,5 @@ mod tests {
         check(&cx, &item.block);
         let err = cx.check().unwrap_err();
         assert_eq!(err.into_iter().count(), 2);
-    }
-}
-
-/// The first `if`, block, loop or exit inside an expression (a condition).
-struct FlowScan(Option<Span>);
-
-impl<'ast> Visit<'ast> for FlowScan {
-    fn visit_expr(&mut self, e: &'ast Expr) {
-        if self.0.is_none()
-            && matches!(
-                e,
-                Expr::If(_)
-                    | Expr::Block(_)
-                    | Expr::Loop(_)
-                    | Expr::ForLoop(_)
-                    | Expr::While(_)
-                    | Expr::Return(_)
-                    | Expr::Break(_)
-                    | Expr::Continue(_)
-            )
-        {
-            self.0 = Some(e.span());
-        }
-        syn::visit::visit_expr(self, e);
     }
 }
