@@ -74,9 +74,13 @@ fn looped(x: f64, n: usize) -> f64 {
 }
 
 #[test]
-fn looped_functions_say_how_they_are_reversed() {
+fn looped_functions_show_the_loop_and_its_reverse() {
+    // The one IR draws a loop like any node: the forward `for`, the reversed one, and
+    // the stack that carries the overwritten value between them.
     let dot = looped_graph_dot();
-    assert!(dot.contains("static path with loop reversal"), "{dot}");
+    for needle in [r#"label="for\n"#, r#"label="for (reversed)\n"#, "pop s"] {
+        assert!(dot.contains(needle), "{needle} not in {dot}");
+    }
     assert!(looped_adjoint_source().contains("fn looped_vjp"));
     assert_eq!(looped(0.5, 1), looped_grad(0.5, 1).0);
     assert_eq!(looped_grad(0.5, 1).1, 0.5f64.cos());

@@ -240,6 +240,16 @@ fn label(func: &Func, sig: &Signature, id: Id) -> String {
         }
         Op::CallGrad { index, .. } => format!("∂call/∂arg{index}"),
         Op::Proj(_, k) => format!(".{k}"),
+        // A loop: its body is drawn with the other nodes; the reverse sweep's loop
+        // walks the same indices backwards.
+        Op::For { back, exit, .. } => match (back, exit.is_some()) {
+            (false, false) => "for".to_string(),
+            (false, true) => "loop (exit)".to_string(),
+            (true, _) => "for (reversed)".to_string(),
+        },
+        Op::If { .. } => "if".to_string(),
+        Op::Push(k, _) => format!("push s{k}"),
+        Op::Pop(k) => format!("pop s{k}"),
         // Any other operation (new ones included): its variant name and the names
         // inside it (`Reduce(Mean, Id(3))` -> "reduce mean"), without ids.
         other => describe(&format!("{other:?}")),
