@@ -337,3 +337,34 @@ fn early_return_with_a_tensor_result() {
         assert_close(&[gx], &[fd], 1e-5, "dx vs finite differences");
     }
 }
+
+/// A helper taking an array.
+#[differentiable]
+fn weigh(p: [f64; 3]) -> f64 {
+    p[0] * p[1] + p[2].sin()
+}
+
+// Regression (the tester, seed 31): an early `return` before a call with an array
+// literal; the rest of the body runs in a branch, and the array's adjoint made there
+// got a `Vec` as the other branch's stand-in, which did not compile.
+twins! {
+    early_then_array / early_then_array_tape (x: &[f64]) -> f64 {
+        if x[0] > 2.0 {
+            return x[0];
+        }
+        let c: f64 = weigh([x[0], x[1] * x[0], x[1]]);
+        c * x[1]
+    }
+}
+
+#[test]
+fn an_array_argument_after_an_early_return() {
+    for x in [vec![0.5, 1.5], vec![3.0, -1.0]] {
+        check(
+            early_then_array,
+            early_then_array_grad,
+            early_then_array_tape_grad,
+            &x,
+        );
+    }
+}

@@ -1100,7 +1100,15 @@ impl<'a> Emitter<'a> {
             // empty `Vec`, or an array of the same length.
             Ty::Buf(ft) => {
                 let zero = float_lit(0.0, ft, node.span);
-                match &node.op {
+                // An array or its adjoint; otherwise whatever the other branch
+                // yields, by inference (found by the tester, seed 31: a callee's
+                // gradient for an array argument, made in a branch, got a `Vec`
+                // stand-in).
+                let mut x = id;
+                while let Op::ZerosLike(inner) = self.func.node(x).op {
+                    x = inner;
+                }
+                match &self.func.node(x).op {
                     Op::Alloc {
                         len, array: true, ..
                     } => {
@@ -1111,7 +1119,7 @@ impl<'a> Emitter<'a> {
                         let n = items.len();
                         quote!([#zero; #n])
                     }
-                    _ => quote!(::std::vec::Vec::new()),
+                    _ => quote!(::core::default::Default::default()),
                 }
             }
             Ty::Bool => quote!(false),
