@@ -1072,11 +1072,10 @@ fn reverse_for(
     // A loop that can stop early is walked back from the last iteration that ran.
     let trips = match exit {
         Some(_) => {
-            let n = inits.len() as u32;
-            let found = b.func.nodes.iter().position(|x| x.op == Op::Proj(id, n));
+            let found = projection(b.func, id, inits.len() as u32);
             // Lowering places this projection after every such loop.
             debug_assert!(found.is_some(), "a loop with an exit has no trip count");
-            Some(Id(found.unwrap_or(id.idx()) as u32))
+            Some(found.unwrap_or(id))
         }
         None => None,
     };
@@ -1119,9 +1118,8 @@ fn reverse_for(
             // A tensor's zero takes the shape of the loop's result (the carried value
             // itself lives inside the loop).
             None if active[a.idx()] && matches!(ty, Ty::Tensor(_)) => {
-                let n = k as u32;
-                match b.func.nodes.iter().position(|x| x.op == Op::Proj(id, n)) {
-                    Some(p) => b.zero_like(Id(p as u32)),
+                match projection(b.func, id, k as u32) {
+                    Some(p) => b.zero_like(p),
                     None => b.zero_like(a),
                 }
             }
@@ -1384,6 +1382,12 @@ fn induction(
         .iter()
         .position(|n| n.origin != Origin::Adjoint && n.op == Op::Proj(id, k as u32))?;
     Some((step, undo, Id(last as u32)))
+}
+
+/// The primal's projection `.k` of the structured node `id`, if lowering made one.
+fn projection(func: &Func, id: Id, k: u32) -> Option<Id> {
+    let p = func.nodes.iter().position(|x| x.op == Op::Proj(id, k))?;
+    Some(Id(p as u32))
 }
 
 /// Every node defined in a region or the regions nested in it, its arguments

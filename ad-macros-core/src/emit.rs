@@ -1872,54 +1872,34 @@ impl<'a> Emitter<'a> {
             return TokenStream::new();
         };
         let (lo, hi) = (self.val(*lo), self.val(*hi));
-        let range = match trips {
-            // The reverse of a loop that stopped early: its first `trips` indices,
-            // backwards. `take(n).rev()` needs an exact length: an inclusive range is
-            // written half-open.
-            Some(t) => {
-                let n = self.val(*t);
-                let mut range = match inclusive {
-                    true => quote_spanned!(span=> (#lo..#hi + 1)),
-                    false => quote_spanned!(span=> (#lo..#hi)),
-                };
-                if *rev {
-                    range = quote_spanned!(span=> #range.rev());
-                }
-                if let Some(s) = step {
-                    let s = self.val(*s);
-                    range = quote_spanned!(span=> #range.step_by(#s));
-                }
-                range = quote_spanned!(span=> #range.take(#n));
-                if *back {
-                    range = quote_spanned!(span=> #range.rev());
-                }
-                range
-            }
-            None => {
-                // A stepped inclusive range has no reverse iterator: write it half-open.
-                let mut range = match (inclusive, step.is_some() && *back) {
-                    (true, false) => quote_spanned!(span=> (#lo..=#hi)),
-                    (true, true) => quote_spanned!(span=> (#lo..#hi + 1)),
-                    (false, _) => quote_spanned!(span=> (#lo..#hi)),
-                };
-                let (rev, back) = match step {
-                    // Without a step, reversing twice is the identity.
-                    None => (*rev != *back, false),
-                    Some(_) => (*rev, *back),
-                };
-                if rev {
-                    range = quote_spanned!(span=> #range.rev());
-                }
-                if let Some(s) = step {
-                    let s = self.val(*s);
-                    range = quote_spanned!(span=> #range.step_by(#s));
-                }
-                if back {
-                    range = quote_spanned!(span=> #range.rev());
-                }
-                range
-            }
+        // A reversed range needs an exact length, which a stepped inclusive range
+        // does not have, nor an inclusive one cut by `take`: those are written half-open.
+        let half_open = *inclusive && ((step.is_some() && *back) || trips.is_some());
+        let mut range = match (inclusive, half_open) {
+            (true, false) => quote_spanned!(span=> (#lo..=#hi)),
+            (true, true) => quote_spanned!(span=> (#lo..#hi + 1)),
+            (false, _) => quote_spanned!(span=> (#lo..#hi)),
         };
+        let (rev, back) = match (step, trips) {
+            // Without a step or a cut, reversing twice is the identity.
+            (None, None) => (*rev != *back, false),
+            _ => (*rev, *back),
+        };
+        if rev {
+            range = quote_spanned!(span=> #range.rev());
+        }
+        if let Some(s) = step {
+            let s = self.val(*s);
+            range = quote_spanned!(span=> #range.step_by(#s));
+        }
+        // The reverse of a loop that stopped early: its first `trips` indices.
+        if let Some(t) = trips {
+            let n = self.val(*t);
+            range = quote_spanned!(span=> #range.take(#n));
+        }
+        if back {
+            range = quote_spanned!(span=> #range.rev());
+        }
         let index = match body.args.first() {
             Some(&i) if !self.uses[i.idx()].is_empty() => {
                 let n = self.name(i);

@@ -238,19 +238,14 @@ pub fn expansion_of(
     let (args, sig) = front(&cx, args, &item_fn);
     cx.check().map_err(messages)?;
     let sig = sig.ok_or_else(|| "no signature".to_string())?;
-    let why = if args.tape || !args.inline.is_empty() {
-        "tape or inline(..) asked".to_string()
-    } else {
-        let scratch = Ctxt::new();
-        lower::lower(&scratch, &sig, &item_fn.block);
-        match scratch.check() {
-            Ok(()) => return Ok(("one IR", String::new())),
-            Err(e) => e
-                .into_iter()
-                .next()
-                .map(|e| e.to_string())
-                .unwrap_or_default(),
-        }
+    let why = match one_ir(&sig, &args, &item_fn.block) {
+        Ok(_) => return Ok(("one IR", String::new())),
+        Err(None) => "tape or inline(..) asked".to_string(),
+        Err(Some(e)) => e
+            .into_iter()
+            .next()
+            .map(|e| e.to_string())
+            .unwrap_or_default(),
     };
     let path = match route::route(&sig, &args, &item_fn.block) {
         route::Route::Tape(_) => "tape",

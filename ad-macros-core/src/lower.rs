@@ -2178,18 +2178,13 @@ enum Walk<'p> {
 /// `Tensor::zeros(..)`, `Tensor::<f32>::ones(..)`, ...: a constructor of a constant
 /// tensor, and its float type.
 fn tensor_constructor(path: &syn::Path, float: FloatTy) -> Option<FloatTy> {
-    let n = path.segments.len();
-    if n < 2 || path.segments[n - 2].ident != "Tensor" {
+    // The tape's list ([`crate::tape::constructor`]), but for the random ones, which
+    // the static path leaves to the caller as it always has.
+    let (name, tensor) = crate::tape::constructor(path)?;
+    if matches!(name.as_str(), "rand" | "randn") {
         return None;
     }
-    let ctor = path.segments[n - 1].ident.to_string();
-    if !matches!(
-        ctor.as_str(),
-        "zeros" | "ones" | "full" | "from_vec" | "arange" | "scalar"
-    ) {
-        return None;
-    }
-    let ty = path.segments[n - 2].arguments.to_token_stream().to_string();
+    let ty = tensor.arguments.to_token_stream().to_string();
     Some(match ty.as_str() {
         "" => float,
         s if s.contains("f32") => FloatTy::F32,

@@ -398,21 +398,25 @@ fn const_float(e: &Expr) -> bool {
 
 /// `Tensor::zeros(..)`, `Tensor::<f32>::ones(..)`, ...: a constructor of a constant.
 fn is_tensor_constructor(c: &syn::ExprCall) -> bool {
-    let Expr::Path(p) = &*c.func else {
-        return false;
-    };
-    let segs: Vec<String> = p
-        .path
-        .segments
-        .iter()
-        .map(|s| s.ident.to_string())
-        .collect();
-    segs.len() >= 2
-        && segs[segs.len() - 2] == "Tensor"
-        && matches!(
-            segs[segs.len() - 1].as_str(),
-            "zeros" | "ones" | "full" | "from_vec" | "arange" | "scalar" | "rand" | "randn"
-        )
+    match &*c.func {
+        Expr::Path(p) => constructor(&p.path).is_some(),
+        _ => false,
+    }
+}
+
+/// The constructor a path names (`Tensor::ones`, `adjoint::Tensor::<f32>::zeros`):
+/// its name, and the `Tensor` segment (which carries the float type, if written).
+pub(crate) fn constructor(path: &syn::Path) -> Option<(String, &syn::PathSegment)> {
+    let n = path.segments.len();
+    if n < 2 || path.segments[n - 2].ident != "Tensor" {
+        return None;
+    }
+    let name = path.segments[n - 1].ident.to_string();
+    matches!(
+        name.as_str(),
+        "zeros" | "ones" | "full" | "from_vec" | "arange" | "scalar" | "rand" | "randn"
+    )
+    .then(|| (name, &path.segments[n - 2]))
 }
 
 /// The array literal an argument passes (`[..]`, `&[..]`, `[..].to_vec()`), if any.
