@@ -45,33 +45,27 @@
 //!
 //! # The tape fallback
 //!
-//! Without `tape` or `static`, a function takes the tape automatically exactly when
-//! its signature or body contains one of the constructs below. Except for `inline(..)`,
-//! which asks for the tape, rustc then warns on the construct ("`f` runs on the tape
-//! because of .."; a `deprecated` warning, the one kind a stable macro can emit):
-//! `#[differentiable(tape)]` or `#[allow(deprecated)]` on the function silences it,
-//! `#[differentiable(static)]` makes the construct a compile error.
+//! Without `tape` or `static`, every body is first lowered into the static path's
+//! one IR, and the lowering decides. It refuses a body for one of two reasons: a
+//! construct it does not take *yet* and the tape does, or a mistake (or a construct
+//! that neither path takes). A function takes the tape exactly when every refusal is
+//! of the first kind. rustc then warns on the first refused construct, quoting the
+//! lowering's own message ("`f` runs on the tape here: .."; a `deprecated` warning,
+//! the one kind a stable macro can emit): `#[differentiable(tape)]` or
+//! `#[allow(deprecated)]` on the function silences it, `#[differentiable(static)]`
+//! makes it a compile error that adds "the tape takes it". No other error advises the
+//! tape. The constructs that take the tape today:
 //!
-//! - a function named in `inline(..)`;
-//! - a closure;
-//! - a loop label (`'a: for ..`, `break 'a`, `continue 'a`) or a labeled block;
-//! - a `for` over anything but a range (`a..b`, `a..=b`, `(a..b).rev()`) or a slice
-//!   parameter (`s.iter()`, `&s`, `s`, `s.iter().enumerate()`); another iterator method
-//!   (`iter()` not followed by `.sum()`, `zip`, `into_iter`, `fold`, ...); a sub-slice
-//!   `&s[a..b]`;
-//! - in a function with tensors (a `Tensor` parameter, result or path) that also has a
-//!   loop, `break`, `continue`, an early `return`, indexing or a slice parameter: a call
-//!   of another function (other than `Tensor::..`), or indexing of anything but a
-//!   slice parameter;
-//! - `match`, `if let`, `while let` or `let .. else`;
-//! - a macro call (`vec![..]`, `assert!(..)`, `println!(..)`);
-//! - a destructuring `let` (`let (a, b) = ..`, `let _ = ..`) or a tuple value;
-//! - field access (`p.0`, `s.x`);
-//! - a local `Vec` (a `Vec<..>` annotation or a `Vec::..` call);
-//! - a call of an integer type's function (`usize::min(i, n)`);
-//! - in a function that also has a loop, `break`, `continue`, an early `return`,
-//!   indexing or a slice parameter: an `if`, a block or a loop inside an `if` or
-//!   `while` condition.
+//! - closures that assign a variable of the body (closures that only compute a value
+//!   are inlined);
+//! - `match` on tuples or enums with fields, `if let`, `while let`, `let .. else`;
+//! - macros other than `vec!` and the debug macros (`println!`, `assert!`, ...);
+//! - iterator methods the static path does not know (`filter`, ...), slice methods
+//!   other than `len`, `iter`, `swap`, `fill`, `copy_from_slice` (`first`, `last`,
+//!   `get`), sub-slices other than as call arguments;
+//! - `Vec::with_capacity` and `push`, tuple values and field access;
+//! - a call whose result the lowering cannot type (bind it with a type, `let y: f64 =
+//!   g(x);`, to keep it static), a call with a tensor result and a slice argument.
 //!
 //! Everything else takes the static path, which includes, for scalar bodies, slice,
 //! `Vec` and array parameters (gradients `Vec<_>` / `[_; N]`), indexing (`x[i + 1]`,
@@ -86,8 +80,7 @@
 //! 2.0 }`, `for _ in 0..n { h = (h.matmul(w) + b).tanh() }`), conditions computed from
 //! tensors, scalar parameters mixed in, and a `Tensor` result (its `_vjp` takes a
 //! `Tensor` seed). An overwritten tensor moves onto the stack (no copy), and a
-//! tensor adjoint stays unallocated until something reaches it. The decision is one
-//! syntactic pass made before anything is lowered (`ad_macros_core::route`).
+//! tensor adjoint stays unallocated until something reaches it.
 //!
 //! On the tape, a slice, `Vec` or array parameter becomes one scalar leaf per element,
 //! held in a `Vec<Var>` (an array in a `[Var; N]`); the body sees the parameter with

@@ -1023,3 +1023,41 @@ fn a_carried_value_starting_from_a_parameter_the_body_reads() {
         "the tester's finite differences",
     );
 }
+
+// `const` items inside the body: a float, a loop bound and an array, read as constants.
+#[differentiable(static)]
+fn with_consts(x: &[f64]) -> f64 {
+    const SCALE: f64 = 0.5;
+    const TERMS: usize = 3;
+    const W: [f64; 3] = [1.0, -2.0, 0.25];
+    let mut s = 0.0;
+    for k in 0..TERMS {
+        s += W[k] * (SCALE * x[k]).sin();
+    }
+    s * SCALE
+}
+
+#[differentiable(tape)]
+fn with_consts_tape(x: &[f64]) -> f64 {
+    const SCALE: f64 = 0.5;
+    const TERMS: usize = 3;
+    const W: [f64; 3] = [1.0, -2.0, 0.25];
+    let mut s = 0.0;
+    for k in 0..TERMS {
+        s += W[k] * (SCALE * x[k]).sin();
+    }
+    s * SCALE
+}
+
+#[test]
+fn const_items_are_constants() {
+    let x = point(4);
+    let (v, g) = with_consts_grad(&x);
+    assert_eq!(v.to_bits(), with_consts(&x).to_bits());
+    assert_close(&g, &fd(with_consts, &x), "vs finite differences");
+    let (tv, tg) = with_consts_tape_grad(&x);
+    assert_close(&[tv], &[v], "value vs tape");
+    assert_close(&g, &tg, "vs tape");
+    // The fourth element is past `TERMS`: no gradient.
+    assert_eq!(g[3], 0.0);
+}

@@ -108,9 +108,18 @@ fn tensor_graphs_show_the_tensor_ops() {
     assert_eq!(layer(&w, &x), layer_grad(&w, &x).0);
 }
 
-#[allow(deprecated)] // it takes the tape on purpose: the closure
+#[allow(deprecated)] // it takes the tape on purpose: the closure assigns `s`
 #[differentiable]
 fn with_closure(x: f64) -> f64 {
+    let mut s = x;
+    let mut add = |v: f64| s += v * v;
+    add(x);
+    s
+}
+
+// A closure that only computes a value is inlined: the graph is the static one.
+#[differentiable]
+fn with_pure_closure(x: f64) -> f64 {
     let sq = |v: f64| v * v;
     sq(x) + x
 }
@@ -118,7 +127,14 @@ fn with_closure(x: f64) -> f64 {
 #[test]
 fn routed_functions_name_the_reason() {
     let dot = with_closure_graph_dot();
-    assert!(dot.contains("on the tape because of a closure"), "{dot}");
+    assert!(
+        dot.contains("on the tape here: this closure assigns `s`"),
+        "{dot}"
+    );
     assert_eq!(with_closure(3.0), 12.0);
     assert_eq!(with_closure_grad(3.0), (12.0, 7.0));
+    let dot = with_pure_closure_graph_dot();
+    assert!(!dot.contains("on the tape"), "{dot}");
+    assert!(dot.contains("dwith_pure_closure/dx"), "{dot}");
+    assert_eq!(with_pure_closure_grad(3.0), (12.0, 7.0));
 }

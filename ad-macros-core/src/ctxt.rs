@@ -1,13 +1,79 @@
 //! The error sink: every stage reports into it and keeps going, so one compile shows
 //! all the mistakes of a function at once.
+//!
+//! The lowering tells two kinds of refusal apart, and that is how a function is routed
+//! (`lib.rs`): a construct the one IR does not take *yet* but the tape does
+//! ([`Ctxt::not_yet_at`]), and a mistake or a construct that neither path takes
+//! ([`Ctxt::error_at`]). A function takes the tape exactly when every refusal is of
+//! the first kind; only those messages advise the tape.
 
 use std::cell::RefCell;
 use std::fmt::Display;
 
+/// The advice a "not yet" refusal ends with when it is shown as an error.
+pub const TAPE_HINT: &str = "; the tape takes it: use #[differentiable(tape)]";
+
+/// One reported error. `hinted` is the same error advising the tape: present exactly
+/// for a construct the tape takes.
+struct Entry {
+    error: syn::Error,
+    hinted: Option<syn::Error>,
+}
+
 /// Collects `syn::Error`s; [`Ctxt::check`] drains it.
 #[derive(Default)]
 pub struct Ctxt {
-    errors: RefCell<Option<Vec<syn::Error>>>,
+    errors: RefCell<Option<Vec<Entry>>>,
+}
+
+/// What a sink held when its stage refused the input: see [`Ctxt::refusal`].
+pub struct Refusal {
+    first: Entry,
+    rest: Vec<Entry>,
+}
+
+impl Refusal {
+    /// Whether the tape takes every construct refused.
+    pub fn tape_takes(&self) -> bool {
+        self.entries().all(|e| e.hinted.is_some())
+    }
+
+    fn entries(&self) -> impl Iterator<Item = &Entry> {
+        std::iter::once(&self.first).chain(&self.rest)
+    }
+
+    fn combine(&self, pick: impl Fn(&Entry) -> &syn::Error) -> syn::Error {
+        let mut all = pick(&self.first).clone();
+        for e in &self.rest {
+            all.combine(pick(e).clone());
+        }
+        all
+    }
+
+    /// The errors as the user sees them when no tape runs instead: a construct the
+    /// tape takes advises it only when nothing else stands in the way.
+    pub fn errors(&self) -> syn::Error {
+        let hint = self.tape_takes();
+        self.combine(|e| match (&e.hinted, hint) {
+            (Some(h), true) => h,
+            _ => &e.error,
+        })
+    }
+
+    /// The errors without any advice to use the tape.
+    pub fn plain(&self) -> syn::Error {
+        self.combine(|e| &e.error)
+    }
+
+    /// Each error without advice, and whether the tape takes its construct.
+    pub fn each(&self) -> impl Iterator<Item = (&syn::Error, bool)> {
+        self.entries().map(|e| (&e.error, e.hinted.is_some()))
+    }
+
+    /// The first error, without advice: what the tape warning quotes.
+    pub fn first(&self) -> &syn::Error {
+        &self.first.error
+    }
 }
 
 impl Ctxt {
@@ -30,8 +96,42 @@ impl Ctxt {
 
     /// Reports an already built error.
     pub fn syn_error(&self, err: syn::Error) {
+        self.push(Entry {
+            error: err,
+            hinted: None,
+        });
+    }
+
+    /// Reports a construct that the static path does not take yet and the tape does,
+    /// spanned on `tokens`. `msg` says what to do on the static path; the advice to
+    /// use the tape is added where it applies ([`Refusal::errors`]).
+    pub fn not_yet_spanned_by<T: quote::ToTokens, M: Display>(&self, tokens: T, msg: M) {
+        let tokens = tokens.into_token_stream();
+        self.push(Entry {
+            error: syn::Error::new_spanned(&tokens, &msg),
+            hinted: Some(syn::Error::new_spanned(tokens, format!("{msg}{TAPE_HINT}"))),
+        });
+    }
+
+    /// [`Ctxt::not_yet_spanned_by`] at `span`.
+    pub fn not_yet_at<M: Display>(&self, span: proc_macro2::Span, msg: M) {
+        self.push(Entry {
+            error: syn::Error::new(span, &msg),
+            hinted: Some(syn::Error::new(span, format!("{msg}{TAPE_HINT}"))),
+        });
+    }
+
+    /// Moves every error of `other` into this sink, kinds kept.
+    pub fn absorb(&self, other: Ctxt) {
+        let entries = other.errors.borrow_mut().take().unwrap_or_default();
+        for e in entries {
+            self.push(e);
+        }
+    }
+
+    fn push(&self, entry: Entry) {
         if let Some(errors) = self.errors.borrow_mut().as_mut() {
-            errors.push(err);
+            errors.push(entry);
         }
     }
 
@@ -40,18 +140,26 @@ impl Ctxt {
         self.errors.borrow().as_ref().is_some_and(|e| !e.is_empty())
     }
 
-    /// Drains the sink: `Err` with every reported error combined into one.
+    /// Drains the sink: `Err` with every reported error combined into one, as
+    /// [`Refusal::errors`] shows them.
     pub fn check(self) -> syn::Result<()> {
-        let errors = self.errors.borrow_mut().take().unwrap_or_default();
-        let mut iter = errors.into_iter();
-        match iter.next() {
+        self.refusal().map_err(|r| r.errors())
+    }
+
+    /// Drains the sink: `Err` with what it held, kinds kept.
+    pub fn refusal(self) -> Result<(), Refusal> {
+        let mut entries = self
+            .errors
+            .borrow_mut()
+            .take()
+            .unwrap_or_default()
+            .into_iter();
+        match entries.next() {
             None => Ok(()),
-            Some(mut first) => {
-                for err in iter {
-                    first.combine(err);
-                }
-                Err(first)
-            }
+            Some(first) => Err(Refusal {
+                first,
+                rest: entries.collect(),
+            }),
         }
     }
 }

@@ -17,7 +17,6 @@ use crate::args::Args;
 use crate::ctxt::Ctxt;
 use crate::ir::{Func, Id, Op, Origin, Ty};
 use crate::parse::Signature;
-use crate::route::{Reason, Route};
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 use std::fmt::Write;
@@ -73,11 +72,7 @@ fn pretty(tokens: &TokenStream) -> String {
 /// does not take it.
 fn graph_dot(sig: &Signature, item: &syn::ItemFn, args: &Args) -> String {
     let name = sig.ident.to_string();
-    if let Route::Tape(reason) = crate::route::route(sig, args, &item.block) {
-        let why = match reason {
-            Reason::Construct(c, _) => format!("on the tape because of {}", c.describe()),
-            _ => "#[differentiable(tape)]".to_string(),
-        };
+    if let Some(why) = crate::tape_reason(sig, args, &item.block) {
         return placeholder(
             &name,
             &format!("{why}: the graph is recorded at run time (Tape::to_dot)"),

@@ -11,7 +11,7 @@
 //! adjoint primal ir::Func + rules (one table)     -> primal + reverse sweep
 //! simplify                                        -> folded, CSE'd, dead code removed
 //! emit    ir::Func                                -> NAME_grad, NAME_vjp
-//! route   (when lower refuses the body)           -> the tape, or lower's errors
+//! decide  (when lower refuses the body)           -> the tape, or lower's errors
 //! tape    (#[differentiable(tape)])               -> the same signatures on the tape
 //! warn    (tape taken unasked)                    -> a `deprecated` warning on the construct
 //! fallback (on error)                             -> compile_error! + fn + stubs
@@ -35,44 +35,29 @@
 //! for one that stopped early); the adjoint of a store is a read-and-zero of the
 //! adjoint memory, that of a load an accumulate; each primal value of a loop body that
 //! the reverse reads is recomputed when that is cheap and valid, else pushed on a
-//! stack (accumulators are never saved). When the lowering refuses the body, its
-//! errors are the answer under `static`; otherwise [`route`] decides whether the tape
-//! takes it (with a warning that gives the lowering's own message) or the errors
-//! stand.
+//! stack (accumulators are never saved).
 //!
 //! # Which functions take the tape
 //!
-//! `#[differentiable(tape)]` always does, `#[differentiable(static)]` never does (a
-//! construct below is then a compile error on its span). Without either option, and
-//! when the one IR does not take the body, a function takes the tape automatically
-//! exactly when its signature or body contains
-//! one of these ([`route::Construct`]), and but for `inline(..)` (an explicit request)
-//! rustc warns on the construct ([`warn::tape_warning`]):
+//! The lowering decides. `#[differentiable(tape)]` and `inline(..)` always take the
+//! tape. Otherwise every body is lowered into the one IR first, and when the lowering
+//! refuses it, each of its refusals is of one of two kinds ([`ctxt`]):
 //!
-//! - a function named in `inline(..)`;
-//! - a closure;
-//! - a loop label (`'a: for ..`, `break 'a`, `continue 'a`) or a labeled block;
-//! - a `for` over anything but a range (`a..b`, `a..=b`, `(a..b).rev()`) or a slice
-//!   parameter (`s.iter()`, `&s`, `s`, `s.iter().enumerate()`); another iterator method
-//!   (`iter()` not followed by `.sum()`, `zip`, `into_iter`, `fold`, ...); a sub-slice
-//!   `&s[a..b]` anywhere but as a call argument; a slice parameter's own methods other
-//!   than `len`, `is_empty` and `iter` (`s.last()`, `s.get(i)`, `s.clone()[0]`);
-//! - a local array (`let p = [a, b];`) indexed at run time (`p[i]`) or used whole other
-//!   than as a call argument, an array literal that is neither a call argument nor
-//!   such a `let`, or `[c; N]`;
-//! - in a function with tensors (a `Tensor` parameter, result or path) that also has a
-//!   loop, `break`, `continue`, an early `return`, indexing or a slice parameter: a call
-//!   of another function (other than `Tensor::..`), or indexing of anything but a
-//!   slice parameter;
-//! - `match`, `if let`, `while let` or `let .. else`;
-//! - a macro call (`vec![..]`, `assert!(..)`, `println!(..)`);
-//! - a destructuring `let` (`let (a, b) = ..`, `let _ = ..`) or a tuple value;
-//! - field access (`p.0`, `s.x`);
-//! - a local `Vec` (a `Vec<..>` annotation or a `Vec::..` call);
-//! - a call of an integer type's function (`usize::min(i, n)`);
-//! - in a function that also has a loop, `break`, `continue`, an early `return`,
-//!   indexing or a slice parameter: an `if`, a block or a loop inside an `if` or
-//!   `while` condition.
+//! - a construct that the one IR does not take *yet* and the tape does (a closure that
+//!   assigns an outer variable, `match` on tuples, a macro other than `vec!` and the
+//!   debug ones, `filter` and the iterator methods it does not know, `first`/`last`/
+//!   `get`, `Vec::with_capacity` and `push`, field access, a call whose result it
+//!   cannot type, ...);
+//! - a mistake, or a construct that neither path takes (`%` on floats, a method that
+//!   neither path differentiates, a value used before it is assigned, ...).
+//!
+//! The function takes the tape exactly when every refusal is of the first kind, and
+//! rustc then warns on the first refused construct, quoting the lowering's message
+//! ([`warn::tape_warning`]). Under `#[differentiable(static)]` the refusals are the
+//! errors, and those of the first kind add that the tape takes the construct; no other
+//! message advises the tape. A function with a vector result or `&mut` parameters, or
+//! one that passes `&mut` to a call, never takes the tape (it has no vector seed, and
+//! would not see the writes): its refusals are errors.
 //!
 //! # Calls
 //!
@@ -91,7 +76,8 @@
 //! say more without breaking glob imports of a real `g_vjp`.
 //!
 //! Neither path takes `unsafe` code, `async` blocks or closures, `.await`, or items
-//! inside the body ([`route::check`]), nor the signatures that [`parse`] rejects.
+//! inside the body other than `const` ([`lower::check`]), nor the signatures that
+//! [`parse`] rejects.
 
 #![warn(missing_docs)]
 
@@ -105,7 +91,6 @@ pub mod inspect;
 pub mod ir;
 pub mod lower;
 pub mod parse;
-pub mod route;
 pub mod rules;
 pub mod shapes;
 pub mod simplify;
@@ -136,50 +121,26 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let (args, sig) = front(&cx, args, &item_fn);
     let companions = match &sig {
         Some(_) if cx.has_errors() => TokenStream::new(),
-        Some(sig) => match one_ir(sig, &args, &item_fn.block) {
-            Ok(out) => out,
-            // Only the one IR takes vector results: say what it does not take.
-            Err(why) if sig.ret_kind.is_memory() => {
-                match why {
-                    Some(e) => e
-                        .into_iter()
-                        .for_each(|e| cx.error_at(e.span(), without_tape(&e.to_string()))),
-                    None => cx.error_at(sig.ident.span(), "a function with a vector result cannot take the tape; remove `tape`/`inline(..)`"),
+        Some(sig) => match decide(sig, &args, &item_fn.block) {
+            Decision::Static(out) => out,
+            Decision::Tape(why) => {
+                let mut out = tape::expand(sig, &args, &item_fn.block);
+                if let Some((span, msg)) = why {
+                    // The function's own lint levels (`#[allow(deprecated)]`) cover it.
+                    let lints = item_fn.attrs.iter().filter(|a| warn::is_lint_level(a));
+                    out.extend(quote!(#(#lints)*));
+                    out.extend(warn::tape_warning(
+                        &sig.ident,
+                        span,
+                        &format!("here: {msg}"),
+                    ));
                 }
+                out
+            }
+            Decision::Rejected(e) => {
+                cx.syn_error(e);
                 TokenStream::new()
             }
-            // `&mut` parameters and calls that pass `&mut`: the one IR only (the tape
-            // would not see the writes).
-            Err(why) if sig.has_mut() || passes_mut(&item_fn.block).is_some() => {
-                if args.tape || !args.inline.is_empty() {
-                    match (sig.params.iter().find(|p| p.mutable), passes_mut(&item_fn.block)) {
-                        (Some(p), _) => cx.error_spanned_by(&p.ty, "a function with `&mut` parameters cannot take the tape, which would not see the writes; remove `tape`/`inline(..)`"),
-                        (None, Some(a)) => cx.error_spanned_by(a, "a function that passes `&mut` to a call cannot take the tape, which would not see the writes; remove `tape`/`inline(..)`"),
-                        (None, None) => {}
-                    }
-                } else if let Some(e) = why {
-                    cx.syn_error(e);
-                }
-                TokenStream::new()
-            }
-            Err(why) => match route::route(sig, &args, &item_fn.block) {
-                route::Route::Tape(reason) => {
-                    let mut out = tape::expand(sig, &args, &item_fn.block);
-                    if let Some((what, span)) = reason.unasked() {
-                        // The function's own lint levels (`#[allow(deprecated)]`) cover it.
-                        let lints = item_fn.attrs.iter().filter(|a| warn::is_lint_level(a));
-                        out.extend(quote!(#(#lints)*));
-                        // The one IR's own reason when it gave one, else the construct.
-                        let (span, what) = match why.as_ref().and_then(refusal) {
-                            Some((span, msg)) => (span, format!("here: {msg}")),
-                            None => (span, format!("because of {}", what.describe())),
-                        };
-                        out.extend(warn::tape_warning(&sig.ident, span, &what));
-                    }
-                    out
-                }
-                route::Route::Static => static_path(&cx, sig, &item_fn.block, why),
-            },
         },
         None => TokenStream::new(),
     };
@@ -204,54 +165,134 @@ fn front(
         args::Args::default()
     });
     let sig = parse::parse(cx, item_fn, &args);
-    route::check(cx, &item_fn.block);
+    lower::check(cx, &item_fn.block);
     (args, sig)
+}
+
+/// Where [`expand`] sends a function whose options, signature and body passed the
+/// checks that come first.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Route {
+    /// The one IR takes the body.
+    Static,
+    /// The tape: asked for (`tape`, `inline(..)`) when `None`, else unasked, with the
+    /// lowering's first refusal (what the warning quotes).
+    Tape(Option<String>),
+}
+
+/// What [`expand`] does with a function once its signature parsed.
+enum Decision {
+    /// The one IR's companions.
+    Static(TokenStream),
+    /// The tape; unasked, with where and why the lowering refused the body.
+    Tape(Option<(proc_macro2::Span, String)>),
+    /// The errors: the lowering refused a construct that the tape does not take, or
+    /// the function cannot take the tape (`static`, a vector result, `&mut`).
+    Rejected(syn::Error),
+}
+
+/// Routes on the lowering's result. A function takes the tape when it asks for it, or
+/// when every construct the lowering refused is one the tape takes ("not yet",
+/// [`ctxt::Ctxt::not_yet_at`]) and nothing else keeps it off the tape.
+fn decide(sig: &parse::Signature, args: &args::Args, block: &syn::Block) -> Decision {
+    let refusal = match one_ir(sig, args, block) {
+        Ok(out) => return Decision::Static(out),
+        Err(r) => r,
+    };
+    // Only the one IR takes vector results: say what it does not take.
+    if sig.ret_kind.is_memory() {
+        return Decision::Rejected(match refusal {
+            Some(r) => each_error(&r, |e, not_yet| {
+                if not_yet {
+                    format!("{e}; a function with a vector result has no tape fallback (the tape has no vector seed), so the body must take the static path")
+                } else {
+                    e.to_string()
+                }
+            }),
+            None => syn::Error::new(
+                sig.ident.span(),
+                "a function with a vector result cannot take the tape; remove `tape`/`inline(..)`",
+            ),
+        });
+    }
+    // `&mut` parameters and calls that pass `&mut`: the one IR only (the tape would not
+    // see the writes).
+    if sig.has_mut() || passes_mut(block).is_some() {
+        return Decision::Rejected(match (refusal, sig.params.iter().find(|p| p.mutable)) {
+            (Some(r), _) => r.plain(),
+            (None, Some(p)) => syn::Error::new_spanned(&p.ty, "a function with `&mut` parameters cannot take the tape, which would not see the writes; remove `tape`/`inline(..)`"),
+            (None, None) => syn::Error::new_spanned(
+                passes_mut(block),
+                "a function that passes `&mut` to a call cannot take the tape, which would not see the writes; remove `tape`/`inline(..)`",
+            ),
+        });
+    }
+    match refusal {
+        // The one IR is not tried when the tape is asked for.
+        None => Decision::Tape(None),
+        Some(r) if args.static_.is_some() || !r.tape_takes() => Decision::Rejected(r.errors()),
+        Some(r) => {
+            let first = r.first();
+            Decision::Tape(Some((first.span(), first.to_string())))
+        }
+    }
+}
+
+/// Every error of a refusal, reworded by `f` (the error, whether the tape takes its
+/// construct), combined into one.
+fn each_error(r: &ctxt::Refusal, f: impl Fn(&syn::Error, bool) -> String) -> syn::Error {
+    let mut all: Option<syn::Error> = None;
+    for (e, not_yet) in r.each() {
+        let e = syn::Error::new(e.span(), f(e, not_yet));
+        match &mut all {
+            Some(all) => all.combine(e),
+            None => all = Some(e),
+        }
+    }
+    all.unwrap_or_else(|| r.plain())
+}
+
+/// Why a function whose signature parsed runs on the tape, or `None` when it does
+/// not (the one IR takes it, or it is rejected).
+#[cfg(feature = "inspect")]
+fn tape_reason(sig: &parse::Signature, args: &args::Args, block: &syn::Block) -> Option<String> {
+    match decide(sig, args, block) {
+        Decision::Tape(None) => Some("#[differentiable(tape)]".to_string()),
+        Decision::Tape(Some((_, msg))) => Some(format!("on the tape here: {msg}")),
+        Decision::Static(_) | Decision::Rejected(_) => None,
+    }
 }
 
 /// The route [`expand`] takes for `#[differentiable(args)] item`, so that a test can
 /// pin every function's route and notice when one moves. `Err` with the messages when
-/// the function is rejected before a route is chosen (its options, its signature, or
-/// a construct that neither path takes).
-pub fn route_of(args: TokenStream, item: TokenStream) -> Result<route::Route, String> {
-    let item_fn: syn::ItemFn = syn::parse2(item).map_err(|e| e.to_string())?;
-    let cx = Ctxt::new();
-    let (args, sig) = front(&cx, args, &item_fn);
-    let route = sig.map(|sig| match one_ir(&sig, &args, &item_fn.block) {
-        Ok(_) => route::Route::Static,
-        Err(_) => route::route(&sig, &args, &item_fn.block),
-    });
-    match cx.check() {
-        Ok(()) => route.ok_or_else(|| "no signature".to_string()),
-        Err(e) => Err(messages(e)),
-    }
-}
-
-/// Which expansion [`expand`] uses for a function, for the census of the corpus:
-/// `"one IR"`, `"tape"`, or `"rejected"` (the one IR's errors stand), with the one
-/// IR's first message when it did not take the body.
-pub fn expansion_of(
-    args: TokenStream,
-    item: TokenStream,
-) -> Result<(&'static str, String), String> {
+/// the function is rejected (its options, its signature, a construct neither path
+/// takes, or the lowering's errors).
+pub fn route_of(args: TokenStream, item: TokenStream) -> Result<Route, String> {
     let item_fn: syn::ItemFn = syn::parse2(item).map_err(|e| e.to_string())?;
     let cx = Ctxt::new();
     let (args, sig) = front(&cx, args, &item_fn);
     cx.check().map_err(messages)?;
     let sig = sig.ok_or_else(|| "no signature".to_string())?;
-    let why = match one_ir(&sig, &args, &item_fn.block) {
-        Ok(_) => return Ok(("one IR", String::new())),
-        Err(None) => "tape or inline(..) asked".to_string(),
-        Err(Some(e)) => e
-            .into_iter()
-            .next()
-            .map(|e| e.to_string())
-            .unwrap_or_default(),
-    };
-    let path = match route::route(&sig, &args, &item_fn.block) {
-        route::Route::Tape(_) => "tape",
-        route::Route::Static => "rejected",
-    };
-    Ok((path, why))
+    match decide(&sig, &args, &item_fn.block) {
+        Decision::Static(_) => Ok(Route::Static),
+        Decision::Tape(why) => Ok(Route::Tape(why.map(|(_, msg)| msg))),
+        Decision::Rejected(e) => Err(messages(e)),
+    }
+}
+
+/// Which expansion [`expand`] uses for a function, for the census of the corpus:
+/// `"one IR"`, `"tape"`, or `"rejected"`, with the one IR's first message when it did
+/// not take the body.
+pub fn expansion_of(
+    args: TokenStream,
+    item: TokenStream,
+) -> Result<(&'static str, String), String> {
+    Ok(match route_of(args, item) {
+        Ok(Route::Static) => ("one IR", String::new()),
+        Ok(Route::Tape(None)) => ("tape", "tape or inline(..) asked".to_string()),
+        Ok(Route::Tape(Some(why))) => ("tape", why),
+        Err(e) => ("rejected", e.lines().next().unwrap_or_default().to_string()),
+    })
 }
 
 /// The first `&mut` argument of a call in a body (`g(&mut buf)`), if any.
@@ -274,24 +315,6 @@ fn passes_mut(block: &syn::Block) -> Option<syn::Expr> {
     f.0
 }
 
-/// A lowering error for a function with a vector result, which the tape cannot take:
-/// its advice to use the tape becomes a word on why there is none.
-fn without_tape(msg: &str) -> String {
-    let msg = strip_tape_hint(msg);
-    format!("{msg}; a function with a vector result has no tape fallback (the tape has no vector seed), so the body must take the static path")
-}
-
-/// A lowering message without its advice to use the tape.
-fn strip_tape_hint(msg: &str) -> String {
-    let hint = "use #[differentiable(tape)]";
-    let msg = msg
-        .replace(&format!("; the tape has it: {hint}"), "")
-        .replace(&format!(", or {hint}"), "")
-        .replace(&format!(" or {hint}"), "")
-        .replace(&format!("; {hint}"), "");
-    msg.trim_end_matches([';', ' ', ',']).to_string()
-}
-
 fn messages(e: syn::Error) -> String {
     e.into_iter()
         .map(|e| e.to_string())
@@ -299,29 +322,20 @@ fn messages(e: syn::Error) -> String {
         .join("\n")
 }
 
-/// The one-IR expansion: `Err` when the lowering does not take the body (then the
-/// route decides), with its errors (`None` when the one IR was not tried: `tape` or
-/// `inline(..)`).
+/// The one-IR expansion: `Err` when the lowering does not take the body, with its
+/// refusal (`None` when the one IR was not tried: `tape` or `inline(..)`).
 fn one_ir(
     sig: &parse::Signature,
     args: &args::Args,
     block: &syn::Block,
-) -> Result<TokenStream, Option<syn::Error>> {
+) -> Result<TokenStream, Option<ctxt::Refusal>> {
     if args.tape || !args.inline.is_empty() {
         return Err(None);
     }
     let scratch = Ctxt::new();
     let primal = lower::lower(&scratch, sig, block);
-    scratch.check().map_err(Some)?;
+    scratch.refusal().map_err(Some)?;
     Ok(companions(&primal, sig))
-}
-
-/// The message of a one-IR refusal to show in the tape warning (the first error).
-fn refusal(e: &syn::Error) -> Option<(proc_macro2::Span, String)> {
-    let first = e.clone().into_iter().next()?;
-    // The warning says how to keep the tape; the lowering's own hint would repeat it.
-    let msg = strip_tape_hint(&first.to_string());
-    Some((first.span(), msg))
 }
 
 /// `NAME_grad` (for a float result) and `NAME_vjp` of a lowered primal. For a function
@@ -338,29 +352,6 @@ fn companions(primal: &ir::Func, sig: &parse::Signature) -> TokenStream {
     }
     out.extend(vjp);
     out
-}
-
-/// The static expansion when the one IR did not take the body: its errors (`why`) are
-/// the answer; without them (the one IR was not tried), the lowering's.
-fn static_path(
-    cx: &Ctxt,
-    sig: &parse::Signature,
-    block: &syn::Block,
-    why: Option<syn::Error>,
-) -> TokenStream {
-    match why {
-        Some(e) => {
-            cx.syn_error(e);
-            TokenStream::new()
-        }
-        None => {
-            let primal = lower::lower(cx, sig, block);
-            if cx.has_errors() {
-                return TokenStream::new();
-            }
-            companions(&primal, sig)
-        }
-    }
 }
 
 /// The IR of a function, for tests and inspection: the primal as lowered, then the

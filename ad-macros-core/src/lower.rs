@@ -26,6 +26,9 @@ use syn::{Expr, Lit, Pat, Stmt};
 
 mod chains;
 mod exits;
+mod neither;
+
+pub use neither::check;
 
 /// Lowers the body of `item` against its signature model. Errors go to `cx`.
 pub fn lower(cx: &Ctxt, sig: &Signature, block: &syn::Block) -> Func {
@@ -58,8 +61,8 @@ pub fn lower(cx: &Ctxt, sig: &Signature, block: &syn::Block) -> Func {
     };
     let desugared = match exits::desugar(block, &sig.ret, placeholder) {
         Some(Ok(b)) => Some(b),
-        Some(Err(e)) => {
-            cx.syn_error(e);
+        Some(Err(errors)) => {
+            cx.absorb(errors);
             None
         }
         None => None,
@@ -123,8 +126,6 @@ struct Lower<'a> {
     trust_tail: bool,
 }
 
-const TAPE_HINT: &str = "use #[differentiable(tape)]";
-
 impl Lower<'_> {
     fn push(&mut self, op: Op, ty: Ty, span: Span) -> Id {
         let id = self.push_one(op, ty, span);
@@ -161,6 +162,18 @@ impl Lower<'_> {
         self.push(Op::Error, Ty::Opaque, span)
     }
 
+    /// [`Lower::error`] for a construct that the tape takes ([`Ctxt::not_yet_at`]).
+    fn not_yet(&mut self, tokens: impl ToTokens, msg: impl std::fmt::Display) -> Id {
+        let tokens = tokens.into_token_stream();
+        let span = tokens
+            .clone()
+            .into_iter()
+            .next()
+            .map_or_else(Span::call_site, |t| t.span());
+        self.cx.not_yet_spanned_by(tokens, msg);
+        self.push(Op::Error, Ty::Opaque, span)
+    }
+
     fn opaque(&mut self, tokens: TokenStream, ty: Ty, span: Span) -> Id {
         let idx = self.func.opaque.len() as u32;
         self.func.opaque.push(tokens);
@@ -194,6 +207,14 @@ impl Lower<'_> {
                 Stmt::Expr(e, _) => {
                     self.expr_or_unit(e, None);
                 }
+                // `const N: T = e;` reads as `let N: T = e;` (its value is a constant).
+                Stmt::Item(syn::Item::Const(c)) => {
+                    let (name, ty, init) = (&c.ident, &c.ty, &c.expr);
+                    let stmt: Stmt = syn::parse_quote_spanned!(c.span()=> let #name: #ty = #init;);
+                    if let Stmt::Local(local) = &stmt {
+                        self.local(local);
+                    }
+                }
                 Stmt::Item(item) => {
                     self.error(item, "items inside a #[differentiable] function are not supported; move the item out of the function");
                 }
@@ -209,9 +230,9 @@ impl Lower<'_> {
 
     fn macro_error(&mut self, mac: &syn::Macro) -> Id {
         let name = mac.path.to_token_stream().to_string().replace(' ', "");
-        self.error(
+        self.not_yet(
             mac,
-            format!("macro `{name}!` is not supported by the static path of #[differentiable], which cannot see through macros; compute the value outside the function or {TAPE_HINT}"),
+            format!("macro `{name}!` is not supported by the static path of #[differentiable], which cannot see through macros; compute the value outside the function"),
         )
     }
 
@@ -237,12 +258,12 @@ impl Lower<'_> {
                     (pi.ident.clone(), Some(&*pt.ty))
                 }
                 other => {
-                    self.error(other, "this `let` pattern is not supported by the static path of #[differentiable]; bind one name per `let`");
+                    self.not_yet(other, "this `let` pattern is not supported by the static path of #[differentiable]; bind one name per `let`");
                     return;
                 }
             },
             other => {
-                self.error(other, "this `let` pattern is not supported by the static path of #[differentiable]; bind one name per `let`");
+                self.not_yet(other, "this `let` pattern is not supported by the static path of #[differentiable]; bind one name per `let`");
                 return;
             }
         };
@@ -253,7 +274,7 @@ impl Lower<'_> {
                 Some((Ty::Slice(f), false)) => Some(Ty::Buf(f)),
                 Some((k, false)) | Some((k @ Ty::Tensor(_), true)) => Some(k),
                 _ => {
-                    self.error(t, "this type is not supported by the static path of #[differentiable]; locals are `f32`, `f64`, `Tensor`, integers and `bool`");
+                    self.not_yet(t, "this type is not supported by the static path of #[differentiable]; locals are `f32`, `f64`, `Tensor`, integers and `bool`");
                     None
                 }
             },
@@ -264,7 +285,7 @@ impl Lower<'_> {
                 let mut names = Vec::new();
                 assigned_in_expr(&c.body, &mut names);
                 if let Some(n) = names.iter().find(|n| self.lookup(n).is_some()) {
-                    self.error(c, format!("this closure assigns `{n}`; the static path of #[differentiable] inlines closures that only compute a value"));
+                    self.not_yet(c, format!("this closure assigns `{n}`; the static path of #[differentiable] inlines closures that only compute a value"));
                     return;
                 }
                 self.env.push(Slot {
@@ -279,7 +300,7 @@ impl Lower<'_> {
             None => None,
             Some(init) => {
                 if let Some((_, diverge)) = &init.diverge {
-                    self.error(
+                    self.not_yet(
                         diverge,
                         "`let ... else` is not supported by the static path of #[differentiable]",
                     );
@@ -290,7 +311,7 @@ impl Lower<'_> {
                     None => self.expr(&init.expr, None),
                 };
                 if matches!(expect, Some(Ty::Buf(_))) && !self.func.node(id).ty.is_memory() {
-                    self.error(&init.expr, "a `Vec` or array local is built with `vec![..]`, `[x; N]` or `[a, b, ..]` on the static path");
+                    self.not_yet(&init.expr, "a `Vec` or array local is built with `vec![..]`, `[x; N]` or `[a, b, ..]` on the static path");
                 }
                 self.func.nodes[id.idx()]
                     .hint
@@ -395,7 +416,7 @@ impl Lower<'_> {
                 }
             }
             _ => {
-                self.error(place, format!("assignment to this place is not supported by the static path of #[differentiable]; assign to a local variable or {TAPE_HINT}"));
+                self.not_yet(place, "assignment to this place is not supported by the static path of #[differentiable]; assign to a local variable");
             }
         }
     }
@@ -444,9 +465,9 @@ impl Lower<'_> {
                 self.expr_or_unit(e, None);
                 self.error(e, "an assignment has no value; put the assigned variable after it")
             }
-            Expr::Closure(c) => self.error(
+            Expr::Closure(c) => self.not_yet(
                 c,
-                format!("closures are not supported by the static path of #[differentiable]; write a separate #[differentiable] function and call it, or {TAPE_HINT}"),
+                "closures are not supported by the static path of #[differentiable]; write a separate #[differentiable] function and call it",
             ),
             Expr::Macro(m) if m.mac.path.is_ident("vec") => self.vec_macro(&m.mac, expect),
             Expr::Macro(m) if is_debug_macro(&m.mac) => {
@@ -454,21 +475,21 @@ impl Lower<'_> {
                 self.opaque(quote::quote!(()), Ty::Opaque, m.span())
             }
             Expr::Macro(m) => self.macro_error(&m.mac),
-            Expr::ForLoop(f) => self.error(
+            Expr::ForLoop(f) => self.not_yet(
                 f.for_token,
-                format!("`for` loops are not supported by the static path of #[differentiable] yet; {TAPE_HINT}"),
+                "`for` loops are not supported by the static path of #[differentiable] yet",
             ),
-            Expr::While(w) => self.error(
+            Expr::While(w) => self.not_yet(
                 w.while_token,
-                format!("`while` loops are not supported by the static path of #[differentiable] yet; {TAPE_HINT}"),
+                "`while` loops are not supported by the static path of #[differentiable] yet",
             ),
-            Expr::Loop(l) => self.error(
+            Expr::Loop(l) => self.not_yet(
                 l.loop_token,
-                format!("`loop` is not supported by the static path of #[differentiable] yet; {TAPE_HINT}"),
+                "`loop` is not supported by the static path of #[differentiable] yet",
             ),
-            Expr::Return(r) => self.error(
+            Expr::Return(r) => self.not_yet(
                 r.return_token,
-                format!("early `return` is not supported by the static path of #[differentiable]; make the value the last expression of the body or {TAPE_HINT}"),
+                "early `return` is not supported by the static path of #[differentiable]; make the value the last expression of the body",
             ),
             Expr::Index(i) => match self.place(i) {
                 Some((buf, idx)) => {
@@ -498,17 +519,17 @@ impl Lower<'_> {
                 r,
                 "`&mut` references are not supported by the static path of #[differentiable]",
             ),
-            Expr::Field(f) => self.error(
+            Expr::Field(f) => self.not_yet(
                 f,
-                format!("field access is not supported by the static path of #[differentiable]; pass the field as a parameter or {TAPE_HINT}"),
+                "field access is not supported by the static path of #[differentiable]; pass the field as a parameter",
             ),
-            Expr::Tuple(t) => self.error(
+            Expr::Tuple(t) => self.not_yet(
                 t,
                 "tuples are not supported by the static path of #[differentiable]; a differentiable function returns one float",
             ),
-            other => self.error(
+            other => self.not_yet(
                 other,
-                format!("this expression is not supported by the static path of #[differentiable]; {TAPE_HINT}"),
+                "this expression is not supported by the static path of #[differentiable]",
             ),
         }
     }
@@ -565,7 +586,7 @@ impl Lower<'_> {
             if let Some(ident) = p.path.get_ident() {
                 if let Some(i) = self.lookup(&ident.to_string()) {
                     if self.env[i].closure.is_some() {
-                        return self.error(ident, format!("the closure `{ident}` is only called on the static path of #[differentiable]; call it, as in `{ident}(x)`"));
+                        return self.not_yet(ident, format!("the closure `{ident}` is only called on the static path of #[differentiable]; call it, as in `{ident}(x)`"));
                     }
                     return match self.env[i].id {
                         Some(id) => id,
@@ -665,7 +686,7 @@ impl Lower<'_> {
             }
             return match name.as_str() {
                 "len" if m.args.is_empty() => self.len_of(recv, m.span()),
-                _ => self.error(&m.method, format!("method `{name}` of a slice or buffer is not supported here by the static path of #[differentiable] yet; write a loop over its indices (`for i in 0..x.len()`) or elements (`for v in x.iter()`)")),
+                _ => self.not_yet(&m.method, format!("method `{name}` of a slice or buffer is not supported here by the static path of #[differentiable] yet; write a loop over its indices (`for i in 0..x.len()`) or elements (`for v in x.iter()`)")),
             };
         }
         if name == "clone" && m.args.is_empty() {
@@ -692,19 +713,20 @@ impl Lower<'_> {
                 self.push(Op::Math(f, args), recv_ty, m.method.span())
             }
             None => {
-                // Advise the tape only for the methods it has.
-                let otherwise = if TAPE_SCALAR_METHODS.contains(&name.as_str()) {
-                    format!("; the tape has it: {TAPE_HINT}")
+                let msg = format!(
+                    "method `{name}` is not supported by the static path of #[differentiable]; the float methods it differentiates are {}, plus `detach`",
+                    supported_list()
+                );
+                // The tape is advised only for the methods it has, and for methods of
+                // values that are not floats (`v.push(x)` on a `Vec::new()`), which it
+                // runs as written.
+                if !matches!(recv_ty, Ty::Float(_)) {
+                    self.not_yet(&m.method, format!("method `{name}` of this value is not supported by the static path of #[differentiable]"))
+                } else if TAPE_SCALAR_METHODS.contains(&name.as_str()) {
+                    self.not_yet(&m.method, msg)
                 } else {
-                    String::from(" (the tape has the same ones)")
-                };
-                self.error(
-                    &m.method,
-                    format!(
-                        "method `{name}` is not supported by the static path of #[differentiable]; the float methods it differentiates are {}, plus `detach`{otherwise}",
-                        supported_list()
-                    ),
-                )
+                    self.error(&m.method, format!("{msg} (the tape has the same ones)"))
+                }
             }
         }
     }
@@ -829,18 +851,15 @@ impl Lower<'_> {
                         .map(|f| format!("`{}`", f.name()))
                         .collect::<Vec<_>>()
                         .join(", ");
-                    // Advise the tape only for the methods it has.
-                    let otherwise = if TAPE_TENSOR_METHODS.contains(&name.as_str()) {
-                        format!("; the tape has it: {TAPE_HINT}")
-                    } else {
-                        String::new()
-                    };
-                    self.cx.error_spanned_by(
-                        &m.method,
-                        format!(
-                            "method `{name}` of a tensor is not supported by the static path of #[differentiable]; it differentiates `matmul`, `dot`, `t`, `reshape`, `sum`, `mean`, `norm`, `max`, `min`, `sum_axis`, `mean_axis`, `max_axis`, `min_axis`, `maximum`, `minimum`, `atan2`, `hypot`, `detach` and {fns}{otherwise}"
-                        ),
+                    let msg = format!(
+                        "method `{name}` of a tensor is not supported by the static path of #[differentiable]; it differentiates `matmul`, `dot`, `t`, `reshape`, `sum`, `mean`, `norm`, `max`, `min`, `sum_axis`, `mean_axis`, `max_axis`, `min_axis`, `maximum`, `minimum`, `atan2`, `hypot`, `detach` and {fns}"
                     );
+                    // The tape is advised only for the methods it has.
+                    if TAPE_TENSOR_METHODS.contains(&name.as_str()) {
+                        self.cx.not_yet_spanned_by(&m.method, msg);
+                    } else {
+                        self.cx.error_spanned_by(&m.method, msg);
+                    }
                     // Taken for a tensor, so that a method called on it is not
                     // reported as well.
                     self.push(Op::Error, tensor, span)
@@ -871,7 +890,7 @@ impl Lower<'_> {
         let path = match &*c.func {
             Expr::Path(p) if p.qself.is_none() => &p.path,
             other => {
-                return self.error(other, format!("only calls of named functions are supported by the static path of #[differentiable]; {TAPE_HINT}"));
+                return self.not_yet(other, "only calls of named functions are supported by the static path of #[differentiable]");
             }
         };
         // `f64::sin(x)`, `f32::max(a, b)`: the method form.
@@ -937,6 +956,10 @@ impl Lower<'_> {
         if let Some(ft) = tensor_constructor(path, self.sig.float) {
             return self.tensor_constant(c, ft);
         }
+        // `Vec::new()`, `Vec::with_capacity(n)`: a `Vec` that grows.
+        if path.segments.len() == 2 && path.segments[0].ident == "Vec" {
+            return self.not_yet(c, "a `Vec` that grows (`Vec::new`, `Vec::with_capacity` and `push`) is not supported by the static path of #[differentiable] yet; make it `vec![0.0; n]` and write its elements (`v[i] = x`)");
+        }
         if path.segments.iter().any(|s| !s.arguments.is_none()) {
             return self.error(path, "generic arguments on a called function are not supported by the static path of #[differentiable]");
         }
@@ -961,7 +984,7 @@ impl Lower<'_> {
             _ if !tensor_args => Ty::Float(self.sig.float),
             _ => {
                 let callee = path.to_token_stream().to_string().replace(' ', "");
-                self.cx.error_at(span, format!(
+                self.cx.not_yet_at(span, format!(
                     "the static path of #[differentiable] cannot tell whether `{callee}(..)` returns a scalar or a tensor; bind the result with its type, as in `let y: Tensor = {callee}(..);` or `let y: f64 = {callee}(..);`"
                 ));
                 return self.push(Op::Error, Ty::Opaque, span);
@@ -974,7 +997,7 @@ impl Lower<'_> {
             // tester, seed 23).
             if let Some(&m) = args.iter().find(|&&a| self.func.node(a).ty.is_memory()) {
                 let at = self.func.node(m).span;
-                self.cx.error_at(at, format!("a call with a tensor result and a slice, `Vec` or array argument is not supported by the static path of #[differentiable] yet; pass the elements as floats, or {TAPE_HINT}"));
+                self.cx.not_yet_at(at, "a call with a tensor result and a slice, `Vec` or array argument is not supported by the static path of #[differentiable] yet; pass the elements as floats");
             }
             // The reverse sweep calls `NAME_vjp` with the result's adjoint as the seed.
             return self.push(
@@ -1154,7 +1177,7 @@ impl Lower<'_> {
     /// The buffer and index of `b[i]`, where `b` is a slice parameter or a buffer.
     fn place(&mut self, ix: &syn::ExprIndex) -> Option<(Id, Id)> {
         if matches!(&*ix.index, Expr::Range(_)) {
-            self.error(
+            self.not_yet(
                 ix,
                 "sub-slices are not supported here by the static path of #[differentiable] yet",
             );
@@ -1162,7 +1185,7 @@ impl Lower<'_> {
         }
         let buf = self.expr(&ix.expr, None);
         if !self.func.node(buf).ty.is_memory() {
-            self.error(&ix.expr, "only slices, `Vec`s and arrays of floats can be indexed on the static path of #[differentiable]");
+            self.not_yet(&ix.expr, "only slices, `Vec`s and arrays of floats can be indexed on the static path of #[differentiable]");
             return None;
         }
         let i = self.expr(&ix.index, Some(Ty::Int));
@@ -1291,7 +1314,7 @@ impl Lower<'_> {
                 if let Expr::Range(range) = &*ix.index {
                     let buf = self.expr(&ix.expr, None);
                     if !self.func.node(buf).ty.is_memory() {
-                        return self.error(&ix.expr, "only slices, `Vec`s and arrays of floats have sub-slices on the static path of #[differentiable]");
+                        return self.not_yet(&ix.expr, "only slices, `Vec`s and arrays of floats have sub-slices on the static path of #[differentiable]");
                     }
                     let span = r.span();
                     let lo = match &range.start {
@@ -1324,7 +1347,7 @@ impl Lower<'_> {
         if matches!(self.func.node(buf).ty, Ty::Buf(_)) {
             return true;
         }
-        self.error(place, "a parameter cannot be written on the static path of #[differentiable]; copy it into a local buffer first");
+        self.not_yet(place, "a parameter cannot be written on the static path of #[differentiable]; copy it into a local buffer first");
         false
     }
 
@@ -1338,7 +1361,7 @@ impl Lower<'_> {
             .find(|&&a| !matches!(self.func.node(a).ty, Ty::Float(_) | Ty::Opaque))
         {
             let span = self.func.node(bad).span;
-            self.cx.error_at(span, "the elements of a local array or `Vec` must be floats on the static path of #[differentiable]");
+            self.cx.not_yet_at(span, "the elements of a local array or `Vec` must be floats on the static path of #[differentiable]");
         }
         self.push(Op::Elems(items, array), Ty::Buf(ft), span)
     }
@@ -1348,7 +1371,7 @@ impl Lower<'_> {
             Ty::Float(ft) => ft,
             Ty::Opaque => self.sig.float,
             _ => {
-                self.cx.error_at(span, "the elements of a local array or `Vec` must be floats on the static path of #[differentiable]");
+                self.cx.not_yet_at(span, "the elements of a local array or `Vec` must be floats on the static path of #[differentiable]");
                 self.sig.float
             }
         };
@@ -1421,7 +1444,7 @@ impl Lower<'_> {
     /// first argument, then every outer variable the body assigns is carried.
     fn for_loop(&mut self, f: &syn::ExprForLoop) {
         if let Some(l) = &f.label {
-            self.error(
+            self.not_yet(
                 l,
                 "loop labels are not supported by the static path of #[differentiable] yet",
             );
@@ -1462,14 +1485,14 @@ impl Lower<'_> {
         span: Span,
     ) {
         if let Some(l) = label {
-            self.error(
+            self.not_yet(
                 l,
                 "loop labels are not supported by the static path of #[differentiable] yet",
             );
             return;
         }
         if let Some(Expr::Let(l)) = cond {
-            self.error(l, "`while let` is not supported by the static path of #[differentiable]; write a `while` over a condition, or a `for` loop");
+            self.not_yet(l, "`while let` is not supported by the static path of #[differentiable]; write a `while` over a condition, or a `for` loop");
             return;
         }
         let lo = self.int_lit(0, span);
@@ -1549,7 +1572,7 @@ impl Lower<'_> {
             let ty = self.func.node(id).ty;
             if !matches!(ty, Ty::Float(_) | Ty::Int | Ty::Bool | Ty::Tensor(_)) {
                 let name = self.env[i].name.clone();
-                self.error(&body, format!("`{name}` is assigned inside a loop; the static path of #[differentiable] carries scalars and tensors through loops, not this value"));
+                self.not_yet(&body, format!("`{name}` is assigned inside a loop; the static path of #[differentiable] carries scalars and tensors through loops, not this value"));
                 return;
             }
             inits.push(id);
@@ -1696,7 +1719,7 @@ impl Lower<'_> {
             .last()
             .map_or(true, |r| pure(&self.func, &r[before..]));
         if !pure {
-            self.error(e, "a loop condition must only compute a `bool` (no loops, no writes); compute it before the loop and at the end of the body");
+            self.not_yet(e, "a loop condition must only compute a `bool` (no loops, no writes); compute it before the loop and at the end of the body");
         }
         if self.func.node(c).ty != Ty::Bool {
             self.error(e, "a loop condition must be a `bool`");
@@ -1722,7 +1745,7 @@ impl Lower<'_> {
             Expr::Group(g) => self.loop_header(&g.expr),
             Expr::Range(r) => {
                 let (Some(a), Some(b)) = (&r.start, &r.end) else {
-                    self.error(
+                    self.not_yet(
                         r,
                         "a `for` range needs both ends on the static path of #[differentiable]",
                     );
@@ -1742,7 +1765,7 @@ impl Lower<'_> {
             Expr::MethodCall(m) if m.method == "rev" && m.args.is_empty() => {
                 let mut h = self.loop_header(&m.receiver)?;
                 if h.step.is_some() || h.elems.is_some_and(|e| e.1) {
-                    self.error(&m.method, "`rev` after `step_by` or `enumerate` is not supported by the static path of #[differentiable] yet");
+                    self.not_yet(&m.method, "`rev` after `step_by` or `enumerate` is not supported by the static path of #[differentiable] yet");
                     return None;
                 }
                 h.rev = !h.rev;
@@ -1751,7 +1774,7 @@ impl Lower<'_> {
             Expr::MethodCall(m) if m.method == "step_by" && m.args.len() == 1 => {
                 let mut h = self.loop_header(&m.receiver)?;
                 if h.step.is_some() {
-                    self.error(
+                    self.not_yet(
                         &m.method,
                         "`step_by` twice is not supported by the static path of #[differentiable]",
                     );
@@ -1768,7 +1791,7 @@ impl Lower<'_> {
                         Some(h)
                     }
                     _ => {
-                        self.error(&m.method, "`enumerate` of this iterator is not supported by the static path of #[differentiable] yet");
+                        self.not_yet(&m.method, "`enumerate` of this iterator is not supported by the static path of #[differentiable] yet");
                         None
                     }
                 }
@@ -1779,7 +1802,7 @@ impl Lower<'_> {
             Expr::Reference(r) if r.mutability.is_none() => self.slice_header(&r.expr),
             Expr::Path(_) => self.slice_header(e),
             other => {
-                self.error(other, format!("this `for` iterator is not supported by the static path of #[differentiable] yet; {TAPE_HINT}"));
+                self.not_yet(other, "this `for` iterator is not supported by the static path of #[differentiable] yet");
                 None
             }
         }
@@ -1788,7 +1811,7 @@ impl Lower<'_> {
     fn slice_header(&mut self, e: &Expr) -> Option<Header> {
         let x = self.expr(e, None);
         if !self.func.node(x).ty.is_memory() {
-            self.error(e, "a `for` over values walks a slice, `Vec` or array of floats on the static path of #[differentiable]");
+            self.not_yet(e, "a `for` over values walks a slice, `Vec` or array of floats on the static path of #[differentiable]");
             return None;
         }
         let span = e.span();
@@ -1851,9 +1874,18 @@ impl Lower<'_> {
     /// the arms become `if t0 { a0 } else if t1 { a1 } else { last }`.
     fn match_(&mut self, m: &syn::ExprMatch, expect: Option<Ty>) -> Option<Id> {
         let scrut = self.expr(&m.expr, None);
-        if self.func.node(scrut).ty.is_differentiable() {
-            self.error(&m.expr, "`match` on a float or tensor is not supported by the static path of #[differentiable]; compare with `if`");
-            return None;
+        // On a float, only an arm that matches everything (`_`, a name) is taken.
+        let catch_all = m.arms.first().is_some_and(|a| {
+            a.guard.is_none()
+                && match &a.pat {
+                    Pat::Wild(_) => true,
+                    Pat::Ident(pi) => pi.subpat.is_none() && pi.by_ref.is_none(),
+                    _ => false,
+                }
+        });
+        if self.func.node(scrut).ty.is_differentiable() && !catch_all {
+            // An error node, so that the `match` is not also reported as having no value.
+            return Some(self.error(&m.expr, "`match` on a float or tensor is not supported by the static path of #[differentiable]; compare with `if`"));
         }
         let span = m.match_token.span;
         let scope = self.env.len();
@@ -1874,7 +1906,7 @@ impl Lower<'_> {
                     )
                 }
                 other => {
-                    self.error(other, "this pattern is not supported by the static path of #[differentiable]; a `match` there is on integers, `bool`s and field-less enums");
+                    self.not_yet(other, "this pattern is not supported by the static path of #[differentiable]; a `match` there is on integers, `bool`s and field-less enums");
                     return None;
                 }
             };

@@ -571,7 +571,7 @@ impl VisitMut for Rewrite<'_> {
         self.block_tail(b);
     }
 
-    // Items are rejected before this runs (`route::check`); never rewrite inside one.
+    // Items are rejected before this runs (`lower::check`); never rewrite inside one.
     fn visit_item_mut(&mut self, _: &mut syn::Item) {}
 
     fn visit_expr_macro_mut(&mut self, m: &mut syn::ExprMacro) {

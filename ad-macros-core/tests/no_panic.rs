@@ -388,16 +388,13 @@ fn corpus() -> Vec<(TokenStream, syn::ItemFn)> {
     fns
 }
 
-/// Whether `#[differentiable(static)]` must reject the function: its default route is
-/// the tape because of a construct the static path does not take. Not an integer
-/// type's call (`usize::min(n, 3)`): the static path passes those on as written, to
-/// be typed by rustc.
+/// Whether `#[differentiable(static)]` must reject the function: it takes the tape
+/// unasked, because the lowering refused a construct that the tape takes.
 fn tape_only(f: &syn::ItemFn) -> bool {
-    use ad_macros_core::route::{Construct, Reason, Route};
-    match ad_macros_core::route_of(TokenStream::new(), f.to_token_stream()) {
-        Ok(Route::Tape(Reason::Construct(c, _))) => c != Construct::IntCall,
-        _ => false,
-    }
+    matches!(
+        ad_macros_core::route_of(TokenStream::new(), f.to_token_stream()),
+        Ok(ad_macros_core::Route::Tape(Some(_)))
+    )
 }
 
 #[test]
@@ -432,14 +429,17 @@ fn the_functions_as_written_expand_cleanly() {
                 "#[differentiable({opts})] {name}: {errors:?}"
             );
         }
-        // A construct that sends the function to the tape is an error under `static`.
-        // (The converse does not hold: the static path may reject a body for reasons
-        // of its own, such as a call whose result kind it cannot tell.)
+        // A construct that sends the function to the tape is an error under `static`,
+        // and that error says the tape takes it.
         if tape_only(&f) {
             let errors = expand_checked(&quote!(static), &tokens, Some(&name)).errors;
             assert!(
                 !errors.is_empty(),
                 "#[differentiable(static)] {name} accepted"
+            );
+            assert!(
+                errors.iter().all(|e| e.contains("the tape takes it")),
+                "#[differentiable(static)] {name}: {errors:?}"
             );
             static_rejected += 1;
         }

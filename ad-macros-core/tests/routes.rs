@@ -1,8 +1,9 @@
 //! The route of every `#[differentiable]` function of `tests/grad_tape_fallback.rs`,
 //! pinned: that file checks gradients, and would still pass if a function silently
-//! moved from the tape to the static path or back. The expected routes follow the
-//! rules of the crate docs ("Which functions take the tape"), one function per
-//! construct.
+//! moved from the tape to the static path or back. A function takes the tape unasked
+//! exactly when the lowering refuses only constructs that the tape takes (the crate
+//! docs, "Which functions take the tape"); its route is pinned with a piece of the
+//! lowering's message.
 
 use proc_macro2::TokenStream;
 use quote::ToTokens;
@@ -20,9 +21,9 @@ const CALLS_EXPECTED: &[(&str, &str)] = &[
     ("vec_energy", "static"),
     ("arr_energy", "static"),
     ("lse_scaled", "static"),
-    ("last_twice", "tape: Iterator"),
-    ("get_sum", "tape: Iterator"),
-    ("clone_index", "tape: Iterator"),
+    ("last_twice", "tape: method `last`"),
+    ("get_sum", "tape: method `get`"),
+    ("clone_index", "tape: method `first`"),
     ("mixed_default", "static"),
     ("local_array_default", "static"),
     ("vec_call_default", "static"),
@@ -32,7 +33,7 @@ const CALLS_EXPECTED: &[(&str, &str)] = &[
     ("calls_tensor_between_tape", "tape"),
 ];
 
-/// Function name -> "static", "tape" (forced) or "tape: <Construct>".
+/// Function name -> "static", "tape" (asked for) or "tape: <a piece of the refusal>".
 const EXPECTED: &[(&str, &str)] = &[
     ("by_mode", "static"),
     ("by_mode_static", "static"),
@@ -44,14 +45,14 @@ const EXPECTED: &[(&str, &str)] = &[
     ("variance_static", "static"),
     ("with_closures", "static"),
     ("with_closures_static", "static"),
-    ("uses_cube", "tape: Inline"),
+    ("uses_cube", "tape"),
     ("uses_cube_static", "static"),
-    ("prefix_energy", "tape: LocalVec"),
+    ("prefix_energy", "tape: a `Vec` that grows"),
     ("prefix_energy_static", "static"),
     ("smoothed", "static"),
     ("smoothed_static", "static"),
     // `for xi in x` over a slice parameter is static; the sub-slice `&x[1..]` is not.
-    ("reborrow", "tape: Iterator"),
+    ("reborrow", "tape: sub-slices"),
     ("reborrow_static", "static"),
     ("labeled", "static"),
     ("labeled_static", "static"),
@@ -61,16 +62,25 @@ const EXPECTED: &[(&str, &str)] = &[
     ("capped_power_static", "static"),
     // A straight-line tensor body without an option.
     ("layer", "static"),
-    ("layers", "tape: TensorControl"),
+    ("layers", "tape: cannot tell whether `layer(..)`"),
     ("layers_static", "static"),
 ];
 
-fn describe(route: ad_macros_core::route::Route) -> String {
-    use ad_macros_core::route::{Reason, Route};
+fn describe(route: ad_macros_core::Route) -> String {
+    use ad_macros_core::Route;
     match route {
         Route::Static => "static".to_string(),
-        Route::Tape(Reason::Forced) => "tape".to_string(),
-        Route::Tape(Reason::Construct(c, _)) => format!("tape: {c:?}"),
+        Route::Tape(None) => "tape".to_string(),
+        Route::Tape(Some(why)) => format!("tape: {why}"),
+    }
+}
+
+/// Whether a route (as [`describe`] gives it) is the one expected: the same, or for
+/// an unasked tape, a refusal that contains the expected piece.
+fn matches(want: &str, got: &str) -> bool {
+    match (want.strip_prefix("tape: "), got.strip_prefix("tape: ")) {
+        (Some(piece), Some(why)) => why.contains(piece),
+        _ => want == got,
     }
 }
 
@@ -141,7 +151,7 @@ fn every_function_of_grad_tape_fallback_takes_its_expected_route() {
         };
         match expected.get(name.as_str()) {
             None => problems.push(format!("{name}: not in EXPECTED (its route: {got})")),
-            Some(want) if *want != got => {
+            Some(want) if !matches(want, &got) => {
                 problems.push(format!("{name}: expected {want}, got {got}"))
             }
             Some(_) => {}
@@ -178,7 +188,7 @@ fn calls_with_slice_and_array_arguments_take_the_static_path() {
         };
         match expected.get(name.as_str()) {
             None => problems.push(format!("{name}: not in CALLS_EXPECTED (its route: {got})")),
-            Some(want) if *want != got => {
+            Some(want) if !matches(want, &got) => {
                 problems.push(format!("{name}: expected {want}, got {got}"))
             }
             Some(_) => {}
@@ -197,14 +207,42 @@ fn route_of_reports_options_and_rejections() {
     use quote::quote;
     let body = quote!(
         fn f(x: f64) -> f64 {
-            let p = (x, x);
-            p.0 * p.1
+            let mut s = 0.0;
+            let mut add = |v: f64| s += v;
+            add(x);
+            add(x * x);
+            s
         }
     );
     let route = |args| ad_macros_core::route_of(args, body.clone()).map(describe);
-    assert_eq!(route(quote!()), Ok("tape: Tuple".to_string()));
+    assert!(
+        matches!(route(quote!()), Ok(r) if matches("tape: this closure assigns `s`", &r)),
+        "{:?}",
+        route(quote!())
+    );
     assert_eq!(route(quote!(tape)), Ok("tape".to_string()));
-    assert_eq!(route(quote!(static)), Ok("static".to_string()));
+    // Under `static` the refusal is the error, and it says that the tape takes it.
+    let err = route(quote!(static)).unwrap_err();
+    assert!(
+        err.contains("this closure assigns `s`") && err.contains("the tape takes it"),
+        "{err}"
+    );
+    // A construct that neither path takes keeps the function off the tape; then no
+    // message advises the tape, not even that of the construct the tape would take.
+    let mixed = quote!(
+        fn f(x: f64) -> f64 {
+            let mut s = 0.0;
+            let mut add = |v: f64| s += v;
+            add(x);
+            s + x % 2.0
+        }
+    );
+    let err = ad_macros_core::route_of(quote!(), mixed).unwrap_err();
+    assert!(
+        err.contains("this closure assigns `s`") && err.contains("`%` on floats"),
+        "{err}"
+    );
+    assert!(!err.contains("tape"), "{err}");
     // A rejection that comes before the route (an unknown option; a construct that
     // neither path takes) is an `Err` with the message, as `expand` reports it.
     let err = route(quote!(frobnicate)).unwrap_err();

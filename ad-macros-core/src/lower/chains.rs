@@ -107,7 +107,7 @@ impl Lower<'_> {
             Expr::Group(g) => self.stream(&g.expr),
             Expr::Range(r) => {
                 let (Some(a), Some(b)) = (&r.start, &r.end) else {
-                    self.error(r, "a range in an iterator chain needs both ends on the static path of #[differentiable]");
+                    self.not_yet(r, "a range in an iterator chain needs both ends on the static path of #[differentiable]");
                     return None;
                 };
                 let lo = self.expr(a, Some(Ty::Int));
@@ -134,7 +134,7 @@ impl Lower<'_> {
     fn memory_stream(&mut self, e: &Expr) -> Option<Stream> {
         let x = self.expr(e, None);
         if !self.func.node(x).ty.is_memory() {
-            self.error(e, "an iterator chain on the static path of #[differentiable] walks a range, a slice, a `Vec` or an array of floats");
+            self.not_yet(e, "an iterator chain on the static path of #[differentiable] walks a range, a slice, a `Vec` or an array of floats");
             return None;
         }
         let span = e.span();
@@ -169,7 +169,7 @@ impl Lower<'_> {
                 let a = self.stream(&m.receiver)?;
                 let b = self.stream(&m.args[0])?;
                 if !plain(&a) || !plain(&b) {
-                    self.error(&m.method, "`zip` of a reversed or stepped iterator is not supported by the static path of #[differentiable] yet");
+                    self.not_yet(&m.method, "`zip` of a reversed or stepped iterator is not supported by the static path of #[differentiable] yet");
                     return None;
                 }
                 let na = self.int_bin(BinOp::Sub, a.hi, a.lo, span);
@@ -196,7 +196,7 @@ impl Lower<'_> {
             ("enumerate", 0) => {
                 let mut s = self.stream(&m.receiver)?;
                 if !plain(&s) {
-                    self.error(&m.method, "`enumerate` of a reversed or stepped iterator is not supported by the static path of #[differentiable] yet; enumerate first");
+                    self.not_yet(&m.method, "`enumerate` of a reversed or stepped iterator is not supported by the static path of #[differentiable] yet; enumerate first");
                     return None;
                 }
                 let (lo, prev) = (s.lo, s.items);
@@ -215,7 +215,7 @@ impl Lower<'_> {
             ("rev", 0) => {
                 let mut s = self.stream(&m.receiver)?;
                 if s.step.is_some() {
-                    self.error(&m.method, "`rev` after `step_by` is not supported by the static path of #[differentiable] yet");
+                    self.not_yet(&m.method, "`rev` after `step_by` is not supported by the static path of #[differentiable] yet");
                     return None;
                 }
                 s.rev = !s.rev;
@@ -224,7 +224,7 @@ impl Lower<'_> {
             ("skip" | "take", 1) => {
                 let mut s = self.stream(&m.receiver)?;
                 if s.step.is_some() {
-                    self.error(&m.method, format!("`{name}` after `step_by` is not supported by the static path of #[differentiable] yet"));
+                    self.not_yet(&m.method, format!("`{name}` after `step_by` is not supported by the static path of #[differentiable] yet"));
                     return None;
                 }
                 // m = min(k, hi - lo) positions, from the end walked first.
@@ -242,7 +242,7 @@ impl Lower<'_> {
             ("step_by", 1) => {
                 let mut s = self.stream(&m.receiver)?;
                 if s.step.is_some() {
-                    self.error(
+                    self.not_yet(
                         &m.method,
                         "`step_by` twice is not supported by the static path of #[differentiable]",
                     );
@@ -258,7 +258,7 @@ impl Lower<'_> {
                     return None;
                 }
                 if matches!(self.func.node(x).op, Op::View(..)) {
-                    self.error(&m.receiver, format!("`{name}` of a sub-slice is not supported by the static path of #[differentiable] yet"));
+                    self.not_yet(&m.receiver, format!("`{name}` of a sub-slice is not supported by the static path of #[differentiable] yet"));
                     return None;
                 }
                 let w = self.expr(&m.args[0], Some(Ty::Int));
@@ -296,7 +296,7 @@ impl Lower<'_> {
                 })
             }
             _ => {
-                self.error(&m.method, format!("the iterator method `{name}` is not supported by the static path of #[differentiable] yet; write the loop out"));
+                self.not_yet(&m.method, format!("the iterator method `{name}` is not supported by the static path of #[differentiable] yet; write the loop out"));
                 None
             }
         }
@@ -314,7 +314,7 @@ impl Lower<'_> {
                 let mut names = Vec::new();
                 super::assigned_in_expr(&c.body, &mut names);
                 if let Some(n) = names.iter().find(|n| self.lookup(n).is_some()) {
-                    self.error(c, format!("this closure assigns `{n}`; the static path of #[differentiable] inlines closures that only compute a value"));
+                    self.not_yet(c, format!("this closure assigns `{n}`; the static path of #[differentiable] inlines closures that only compute a value"));
                     return None;
                 }
                 Some(c.clone())
@@ -431,7 +431,7 @@ impl Lower<'_> {
                 match items.as_slice() {
                     [v] => self.push(Op::Binary(op, acc, *v), init_ty, span),
                     _ => {
-                        self.cx.error_at(
+                        self.cx.not_yet_at(
                             span,
                             format!("`{name}` of pairs; `map` them to one value first"),
                         );

@@ -22,6 +22,7 @@
 //! loop bodies); one inside an expression with a value (`let y = if c { return a } else
 //! { b };`) is an error on its span.
 
+use crate::ctxt::Ctxt;
 use proc_macro2::Span;
 use quote::{format_ident, quote_spanned};
 use syn::spanned::Spanned;
@@ -34,7 +35,7 @@ pub(super) fn desugar(
     block: &Block,
     ret: &syn::Type,
     placeholder: Option<Expr>,
-) -> Option<Result<Block, syn::Error>> {
+) -> Option<Result<Block, Ctxt>> {
     if !has_exit(block) {
         return None;
     }
@@ -44,12 +45,13 @@ pub(super) fn desugar(
         returns: false,
         placeholder: placeholder.clone(),
         values: Vec::new(),
-        errors: None,
+        errors: Ctxt::new(),
     };
     let stmts = d.stmts(&block.stmts, true);
-    if let Some(e) = d.errors {
-        return Some(Err(e));
+    if d.errors.has_errors() {
+        return Some(Err(d.errors));
     }
+    let _ = d.errors.check();
     let mut out = Vec::new();
     if d.returns || !d.values.is_empty() {
         let span = block.span();
@@ -122,7 +124,7 @@ struct Desugar {
     placeholder: Option<Expr>,
     /// The variables that hold the values of `loop`s that are the body's tail.
     values: Vec<Ident>,
-    errors: Option<syn::Error>,
+    errors: Ctxt,
 }
 
 /// The flags a statement may set, which guard what follows it.
@@ -142,11 +144,12 @@ fn any(flags: &Flags, span: Span) -> Expr {
 
 impl Desugar {
     fn error(&mut self, span: Span, msg: &str) {
-        let e = syn::Error::new(span, msg);
-        match &mut self.errors {
-            Some(all) => all.combine(e),
-            None => self.errors = Some(e),
-        }
+        self.errors.error_at(span, msg);
+    }
+
+    /// An exit that the tape takes as written.
+    fn not_yet(&mut self, span: Span, msg: &str) {
+        self.errors.not_yet_at(span, msg);
     }
 
     /// A statement list. `valued`: the list ends with the function's result (the body,
@@ -213,7 +216,7 @@ impl Desugar {
                     match self.loops[l].value.clone() {
                         Some(var) => out.push(syn::parse_quote_spanned!(span=> #var = #v;)),
                         None => {
-                            self.error(span, "`break` with a value is supported by the static path of #[differentiable] in a `loop` that is the body's last expression; assign the value to a variable before the `break`");
+                            self.not_yet(span, "`break` with a value is supported by the static path of #[differentiable] in a `loop` that is the body's last expression; assign the value to a variable before the `break`");
                             return (vec![], Flags::new(), true);
                         }
                     }
@@ -426,7 +429,7 @@ impl Desugar {
         let mut f = Inside::default();
         f.visit_stmt(s);
         if let Some(span) = f.found {
-            self.error(span, "an exit inside an expression is not supported by the static path of #[differentiable]; write it as a statement of its own (`if c { return x; }`, `if c { break; }`)");
+            self.not_yet(span, "an exit inside an expression is not supported by the static path of #[differentiable]; write it as a statement of its own (`if c { return x; }`, `if c { break; }`)");
         }
     }
 
