@@ -1061,3 +1061,103 @@ fn const_items_are_constants() {
     // The fourth element is past `TERMS`: no gradient.
     assert_eq!(g[3], 0.0);
 }
+
+// Sub-slices outside call arguments: bound to a name, walked by iterator chains and
+// `for`, a view of a view, `windows` of a view, a buffer copied from a sub-slice.
+macro_rules! view_twins {
+    ($name:ident, $tape:ident) => {
+        #[differentiable(static)]
+        fn $name(x: &[f64]) -> f64 {
+            let n = x.len();
+            let mid = &x[1..n - 1];
+            let mut s = 0.0;
+            for i in 0..mid.len() {
+                s += mid[i] * x[i];
+            }
+            let tail: f64 = x[2..].iter().map(|v| *v * *v).sum();
+            for v in &x[..=1] {
+                s += v.sin();
+            }
+            let inner = &mid[1..];
+            s += inner[0] * inner[inner.len() - 1];
+            for w in mid.windows(2) {
+                s += w[0] * w[1];
+            }
+            let mut h = vec![0.0; 2];
+            h.copy_from_slice(&x[n - 2..]);
+            let hv = &h[1..];
+            s + tail + hv[0].exp()
+        }
+
+        #[differentiable(tape)]
+        fn $tape(x: &[f64]) -> f64 {
+            let n = x.len();
+            let mid = &x[1..n - 1];
+            let mut s = 0.0;
+            for i in 0..mid.len() {
+                s += mid[i] * x[i];
+            }
+            let tail: f64 = x[2..].iter().map(|v| *v * *v).sum();
+            for v in &x[..=1] {
+                s += v.sin();
+            }
+            let inner = &mid[1..];
+            s += inner[0] * inner[inner.len() - 1];
+            for w in mid.windows(2) {
+                s += w[0] * w[1];
+            }
+            let mut h = vec![0.0; 2];
+            h.copy_from_slice(&x[n - 2..]);
+            let hv = &h[1..];
+            s + tail + hv[0].exp()
+        }
+    };
+}
+view_twins!(views, views_tape);
+
+#[test]
+fn sub_slices_as_values() {
+    let x = point(6);
+    let (v, g) = views_grad(&x);
+    assert_eq!(v.to_bits(), views(&x).to_bits());
+    assert_close(&g, &fd(views, &x), "vs finite differences");
+    let (tv, tg) = views_tape_grad(&x);
+    assert_close(&[tv], &[v], "value vs tape");
+    assert_close(&g, &tg, "vs tape");
+}
+
+// `first`, `last` and `get` with `unwrap`, `copied`, `unwrap_or`, read as indexing.
+#[differentiable(static)]
+fn ends(x: &[f64]) -> f64 {
+    let a = *x.first().unwrap();
+    let b = x.last().copied().unwrap();
+    let mut s = a * b;
+    for i in 0..x.len() + 2 {
+        s += x.get(i).copied().unwrap_or(0.5) * (i as f64 + 1.0);
+        s += x.get(i / 2).unwrap().sin();
+    }
+    s + x.last().copied().unwrap_or(3.0) * x.first().cloned().expect("not empty")
+}
+
+// The tape's `Option<Var>` has no float default: the same function with `if`s.
+#[differentiable(tape)]
+fn ends_tape(x: &[f64]) -> f64 {
+    let n = x.len();
+    let mut s = x[0] * x[n - 1];
+    for i in 0..n + 2 {
+        s += if i < n { x[i] } else { 0.5 } * (i as f64 + 1.0);
+        s += x[i / 2].sin();
+    }
+    s + x[n - 1] * x[0]
+}
+
+#[test]
+fn first_last_and_get() {
+    let x = point(5);
+    let (v, g) = ends_grad(&x);
+    assert_eq!(v.to_bits(), ends(&x).to_bits());
+    assert_close(&g, &fd(ends, &x), "vs finite differences");
+    let (tv, tg) = ends_tape_grad(&x);
+    assert_close(&[tv], &[v], "value vs tape");
+    assert_close(&g, &tg, "vs tape");
+}

@@ -491,6 +491,10 @@ impl Lower<'_> {
                 r.return_token,
                 "early `return` is not supported by the static path of #[differentiable]; make the value the last expression of the body",
             ),
+            Expr::Index(i) if matches!(&*i.index, Expr::Range(_)) => match &*i.index {
+                Expr::Range(r) => self.sub_slice(i, r),
+                _ => self.push(Op::Error, Ty::Opaque, i.span()),
+            },
             Expr::Index(i) => match self.place(i) {
                 Some((buf, idx)) => {
                     let ft = self.func.node(buf).ty.float().unwrap_or(self.sig.float);
@@ -660,6 +664,9 @@ impl Lower<'_> {
     fn method(&mut self, m: &syn::ExprMethodCall, expect: Option<Ty>) -> Id {
         if let Some(v) = self.chain_terminal(m, expect) {
             return v;
+        }
+        if let Some(e) = option_access(m) {
+            return self.expr(&e, expect);
         }
         let name = m.method.to_string();
         if let Some(t) = &m.turbofish {
@@ -1309,37 +1316,60 @@ impl Lower<'_> {
 
     /// A call argument: a value, or a view `&b[lo..hi]` of a slice or buffer.
     fn call_arg(&mut self, a: &Expr) -> Id {
+        // `&mut b[lo..hi]` too: a call that writes it says so separately (`mut_call`).
         if let Expr::Reference(r) = a {
             if let Expr::Index(ix) = &*r.expr {
                 if let Expr::Range(range) = &*ix.index {
-                    let buf = self.expr(&ix.expr, None);
-                    if !self.func.node(buf).ty.is_memory() {
-                        return self.not_yet(&ix.expr, "only slices, `Vec`s and arrays of floats have sub-slices on the static path of #[differentiable]");
-                    }
-                    let span = r.span();
-                    let lo = match &range.start {
-                        Some(e) => self.expr(e, Some(Ty::Int)),
-                        None => self.opaque(quote::quote!(0), Ty::Int, span),
-                    };
-                    let hi = match &range.end {
-                        Some(e) => {
-                            let h = self.expr(e, Some(Ty::Int));
-                            Some(match range.limits {
-                                syn::RangeLimits::Closed(_) => {
-                                    let one = self.opaque(quote::quote!(1), Ty::Int, span);
-                                    self.push(Op::Binary(BinOp::Add, h, one), Ty::Int, span)
-                                }
-                                syn::RangeLimits::HalfOpen(_) => h,
-                            })
-                        }
-                        None => None,
-                    };
-                    let ft = self.func.node(buf).ty.float().unwrap_or(self.sig.float);
-                    return self.push(Op::View(buf, lo, hi), Ty::Slice(ft), span);
+                    return self.sub_slice(ix, range);
                 }
             }
         }
         self.expr(a, None)
+    }
+
+    /// `b[lo..hi]` (`&b[lo..]`, `&b[..=hi]`, ...): a read-only view of a slice or
+    /// buffer, read through (`v[i]` is `b[lo + i]`).
+    fn sub_slice(&mut self, ix: &syn::ExprIndex, range: &syn::ExprRange) -> Id {
+        let buf = self.expr(&ix.expr, None);
+        if !self.func.node(buf).ty.is_memory() {
+            return self.not_yet(&ix.expr, "only slices, `Vec`s and arrays of floats have sub-slices on the static path of #[differentiable]");
+        }
+        let span = ix.span();
+        let lo = match &range.start {
+            Some(e) => self.expr(e, Some(Ty::Int)),
+            None => self.opaque(quote::quote!(0), Ty::Int, span),
+        };
+        let hi = match &range.end {
+            Some(e) => {
+                let h = self.expr(e, Some(Ty::Int));
+                Some(match range.limits {
+                    syn::RangeLimits::Closed(_) => {
+                        let one = self.opaque(quote::quote!(1), Ty::Int, span);
+                        self.push(Op::Binary(BinOp::Add, h, one), Ty::Int, span)
+                    }
+                    syn::RangeLimits::HalfOpen(_) => h,
+                })
+            }
+            None => None,
+        };
+        self.view(buf, lo, hi, span)
+    }
+
+    /// The view `buf[lo..hi]`; a view of a view is one view of the memory under it.
+    fn view(&mut self, buf: Id, lo: Id, hi: Option<Id>, span: Span) -> Id {
+        let ft = self.func.node(buf).ty.float().unwrap_or(self.sig.float);
+        let (base, lo, hi) = match self.func.node(buf).op {
+            Op::View(b, lo0, hi0) => {
+                let lo1 = self.push(Op::Binary(BinOp::Add, lo0, lo), Ty::Int, span);
+                let hi1 = match hi {
+                    Some(h) => Some(self.push(Op::Binary(BinOp::Add, lo0, h), Ty::Int, span)),
+                    None => hi0,
+                };
+                (b, lo1, hi1)
+            }
+            _ => (buf, lo, hi),
+        };
+        self.push(Op::View(base, lo, hi), Ty::Slice(ft), span)
     }
 
     /// Whether `b` is a local buffer (parameters are read only).
@@ -2390,4 +2420,57 @@ fn collect_idents(tokens: TokenStream, out: &mut Vec<proc_macro2::Ident>) {
             proc_macro2::TokenTree::Punct(_) => {}
         }
     }
+}
+
+/// `x.first().unwrap()`, `x.last().copied().unwrap()`, `x.get(i).unwrap()`,
+/// `x.get(i).copied().unwrap_or(d)` (also `expect(..)`, `cloned()`) on a slice or
+/// buffer named by a path, as the indexing they are: `x[0]`, `x[x.len() - 1]`, `x[i]`,
+/// `if i < x.len() { x[i] } else { d }`. `None` for anything else.
+fn option_access(m: &syn::ExprMethodCall) -> Option<Expr> {
+    let name = m.method.to_string();
+    if !matches!(name.as_str(), "unwrap" | "expect" | "unwrap_or") {
+        return None;
+    }
+    let mut inner = &*m.receiver;
+    while let Expr::MethodCall(c) = inner {
+        if (c.method == "copied" || c.method == "cloned") && c.args.is_empty() {
+            inner = &c.receiver;
+        } else {
+            break;
+        }
+    }
+    let Expr::MethodCall(get) = inner else {
+        return None;
+    };
+    // The slice is read twice (its length and an element): only a name.
+    let mut x = &*get.receiver;
+    while let Expr::Reference(r) = x {
+        x = &r.expr;
+    }
+    if !matches!(x, Expr::Path(p) if p.path.get_ident().is_some()) {
+        return None;
+    }
+    let span = m.span();
+    let index: Expr = match (get.method.to_string().as_str(), get.args.len()) {
+        ("first", 0) => syn::parse_quote_spanned!(span=> 0),
+        ("last", 0) => syn::parse_quote_spanned!(span=> #x.len() - 1),
+        ("get", 1) => {
+            let i = &get.args[0];
+            syn::parse_quote_spanned!(span=> #i)
+        }
+        _ => return None,
+    };
+    Some(match name.as_str() {
+        "unwrap_or" => {
+            let d = m.args.first()?;
+            match get.method.to_string().as_str() {
+                "get" => syn::parse_quote_spanned!(span=> {
+                    let __ad_at = #index;
+                    if __ad_at < #x.len() { #x[__ad_at] } else { #d }
+                }),
+                _ => syn::parse_quote_spanned!(span=> if #x.len() > 0 { #x[#index] } else { #d }),
+            }
+        }
+        _ => syn::parse_quote_spanned!(span=> #x[#index]),
+    })
 }

@@ -257,15 +257,10 @@ impl Lower<'_> {
                     self.error(&m.receiver, format!("`{name}` on the static path of #[differentiable] is of a slice, `Vec` or array of floats"));
                     return None;
                 }
-                if matches!(self.func.node(x).op, Op::View(..)) {
-                    self.not_yet(&m.receiver, format!("`{name}` of a sub-slice is not supported by the static path of #[differentiable] yet"));
-                    return None;
-                }
                 let w = self.expr(&m.args[0], Some(Ty::Int));
                 let len = self.len_of(x, span);
                 let one = self.int_lit(1, span);
                 let lo = self.int_lit(0, span);
-                let ft = self.func.node(x).ty.float().unwrap_or(self.sig.float);
                 let windows = name == "windows";
                 let hi = if windows {
                     // len + 1 - min(w, len + 1) windows
@@ -291,7 +286,7 @@ impl Lower<'_> {
                             let e = lw.int_bin(BinOp::Add, s, w, span);
                             (s, lw.int_min(e, len, span))
                         };
-                        vec![lw.push(Op::View(x, start, Some(end)), Ty::Slice(ft), span)]
+                        vec![lw.view(x, start, Some(end), span)]
                     }),
                 })
             }
