@@ -1161,3 +1161,106 @@ fn first_last_and_get() {
     assert_close(&[tv], &[v], "value vs tape");
     assert_close(&g, &tg, "vs tape");
 }
+
+// A field-less enum parameter is a constant; `match` on it is an `if` chain.
+#[derive(Clone, Copy)]
+enum Kind {
+    Square,
+    Sine,
+    Scaled,
+}
+
+#[differentiable(static)]
+fn by_kind(x: &[f64], kind: Kind, idx: &Vec<usize>) -> f64 {
+    let mut s = 0.0;
+    for i in 0..x.len() {
+        s += match kind {
+            Kind::Square => x[i] * x[i],
+            Kind::Sine => x[i].sin(),
+            Kind::Scaled => 3.0 * x[i],
+        };
+    }
+    s * (idx.len() as f64)
+}
+
+#[differentiable(tape)]
+fn by_kind_tape(x: &[f64], kind: Kind, idx: &Vec<usize>) -> f64 {
+    let mut s = 0.0;
+    for i in 0..x.len() {
+        s += match kind {
+            Kind::Square => x[i] * x[i],
+            Kind::Sine => x[i].sin(),
+            Kind::Scaled => 3.0 * x[i],
+        };
+    }
+    s * (idx.len() as f64)
+}
+
+#[test]
+fn match_on_an_enum_parameter() {
+    let x = point(4);
+    let idx = vec![0, 2];
+    for kind in [Kind::Square, Kind::Sine, Kind::Scaled] {
+        let (v, g) = by_kind_grad(&x, kind, &idx);
+        assert_eq!(v.to_bits(), by_kind(&x, kind, &idx).to_bits());
+        assert_close(
+            &g,
+            &fd(|x| by_kind(x, kind, &idx), &x),
+            "vs finite differences",
+        );
+        let (tv, tg) = by_kind_tape_grad(&x, kind, &idx);
+        assert_close(&[tv], &[v], "value vs tape");
+        assert_close(&g, &tg, "vs tape");
+    }
+}
+
+// Constant parameters of other types: an index slice read inside a loop (a gather, as
+// bundle adjustment indexes cameras), a configuration struct's fields, a method of a
+// constant, each an expression of constants that needs no derivative.
+pub struct Cfg {
+    scale: f64,
+    at: usize,
+}
+
+impl Cfg {
+    fn twice(&self, k: usize) -> usize {
+        2 * k
+    }
+}
+
+#[differentiable(static)]
+fn gathered(x: &[f64], idx: &[usize], cfg: &Cfg) -> f64 {
+    let mut s = 0.0;
+    for k in 0..idx.len() {
+        let j = idx[k];
+        s += x[j] * x[idx[(k + 1) % idx.len()]] * cfg.scale;
+    }
+    s + x[cfg.at].powi(2) + x[cfg.twice(1)].sin()
+}
+
+#[differentiable(tape)]
+fn gathered_tape(x: &[f64], idx: &[usize], cfg: &Cfg) -> f64 {
+    let mut s = 0.0;
+    for k in 0..idx.len() {
+        let j = idx[k];
+        s += x[j] * x[idx[(k + 1) % idx.len()]] * cfg.scale;
+    }
+    s + x[cfg.at].powi(2) + x[cfg.twice(1)].sin()
+}
+
+#[test]
+fn constant_parameters_index_and_scale() {
+    let x = point(5);
+    let idx = [3usize, 0, 4, 4, 1];
+    let cfg = Cfg { scale: 1.5, at: 2 };
+    let (v, g) = gathered_grad(&x, &idx, &cfg);
+    assert_eq!(v.to_bits(), gathered(&x, &idx, &cfg).to_bits());
+    assert_close(
+        &g,
+        &fd(|x| gathered(x, &idx, &cfg), &x),
+        "vs finite differences",
+    );
+    let (tv, tg) = gathered_tape_grad(&x, &idx, &cfg);
+    assert_close(&[tv], &[v], "value vs tape");
+    assert_close(&g, &tg, "vs tape");
+}

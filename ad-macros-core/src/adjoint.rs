@@ -1588,6 +1588,8 @@ fn recomputable(
     let node = b.func.node(v);
     let cheap = match &node.op {
         Op::Const(_) | Op::Opaque(_) | Op::Neg(_) | Op::Not(_) | Op::Cast(..) => true,
+        // Pure: it reads constants and the values of its arguments.
+        Op::Apply(..) => true,
         Op::Binary(..) | Op::Select(..) | Op::Detach(_) => true,
         Op::Math(MathFn::Abs | MathFn::Min | MathFn::Max | MathFn::MulAdd, _) => true,
         // A small literal power is a few multiplications (`x.powi(2)` is `x * x`).

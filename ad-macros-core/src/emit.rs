@@ -1208,6 +1208,11 @@ impl<'a> Emitter<'a> {
                 quote_spanned!(span=> #a as #t)
             }
             Op::Detach(a) => v(a),
+            Op::Apply(code, args) => {
+                let args: Vec<TokenStream> = args.iter().map(v).collect();
+                let code = fill_holes(self.func.opaque[*code as usize].clone(), &args);
+                quote_spanned!(span=> (#code))
+            }
             Op::Select(c, a, b) => {
                 let (c, a, b) = (v(c), v(a), v(b));
                 quote_spanned!(span=> if #c { #a } else { #b })
@@ -2073,4 +2078,29 @@ pub fn float_lit(v: f64, ft: FloatTy, span: Span) -> TokenStream {
     } else {
         quote!(#lit)
     }
+}
+
+/// The tokens of an [`Op::Apply`] with each `__ad_hole_K` replaced by `args[K]`.
+fn fill_holes(code: TokenStream, args: &[TokenStream]) -> TokenStream {
+    code.into_iter()
+        .map(|t| match t {
+            proc_macro2::TokenTree::Ident(i) => {
+                let k = i
+                    .to_string()
+                    .strip_prefix("__ad_hole_")
+                    .and_then(|k| k.parse::<usize>().ok());
+                match k.and_then(|k| args.get(k)) {
+                    Some(a) => quote::quote!((#a)),
+                    None => proc_macro2::TokenTree::Ident(i).into(),
+                }
+            }
+            proc_macro2::TokenTree::Group(g) => {
+                let mut inner =
+                    proc_macro2::Group::new(g.delimiter(), fill_holes(g.stream(), args));
+                inner.set_span(g.span());
+                proc_macro2::TokenTree::Group(inner).into()
+            }
+            other => other.into(),
+        })
+        .collect()
 }

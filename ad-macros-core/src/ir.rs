@@ -298,6 +298,11 @@ pub enum Op {
     Cast(Id, u32),
     /// `x.detach()`: the value of `x`; no gradient flows back.
     Detach(Id),
+    /// A constant expression as written (`idx[i]`, `cfg.n`, `obs.len()`, `k.pow(2)`):
+    /// `Func::opaque[.0]` holds its tokens, where `__ad_hole_K` stands for `args[K]`.
+    /// Its arguments and result are never differentiable (integers, `bool`s, constant
+    /// parameters), and it reads nothing that the body writes.
+    Apply(u32, Vec<Id>),
     /// `if c { a } else { b }` on values already computed (adjoint code only).
     Select(Id, Id, Id),
     /// A call of a user function `Func::paths[path](args)` returning a float. When `vjp`,
@@ -572,7 +577,7 @@ impl Op {
             } => args.iter().chain(dmut).copied().chain([*seed]).collect(),
             Op::Neg(a) | Op::Not(a) | Op::Cast(a, _) | Op::Detach(a) | Op::Proj(a, _) => vec![*a],
             Op::Binary(_, a, b) => vec![*a, *b],
-            Op::Math(_, args) | Op::Call { args, .. } => args.clone(),
+            Op::Math(_, args) | Op::Call { args, .. } | Op::Apply(_, args) => args.clone(),
             Op::Select(c, a, b) => vec![*c, *a, *b],
             Op::CallGrad { call, .. } => vec![*call],
             Op::Transpose(a) | Op::Reduce(_, a) | Op::ShapeOf(a) | Op::Numel(a) => vec![*a],
@@ -684,7 +689,9 @@ impl Op {
                 *a = f(*a);
                 *b = f(*b);
             }
-            Op::Math(_, args) | Op::Call { args, .. } => args.iter_mut().for_each(|a| *a = f(*a)),
+            Op::Math(_, args) | Op::Call { args, .. } | Op::Apply(_, args) => {
+                args.iter_mut().for_each(|a| *a = f(*a))
+            }
             Op::Select(c, a, b) => {
                 *c = f(*c);
                 *a = f(*a);
@@ -937,6 +944,12 @@ impl Func {
                 }
                 Op::Cast(a, t) => write!(f, "{a} as {}", self.opaque[*t as usize])?,
                 Op::Detach(a) => write!(f, "detach {a}")?,
+                Op::Apply(code, args) => {
+                    write!(f, "apply `{}`", self.opaque[*code as usize])?;
+                    for a in args {
+                        write!(f, " {a}")?;
+                    }
+                }
                 Op::Select(c, a, b) => write!(f, "select {c} {a} {b}")?,
                 Op::Call { path, args, vjp } => {
                     let p = &self.paths[*path as usize];

@@ -162,6 +162,80 @@ impl Lower<'_> {
         self.push(Op::Error, Ty::Opaque, span)
     }
 
+    /// `e` as a constant expression ([`Op::Apply`]) when it reads at least one constant
+    /// parameter (an enum, a `&[usize]`, a configuration struct) and otherwise only
+    /// values that carry no gradient (integers, `bool`s), literals and outside paths:
+    /// `idx[i]`, `obs.len()`, `cfg.n`, `cfg.scale(k)`. `None` when anything it names
+    /// could carry a gradient or is not a plain value (a closure, memory); the caller
+    /// then lowers it as before.
+    fn constant_expr(&mut self, e: &Expr) -> Option<Id> {
+        let mut args = Vec::new();
+        let mut constant_param = false;
+        let code = self.holes(e.to_token_stream(), &mut args, &mut constant_param)?;
+        if !constant_param {
+            return None;
+        }
+        let idx = self.func.opaque.len() as u32;
+        self.func.opaque.push(code);
+        Some(self.push(Op::Apply(idx, args), Ty::Opaque, e.span()))
+    }
+
+    /// The tokens of [`Lower::constant_expr`] with each name of the body replaced by a
+    /// hole for its value; `param` is set when one of them is a constant parameter.
+    fn holes(
+        &mut self,
+        tokens: TokenStream,
+        args: &mut Vec<Id>,
+        param: &mut bool,
+    ) -> Option<TokenStream> {
+        use proc_macro2::{Delimiter, TokenTree};
+        let tokens: Vec<TokenTree> = tokens.into_iter().collect();
+        let punct = |at: Option<&TokenTree>, c: char| matches!(at, Some(TokenTree::Punct(p)) if p.as_char() == c);
+        let mut out = Vec::with_capacity(tokens.len());
+        for (k, t) in tokens.iter().enumerate() {
+            match t {
+                TokenTree::Ident(i) => {
+                    // A field or method name (`.n`), a path segment (`a::b`), a macro
+                    // (`m!`) or a called function (`f(..)`) is not a value of the body.
+                    let before = k.checked_sub(1).and_then(|j| tokens.get(j));
+                    let after = tokens.get(k + 1);
+                    let named = punct(before, '.')
+                        || punct(before, ':')
+                        || punct(after, ':')
+                        || punct(after, '!')
+                        || matches!(after, Some(TokenTree::Group(g)) if g.delimiter() == Delimiter::Parenthesis);
+                    match self.lookup(&i.to_string()) {
+                        Some(slot) if !named => {
+                            if self.env[slot].closure.is_some() {
+                                return None;
+                            }
+                            let id = self.env[slot].id?;
+                            let node = self.func.node(id);
+                            if node.ty.is_differentiable() {
+                                return None;
+                            }
+                            if let Op::Param(p) = node.op {
+                                *param |= self.sig.params[p as usize].kind == Ty::Opaque;
+                            }
+                            let hole = format!("__ad_hole_{}", args.len());
+                            args.push(id);
+                            out.push(TokenTree::Ident(proc_macro2::Ident::new(&hole, i.span())));
+                        }
+                        _ => out.push(t.clone()),
+                    }
+                }
+                TokenTree::Group(g) => {
+                    let inner = self.holes(g.stream(), args, param)?;
+                    let mut group = proc_macro2::Group::new(g.delimiter(), inner);
+                    group.set_span(g.span());
+                    out.push(TokenTree::Group(group));
+                }
+                other => out.push(other.clone()),
+            }
+        }
+        Some(out.into_iter().collect())
+    }
+
     /// [`Lower::error`] for a construct that the tape takes ([`Ctxt::not_yet_at`]).
     fn not_yet(&mut self, tokens: impl ToTokens, msg: impl std::fmt::Display) -> Id {
         let tokens = tokens.into_token_stream();
@@ -423,6 +497,12 @@ impl Lower<'_> {
 
     /// Lowers an expression that must produce a value.
     fn expr(&mut self, e: &Expr, expect: Option<Ty>) -> Id {
+        // `idx[i]`, `cfg.n` over a constant parameter.
+        if matches!(e, Expr::Field(_) | Expr::Index(_)) {
+            if let Some(v) = self.constant_expr(e) {
+                return v;
+            }
+        }
         match e {
             Expr::Lit(l) => self.lit(&l.lit, expect),
             Expr::Paren(p) => self.expr(&p.expr, expect),
@@ -728,6 +808,9 @@ impl Lower<'_> {
                 // values that are not floats (`v.push(x)` on a `Vec::new()`), which it
                 // runs as written.
                 if !matches!(recv_ty, Ty::Float(_)) {
+                    if let Some(v) = self.constant_expr(&Expr::MethodCall(m.clone())) {
+                        return v;
+                    }
                     self.not_yet(&m.method, format!("method `{name}` of this value is not supported by the static path of #[differentiable]"))
                 } else if TAPE_SCALAR_METHODS.contains(&name.as_str()) {
                     self.not_yet(&m.method, msg)
@@ -2428,8 +2511,9 @@ fn collect_idents(tokens: TokenStream, out: &mut Vec<proc_macro2::Ident>) {
 /// `if i < x.len() { x[i] } else { d }`. `None` for anything else.
 fn option_access(m: &syn::ExprMethodCall) -> Option<Expr> {
     let name = m.method.to_string();
-    if !matches!(name.as_str(), "unwrap" | "expect" | "unwrap_or") {
-        return None;
+    match (name.as_str(), m.args.len()) {
+        ("unwrap", 0) | ("expect" | "unwrap_or", 1) => {}
+        _ => return None,
     }
     let mut inner = &*m.receiver;
     while let Expr::MethodCall(c) = inner {

@@ -165,6 +165,41 @@ fn classify_mut(elem: &Type) -> Option<Ty> {
     }
 }
 
+/// Whether a parameter type that [`classify`] does not know is taken as a constant: a
+/// named type (`Mode`, `&Config`, `Vec<usize>`) whose generic arguments name no float
+/// or tensor: those (`Option<f64>`, `Vec<Vec<f64>>`) would be gradients silently
+/// dropped, and stay errors.
+fn is_constant_type(ty: &Type) -> bool {
+    match strip_group(ty) {
+        Type::Reference(r) if r.mutability.is_none() => is_constant_type(&r.elem),
+        Type::Path(p) if p.qself.is_none() => p
+            .path
+            .segments
+            .last()
+            .is_some_and(|s| s.ident != "Tensor" && !mentions_float(&s.arguments)),
+        Type::Slice(s) => !mentions_float_ty(&s.elem),
+        _ => false,
+    }
+}
+
+/// Whether generic arguments name `f32` or `f64` anywhere.
+fn mentions_float(args: &syn::PathArguments) -> bool {
+    match args {
+        syn::PathArguments::AngleBracketed(a) => a.args.iter().any(|g| match g {
+            syn::GenericArgument::Type(t) => mentions_float_ty(t),
+            _ => false,
+        }),
+        _ => false,
+    }
+}
+
+fn mentions_float_ty(ty: &Type) -> bool {
+    ty.to_token_stream()
+        .into_iter()
+        .any(|t| matches!(&t, proc_macro2::TokenTree::Ident(i) if i == "f32" || i == "f64"))
+        || matches!(strip_group(ty), Type::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == "Tensor"))
+}
+
 /// Classifies a type as written; `None` when `#[differentiable]` cannot take it.
 pub fn classify(ty: &Type) -> Option<(Ty, bool)> {
     match ty {
@@ -302,8 +337,12 @@ pub fn parse(cx: &Ctxt, item: &syn::ItemFn, args: &Args) -> Option<Signature> {
                 }
                 match classify(&pt.ty) {
                     Some((kind, by_ref)) => params.push(Param { ident, ty: (*pt.ty).clone(), kind, by_ref, diff: kind.is_differentiable(), mutable: false }),
+                    // A parameter of another type (an enum, a configuration struct, a
+                    // `Vec<usize>`) is a constant: the body reads it, no gradient is
+                    // computed for it (`wrt` cannot name it).
+                    None if is_constant_type(&pt.ty) => params.push(Param { ident, ty: (*pt.ty).clone(), kind: Ty::Opaque, by_ref: matches!(strip_group(&pt.ty), Type::Reference(_)), diff: false, mutable: false }),
                     None => fail(&pt.ty, format!(
-                        "the type of parameter `{ident}` is not supported by #[differentiable]; parameters are `f32`, `f64`, `Tensor`, `&Tensor`, `&[f64]`, `Vec<f64>`, `[f64; N]`, integers and `bool`"
+                        "parameter `{ident}` holds floats in a type that #[differentiable] does not differentiate, and their gradient would be lost; pass them as `f32`, `f64`, `&[f64]`, `Vec<f64>`, `[f64; N]`, `Tensor` or `&Tensor` (parameters of other types, such as enums, `&[usize]` or configuration structs, are constants)"
                     )),
                 }
             }

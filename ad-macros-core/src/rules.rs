@@ -93,6 +93,8 @@ pub fn pullback(b: &mut Builder<'_>, id: Id, dy: Id) -> Vec<(Id, Id)> {
         }
         // Integer `%` and comparisons carry no gradient (float `%` is rejected by lowering).
         Op::Binary(_, _, _) => vec![],
+        // A constant expression: nothing differentiable in or out.
+        Op::Apply(..) => vec![],
         // d(x as T) = (dy as U), for float-to-float casts; casts from integers are constants.
         Op::Cast(a, _) => match b.func.node(a).ty {
             Ty::Float(ft) => {

@@ -4,7 +4,11 @@ use adjoint::prelude::*;
 // gradient would otherwise be lost.
 #[differentiable(static)]
 fn f(x: &[f64]) -> f64 {
-    x.first().copied().unwrap_or(0.0) + 2.0 * x[0]
+    if x.contains(&1.0) {
+        0.0
+    } else {
+        2.0 * x[0]
+    }
 }
 
 fn main() {}
