@@ -61,9 +61,9 @@
 //! - `match` on tuples or enums with fields, `if let`, `while let`, `let .. else`;
 //! - macros other than `vec!` and the debug macros (`println!`, `assert!`, ...);
 //! - iterator methods the static path does not know (`filter`, ...), slice methods
-//!   other than `len`, `iter`, `swap`, `fill`, `copy_from_slice` (`first`, `last`,
-//!   `get`), sub-slices other than as call arguments;
-//! - `Vec::with_capacity` and `push`, tuple values and field access;
+//!   other than `len`, `iter`, `swap`, `fill`, `copy_from_slice`, `push` and `first`/
+//!   `last`/`get` unwrapped;
+//! - tuple values, and field access of values other than constant parameters;
 //! - a call whose result the lowering cannot type (bind it with a type, `let y: f64 =
 //!   g(x);`, to keep it static), a call with a tensor result and a slice argument.
 //!

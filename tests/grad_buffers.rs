@@ -1264,3 +1264,162 @@ fn constant_parameters_index_and_scale() {
     assert_close(&[tv], &[v], "value vs tape");
     assert_close(&g, &tg, "vs tape");
 }
+
+/// A plain function without a `_vjp` (as `lgamma` of a size in GMM's log-Wishart
+/// prior): called with constant arguments only, it needs no derivative.
+fn log_factorial(n: f64) -> f64 {
+    (1..=n as usize).map(|k| (k as f64).ln()).sum()
+}
+
+#[differentiable(static)]
+fn with_plain_call(x: &[f64], n: usize) -> f64 {
+    let m = n + 1;
+    let mut s = x[0] * log_factorial(0.5 * m as f64);
+    for i in 0..x.len() {
+        s += x[i].sin() * log_factorial(i as f64);
+    }
+    s
+}
+
+// The tape chains every call through `_vjp`, unless the call is named in `inline(..)`.
+#[differentiable(inline(log_factorial))]
+fn with_plain_call_tape(x: &[f64], n: usize) -> f64 {
+    let m = n + 1;
+    let mut s = x[0] * log_factorial(0.5 * m as f64);
+    for i in 0..x.len() {
+        s += x[i].sin() * log_factorial(i as f64);
+    }
+    s
+}
+
+#[test]
+fn plain_calls_of_constants() {
+    let x = point(5);
+    let (v, g) = with_plain_call_grad(&x, 7);
+    assert_eq!(v.to_bits(), with_plain_call(&x, 7).to_bits());
+    assert_close(
+        &g,
+        &fd(|x| with_plain_call(x, 7), &x),
+        "vs finite differences",
+    );
+    let (tv, tg) = with_plain_call_tape_grad(&x, 7);
+    assert_close(&[tv], &[v], "value vs tape");
+    assert_close(&g, &tg, "vs tape");
+}
+
+// `Vec::new()` / `Vec::with_capacity(n)` and `push`: in a loop, in a branch inside it,
+// read back by index, by `len`, and by iterator chains while it grows and after.
+macro_rules! pushed_twins {
+    ($name:ident, $tape:ident) => {
+        #[differentiable(static)]
+        fn $name(x: &[f64], t: f64) -> f64 {
+            let mut acc = Vec::with_capacity(x.len());
+            let mut big: Vec<f64> = Vec::new();
+            let mut s = 0.0;
+            for i in 0..x.len() {
+                s += x[i];
+                acc.push(s * s);
+                if x[i] > t {
+                    big.push(x[i] * t);
+                }
+                // The sum so far, while `acc` grows.
+                s += 0.1 * acc.iter().sum::<f64>() / acc.len() as f64;
+            }
+            let mut total = acc[0] * acc[acc.len() - 1];
+            for v in &big {
+                total += v.sin();
+            }
+            total + acc.iter().map(|a| a.sqrt()).sum::<f64>() + big.len() as f64
+        }
+
+        #[differentiable(tape)]
+        fn $tape(x: &[f64], t: f64) -> f64 {
+            let mut acc = Vec::with_capacity(x.len());
+            let mut big: Vec<f64> = Vec::new();
+            let mut s = 0.0;
+            for i in 0..x.len() {
+                s += x[i];
+                acc.push(s * s);
+                if x[i] > t {
+                    big.push(x[i] * t);
+                }
+                s += 0.1 * acc.iter().sum::<f64>() / acc.len() as f64;
+            }
+            let mut total = acc[0] * acc[acc.len() - 1];
+            for v in &big {
+                total += v.sin();
+            }
+            total + acc.iter().map(|a| a.sqrt()).sum::<f64>() + big.len() as f64
+        }
+    };
+}
+pushed_twins!(pushed, pushed_tape);
+
+#[test]
+fn vecs_that_grow() {
+    let x = vec![0.3, 1.2, -0.4, 0.9, 0.5];
+    for t in [0.4, 0.0, 2.0] {
+        let (v, (g, gt)) = pushed_grad(&x, t);
+        assert_eq!(v.to_bits(), pushed(&x, t).to_bits());
+        assert_close(&g, &fd(|x| pushed(x, t), &x), "dx vs finite differences");
+        let dt = fd(|p| pushed(&x, p[0]), &[t]);
+        assert_close(&[gt], &dt, "dt vs finite differences");
+        let (tv, (tg, tgt)) = pushed_tape_grad(&x, t);
+        assert_close(&[tv], &[v], "value vs tape");
+        assert_close(&g, &tg, "dx vs tape");
+        assert_close(&[gt], &[tgt], "dt vs tape");
+    }
+}
+
+// A vector result built by `push`, and a grown `Vec` passed to a helper.
+#[differentiable(static)]
+fn cumulative(x: &[f64]) -> Vec<f64> {
+    let mut out = Vec::new();
+    let mut s = 0.0;
+    for v in x {
+        s += v * v;
+        out.push(s.sqrt());
+    }
+    out
+}
+
+#[differentiable(static)]
+fn grown_to_helper(x: &[f64]) -> f64 {
+    let mut sq = Vec::with_capacity(x.len());
+    for v in x.iter().rev() {
+        sq.push(v.sin());
+    }
+    centered_sq(&sq, x) + sq.len() as f64
+}
+
+#[differentiable(tape)]
+fn grown_to_helper_tape(x: &[f64]) -> f64 {
+    let mut sq = Vec::with_capacity(x.len());
+    for v in x.iter().rev() {
+        sq.push(v.sin());
+    }
+    centered_sq(&sq, x) + sq.len() as f64
+}
+
+#[test]
+fn grown_vecs_as_results_and_arguments() {
+    let x = point(4);
+    let seed = vec![0.5, -1.0, 2.0, 0.25];
+    let (y, gx) = cumulative_vjp(&x, seed.clone());
+    assert_eq!(y, cumulative(&x));
+    let dot = |x: &[f64]| {
+        cumulative(x)
+            .iter()
+            .zip(&seed)
+            .map(|(a, b)| a * b)
+            .sum::<f64>()
+    };
+    assert_close(&gx, &fd(dot, &x), "vector result vs finite differences");
+
+    let (v, g) = grown_to_helper_grad(&x);
+    assert_eq!(v.to_bits(), grown_to_helper(&x).to_bits());
+    assert_close(&g, &fd(grown_to_helper, &x), "vs finite differences");
+    let (tv, tg) = grown_to_helper_tape_grad(&x);
+    assert_close(&[tv], &[v], "value vs tape");
+    assert_close(&g, &tg, "vs tape");
+}

@@ -571,6 +571,7 @@ pub fn activity(func: &Func, sig: &Signature) -> Vec<bool> {
                 Op::Seed | Op::Const(_) | Op::Opaque(_) | Op::Error | Op::Detach(_) => false,
                 Op::CallGrad { .. } | Op::Select(..) | Op::If { .. } | Op::For { .. } => false,
                 Op::Push(..)
+                | Op::Grow(_)
                 | Op::Pop(_)
                 | Op::Restore(..)
                 | Op::ZerosLike(_)
@@ -757,6 +758,13 @@ pub fn build(primal: &Func, sig: &Signature, seed: Seed) -> Func {
     func
 }
 
+/// Whether `push` grows the local buffer `buf` ([`Op::Grow`]).
+fn grows(func: &Func, buf: Id) -> bool {
+    func.nodes
+        .iter()
+        .any(|n| matches!(n.op, Op::Grow(b) if b == buf))
+}
+
 /// Adds `c` to the adjoint of `x`.
 fn accumulate(b: &mut Builder<'_>, adj: &mut [Option<Id>], x: Id, c: Id) {
     if b.ty(x).is_memory() {
@@ -802,6 +810,11 @@ fn sweep(
             continue;
         }
         let z = match b.func.node(id).op.clone() {
+            // A `Vec` that grows has its final length only at run time.
+            Op::Alloc { .. } if grows(b.func, id) => {
+                let ty = b.ty(id);
+                b.push(Op::ZerosLike(id), ty)
+            }
             Op::Alloc { len, array, .. } => {
                 let ty = b.ty(id);
                 let zero = b.constant(0.0, ty);

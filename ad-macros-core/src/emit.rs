@@ -1329,6 +1329,12 @@ impl<'a> Emitter<'a> {
                 let b = v(b);
                 quote_spanned!(span=> #b.len())
             }
+            Op::Grow(b) => {
+                let ft = self.func.node(*b).ty.float().unwrap_or(self.sig.float);
+                let zero = float_lit(0.0, ft, span);
+                let b = v(b);
+                return quote_spanned!(span=> #b.push(#zero););
+            }
             Op::View(..) => return TokenStream::new(),
             Op::Effect { mac, args, names } => {
                 // Each name the macro mentions, bound to its value (memory by

@@ -446,6 +446,11 @@ pub enum Op {
     Store(Id, Id, Id),
     /// `b.len()` (an integer).
     Len(Id),
+    /// `v.push(0.0)` on a `Vec` that grows (an effect): the element it adds is then
+    /// written by an [`Op::Store`]. The lowering keeps the length itself in an integer
+    /// variable, so nothing reads [`Op::Len`] of such a buffer; its adjoint, made in
+    /// the reverse sweep, has the final length.
+    Grow(Id),
     /// `&b[lo..hi]` (`hi` absent: to the end) passed to a call: a read-only view.
     View(Id, Id, Option<Id>),
     /// `d[lo..] += s * g` elementwise (an effect): a callee's gradient `g` for a
@@ -627,6 +632,7 @@ impl Op {
                 vec![*a]
             }
             Op::Load(b, i) => vec![*b, *i],
+            Op::Grow(b) => vec![*b],
             Op::Store(b, i, v) => vec![*b, *i, *v],
             Op::View(b, lo, hi) => std::iter::once(*b).chain([*lo]).chain(*hi).collect(),
             Op::Effect { args, .. } => args.clone(),
@@ -643,6 +649,7 @@ impl Op {
         matches!(
             self,
             Op::Store(..)
+                | Op::Grow(_)
                 | Op::Push(..)
                 | Op::Pop(_)
                 | Op::Restore(..)
@@ -769,6 +776,7 @@ impl Op {
             Op::Elems(items, _) => items.iter_mut().for_each(|a| *a = f(*a)),
             Op::ZerosLike(a)
             | Op::Len(a)
+            | Op::Grow(a)
             | Op::Push(_, a)
             | Op::Restore(_, a)
             | Op::SeedBuf(a)
@@ -1052,6 +1060,7 @@ impl Func {
                 Op::Matches(a, p) => write!(f, "matches {a} `{}`", self.opaque[*p as usize])?,
                 Op::Load(b, i) => write!(f, "{b}[{i}]")?,
                 Op::Store(b, i, v) => write!(f, "{b}[{i}] <- {v}")?,
+                Op::Grow(b) => write!(f, "grow {b}")?,
                 Op::Len(b) => write!(f, "len {b}")?,
                 Op::View(b, lo, hi) => match hi {
                     Some(h) => write!(f, "view {b}[{lo}..{h}]")?,

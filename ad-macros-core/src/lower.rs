@@ -354,6 +354,30 @@ impl Lower<'_> {
             },
         };
         if let Some(init) = &local.init {
+            if let Some(span) = growing_vec(&init.expr).filter(|_| init.diverge.is_none()) {
+                // `let mut v = Vec::new();` (or `with_capacity`): an empty buffer whose
+                // length lives in its own integer variable.
+                let ft = match expect {
+                    Some(Ty::Buf(ft)) => ft,
+                    _ => self.sig.float,
+                };
+                let zero = self.push(Op::Const(0.0), Ty::Float(ft), span);
+                let len = self.opaque(quote::quote!(0usize), Ty::Int, span);
+                let buf = self.alloc(zero, len, false, span);
+                self.func.nodes[buf.idx()].hint = Some(ident.to_string());
+                let start = self.opaque(quote::quote!(0usize), Ty::Int, span);
+                self.env.push(Slot {
+                    name: length_name(buf),
+                    id: Some(start),
+                    closure: None,
+                });
+                self.env.push(Slot {
+                    name: ident.to_string(),
+                    id: Some(buf),
+                    closure: None,
+                });
+                return;
+            }
             if let Expr::Closure(c) = &*init.expr {
                 // `let f = |..| ..;`: inlined at each call.
                 let mut names = Vec::new();
@@ -768,6 +792,19 @@ impl Lower<'_> {
             return self.tensor_method(m, recv, ft);
         }
         if recv_ty.is_memory() {
+            if let Some(len) = self.lookup(&length_name(recv)) {
+                if name == "push" && m.args.len() == 1 {
+                    let ft = recv_ty.float().unwrap_or(self.sig.float);
+                    let x = self.expr(&m.args[0], Some(Ty::Float(ft)));
+                    let at = self.env[len].id.unwrap_or(Id(0));
+                    self.push(Op::Grow(recv), Ty::Unit, m.span());
+                    self.push(Op::Store(recv, at, x), Ty::Unit, m.span());
+                    let one = self.int_lit(1, m.span());
+                    let next = self.push(Op::Binary(BinOp::Add, at, one), Ty::Int, m.span());
+                    self.env[len].id = Some(next);
+                    return self.opaque(quote::quote!(()), Ty::Opaque, m.span());
+                }
+            }
             if let Some(v) = self.memory_method(m, recv) {
                 return v;
             }
@@ -1046,9 +1083,10 @@ impl Lower<'_> {
         if let Some(ft) = tensor_constructor(path, self.sig.float) {
             return self.tensor_constant(c, ft);
         }
-        // `Vec::new()`, `Vec::with_capacity(n)`: a `Vec` that grows.
+        // `Vec::from(..)`, ...; `Vec::new()` and `Vec::with_capacity(n)` bound by a
+        // `let` are a `Vec` that grows (`local`).
         if path.segments.len() == 2 && path.segments[0].ident == "Vec" {
-            return self.not_yet(c, "a `Vec` that grows (`Vec::new`, `Vec::with_capacity` and `push`) is not supported by the static path of #[differentiable] yet; make it `vec![0.0; n]` and write its elements (`v[i] = x`)");
+            return self.not_yet(c, "this `Vec` constructor is not supported here by the static path of #[differentiable]; bind `Vec::new()`, `Vec::with_capacity(n)` or `vec![0.0; n]` to a local and write it (`v.push(x)`, `v[i] = x`)");
         }
         if path.segments.iter().any(|s| !s.arguments.is_none()) {
             return self.error(path, "generic arguments on a called function are not supported by the static path of #[differentiable]");
@@ -1376,8 +1414,11 @@ impl Lower<'_> {
         Some(unit(self))
     }
 
-    /// `x.len()`, of a view too.
+    /// `x.len()`, of a view too, and of a `Vec` that grows (its length variable).
     fn len_of(&mut self, x: Id, span: Span) -> Id {
+        if let Some(len) = self.lookup(&length_name(x)).and_then(|i| self.env[i].id) {
+            return len;
+        }
         match self.func.node(x).op {
             Op::View(b, lo, hi) => {
                 let hi = match hi {
@@ -1661,6 +1702,18 @@ impl Lower<'_> {
         assigned_in_block(&body, &mut names);
         let mut slots: Vec<usize> = Vec::new();
         for n in &names {
+            // `v.push(x)` assigns the length of `v`.
+            let grown;
+            let n = match n.strip_prefix("push ") {
+                Some(v) => match self.lookup(v).and_then(|i| self.env[i].id) {
+                    Some(buf) => {
+                        grown = length_name(buf);
+                        &grown
+                    }
+                    None => continue,
+                },
+                None => n,
+            };
             // `g(&mut x)` assigns `x` only when it is a scalar: memory is written in place.
             let (n, by_call) = match n.strip_prefix("&mut ") {
                 Some(n) => (n, true),
@@ -2436,6 +2489,15 @@ fn assigned_in_expr(e: &Expr, out: &mut Vec<String>) {
         }
         Expr::Loop(l) => assigned_in_block(&l.body, out),
         Expr::Paren(p) => assigned_in_expr(&p.expr, out),
+        // `v.push(x)` assigns the length of `v` (a `Vec` that grows): `push v`.
+        Expr::MethodCall(m) if m.method == "push" => {
+            if let Expr::Path(p) = &*m.receiver {
+                if let Some(i) = p.path.get_ident() {
+                    out.push(format!("push {i}"));
+                }
+            }
+            m.args.iter().for_each(|a| assigned_in_expr(a, out));
+        }
         // `g(&mut s)` assigns `s`.
         Expr::Call(c) => {
             for a in &c.args {
@@ -2557,4 +2619,30 @@ fn option_access(m: &syn::ExprMethodCall) -> Option<Expr> {
         }
         _ => syn::parse_quote_spanned!(span=> #x[#index]),
     })
+}
+
+/// The name under which the lowering keeps the length of the `Vec` that grows at
+/// `buf` (no user name can contain `#`).
+fn length_name(buf: Id) -> String {
+    format!("len#{}", buf.0)
+}
+
+/// `Vec::new()`, `Vec::with_capacity(n)` (`Vec::<f64>::` too): a `Vec` that `push`
+/// grows. The capacity is a hint that the lowering does not need.
+fn growing_vec(e: &Expr) -> Option<Span> {
+    let Expr::Call(c) = e else {
+        return None;
+    };
+    let Expr::Path(p) = &*c.func else {
+        return None;
+    };
+    let segs = &p.path.segments;
+    let ok = p.qself.is_none()
+        && segs.len() == 2
+        && segs[0].ident == "Vec"
+        && matches!(
+            (segs[1].ident.to_string().as_str(), c.args.len()),
+            ("new", 0) | ("with_capacity", 1)
+        );
+    ok.then(|| c.span())
 }

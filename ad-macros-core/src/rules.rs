@@ -51,6 +51,7 @@ pub fn pullback(b: &mut Builder<'_>, id: Id, dy: Id) -> Vec<(Id, Id)> {
         | Op::Matches(..)
         | Op::Load(..)
         | Op::Store(..)
+        | Op::Grow(_)
         | Op::Len(_)
         | Op::Push(..)
         | Op::Pop(_)

@@ -390,6 +390,7 @@ fn cse_key(node: &Node, params: &[bool]) -> Option<String> {
         | Op::ZerosLike(_)
         | Op::SeedBuf(_)
         | Op::Store(..)
+        | Op::Grow(_)
         | Op::Push(..)
         | Op::Pop(_)
         | Op::Restore(..)

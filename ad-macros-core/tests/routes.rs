@@ -47,7 +47,7 @@ const EXPECTED: &[(&str, &str)] = &[
     ("with_closures_static", "static"),
     ("uses_cube", "tape"),
     ("uses_cube_static", "static"),
-    ("prefix_energy", "tape: a `Vec` that grows"),
+    ("prefix_energy", "static"),
     ("prefix_energy_static", "static"),
     ("smoothed", "static"),
     ("smoothed_static", "static"),
@@ -63,6 +63,10 @@ const EXPECTED: &[(&str, &str)] = &[
     ("layer", "static"),
     ("layers", "tape: cannot tell whether `layer(..)`"),
     ("layers_static", "static"),
+    ("accumulated", "tape: this closure assigns `s`"),
+    ("accumulated_static", "static"),
+    ("positive_sum", "tape: the iterator method `filter`"),
+    ("positive_sum_static", "static"),
 ];
 
 fn describe(route: ad_macros_core::Route) -> String {
