@@ -1423,3 +1423,54 @@ fn grown_vecs_as_results_and_arguments() {
     assert_close(&[tv], &[v], "value vs tape");
     assert_close(&g, &tg, "vs tape");
 }
+
+// A call with a tensor result and slice or `Vec` parameters passed on: the reverse
+// sweep calls `_vjp` again with the same memory (a `Vec` passed by value is copied).
+#[differentiable]
+fn weighted_rows(w: &Tensor, c: &[f64], v: Vec<f64>) -> Tensor {
+    w * (c[0] * v[1] + c[1].sin())
+}
+
+#[differentiable(static)]
+fn uses_weighted_rows(w: &Tensor, c: &[f64], v: Vec<f64>) -> f64 {
+    let t: Tensor = weighted_rows(w, c, v);
+    (t.clone() * t).sum()
+}
+
+#[differentiable(tape)]
+fn uses_weighted_rows_tape(w: &Tensor, c: &[f64], v: Vec<f64>) -> f64 {
+    let t: Tensor = weighted_rows(w, c, v);
+    (t.clone() * t).sum()
+}
+
+#[test]
+fn tensor_result_calls_with_slice_parameters() {
+    let w = Tensor::from_vec(vec![0.5, -1.0, 2.0], &[3]);
+    let (c, v) = (vec![0.3, -0.8], vec![1.1, 0.6]);
+    let (val, (gw, gc, gv)) = uses_weighted_rows_grad(&w, &c, v.clone());
+    assert_eq!(
+        val.to_bits(),
+        uses_weighted_rows(&w, &c, v.clone()).to_bits()
+    );
+    let (tval, (tgw, tgc, tgv)) = uses_weighted_rows_tape_grad(&w, &c, v.clone());
+    assert_close(&[tval], &[val], "value vs tape");
+    assert_close(gw.as_slice(), tgw.as_slice(), "dw vs tape");
+    assert_close(&gc, &tgc, "dc vs tape");
+    assert_close(&gv, &tgv, "dv vs tape");
+    assert_close(
+        &gc,
+        &fd(|c| uses_weighted_rows(&w, c, v.clone()), &c),
+        "dc vs finite differences",
+    );
+    assert_close(
+        &gv,
+        &fd(|v| uses_weighted_rows(&w, &c, v.to_vec()), &v),
+        "dv vs finite differences",
+    );
+    let wv = w.to_vec();
+    let gw_fd = fd(
+        |x| uses_weighted_rows(&Tensor::from_vec(x.to_vec(), &[3]), &c, v.clone()),
+        &wv,
+    );
+    assert_close(gw.as_slice(), &gw_fd, "dw vs finite differences");
+}

@@ -892,6 +892,16 @@ impl<'a> Emitter<'a> {
             && uses.iter().filter(|u| u.pos == at.pos).count() == 1
     }
 
+    /// Whether `at` is the one and last read of `x`, in the region that defines it.
+    fn last_read(&self, x: Id, at: Use) -> bool {
+        let r = self.region_of[x.idx()];
+        let uses = &self.uses[x.idx()];
+        at.region == r
+            && !self.exports[r].contains(&x)
+            && uses.iter().all(|u| u.pos <= at.pos)
+            && uses.iter().filter(|u| u.pos == at.pos).count() == 1
+    }
+
     fn at(&self, id: Id) -> Use {
         Use {
             pos: self.pos[id.idx()],
@@ -1830,7 +1840,15 @@ impl<'a> Emitter<'a> {
                 if node.ty.is_memory() {
                     let by_ref = refs.and_then(|r| r.get(i)).copied().unwrap_or(false);
                     let v = self.val(a);
-                    return if by_ref { quote!(&#v) } else { v };
+                    // Passed by value and read again (by the `_vjp` of a call with a
+                    // tensor result, in the reverse sweep): a copy.
+                    return if by_ref {
+                        quote!(&#v)
+                    } else if self.last_read(a, at) {
+                        v
+                    } else {
+                        quote!(#v.clone())
+                    };
                 }
                 if !matches!(self.func.node(a).ty, Ty::Tensor(_)) {
                     return self.val(a);

@@ -361,6 +361,12 @@ impl Lower<'_> {
                     Some(Ty::Buf(ft)) => ft,
                     _ => self.sig.float,
                 };
+                // The capacity is only a hint, but it is checked like any expression.
+                if let Expr::Call(c) = &*init.expr {
+                    for a in &c.args {
+                        self.expr(a, Some(Ty::Int));
+                    }
+                }
                 let zero = self.push(Op::Const(0.0), Ty::Float(ft), span);
                 let len = self.opaque(quote::quote!(0usize), Ty::Int, span);
                 let buf = self.alloc(zero, len, false, span);
@@ -1119,13 +1125,19 @@ impl Lower<'_> {
             }
         };
         if let Ty::Tensor(_) = ty {
-            // The reverse sweep calls `NAME_vjp` again, with the same arguments: memory
-            // passed by value would be moved by the first call, and a view or buffer
-            // made in a branch would have to leave it (found by the random-program
-            // tester, seed 23).
-            if let Some(&m) = args.iter().find(|&&a| self.func.node(a).ty.is_memory()) {
+            // The reverse sweep calls `NAME_vjp` again, with the same arguments: only
+            // memory that holds the same values then is passed, a slice, `Vec` or array
+            // parameter (a local buffer may be written after the call, and a view or
+            // buffer made in a branch would have to leave it: found by the
+            // random-program tester, seed 23). A parameter passed by value is copied.
+            let local = |a: &Id| {
+                let node = self.func.node(*a);
+                node.ty.is_memory()
+                    && !matches!(node.op, Op::Param(k) if !self.sig.params[k as usize].mutable)
+            };
+            if let Some(&m) = args.iter().find(|a| local(a)) {
                 let at = self.func.node(m).span;
-                self.cx.not_yet_at(at, "a call with a tensor result and a slice, `Vec` or array argument is not supported by the static path of #[differentiable] yet; pass the elements as floats");
+                self.cx.not_yet_at(at, "a call with a tensor result and a local buffer or sub-slice argument is not supported by the static path of #[differentiable] yet; pass a parameter, or the elements as floats");
             }
             // The reverse sweep calls `NAME_vjp` with the result's adjoint as the seed.
             return self.push(

@@ -30,7 +30,7 @@
 //! infinite operand still gives NaN.
 
 use crate::adjoint::Builder;
-use crate::ir::{BinOp, Id, MathFn, Op, Reduction, Ty};
+use crate::ir::{BinOp, FloatTy, Id, MathFn, Op, Reduction, Ty};
 
 /// The contributions of node `id`'s adjoint `dy` to its operands' adjoints, as pairs
 /// `(operand, contribution)`. Operands that are not differentiable may appear; the
@@ -124,7 +124,15 @@ pub fn pullback(b: &mut Builder<'_>, id: Id, dy: Id) -> Vec<(Id, Id)> {
                 .enumerate()
                 .map(|(index, a)| {
                     let t = b.func.node(a).ty;
-                    (a, b.call_grad(call, index as u32, of, t))
+                    let g = b.call_grad(call, index as u32, of, t);
+                    if t.is_memory() {
+                        // Added into memory by `adjoint.rs` as `scale * g`; the seed is
+                        // already in `g`.
+                        let one = b.constant(1.0, Ty::Float(t.float().unwrap_or(FloatTy::F64)));
+                        (a, b.push_op(Op::Binary(BinOp::Mul, one, g), t))
+                    } else {
+                        (a, g)
+                    }
                 })
                 .collect()
         }

@@ -1,5 +1,5 @@
 ::core::compile_error! {
-    "this closure assigns `n`; the static path of #[differentiable] inlines closures that only compute a value"
+    "this closure assigns `n`; the static path of #[differentiable] inlines closures that only compute a value; the tape takes it: use #[differentiable(tape)]"
 }
 fn f(x: f64) -> f64 {
     let mut n = 0.0;
