@@ -1474,3 +1474,52 @@ fn tensor_result_calls_with_slice_parameters() {
     );
     assert_close(gw.as_slice(), &gw_fd, "dw vs finite differences");
 }
+
+// `clone` of a local array and of an array parameter is an array copy (found by the
+// tester, seed 4242: it took the tape, and a value in error after it made the body
+// look invalid, so the function was rejected).
+#[differentiable(static)]
+fn array_clones(p: [f64; 3], x: f64) -> f64 {
+    let a = [x.tanh(), x * x];
+    let mut c = a.clone();
+    c[0] += p[2];
+    let mut q = p.clone();
+    q[1] *= x;
+    c.iter().sum::<f64>() * a[1]
+        + q.iter()
+            .zip(c.windows(1))
+            .map(|(u, w)| u * w[0])
+            .sum::<f64>()
+}
+
+#[differentiable(tape)]
+fn array_clones_tape(p: [f64; 3], x: f64) -> f64 {
+    let a = [x.tanh(), x * x];
+    let mut c = a.clone();
+    c[0] += p[2];
+    let mut q = p.clone();
+    q[1] *= x;
+    c.iter().sum::<f64>() * a[1]
+        + q.iter()
+            .zip(c.windows(1))
+            .map(|(u, w)| u * w[0])
+            .sum::<f64>()
+}
+
+#[test]
+fn clones_of_arrays() {
+    let (p, x) = ([0.3, -0.7, 1.1], 0.6);
+    let (v, (gp, gx)) = array_clones_grad(p, x);
+    assert_eq!(v.to_bits(), array_clones(p, x).to_bits());
+    let (tv, (tp, tx)) = array_clones_tape_grad(p, x);
+    assert_close(&[tv], &[v], "value vs tape");
+    assert_close(&gp, &tp, "dp vs tape");
+    assert_close(&[gx], &[tx], "dx vs tape");
+    let fp = fd(|q| array_clones([q[0], q[1], q[2]], x), &p);
+    assert_close(&gp, &fp, "dp vs finite differences");
+    assert_close(
+        &[gx],
+        &fd(|y| array_clones(p, y[0]), &[x]),
+        "dx vs finite differences",
+    );
+}

@@ -774,9 +774,15 @@ fn accumulate(b: &mut Builder<'_>, adj: &mut [Option<Id>], x: Id, c: Id) {
             Op::View(m, lo, _) => (m, Some(lo)),
             _ => (x, None),
         };
-        if let (Some(&dst), Op::Binary(BinOp::Mul, scale, g)) =
-            (b.dbuf.get(&base), b.func.node(c).op.clone())
-        {
+        if let Some(&dst) = b.dbuf.get(&base) {
+            // Any other contribution is a gradient to add as it is (never dropped).
+            let (scale, g) = match b.func.node(c).op {
+                Op::Binary(BinOp::Mul, scale, g) => (scale, g),
+                _ => {
+                    let ft = b.ty(x).float().unwrap_or(FloatTy::F64);
+                    (b.constant(1.0, Ty::Float(ft)), c)
+                }
+            };
             b.push(Op::AccMem { dst, lo, g, scale }, Ty::Unit);
         }
         return;

@@ -236,6 +236,12 @@ impl Lower<'_> {
         Some(out.into_iter().collect())
     }
 
+    /// Whether `id` stands for a value already refused: a check of its kind would only
+    /// repeat that refusal (and could make a construct the tape takes look invalid).
+    fn refused(&self, id: Id) -> bool {
+        matches!(self.func.node(id).op, Op::Error)
+    }
+
     /// [`Lower::error`] for a construct that the tape takes ([`Ctxt::not_yet_at`]).
     fn not_yet(&mut self, tokens: impl ToTokens, msg: impl std::fmt::Display) -> Id {
         let tokens = tokens.into_token_stream();
@@ -415,7 +421,9 @@ impl Lower<'_> {
                     None => self.expr(&init.expr, None),
                 };
                 if matches!(expect, Some(Ty::Buf(_))) && !self.func.node(id).ty.is_memory() {
-                    self.not_yet(&init.expr, "a `Vec` or array local is built with `vec![..]`, `[x; N]` or `[a, b, ..]` on the static path");
+                    if !self.refused(id) {
+                        self.not_yet(&init.expr, "a `Vec` or array local is built with `vec![..]`, `[x; N]` or `[a, b, ..]` on the static path");
+                    }
                 }
                 self.func.nodes[id.idx()]
                     .hint
@@ -896,6 +904,9 @@ impl Lower<'_> {
                 }
                 let other = self.expr(&m.args[0], Some(tensor));
                 if !matches!(self.func.node(other).ty, Ty::Tensor(_)) {
+                    if self.refused(other) {
+                        return other;
+                    }
                     return self.error(
                         &m.args[0],
                         format!("the argument of `Tensor::{name}` must be a tensor"),
@@ -945,6 +956,9 @@ impl Lower<'_> {
                 }
                 let other = self.expr(&m.args[0], Some(tensor));
                 if !matches!(self.func.node(other).ty, Ty::Tensor(_)) {
+                    if self.refused(other) {
+                        return other;
+                    }
                     return self.error(&m.args[0], format!("the argument of `Tensor::{name}` must be a tensor (`Tensor::scalar(c)` for a constant)"));
                 }
                 let f = match name.as_str() {
@@ -969,6 +983,9 @@ impl Lower<'_> {
                         let kind = if f == MathFn::Powi { Ty::Int } else { scalar };
                         let id = self.expr(a, Some(kind));
                         if matches!(self.func.node(id).ty, Ty::Tensor(_)) {
+                            if self.refused(id) {
+                                return id;
+                            }
                             return self.error(
                                 a,
                                 format!("the argument of `Tensor::{name}` must be a scalar"),
@@ -1325,7 +1342,9 @@ impl Lower<'_> {
         }
         let buf = self.expr(&ix.expr, None);
         if !self.func.node(buf).ty.is_memory() {
-            self.not_yet(&ix.expr, "only slices, `Vec`s and arrays of floats can be indexed on the static path of #[differentiable]");
+            if !self.refused(buf) {
+                self.not_yet(&ix.expr, "only slices, `Vec`s and arrays of floats can be indexed on the static path of #[differentiable]");
+            }
             return None;
         }
         let i = self.expr(&ix.index, Some(Ty::Int));
@@ -1398,10 +1417,21 @@ impl Lower<'_> {
             // A copy into a new `Vec` (`clone` of a `&[f64]` parameter copies the
             // reference: the same memory, read only).
             ("clone", 0) if by_ref_param && !is_array => return Some(recv),
-            ("to_vec" | "to_owned", 0) | ("clone", 0) if !is_array || name == "to_vec" => {
+            ("to_vec" | "to_owned" | "clone", 0) => {
                 let init = self.push(Op::Const(0.0), Ty::Float(ft), span);
-                let len = self.len_of(recv, span);
-                let c = self.alloc(init, len, false, span);
+                // `clone` of an array is an array of the same length, known to rustc.
+                let array = is_array && name != "to_vec";
+                let len = match self.func.node(recv).op.clone() {
+                    _ if !array => self.len_of(recv, span),
+                    Op::Elems(items, _) => self.int_lit(items.len(), span),
+                    Op::Alloc { len, .. } => len,
+                    Op::Param(k) => match parse::strip_ref(&self.sig.params[k as usize].ty) {
+                        syn::Type::Array(a) => self.opaque(a.len.to_token_stream(), Ty::Int, span),
+                        _ => return None,
+                    },
+                    _ => return None,
+                };
+                let c = self.alloc(init, len, array, span);
                 let scope = self.env.len();
                 self.env.push(Slot {
                     name: "__ad_copy".into(),
@@ -1468,6 +1498,9 @@ impl Lower<'_> {
     fn sub_slice(&mut self, ix: &syn::ExprIndex, range: &syn::ExprRange) -> Id {
         let buf = self.expr(&ix.expr, None);
         if !self.func.node(buf).ty.is_memory() {
+            if self.refused(buf) {
+                return buf;
+            }
             return self.not_yet(&ix.expr, "only slices, `Vec`s and arrays of floats have sub-slices on the static path of #[differentiable]");
         }
         let span = ix.span();
@@ -1989,7 +2022,9 @@ impl Lower<'_> {
     fn slice_header(&mut self, e: &Expr) -> Option<Header> {
         let x = self.expr(e, None);
         if !self.func.node(x).ty.is_memory() {
-            self.not_yet(e, "a `for` over values walks a slice, `Vec` or array of floats on the static path of #[differentiable]");
+            if !self.refused(x) {
+                self.not_yet(e, "a `for` over values walks a slice, `Vec` or array of floats on the static path of #[differentiable]");
+            }
             return None;
         }
         let span = e.span();

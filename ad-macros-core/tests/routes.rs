@@ -250,6 +250,17 @@ fn route_of_reports_options_and_rejections() {
     // neither path takes) is an `Err` with the message, as `expand` reports it.
     let err = route(quote!(frobnicate)).unwrap_err();
     assert!(!err.is_empty());
+    // A value the lowering refused is not checked again where it is used: its
+    // `windows` must not make a construct the tape takes look like a mistake (the
+    // tester, seed 4242).
+    let cascade = quote!(
+        fn f(x: &[f64]) -> f64 {
+            let c: Vec<f64> = x.iter().filter(|v| **v > 0.0).copied().collect();
+            c.windows(2).map(|w| w[0] * w[1]).sum()
+        }
+    );
+    let got = ad_macros_core::route_of(quote!(), cascade).map(describe);
+    assert!(matches!(&got, Ok(r) if r.starts_with("tape: ")), "{got:?}");
     let unsafe_body = quote!(
         fn f(x: f64) -> f64 {
             unsafe { x }

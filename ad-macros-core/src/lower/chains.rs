@@ -134,7 +134,9 @@ impl Lower<'_> {
     fn memory_stream(&mut self, e: &Expr) -> Option<Stream> {
         let x = self.expr(e, None);
         if !self.func.node(x).ty.is_memory() {
-            self.not_yet(e, "an iterator chain on the static path of #[differentiable] walks a range, a slice, a `Vec` or an array of floats");
+            if !self.refused(x) {
+                self.not_yet(e, "an iterator chain on the static path of #[differentiable] walks a range, a slice, a `Vec` or an array of floats");
+            }
             return None;
         }
         let span = e.span();
@@ -254,7 +256,9 @@ impl Lower<'_> {
             ("windows" | "chunks", 1) => {
                 let x = self.expr(&m.receiver, None);
                 if !self.func.node(x).ty.is_memory() {
-                    self.error(&m.receiver, format!("`{name}` on the static path of #[differentiable] is of a slice, `Vec` or array of floats"));
+                    if !self.refused(x) {
+                        self.error(&m.receiver, format!("`{name}` on the static path of #[differentiable] is of a slice, `Vec` or array of floats"));
+                    }
                     return None;
                 }
                 let w = self.expr(&m.args[0], Some(Ty::Int));
