@@ -1523,3 +1523,38 @@ fn clones_of_arrays() {
         "dx vs finite differences",
     );
 }
+
+// Reborrows (`&*b`, `*v`) and integer casts of indices (`ik as usize`).
+macro_rules! reborrow_twins {
+    ($name:ident, $($attr:tt)*) => {
+        #[differentiable($($attr)*)]
+        fn $name(x: &[f64], k: i32) -> f64 {
+            let mut b = vec![0.0; 3];
+            for i in 0..3 {
+                b[i] = x[i] * x[i + 1];
+            }
+            let r = &*b;
+            let mut s = 0.0;
+            for ik in 0..k {
+                s += r[ik as usize % 3] * x[(ik as usize) % x.len()];
+            }
+            for v in r.iter() {
+                s += (*v).sin();
+            }
+            s + centered_sq(&*b, &x[1..4])
+        }
+    };
+}
+reborrow_twins!(reborrows, static);
+reborrow_twins!(reborrows_tape, tape);
+
+#[test]
+fn reborrows_and_index_casts() {
+    let x = point(5);
+    let (v, g) = reborrows_grad(&x, 7);
+    assert_eq!(v.to_bits(), reborrows(&x, 7).to_bits());
+    assert_close(&g, &fd(|x| reborrows(x, 7), &x), "vs finite differences");
+    let (tv, tg) = reborrows_tape_grad(&x, 7);
+    assert_close(&[tv], &[v], "value vs tape");
+    assert_close(&g, &tg, "vs tape");
+}
