@@ -138,13 +138,18 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         Some(_) if cx.has_errors() => TokenStream::new(),
         Some(sig) => match one_ir(sig, &args, &item_fn.block) {
             Ok(out) => out,
-            // Only the one IR takes vector results: say what it does not take.
-            Err(why) if sig.ret_kind.is_memory() => {
+            // Only the one IR takes vector and tuple results: say what it does not take.
+            Err(why) if sig.ret_kind.is_memory() || sig.ret_kind == Ty::Tuple => {
+                let what = if sig.ret_kind == Ty::Tuple {
+                    "tuple"
+                } else {
+                    "vector"
+                };
                 match why {
                     Some(e) => e
                         .into_iter()
-                        .for_each(|e| cx.error_at(e.span(), without_tape(&e.to_string()))),
-                    None => cx.error_at(sig.ident.span(), "a function with a vector result cannot take the tape; remove `tape`/`inline(..)`"),
+                        .for_each(|e| cx.error_at(e.span(), without_tape(&e.to_string(), what))),
+                    None => cx.error_at(sig.ident.span(), format!("a function with a {what} result cannot take the tape; remove `tape`/`inline(..)`")),
                 }
                 TokenStream::new()
             }
@@ -274,11 +279,11 @@ fn passes_mut(block: &syn::Block) -> Option<syn::Expr> {
     f.0
 }
 
-/// A lowering error for a function with a vector result, which the tape cannot take:
-/// its advice to use the tape becomes a word on why there is none.
-fn without_tape(msg: &str) -> String {
+/// A lowering error for a function with a vector (`what`) or tuple result, which the
+/// tape cannot take: its advice to use the tape becomes a word on why there is none.
+fn without_tape(msg: &str, what: &str) -> String {
     let msg = strip_tape_hint(msg);
-    format!("{msg}; a function with a vector result has no tape fallback (the tape has no vector seed), so the body must take the static path")
+    format!("{msg}; a function with a {what} result has no tape fallback (the tape has no {what} seed), so the body must take the static path")
 }
 
 /// A lowering message without its advice to use the tape.

@@ -264,3 +264,33 @@ fn sin_and_cos_of_one_value() {
     );
     assert_eq!(text.matches(":: sin_cos (").count(), 2, "{text}");
 }
+
+#[test]
+fn tuple_result() {
+    check(
+        "tuple_result",
+        quote!(),
+        quote! {
+            fn stats(t: &Tensor, a: f64) -> (f64, Tensor, [f64; 2]) {
+                let u = t * a;
+                let (s, m) = (u.sum(), u.mean());
+                (s * a, u.exp(), [s, m * a])
+            }
+        },
+    );
+}
+
+#[test]
+fn tuple_call() {
+    check(
+        "tuple_call",
+        quote!(),
+        quote! {
+            fn calls_split(x: f64, y: f64) -> f64 {
+                let (a, b) = split(x, y);
+                let (_, d) = split(b, x);
+                a * b + d
+            }
+        },
+    );
+}

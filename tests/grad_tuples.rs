@@ -1,0 +1,515 @@
+//! Tuples on the static path (issue 11): tuple values in a body (`let p = (x, y)`,
+//! `p.0`, destructuring, nested patterns, `_`, tuples as the value of an `if` or a
+//! block, tuples carried through loops), tuple results (`-> (f64, Tensor)`, whose
+//! `_vjp` takes a tuple seed), and calls of helpers returning tuples. Every function
+//! is `#[differentiable(static)]` and is checked against central finite differences
+//! (of `<seed, f>` for a tuple result) and against a tape twin of the same body (for a
+//! tuple result, a tape function returning `<seed, f>` as a scalar).
+
+#![allow(dead_code, clippy::let_and_return, clippy::toplevel_ref_arg)]
+
+use adjoint::prelude::*;
+
+/// Defines `$name` on the static path (`#[differentiable(static)]`) and `$tape` on
+/// the tape, with one body.
+macro_rules! twins {
+    ($name:ident / $tape:ident ($($p:ident : $t:ty),*) -> $r:ty $body:block) => {
+        #[differentiable(static)]
+        fn $name($($p: $t),*) -> $r $body
+
+        #[differentiable(tape)]
+        fn $tape($($p: $t),*) -> $r $body
+    };
+}
+
+/// Central differences of `f` at `x`.
+fn fd(f: impl Fn(&[f64]) -> f64, x: &[f64]) -> Vec<f64> {
+    let h = 1e-6;
+    (0..x.len())
+        .map(|i| {
+            let (mut a, mut b) = (x.to_vec(), x.to_vec());
+            a[i] += h;
+            b[i] -= h;
+            (f(&a) - f(&b)) / (2.0 * h)
+        })
+        .collect()
+}
+
+fn assert_close(got: &[f64], want: &[f64], tol: f64, what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}: lengths");
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!(
+            (g - w).abs() <= tol * (1.0 + w.abs()),
+            "{what}[{i}]: got {g}, want {w} (all: {got:?} vs {want:?})"
+        );
+    }
+}
+
+/// Checks a function of two floats: the static gradient against central
+/// differences and against the tape twin's gradient.
+fn check2(
+    name: &str,
+    (x, y): (f64, f64),
+    f: impl Fn(f64, f64) -> f64,
+    grad: impl Fn(f64, f64) -> (f64, (f64, f64)),
+    tape: impl Fn(f64, f64) -> (f64, (f64, f64)),
+) {
+    let (v, (gx, gy)) = grad(x, y);
+    assert_eq!(v.to_bits(), f(x, y).to_bits(), "{name}: value");
+    assert!(gx != 0.0 || gy != 0.0, "{name}: an all-zero gradient");
+    let want = fd(|p| f(p[0], p[1]), &[x, y]);
+    assert_close(&[gx, gy], &want, 1e-6, &format!("{name} vs differences"));
+    let (tv, (tx, ty)) = tape(x, y);
+    assert_close(&[tv], &[v], 1e-12, &format!("{name}: tape value"));
+    assert_close(&[gx, gy], &[tx, ty], 1e-12, &format!("{name} vs tape"));
+}
+
+// ---- 1. tuple values in a body ----
+
+twins! {
+    pair_fields / pair_fields_tape (x: f64, m: f64) -> f64 {
+        let p = (x, m * x);
+        p.0 + p.1 * p.0.sin()
+    }
+}
+
+twins! {
+    destructure / destructure_tape (x: f64, y: f64) -> f64 {
+        let (a, b) = (x * y, y);
+        a.exp() * b + a
+    }
+}
+
+twins! {
+    destructure_mut / destructure_mut_tape (x: f64, y: f64) -> f64 {
+        let (a, mut b) = (x * y, y);
+        b += a.cos();
+        b *= x;
+        a + b
+    }
+}
+
+twins! {
+    nested / nested_tape (x: f64, y: f64) -> f64 {
+        let ((a, b), c) = ((x, x * y), y.sin());
+        let q = ((a, c), b);
+        let ((u, _), w) = q;
+        u * w + (q.0).1 * b + c
+    }
+}
+
+twins! {
+    wildcard / wildcard_tape (x: f64, y: f64) -> f64 {
+        let (_, b, c) = (x.exp(), y * x, y);
+        let _ = x * 3.0;
+        b * c
+    }
+}
+
+twins! {
+    tuple_of_if / tuple_of_if_tape (x: f64, y: f64) -> f64 {
+        let (lo, hi) = if x < y { (x, y) } else { (y, x * 2.0) };
+        let p = if lo > 0.0 {
+            let s = lo * hi;
+            (s, hi)
+        } else {
+            (hi, lo)
+        };
+        p.0 * hi + p.1.sin() - lo
+    }
+}
+
+twins! {
+    tuple_of_block / tuple_of_block_tape (x: f64, y: f64) -> f64 {
+        let (s, d) = {
+            let t = x * y;
+            (t + x, t - y)
+        };
+        s * d
+    }
+}
+
+twins! {
+    swap_in_loop / swap_in_loop_tape (x: f64, y: f64) -> f64 {
+        let mut p = (x, y);
+        for _ in 0..4 {
+            p = (p.1, p.0 * 0.5 + p.1.sin());
+        }
+        let (mut a, mut b) = (x, y * y);
+        for _ in 0..3 {
+            (a, b) = (b, a + b * 0.25);
+        }
+        p.0 * p.1 + a - b
+    }
+}
+
+twins! {
+    reassigned_in_branch / reassigned_in_branch_tape (x: f64, y: f64) -> f64 {
+        let mut p = (x, y);
+        if x > 0.0 {
+            p = (p.0 * y, p.1 + x);
+        }
+        p.0 + p.1 * p.1
+    }
+}
+
+#[test]
+fn tuple_values() {
+    let pts = [(0.7, -0.4), (-0.8, 1.3)];
+    for &pt in &pts {
+        check2(
+            "pair_fields",
+            pt,
+            pair_fields,
+            pair_fields_grad,
+            pair_fields_tape_grad,
+        );
+        check2(
+            "destructure",
+            pt,
+            destructure,
+            destructure_grad,
+            destructure_tape_grad,
+        );
+        check2(
+            "destructure_mut",
+            pt,
+            destructure_mut,
+            destructure_mut_grad,
+            destructure_mut_tape_grad,
+        );
+        check2("nested", pt, nested, nested_grad, nested_tape_grad);
+        check2("wildcard", pt, wildcard, wildcard_grad, wildcard_tape_grad);
+        check2(
+            "tuple_of_if",
+            pt,
+            tuple_of_if,
+            tuple_of_if_grad,
+            tuple_of_if_tape_grad,
+        );
+        check2(
+            "tuple_of_block",
+            pt,
+            tuple_of_block,
+            tuple_of_block_grad,
+            tuple_of_block_tape_grad,
+        );
+        check2(
+            "swap_in_loop",
+            pt,
+            swap_in_loop,
+            swap_in_loop_grad,
+            swap_in_loop_tape_grad,
+        );
+        check2(
+            "reassigned_in_branch",
+            pt,
+            reassigned_in_branch,
+            reassigned_in_branch_grad,
+            reassigned_in_branch_tape_grad,
+        );
+    }
+}
+
+// ---- 2. tuple results ----
+
+/// `<s, (a, b)>` of two floats.
+fn dot2(s: (f64, f64), v: (f64, f64)) -> f64 {
+    s.0 * v.0 + s.1 * v.1
+}
+
+#[differentiable(static)]
+fn polar(x: f64, y: f64) -> (f64, f64) {
+    let r = (x * x + y * y).sqrt();
+    (r, y.atan2(x) * r)
+}
+
+#[differentiable(tape, wrt(x, y))]
+fn polar_dot_tape(x: f64, y: f64, s0: f64, s1: f64) -> f64 {
+    let r = (x * x + y * y).sqrt();
+    s0 * r + s1 * (y.atan2(x) * r)
+}
+
+// A tuple variable, an `if` and `return` as the result.
+#[differentiable(static)]
+fn ordered(x: f64, y: f64) -> (f64, f64) {
+    let p = (x * y, y.exp());
+    let q = if p.0 < p.1 { p } else { (p.1, p.0 * x) };
+    return (q.1, q.0 + x);
+}
+
+#[differentiable(tape, wrt(x, y))]
+fn ordered_dot_tape(x: f64, y: f64, s0: f64, s1: f64) -> f64 {
+    let (a, b) = (x * y, y.exp());
+    let (c, d) = if a < b { (a, b) } else { (b, a * x) };
+    s0 * d + s1 * (c + x)
+}
+
+#[test]
+fn tuple_results_take_a_tuple_seed() {
+    for &(x, y) in &[(0.7, -0.4), (-0.8, 1.3), (1.1, 0.2)] {
+        for &s in &[(1.0, 0.0), (0.0, 1.0), (0.6, -1.7)] {
+            let (v, (gx, gy)) = polar_vjp(x, y, s);
+            assert_eq!(v, polar(x, y));
+            let want = fd(|p| dot2(s, polar(p[0], p[1])), &[x, y]);
+            assert_close(&[gx, gy], &want, 1e-6, "polar vs differences");
+            let (tv, (tx, ty)) = polar_dot_tape_grad(x, y, s.0, s.1);
+            assert_close(&[tv], &[dot2(s, v)], 1e-12, "polar: tape value");
+            assert_close(&[gx, gy], &[tx, ty], 1e-12, "polar vs tape");
+
+            let (v, (gx, gy)) = ordered_vjp(x, y, s);
+            assert_eq!(v, ordered(x, y));
+            let want = fd(|p| dot2(s, ordered(p[0], p[1])), &[x, y]);
+            assert_close(&[gx, gy], &want, 1e-6, "ordered vs differences");
+            let (_, (tx, ty)) = ordered_dot_tape_grad(x, y, s.0, s.1);
+            assert_close(&[gx, gy], &[tx, ty], 1e-12, "ordered vs tape");
+        }
+    }
+}
+
+// A float and a tensor.
+#[differentiable(static)]
+fn stats(t: &Tensor, a: f64) -> (f64, Tensor) {
+    let u = t * a;
+    (u.sum() * a, u.exp())
+}
+
+#[differentiable(tape, wrt(t, a))]
+fn stats_dot_tape(t: &Tensor, a: f64, s0: f64, s1: &Tensor) -> f64 {
+    let u = t * a;
+    s0 * (u.sum() * a) + (u.exp() * s1).sum()
+}
+
+#[test]
+fn float_and_tensor_result() {
+    let t = Tensor::from_vec(vec![0.3, -0.5, 0.9, 0.1, -1.2, 0.4], &[2, 3]);
+    let a = 0.8;
+    let s1 = Tensor::from_vec(vec![1.0, -0.5, 0.25, 2.0, 0.0, -1.5], &[2, 3]);
+    let s0 = 0.7;
+    let ((v, vt), (gt, ga)) = stats_vjp(&t, a, (s0, s1.clone()));
+    let (w, wt) = stats(&t, a);
+    assert_eq!(v, w);
+    assert_eq!(vt.as_slice(), wt.as_slice());
+    let dot = |flat: &[f64]| {
+        let t = Tensor::from_vec(flat[..6].to_vec(), &[2, 3]);
+        let (p, q) = stats(&t, flat[6]);
+        s0 * p
+            + q.as_slice()
+                .iter()
+                .zip(s1.as_slice())
+                .map(|(x, y)| x * y)
+                .sum::<f64>()
+    };
+    let x0: Vec<f64> = t.as_slice().iter().copied().chain([a]).collect();
+    let got: Vec<f64> = gt.as_slice().iter().copied().chain([ga]).collect();
+    assert_close(&got, &fd(dot, &x0), 1e-6, "stats vs differences");
+    let (_, (tt, ta)) = stats_dot_tape_grad(&t, a, s0, &s1);
+    let tape: Vec<f64> = tt.as_slice().iter().copied().chain([ta]).collect();
+    assert_close(&got, &tape, 1e-12, "stats vs tape");
+}
+
+// A float and an array, a Vec and a float.
+#[differentiable(static)]
+fn with_array(x: f64, y: f64) -> (f64, [f64; 2]) {
+    let mut b = [0.0; 2];
+    b[0] = x * y;
+    b[1] = y.sin() + b[0];
+    (x + y * y, b)
+}
+
+#[differentiable(tape, wrt(x, y))]
+fn with_array_dot_tape(x: f64, y: f64, s0: f64, s1: [f64; 2]) -> f64 {
+    let b0 = x * y;
+    let b1 = y.sin() + b0;
+    s0 * (x + y * y) + s1[0] * b0 + s1[1] * b1
+}
+
+#[differentiable(static)]
+fn with_vec(v: &[f64], c: f64) -> (Vec<f64>, f64) {
+    let mut out = vec![0.0; v.len()];
+    let mut s = 0.0;
+    for i in 0..v.len() {
+        out[i] = v[i] * c;
+        s += out[i] * v[i];
+    }
+    (out, s.sqrt())
+}
+
+#[test]
+fn array_and_vec_elements() {
+    let (x, y) = (0.6, -1.1);
+    let s = (0.3, [1.5, -0.7]);
+    let ((v0, vb), (gx, gy)) = with_array_vjp(x, y, s);
+    assert_eq!((v0, vb), with_array(x, y));
+    let dot = |p: &[f64]| {
+        let (a, b) = with_array(p[0], p[1]);
+        s.0 * a + s.1[0] * b[0] + s.1[1] * b[1]
+    };
+    assert_close(
+        &[gx, gy],
+        &fd(dot, &[x, y]),
+        1e-6,
+        "with_array vs differences",
+    );
+    let (_, (tx, ty)) = with_array_dot_tape_grad(x, y, s.0, s.1);
+    assert_close(&[gx, gy], &[tx, ty], 1e-12, "with_array vs tape");
+
+    let (v, c) = (vec![0.4, 1.2, -0.3], 0.9);
+    let seed = (vec![0.5, -1.0, 2.0], 0.8);
+    let ((out, n), (gv, gc)) = with_vec_vjp(&v, c, seed.clone());
+    assert_eq!((out, n), with_vec(&v, c));
+    let dot = |p: &[f64]| {
+        let (o, n) = with_vec(&p[..3], p[3]);
+        o.iter().zip(&seed.0).map(|(a, b)| a * b).sum::<f64>() + seed.1 * n
+    };
+    let got: Vec<f64> = gv.iter().copied().chain([gc]).collect();
+    assert_close(
+        &got,
+        &fd(dot, &[0.4, 1.2, -0.3, 0.9]),
+        1e-6,
+        "with_vec vs differences",
+    );
+}
+
+// ---- 3. calls of helpers with tuple results ----
+
+#[differentiable]
+fn split(x: f64, y: f64) -> (f64, f64) {
+    (x * y, y.sin() - x)
+}
+
+/// `split`'s body, for the tape twins (the tape does not call tuple helpers).
+fn split_inline(x: f64, y: f64) -> (f64, f64) {
+    (x * y, y.sin() - x)
+}
+
+#[differentiable(static)]
+fn calls_split(x: f64, y: f64) -> f64 {
+    let (a, b) = split(x, y);
+    let (_, d) = split(b, x);
+    let e = split(y, a).1;
+    a * b + d * d + e
+}
+
+#[differentiable(tape)]
+fn calls_split_tape(x: f64, y: f64) -> f64 {
+    let (a, b) = (x * y, y.sin() - x);
+    let d = x.sin() - b;
+    let e = a.sin() - y;
+    a * b + d * d + e
+}
+
+// Both elements used, one only through a tuple variable, in a loop.
+#[differentiable(static)]
+fn split_in_loop(x: f64, y: f64) -> f64 {
+    let mut acc = 0.0;
+    let mut p = (x, y);
+    for i in 0..3 {
+        let q = split(p.0, p.1 + i as f64 * 0.1);
+        acc += q.0 * q.1;
+        p = (q.1 * 0.5, q.0);
+    }
+    acc + p.0
+}
+
+#[differentiable(tape)]
+fn split_in_loop_tape(x: f64, y: f64) -> f64 {
+    let mut acc = 0.0;
+    let (mut p0, mut p1) = (x, y);
+    for i in 0..3 {
+        let t = p1 + i as f64 * 0.1;
+        let (q0, q1) = (p0 * t, t.sin() - p0);
+        acc += q0 * q1;
+        p0 = q1 * 0.5;
+        p1 = q0;
+    }
+    acc + p0
+}
+
+// A helper with a tuple result calling one: the seed passes through.
+#[differentiable]
+fn split_twice(x: f64, y: f64) -> (f64, f64) {
+    let (a, b) = split(x, y);
+    split(b, a * 0.5)
+}
+
+#[differentiable(static)]
+fn calls_split_twice(x: f64, y: f64) -> f64 {
+    let (a, b) = split_twice(x, y);
+    a + b * b
+}
+
+#[differentiable(tape)]
+fn calls_split_twice_tape(x: f64, y: f64) -> f64 {
+    let (a0, b0) = (x * y, y.sin() - x);
+    let t = a0 * 0.5;
+    let (a, b) = (b0 * t, t.sin() - b0);
+    a + b * b
+}
+
+#[test]
+fn helpers_with_tuple_results() {
+    assert_eq!(split(0.3, 0.9), split_inline(0.3, 0.9));
+    for &pt in &[(0.7, -0.4), (-0.8, 1.3)] {
+        check2(
+            "calls_split",
+            pt,
+            calls_split,
+            calls_split_grad,
+            calls_split_tape_grad,
+        );
+        check2(
+            "split_in_loop",
+            pt,
+            split_in_loop,
+            split_in_loop_grad,
+            split_in_loop_tape_grad,
+        );
+        check2(
+            "calls_split_twice",
+            pt,
+            calls_split_twice,
+            calls_split_twice_grad,
+            calls_split_twice_tape_grad,
+        );
+    }
+}
+
+// A helper returning a float and a tensor; the caller annotates the kinds.
+#[differentiable]
+fn scale_sum(t: &Tensor, a: f64) -> (f64, Tensor) {
+    let u = t * a;
+    (u.sum(), u.tanh())
+}
+
+#[differentiable(static)]
+fn calls_scale_sum(t: &Tensor, a: f64) -> f64 {
+    let (s, u): (f64, Tensor) = scale_sum(t, a);
+    let (_, w): (f64, Tensor) = scale_sum(&u, s);
+    (w * &u).sum() + s * s
+}
+
+#[differentiable(tape)]
+fn calls_scale_sum_tape(t: &Tensor, a: f64) -> f64 {
+    let u0 = t * a;
+    let s = u0.sum();
+    let u = u0.tanh();
+    let w = (&u * s).tanh();
+    (w * &u).sum() + s * s
+}
+
+#[test]
+fn helper_with_a_tensor_element() {
+    let t = Tensor::from_vec(vec![0.3, -0.5, 0.9, 0.1], &[2, 2]);
+    let a = 0.7;
+    let (v, (gt, ga)) = calls_scale_sum_grad(&t, a);
+    assert_eq!(v.to_bits(), calls_scale_sum(&t, a).to_bits());
+    let f = |flat: &[f64]| calls_scale_sum(&Tensor::from_vec(flat[..4].to_vec(), &[2, 2]), flat[4]);
+    let x0: Vec<f64> = t.as_slice().iter().copied().chain([a]).collect();
+    let got: Vec<f64> = gt.as_slice().iter().copied().chain([ga]).collect();
+    assert_close(&got, &fd(f, &x0), 1e-6, "calls_scale_sum vs differences");
+    let (tv, (tt, ta)) = calls_scale_sum_tape_grad(&t, a);
+    assert_close(&[tv], &[v], 1e-12, "calls_scale_sum: tape value");
+    let tape: Vec<f64> = tt.as_slice().iter().copied().chain([ta]).collect();
+    assert_close(&got, &tape, 1e-12, "calls_scale_sum vs tape");
+}
