@@ -513,3 +513,131 @@ fn helper_with_a_tensor_element() {
     let tape: Vec<f64> = tt.as_slice().iter().copied().chain([ta]).collect();
     assert_close(&got, &tape, 1e-12, "calls_scale_sum vs tape");
 }
+
+// ---- 3'. calls of helpers with array and `Vec` results ----
+
+#[differentiable]
+fn rotate(x: f64, y: f64, a: f64) -> [f64; 2] {
+    let (c, s) = (a.cos(), a.sin());
+    [c * x - s * y, s * x + c * y]
+}
+
+#[differentiable]
+fn powers(x: f64, n: usize) -> Vec<f64> {
+    let mut out = vec![1.0; n];
+    for i in 1..n {
+        out[i] = out[i - 1] * x;
+    }
+    out
+}
+
+#[differentiable(static)]
+fn calls_rotate(x: f64, y: f64) -> f64 {
+    let r = rotate(x, y, 0.3 * y);
+    let q: [f64; 2] = rotate(r[1], x, 0.5);
+    let p = powers(x * y, 4);
+    r[0] * r[1] + q[0] - q[1] * q[1] + p[3] + rotate(y, x, x)[1]
+}
+
+#[differentiable(tape)]
+fn calls_rotate_tape(x: f64, y: f64) -> f64 {
+    let a = 0.3 * y;
+    let (r0, r1) = (a.cos() * x - a.sin() * y, a.sin() * x + a.cos() * y);
+    let b = 0.5f64;
+    let (q0, q1) = (b.cos() * r1 - b.sin() * x, b.sin() * r1 + b.cos() * x);
+    let t = x * y;
+    let p3 = t * t * t;
+    r0 * r1 + q0 - q1 * q1 + p3 + (x.sin() * y + x.cos() * x)
+}
+
+#[test]
+fn helpers_with_array_results() {
+    for &pt in &[(0.7, -0.4), (-0.8, 1.3)] {
+        check2(
+            "calls_rotate",
+            pt,
+            calls_rotate,
+            calls_rotate_grad,
+            calls_rotate_tape_grad,
+        );
+    }
+}
+
+// An array result read in a loop body, and called in one.
+#[differentiable(static)]
+fn rotate_in_loop(x: f64, y: f64) -> f64 {
+    let mut p = (x, y);
+    let mut acc = 0.0;
+    for k in 0..3 {
+        let r = rotate(p.0, p.1, 0.2 * k as f64 + x);
+        acc += r[0] * r[1];
+        p = (r[1], r[0] * 0.9);
+    }
+    acc + p.0
+}
+
+#[differentiable(tape)]
+fn rotate_in_loop_tape(x: f64, y: f64) -> f64 {
+    let (mut p0, mut p1) = (x, y);
+    let mut acc = 0.0;
+    for k in 0..3 {
+        let a = 0.2 * k as f64 + x;
+        let (r0, r1) = (a.cos() * p0 - a.sin() * p1, a.sin() * p0 + a.cos() * p1);
+        acc += r0 * r1;
+        p0 = r1;
+        p1 = r0 * 0.9;
+    }
+    acc + p0
+}
+
+#[test]
+fn array_results_in_a_loop() {
+    for &pt in &[(0.7, -0.4), (-0.8, 1.3)] {
+        check2(
+            "rotate_in_loop",
+            pt,
+            rotate_in_loop,
+            rotate_in_loop_grad,
+            rotate_in_loop_tape_grad,
+        );
+    }
+}
+
+// An early `return` of a tuple result, from a loop.
+#[differentiable(static)]
+fn first_above(x: f64, y: f64) -> (f64, f64) {
+    let mut s = x;
+    for k in 0..5 {
+        s = s * 1.5 + y;
+        if s > 2.0 {
+            return (s, k as f64 * y);
+        }
+    }
+    (s * y, s)
+}
+
+#[differentiable(tape, wrt(x, y))]
+fn first_above_dot_tape(x: f64, y: f64, s0: f64, s1: f64) -> f64 {
+    let mut s = x;
+    for k in 0..5 {
+        s = s * 1.5 + y;
+        if s > 2.0 {
+            return s0 * s + s1 * (k as f64 * y);
+        }
+    }
+    s0 * (s * y) + s1 * s
+}
+
+#[test]
+fn early_return_of_a_tuple() {
+    for &(x, y) in &[(0.7, 0.4), (-0.8, 0.3), (0.1, -0.2)] {
+        let s = (0.6, -1.3);
+        let (v, (gx, gy)) = first_above_vjp(x, y, s);
+        assert_eq!(v, first_above(x, y));
+        let want = fd(|p| dot2(s, first_above(p[0], p[1])), &[x, y]);
+        assert_close(&[gx, gy], &want, 1e-6, "first_above vs differences");
+        let (tv, (tx, ty)) = first_above_dot_tape_grad(x, y, s.0, s.1);
+        assert_close(&[tv], &[dot2(s, v)], 1e-12, "first_above: tape value");
+        assert_close(&[gx, gy], &[tx, ty], 1e-12, "first_above vs tape");
+    }
+}

@@ -903,6 +903,9 @@ fn sweep(
                 let zeros = vec![zero; items.len()];
                 b.push(Op::Elems(zeros, array), ty)
             }
+            // An array or `Vec` a call returned: its adjoint is the seed of the
+            // callee's `_vjp`.
+            Op::Call { .. } if b.ty(id).is_memory() => b.push(Op::ZerosLike(id), b.ty(id)),
             _ => continue,
         };
         b.dbuf.insert(id, z);
@@ -985,6 +988,9 @@ fn sweep(
         }
         if let (Op::Call { .. }, Ty::Tuple, None) = (&node.op, node.ty, adj[id.idx()]) {
             adj[id.idx()] = seed_of_tuple_call(b, id, pending);
+        }
+        if let (Op::Call { .. }, true) = (&node.op, node.ty.is_memory()) {
+            adj[id.idx()] = b.dbuf.get(&id).copied();
         }
         let Some(dy) = adj[id.idx()] else { continue };
         if let Op::Proj(n, k) | Op::Elem(n, k) = node.op {

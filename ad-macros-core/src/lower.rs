@@ -55,6 +55,7 @@ pub fn lower(cx: &Ctxt, sig: &Signature, block: &syn::Block) -> Func {
     let placeholder: Option<Expr> = match sig.ret_kind {
         Ty::Float(_) => Some(syn::parse_quote!(0.0)),
         Ty::Tensor(_) => Some(syn::parse_quote!(::adjoint::Tensor::scalar(0.0))),
+        Ty::Tuple => tuples::placeholder(sig),
         _ => None,
     };
     let desugared = match exits::desugar(block, &sig.ret, placeholder) {
@@ -1175,7 +1176,10 @@ impl Lower<'_> {
             );
             return None;
         }
-        let buf = self.expr(&ix.expr, None);
+        let buf = match self.indexed_call(&ix.expr) {
+            Some(b) => b,
+            None => self.expr(&ix.expr, None),
+        };
         if !self.func.node(buf).ty.is_memory() {
             self.error(&ix.expr, "only slices, `Vec`s and arrays of floats can be indexed on the static path of #[differentiable]");
             return None;

@@ -116,7 +116,8 @@ pub fn pullback(b: &mut Builder<'_>, id: Id, dy: Id) -> Vec<(Id, Id)> {
         // y = g(a..) with a tensor result: `g_vjp(a.., dy)` in the reverse sweep.
         // y = g(a..) with a tuple result: the same, `dy` the tuple of the elements'
         // adjoints (`adjoint::seed_of_tuple_call`).
-        Op::Call { path, args, .. } if matches!(ty, Ty::Tensor(_) | Ty::Tuple) => {
+        // An array or `Vec` result: `dy` is its adjoint memory.
+        Op::Call { path, args, .. } if matches!(ty, Ty::Tensor(_) | Ty::Tuple | Ty::Buf(_)) => {
             let diff: Vec<Id> = args
                 .iter()
                 .copied()

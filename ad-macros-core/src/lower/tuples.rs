@@ -475,6 +475,9 @@ impl Lower<'_> {
     /// elements of `q` (`q.1`), of as many elements as the highest one read, or as a
     /// pattern `let (a, b) = q;` says.
     pub(super) fn local_before(&mut self, local: &syn::Local, rest: &[Stmt]) {
+        if self.memory_local(local, rest) {
+            return;
+        }
         if let (Pat::Ident(pi), Some(init)) = (&local.pat, &local.init) {
             if let (Expr::Call(c), None, None) = (&*init.expr, &pi.subpat, &init.diverge) {
                 if self.tuple_callee(c).is_some() && self.shape(&init.expr).is_none() {
@@ -702,6 +705,76 @@ impl Lower<'_> {
         Agg::Many(items)
     }
 
+    /// `let r = h(x);` where `rest` indexes `r`, or `let r: [f64; 2] = h(x);`: `h`
+    /// returns an array or a `Vec` ([`Lower::memory_call`]); `false` otherwise.
+    fn memory_local(&mut self, local: &syn::Local, rest: &[Stmt]) -> bool {
+        let Some(init) = &local.init else {
+            return false;
+        };
+        let Expr::Call(c) = strip_parens(&init.expr) else {
+            return false;
+        };
+        if init.diverge.is_some() || self.tuple_callee(c).is_none() {
+            return false;
+        }
+        let (pi, ty) = match &local.pat {
+            Pat::Ident(pi) => (pi, None),
+            Pat::Type(pt) => match &*pt.pat {
+                Pat::Ident(pi) => (pi, Some(&*pt.ty)),
+                _ => return false,
+            },
+            _ => return false,
+        };
+        if pi.subpat.is_some() || pi.by_ref.is_some() {
+            return false;
+        }
+        let ft = match ty.map(crate::parse::classify) {
+            Some(Some((Ty::Slice(f), false))) => f,
+            None if indexed_in(&pi.ident, rest) => self.sig.float,
+            _ => return false,
+        };
+        let r = self.memory_call(c, ft);
+        self.push_var(pi.ident.to_string(), &Agg::One(r));
+        true
+    }
+
+    /// `h(args)` returning an array or a `Vec` of `ft` (a guess that is wrong is a
+    /// type error of rustc at the call): a buffer, whose adjoint is the seed of
+    /// `h_vjp` in the reverse sweep.
+    pub(super) fn memory_call(&mut self, c: &syn::ExprCall, ft: crate::ir::FloatTy) -> Id {
+        let Some(path) = self.tuple_callee(c).cloned() else {
+            return self.error(
+                c,
+                "only a call of a #[differentiable] function can give an array here",
+            );
+        };
+        let args: Vec<Id> = c.args.iter().map(|a| self.call_arg(a)).collect();
+        if let Some(&m) = args.iter().find(|&&a| self.func.node(a).ty.is_memory()) {
+            let at = self.func.node(m).span;
+            self.cx.error_at(at, "a call with an array or `Vec` result and a slice, `Vec` or array argument is not supported by the static path of #[differentiable] yet; pass the elements as floats");
+        }
+        let idx = self.callee(&path, c);
+        self.push(
+            Op::Call {
+                path: idx,
+                args,
+                vjp: false,
+            },
+            Ty::Buf(ft),
+            c.span(),
+        )
+    }
+
+    /// `h(x)[i]`: the buffer `h(x)` when `e` is such a call, else `None`.
+    pub(super) fn indexed_call(&mut self, e: &Expr) -> Option<Id> {
+        match strip_parens(e) {
+            Expr::Call(c) if self.tuple_callee(c).is_some() => {
+                Some(self.memory_call(c, self.sig.float))
+            }
+            _ => None,
+        }
+    }
+
     /// The body of a function with a tuple result: its value as the tuple of the
     /// result's elements ([`Op::Pack`]), each of the declared kind.
     pub(super) fn tuple_body(&mut self, block: &syn::Block) -> Id {
@@ -761,6 +834,21 @@ impl Lower<'_> {
     }
 }
 
+/// The stand-in value of a tuple result before an early `return` sets it: zeros, for
+/// a tuple of floats and tensors (`None` for the others: no early `return` then).
+pub(super) fn placeholder(sig: &crate::parse::Signature) -> Option<Expr> {
+    let items = sig
+        .ret_elems
+        .iter()
+        .map(|k| match k {
+            Ty::Float(_) => Some(quote::quote!(0.0)),
+            Ty::Tensor(_) => Some(quote::quote!(::adjoint::Tensor::scalar(0.0))),
+            _ => None,
+        })
+        .collect::<Option<Vec<_>>>()?;
+    Some(syn::parse_quote!((#(#items,)*)))
+}
+
 /// The shape a pattern says: a tuple pattern has so many elements.
 fn want_of_pat(pat: &Pat) -> Want {
     match pat {
@@ -769,6 +857,29 @@ fn want_of_pat(pat: &Pat) -> Want {
         Pat::Tuple(t) => Want::Tuple(t.elems.iter().map(want_of_pat).collect()),
         _ => Want::Any(None),
     }
+}
+
+/// Whether `rest` indexes `name` (`name[i]`) or asks its length: then `name` is
+/// memory.
+fn indexed_in(name: &proc_macro2::Ident, rest: &[Stmt]) -> bool {
+    struct Uses<'n>(&'n proc_macro2::Ident, bool);
+    impl<'ast> syn::visit::Visit<'ast> for Uses<'_> {
+        fn visit_expr_index(&mut self, ix: &'ast syn::ExprIndex) {
+            self.1 |= matches!(strip_parens(&ix.expr), Expr::Path(p) if p.path.is_ident(self.0));
+            syn::visit::visit_expr_index(self, ix);
+        }
+        fn visit_expr_method_call(&mut self, m: &'ast syn::ExprMethodCall) {
+            let memory = ["len", "iter", "is_empty"].contains(&m.method.to_string().as_str());
+            self.1 |= memory
+                && matches!(strip_parens(&m.receiver), Expr::Path(p) if p.path.is_ident(self.0));
+            syn::visit::visit_expr_method_call(self, m);
+        }
+    }
+    let mut uses = Uses(name, false);
+    for s in rest {
+        syn::visit::Visit::visit_stmt(&mut uses, s);
+    }
+    uses.1
 }
 
 /// The number of elements that `rest` shows the tuple `name` to have: one more than
