@@ -6,7 +6,12 @@
 //! (of `<seed, f>` for a tuple result) and against a tape twin of the same body (for a
 //! tuple result, a tape function returning `<seed, f>` as a scalar).
 
-#![allow(dead_code, clippy::let_and_return, clippy::toplevel_ref_arg)]
+#![allow(
+    dead_code,
+    unused_braces,
+    clippy::let_and_return,
+    clippy::needless_return
+)]
 
 use adjoint::prelude::*;
 
@@ -640,4 +645,94 @@ fn early_return_of_a_tuple() {
         assert_close(&[tv], &[dot2(s, v)], 1e-12, "first_above: tape value");
         assert_close(&[gx, gy], &[tx, ty], 1e-12, "first_above vs tape");
     }
+}
+
+// `sin_cos` as a tuple (the tape has no `sin_cos`: its twin has `sin` and `cos`).
+#[differentiable(static)]
+fn with_sin_cos(x: f64, y: f64) -> f64 {
+    let (s, c) = (x * y).sin_cos();
+    let sc = y.sin_cos();
+    s * c + sc.0 * x - sc.1 + x.sin_cos().1
+}
+
+#[differentiable(tape)]
+fn with_sin_cos_tape(x: f64, y: f64) -> f64 {
+    let (s, c) = ((x * y).sin(), (x * y).cos());
+    s * c + y.sin() * x - y.cos() + x.cos()
+}
+
+// A tuple built in nested blocks (two hidden tuples at once).
+twins! {
+    nested_blocks / nested_blocks_tape (x: f64, y: f64) -> f64 {
+        let p = {
+            {
+                let t = x * y;
+                (t, t + y)
+            }
+        };
+        let q = if x > y { { (p.1, x) } } else { (y, { p.0 }) };
+        p.0 * q.0 + q.1
+    }
+}
+
+#[test]
+fn sin_cos_and_nested_blocks() {
+    for &pt in &[(0.7, -0.4), (-0.8, 1.3)] {
+        check2(
+            "with_sin_cos",
+            pt,
+            with_sin_cos,
+            with_sin_cos_grad,
+            with_sin_cos_tape_grad,
+        );
+        check2(
+            "nested_blocks",
+            pt,
+            nested_blocks,
+            nested_blocks_grad,
+            nested_blocks_tape_grad,
+        );
+    }
+}
+
+// A tensor in a tuple carried through a loop, and a helper with a tensor element
+// called in it.
+#[differentiable(static)]
+fn tensor_pair_loop(t: &Tensor, a: f64) -> f64 {
+    let mut p = (t * 1.0, a);
+    for _ in 0..3 {
+        let (s, u): (f64, Tensor) = scale_sum(&p.0, p.1);
+        p = (u, s * 0.1 + a);
+    }
+    p.0.sum() * p.1
+}
+
+#[differentiable(tape)]
+fn tensor_pair_loop_tape(t: &Tensor, a: f64) -> f64 {
+    let mut p0 = t * 1.0;
+    let mut p1 = a;
+    for _ in 0..3 {
+        let v = &p0 * p1;
+        let s = v.sum();
+        p0 = v.tanh();
+        p1 = s * 0.1 + a;
+    }
+    p0.sum() * p1
+}
+
+#[test]
+fn tensor_tuples_in_loops() {
+    let t = Tensor::from_vec(vec![0.3, -0.5, 0.9, 0.1], &[2, 2]);
+    let a = 0.7;
+    let (v, (gt, ga)) = tensor_pair_loop_grad(&t, a);
+    assert_eq!(v.to_bits(), tensor_pair_loop(&t, a).to_bits());
+    let f =
+        |flat: &[f64]| tensor_pair_loop(&Tensor::from_vec(flat[..4].to_vec(), &[2, 2]), flat[4]);
+    let x0: Vec<f64> = t.as_slice().iter().copied().chain([a]).collect();
+    let got: Vec<f64> = gt.as_slice().iter().copied().chain([ga]).collect();
+    assert_close(&got, &fd(f, &x0), 1e-6, "tensor_pair_loop vs differences");
+    let (tv, (tt, ta)) = tensor_pair_loop_tape_grad(&t, a);
+    assert_close(&[tv], &[v], 1e-12, "tensor_pair_loop: tape value");
+    let tape: Vec<f64> = tt.as_slice().iter().copied().chain([ta]).collect();
+    assert_close(&got, &tape, 1e-12, "tensor_pair_loop vs tape");
 }

@@ -258,6 +258,9 @@ impl Lower<'_> {
                 .and_then(|t| self.shape(t))
                 .or_else(|| self.shape(&i.else_branch.as_ref()?.1)),
             Expr::Match(m) => m.arms.iter().find_map(|a| self.shape(&a.body)),
+            Expr::MethodCall(m) if m.method == "sin_cos" && m.args.is_empty() => {
+                Some(Want::Tuple(vec![Want::Any(None), Want::Any(None)]))
+            }
             _ => None,
         }
     }
@@ -340,6 +343,20 @@ impl Lower<'_> {
                 }
                 return Agg::One(self.push(Op::Error, Ty::Opaque, f.span()));
             }
+            // `x.sin_cos()`: the two values (emitted as one `sin_cos` again).
+            Expr::MethodCall(m) if m.method == "sin_cos" && m.args.is_empty() => {
+                let x = self.expr(&m.receiver, None);
+                if let t @ Ty::Float(_) = self.func.node(x).ty {
+                    let span = m.method.span();
+                    let sin = self.push(Op::Math(crate::ir::MathFn::Sin, vec![x]), t, span);
+                    let cos = self.push(Op::Math(crate::ir::MathFn::Cos, vec![x]), t, span);
+                    return Agg::Many(vec![Agg::One(sin), Agg::One(cos)]);
+                }
+                if !matches!(self.func.node(x).op, Op::Error) {
+                    return Agg::One(self.error(&m.method, "`sin_cos` of a float is supported by the static path of #[differentiable], not of this value"));
+                }
+                return Agg::One(x);
+            }
             Expr::Call(c) if matches!(want, Want::Tuple(_)) && self.tuple_callee(c).is_some() => {
                 return self.tuple_call(c, &want);
             }
@@ -361,7 +378,8 @@ impl Lower<'_> {
     /// tuple to a hidden tuple variable, whose elements `if` then yields as it does
     /// any variable that its branches assign.
     fn agg_by_assign(&mut self, e: &Expr, want: &Want) -> Agg {
-        let name = format!("__ad_tuple{}", self.func.nodes.len());
+        // Unique: a nested one is declared after this one's slots.
+        let name = format!("__ad_tuple{}_{}", self.func.nodes.len(), self.env.len());
         self.declare(name.clone(), want);
         let slot = self.env.len() - count_slots(want);
         let target = proc_macro2::Ident::new(&name, e.span());
@@ -369,7 +387,7 @@ impl Lower<'_> {
         self.expr_or_unit(&assigned, None);
         match self.read_tuple(slot) {
             Some(a) => a,
-            None => Agg::One(self.push(Op::Error, Ty::Opaque, e.span())),
+            None => Agg::One(self.error(e, "not every branch here ends with a tuple; end each one with a tuple of the same shape")),
         }
     }
 
@@ -814,6 +832,18 @@ impl Lower<'_> {
                 .collect(),
             _ => return self.push(Op::Error, Ty::Tuple, block.span()),
         };
+        if items.len() != self.sig.ret_elems.len() {
+            let span = tail(block).map_or_else(|| block.span(), |t| t.span());
+            self.cx.error_at(
+                span,
+                format!(
+                    "the body ends with a tuple of {} elements; the result type has {}",
+                    items.len(),
+                    self.sig.ret_elems.len()
+                ),
+            );
+            return self.push(Op::Error, Ty::Tuple, span);
+        }
         let mut seen = Vec::new();
         for (&id, &k) in items.iter().zip(&self.sig.ret_elems) {
             let node = self.func.node(id);
@@ -821,7 +851,7 @@ impl Lower<'_> {
             if k.is_memory() && !matches!(node.ty, Ty::Buf(_) | Ty::Opaque) {
                 self.cx.error_at(span, "an array or `Vec` element of a tuple result is a local buffer: an array literal `[a, b]`, `vec![..]`, or a buffer written in the body");
             } else if k.is_memory() && seen.contains(&id) {
-                self.cx.error_at(span, "the same buffer is two elements of the result; return a copy (`b.clone()` is not seen: build a second buffer)");
+                self.cx.error_at(span, "the same buffer is two elements of the result; build a second buffer for one of them");
             }
             seen.push(id);
         }
