@@ -30,7 +30,9 @@
 //! memory; `&mut` parameters and calls that pass `&mut` (a call writes memory in
 //! place, its reverse calls `_vjp` with the arguments' values copied before it);
 //! iterator chains and closures, inlined; debug statements (`println!`, `assert!`,
-//! ...) as forward-only effects. [`adjoint`] reverses it in place: a loop becomes the
+//! ...) as forward-only effects; tuples as aggregates of values in the lowering's
+//! environment, tuple results ([`ir::Op::Pack`], a tuple seed) and calls of helpers
+//! with tuple, array or `Vec` results (`lower/tuples.rs`). [`adjoint`] reverses it in place: a loop becomes the
 //! same range walked backwards carrying the adjoints (only the iterations that ran,
 //! for one that stopped early); the adjoint of a store is a read-and-zero of the
 //! adjoint memory, that of a load an accumulate; each primal value of a loop body that
