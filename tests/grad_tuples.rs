@@ -736,3 +736,43 @@ fn tensor_tuples_in_loops() {
     let tape: Vec<f64> = tt.as_slice().iter().copied().chain([ta]).collect();
     assert_close(&got, &tape, 1e-12, "tensor_pair_loop vs tape");
 }
+
+// f32 elements.
+#[differentiable(static)]
+fn polar32(x: f32, y: f32) -> (f32, f32) {
+    let r = (x * x + y * y).sqrt();
+    (r, y * r)
+}
+
+#[differentiable(tape, wrt(x, y))]
+fn polar32_dot_tape(x: f32, y: f32, s0: f32, s1: f32) -> f32 {
+    let r = (x * x + y * y).sqrt();
+    s0 * r + s1 * (y * r)
+}
+
+#[test]
+fn f32_tuple_result() {
+    let (x, y) = (0.7f32, -0.4f32);
+    let (v, (gx, gy)) = polar32_vjp(x, y, (0.5, -2.0));
+    assert_eq!(v, polar32(x, y));
+    let r = (x * x + y * y).sqrt();
+    // d/dx (0.5 r - 2 y r) = (0.5 - 2 y) x / r; d/dy = (0.5 - 2 y) y / r - 2 r.
+    let (wx, wy) = ((0.5 - 2.0 * y) * x / r, (0.5 - 2.0 * y) * y / r - 2.0 * r);
+    assert!(
+        (gx - wx).abs() < 1e-5 && (gy - wy).abs() < 1e-5,
+        "{gx} {gy} vs {wx} {wy}"
+    );
+    let (_, (tx, ty)) = polar32_dot_tape_grad(x, y, 0.5, -2.0);
+    assert!(
+        (gx - tx).abs() < 1e-6 && (gy - ty).abs() < 1e-6,
+        "{gx} {gy} vs tape {tx} {ty}"
+    );
+}
+
+#[test]
+#[should_panic(
+    expected = "element 0 of the seed of `with_vec_vjp` has 2 elements, that of its result 3"
+)]
+fn a_vec_seed_of_the_wrong_length_panics() {
+    let _ = with_vec_vjp(&[0.4, 1.2, -0.3], 0.9, (vec![1.0, 2.0], 1.0));
+}
