@@ -776,3 +776,31 @@ fn f32_tuple_result() {
 fn a_vec_seed_of_the_wrong_length_panics() {
     let _ = with_vec_vjp(&[0.4, 1.2, -0.3], 0.9, (vec![1.0, 2.0], 1.0));
 }
+
+// A tuple as the value of a `match`.
+twins! {
+    tuple_of_match / tuple_of_match_tape (x: f64, y: f64, k: usize) -> f64 {
+        let (a, b) = match k % 3 {
+            0 => (x, y),
+            1 => {
+                let t = x * y;
+                (t, t.sin())
+            }
+            _ => (y * 2.0, x),
+        };
+        a * b + a
+    }
+}
+
+#[test]
+fn tuple_values_of_a_match() {
+    for k in 0..3 {
+        check2(
+            "tuple_of_match",
+            (0.7, -0.4),
+            |x, y| tuple_of_match(x, y, k),
+            |x, y| tuple_of_match_grad(x, y, k),
+            |x, y| tuple_of_match_tape_grad(x, y, k),
+        );
+    }
+}

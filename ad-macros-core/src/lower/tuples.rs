@@ -889,20 +889,14 @@ fn want_of_pat(pat: &Pat) -> Want {
     }
 }
 
-/// Whether `rest` indexes `name` (`name[i]`) or asks its length: then `name` is
-/// memory.
+/// Whether `rest` indexes `name` (`name[i]`): then `name` is memory. (Not `len` or
+/// `iter`, which a tensor has too.)
 fn indexed_in(name: &proc_macro2::Ident, rest: &[Stmt]) -> bool {
     struct Uses<'n>(&'n proc_macro2::Ident, bool);
     impl<'ast> syn::visit::Visit<'ast> for Uses<'_> {
         fn visit_expr_index(&mut self, ix: &'ast syn::ExprIndex) {
             self.1 |= matches!(strip_parens(&ix.expr), Expr::Path(p) if p.path.is_ident(self.0));
             syn::visit::visit_expr_index(self, ix);
-        }
-        fn visit_expr_method_call(&mut self, m: &'ast syn::ExprMethodCall) {
-            let memory = ["len", "iter", "is_empty"].contains(&m.method.to_string().as_str());
-            self.1 |= memory
-                && matches!(strip_parens(&m.receiver), Expr::Path(p) if p.path.is_ident(self.0));
-            syn::visit::visit_expr_method_call(self, m);
         }
     }
     let mut uses = Uses(name, false);
