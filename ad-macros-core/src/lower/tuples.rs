@@ -5,7 +5,10 @@
 //! read and write them. A tuple made by a block, an `if` or a `match` is assigned to a
 //! hidden tuple variable at the end of each branch. A call of a function with a tuple
 //! result is an [`Op::Call`] of kind tuple and one [`Op::Elem`] per element; the
-//! reverse sweep calls its `_vjp` with the tuple of the elements' adjoints.
+//! reverse sweep calls its `_vjp` with the tuple of the elements' adjoints. A call
+//! whose result is indexed (`let r = h(x); r[0]`, `h(x)[0]`) gives a buffer, whose
+//! adjoint memory is the seed of `h_vjp`. The body of a function with a tuple result
+//! ends in the [`Op::Pack`] of its elements.
 //!
 //! Before/after, for `let (a, b) = (x * y, y); a + b`:
 //!
