@@ -63,6 +63,9 @@ pub struct Builder<'f> {
     inductions: HashMap<Id, (Id, Id, BinOp)>,
     /// Each induction variable that the reverse read, and the node recomputing it.
     induced: HashMap<Id, Id>,
+    /// The buffers among the elements of a tuple result, with their element number
+    /// (their adjoint is that element of the seed).
+    parts: HashMap<Id, u32>,
 }
 
 /// Facts about the primal that the choice between recomputing and saving a value
@@ -228,7 +231,7 @@ impl Builder<'_> {
                 }
                 // `max_axis`'s pullback gives 0 to the elements that are not the maximum.
                 Op::ExtremumAxisGrad(..) => Some(true),
-                Op::Seed => Some(self.seed_routed),
+                Op::Seed | Op::SeedElem(..) => Some(self.seed_routed),
                 _ => None,
             };
             if let Some(v) = own {
@@ -276,7 +279,9 @@ impl Builder<'_> {
                 continue;
             }
             match self.facts.restorable(self.func, m, call) {
-                Some(l) if self.result != Some(m) => restore.push((l, m)),
+                Some(l) if self.result != Some(m) && !self.parts.contains_key(&m) => {
+                    restore.push((l, m))
+                }
                 _ => return false,
             }
         }
@@ -566,6 +571,11 @@ pub fn activity(func: &Func, sig: &Signature) -> Vec<bool> {
                     _ => false,
                 },
                 Op::MutSeed(_) | Op::MutCallVjp { .. } | Op::Snapshot(_) => false,
+                // A tuple, and a call returning one, are active when an operand is.
+                Op::Pack(items) => items.iter().any(|a| active[a.idx()]),
+                Op::Call { args, .. } if node.ty == Ty::Tuple => {
+                    args.iter().any(|a| active[a.idx()])
+                }
                 _ if !node.ty.is_differentiable() => false,
                 Op::Param(k) => sig.params.get(*k as usize).is_some_and(|p| p.diff),
                 Op::Seed | Op::Const(_) | Op::Opaque(_) | Op::Error | Op::Detach(_) => false,
@@ -676,6 +686,7 @@ pub fn build(primal: &Func, sig: &Signature, seed: Seed) -> Func {
         restores: HashMap::new(),
         inductions: HashMap::new(),
         induced: HashMap::new(),
+        parts: HashMap::new(),
     };
     // The adjoint of each active slice parameter: a buffer of zeros, filled by the
     // reverse sweep and returned as the parameter's gradient. That of a `&mut`
@@ -711,6 +722,8 @@ pub fn build(primal: &Func, sig: &Signature, seed: Seed) -> Func {
         // A vector result: its adjoint buffer is the seed (made where the buffer's
         // reverse starts, in `sweep`).
         b.result = Some(ret);
+    } else if let Op::Pack(items) = &ret_node.op {
+        seed_tuple(&mut b, items, &active, &mut adj, seed);
     } else if active[ret.idx()] {
         let s = match seed {
             Seed::One => b.constant(1.0, ret_node.ty),
@@ -721,6 +734,12 @@ pub fn build(primal: &Func, sig: &Signature, seed: Seed) -> Func {
     }
     let mut pending = HashMap::new();
     sweep(&mut b, &body.nodes, &active, &mut adj, &mut pending);
+    // A tuple result is made again after the reverse sweep, which may read its
+    // elements (a buffer's length): the tuple moves them.
+    let ret = match &ret_node.op {
+        Op::Pack(items) => b.push(Op::Pack(items.clone()), Ty::Tuple),
+        _ => ret,
+    };
     let mut outputs = vec![ret];
     for (k, p) in sig.params.iter().enumerate() {
         if !p.diff {
@@ -763,6 +782,64 @@ fn grows(func: &Func, buf: Id) -> bool {
     func.nodes
         .iter()
         .any(|n| matches!(n.op, Op::Grow(b) if b == buf))
+}
+
+/// The seed of a tuple result `(items..)`: element `k` of the seed is the adjoint of
+/// `items[k]` (a buffer's is made where its reverse starts, in `sweep`).
+fn seed_tuple(
+    b: &mut Builder<'_>,
+    items: &[Id],
+    active: &[bool],
+    adj: &mut [Option<Id>],
+    seed: Seed,
+) {
+    for (k, &x) in items.iter().enumerate() {
+        let ty = b.ty(x);
+        if ty.is_memory() {
+            b.parts.insert(x, k as u32);
+        } else if active[x.idx()] {
+            let s = match seed {
+                Seed::One => b.constant(1.0, ty),
+                Seed::Param => b.push(Op::SeedElem(k as u32, None), ty),
+            };
+            // Of the element's own type: no fitting (an element named twice adds up).
+            adj[x.idx()] = Some(match adj[x.idx()] {
+                None => s,
+                Some(prev) => b.add(prev, s),
+            });
+        }
+    }
+}
+
+/// The seed of a call with a tuple result: the adjoints its elements gathered
+/// (`pending`), a zero for the others; `None` when no element has one.
+fn seed_of_tuple_call(
+    b: &mut Builder<'_>,
+    call: Id,
+    pending: &HashMap<(Id, u32), Id>,
+) -> Option<Id> {
+    let elems: Vec<(u32, Id)> = (call.0 + 1..b.func.nodes.len() as u32)
+        .map(Id)
+        .filter_map(|e| match b.func.node(e).op {
+            Op::Elem(c, k) if c == call => Some((k, e)),
+            _ => None,
+        })
+        .collect();
+    if !elems.iter().any(|&(k, _)| pending.contains_key(&(call, k))) {
+        return None;
+    }
+    let mut parts = vec![None; elems.len()];
+    for &(k, e) in &elems {
+        let g = match pending.get(&(call, k)) {
+            Some(&g) => g,
+            None => b.zero_like(e),
+        };
+        if let Some(p) = parts.get_mut(k as usize) {
+            *p = Some(g);
+        }
+    }
+    let parts: Option<Vec<Id>> = parts.into_iter().collect();
+    Some(b.push(Op::Pack(parts?), Ty::Tuple))
 }
 
 /// Adds `c` to the adjoint of `x`.
@@ -815,6 +892,12 @@ fn sweep(
             b.dbuf.insert(id, z);
             continue;
         }
+        if let Some(&k) = b.parts.get(&id) {
+            let ty = b.ty(id);
+            let z = b.push(Op::SeedElem(k, Some(id)), ty);
+            b.dbuf.insert(id, z);
+            continue;
+        }
         let z = match b.func.node(id).op.clone() {
             // A `Vec` that grows has its final length only at run time.
             Op::Alloc { .. } if grows(b.func, id) => {
@@ -839,6 +922,9 @@ fn sweep(
                 let zeros = vec![zero; items.len()];
                 b.push(Op::Elems(zeros, array), ty)
             }
+            // An array or `Vec` a call returned: its adjoint is the seed of the
+            // callee's `_vjp`.
+            Op::Call { .. } if b.ty(id).is_memory() => b.push(Op::ZerosLike(id), b.ty(id)),
             _ => continue,
         };
         b.dbuf.insert(id, z);
@@ -919,8 +1005,14 @@ fn sweep(
             }
             continue;
         }
+        if let (Op::Call { .. }, Ty::Tuple, None) = (&node.op, node.ty, adj[id.idx()]) {
+            adj[id.idx()] = seed_of_tuple_call(b, id, pending);
+        }
+        if let (Op::Call { .. }, true) = (&node.op, node.ty.is_memory()) {
+            adj[id.idx()] = b.dbuf.get(&id).copied();
+        }
         let Some(dy) = adj[id.idx()] else { continue };
-        if let Op::Proj(n, k) = node.op {
+        if let Op::Proj(n, k) | Op::Elem(n, k) = node.op {
             let prev = pending.get(&(n, k)).copied();
             let v = match prev {
                 Some(p) => b.add(p, dy),

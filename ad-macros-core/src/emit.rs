@@ -1538,6 +1538,31 @@ impl<'a> Emitter<'a> {
                 let x = self.borrow(*x);
                 quote_spanned!(span=> ::adjoint::__private::emit_support::shape_of(#x))
             }
+            Op::Pack(items) => {
+                let at = self.at(id);
+                let items: Vec<_> = items.iter().map(|&a| self.give(a, at)).collect();
+                tuple_of(items, span)
+            }
+            Op::Elem(t, k) => {
+                let (t, i) = (v(t), syn::Index { index: *k, span });
+                quote_spanned!(span=> #t.#i)
+            }
+            Op::SeedElem(k, r) => {
+                let seed = seed_ident(self.sig);
+                let i = syn::Index { index: *k, span };
+                let Some(r) = r else {
+                    return quote_spanned!(span=> let #name = #seed.#i;);
+                };
+                let r = v(r);
+                let msg = format!(
+                    "element {k} of the seed of `{}_vjp` has {{}} elements, that of its result {{}}",
+                    self.sig.ident
+                );
+                return quote_spanned! {span=>
+                    ::core::assert_eq!(#seed.#i.len(), #r.len(), #msg, #seed.#i.len(), #r.len());
+                    let mut #name = #seed.#i;
+                };
+            }
             _ => quote_spanned!(span=> ::core::unreachable!()),
         };
         match self.ty(id) {
@@ -1654,6 +1679,8 @@ impl<'a> Emitter<'a> {
             | Op::If { .. }
             | Op::For { .. }
             | Op::Arg(_)
+            | Op::Elem(..)
+            | Op::SeedElem(..)
             | Op::Pop(_) => return None,
             _ => {
                 let _ = ft;
@@ -2054,6 +2081,16 @@ impl<'a> Emitter<'a> {
 /// The variable a scalar passed `&mut` (argument `k` of call `call`) lives in.
 fn mut_tmp(call: Id, k: usize) -> Ident {
     format_ident!("__ad_m{}_{}", call.0, k)
+}
+
+/// `(a, b)`, and `(a,)` for one element.
+fn tuple_of(items: Vec<TokenStream>, span: Span) -> TokenStream {
+    if items.len() == 1 {
+        let a = &items[0];
+        quote_spanned!(span=> (#a,))
+    } else {
+        quote_spanned!(span=> (#(#items),*))
+    }
 }
 
 fn stack_name(k: u32) -> Ident {

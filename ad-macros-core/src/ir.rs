@@ -533,6 +533,16 @@ pub enum Op {
         /// The adjoint of the call's result.
         seed: Id,
     },
+    // ----- tuples (issue 11) -----
+    /// `(a, b, ..)`, kind `tuple`: a tuple result of the function, or the seed of a
+    /// call with a tuple result (adjoint code).
+    Pack(Vec<Id>),
+    /// `.1`-th element of the tuple a [`Op::Call`] returned.
+    Elem(Id, u32),
+    /// `seed.0` of `_vjp` for a tuple result: the adjoint of the result's element `.0`;
+    /// for a buffer element `.1` is that buffer (the seed is moved into a mutable
+    /// buffer, checked to be as long).
+    SeedElem(u32, Option<Id>),
 }
 
 /// A reduction of a tensor, full or along an axis.
@@ -598,6 +608,9 @@ impl Op {
             Op::MatMulGrad { x, y, shape, .. } => vec![*x, *y, *shape],
             Op::Reshape(a, dims) => std::iter::once(*a).chain(dims.iter().copied()).collect(),
             Op::CallVjp { args, seed, .. } => args.iter().copied().chain([*seed]).collect(),
+            Op::Pack(items) => items.clone(),
+            Op::Elem(a, _) => vec![*a],
+            Op::SeedElem(_, r) => r.iter().copied().collect(),
             Op::If { cond, then, else_ } => {
                 let mut v = vec![*cond];
                 v.extend(then.yields.iter().copied());
@@ -738,6 +751,13 @@ impl Op {
             Op::CallVjp { args, seed, .. } => {
                 args.iter_mut().for_each(|a| *a = f(*a));
                 *seed = f(*seed);
+            }
+            Op::Pack(items) => items.iter_mut().for_each(|a| *a = f(*a)),
+            Op::Elem(a, _) => *a = f(*a),
+            Op::SeedElem(_, r) => {
+                if let Some(r) = r {
+                    *r = f(*r);
+                }
             }
             Op::If { cond, then, else_ } => {
                 *cond = f(*cond);
@@ -1004,6 +1024,12 @@ impl Func {
                     write!(f, " seed {seed}")?;
                 }
                 Op::Arg(k) => write!(f, "arg {k}")?,
+                Op::Pack(items) => write!(f, "({})", list(items))?,
+                Op::Elem(a, k) => write!(f, "elem {a}.{k}")?,
+                Op::SeedElem(k, r) => match r {
+                    Some(r) => write!(f, "seed.{k} for {r}")?,
+                    None => write!(f, "seed.{k}")?,
+                },
                 Op::For {
                     lo,
                     hi,

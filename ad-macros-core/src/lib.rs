@@ -30,7 +30,9 @@
 //! memory; `&mut` parameters and calls that pass `&mut` (a call writes memory in
 //! place, its reverse calls `_vjp` with the arguments' values copied before it);
 //! iterator chains and closures, inlined; debug statements (`println!`, `assert!`,
-//! ...) as forward-only effects. [`adjoint`] reverses it in place: a loop becomes the
+//! ...) as forward-only effects; tuples as aggregates of values in the lowering's
+//! environment, tuple results ([`ir::Op::Pack`], a tuple seed) and calls of helpers
+//! with tuple, array or `Vec` results (`lower/tuples.rs`). [`adjoint`] reverses it in place: a loop becomes the
 //! same range walked backwards carrying the adjoints (only the iterations that ran,
 //! for one that stopped early); the adjoint of a store is a read-and-zero of the
 //! adjoint memory, that of a load an accumulate; each primal value of a loop body that
@@ -199,19 +201,24 @@ fn decide(sig: &parse::Signature, args: &args::Args, block: &syn::Block) -> Deci
         Ok(out) => return Decision::Static(out),
         Err(r) => r,
     };
-    // Only the one IR takes vector results: say what it does not take.
-    if sig.ret_kind.is_memory() {
+    // Only the one IR takes vector and tuple results: say what it does not take.
+    if sig.ret_kind.is_memory() || sig.ret_kind == Ty::Tuple {
+        let what = if sig.ret_kind == Ty::Tuple {
+            "tuple"
+        } else {
+            "vector"
+        };
         return Decision::Rejected(match refusal {
             Some(r) => each_error(&r, |e, not_yet| {
                 if not_yet {
-                    format!("{e}; a function with a vector result has no tape fallback (the tape has no vector seed), so the body must take the static path")
+                    format!("{e}; a function with a {what} result has no tape fallback (the tape has no {what} seed), so the body must take the static path")
                 } else {
                     e.to_string()
                 }
             }),
             None => syn::Error::new(
                 sig.ident.span(),
-                "a function with a vector result cannot take the tape; remove `tape`/`inline(..)`",
+                format!("a function with a {what} result cannot take the tape; remove `tape`/`inline(..)`"),
             ),
         });
     }

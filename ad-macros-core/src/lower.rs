@@ -27,6 +27,7 @@ use syn::{Expr, Lit, Pat, Stmt};
 mod chains;
 mod exits;
 mod neither;
+mod tuples;
 
 pub use neither::check;
 
@@ -57,6 +58,7 @@ pub fn lower(cx: &Ctxt, sig: &Signature, block: &syn::Block) -> Func {
     let placeholder: Option<Expr> = match sig.ret_kind {
         Ty::Float(_) => Some(syn::parse_quote!(0.0)),
         Ty::Tensor(_) => Some(syn::parse_quote!(::adjoint::Tensor::scalar(0.0))),
+        Ty::Tuple => tuples::placeholder(sig),
         _ => None,
     };
     let desugared = match exits::desugar(block, &sig.ret, placeholder) {
@@ -68,7 +70,10 @@ pub fn lower(cx: &Ctxt, sig: &Signature, block: &syn::Block) -> Func {
         None => None,
     };
     let block = desugared.as_ref().unwrap_or(block);
-    let ret = lw.block(block, Some(sig.ret_kind));
+    let ret = match sig.ret_kind {
+        Ty::Tuple => Some(lw.tuple_body(block)),
+        _ => lw.block(block, Some(sig.ret_kind)),
+    };
     let ret = match ret {
         _ if sig.ret_kind == Ty::Unit => lw.opaque(quote::quote!(()), Ty::Opaque, block.span()),
         Some(id) => id,
@@ -273,7 +278,7 @@ impl Lower<'_> {
         for (i, stmt) in block.stmts.iter().enumerate() {
             let last = i + 1 == n;
             match stmt {
-                Stmt::Local(local) => self.local(local),
+                Stmt::Local(local) => self.local_before(local, &block.stmts[i + 1..]),
                 Stmt::Expr(Expr::Return(ret), _) if last => match &ret.expr {
                     Some(e) => value = Some(self.expr(e, expect)),
                     None => {
@@ -317,6 +322,9 @@ impl Lower<'_> {
     }
 
     fn local(&mut self, local: &syn::Local) {
+        if self.tuple_local(local) {
+            return;
+        }
         // `let (a, b) = (e1, e2);`: one binding per element.
         if let (Pat::Tuple(pt), Some(init)) = (&local.pat, &local.init) {
             if let Expr::Tuple(t) = &*init.expr {
@@ -442,6 +450,10 @@ impl Lower<'_> {
     /// without `else`).
     fn expr_or_unit(&mut self, e: &Expr, expect: Option<Ty>) -> Option<Id> {
         match e {
+            Expr::Assign(a) if self.is_tuple_assign(a) => {
+                self.assign_tuple(a);
+                None
+            }
             Expr::Assign(a) => {
                 let rhs = self.expr(&a.right, None);
                 self.assign(&a.left, rhs);
@@ -641,13 +653,14 @@ impl Lower<'_> {
                 r,
                 "`&mut` references are not supported by the static path of #[differentiable]",
             ),
+            Expr::Field(f) if self.is_tuple_expr(&f.base) => self.field(f),
             Expr::Field(f) => self.not_yet(
                 f,
                 "field access is not supported by the static path of #[differentiable]; pass the field as a parameter",
             ),
             Expr::Tuple(t) => self.not_yet(
                 t,
-                "tuples are not supported by the static path of #[differentiable]; a differentiable function returns one float",
+                "a tuple is not a value here on the static path of #[differentiable]; bind it with `let`, read one of its elements (`.0`), or return it",
             ),
             other => self.not_yet(
                 other,
@@ -707,6 +720,9 @@ impl Lower<'_> {
         if p.qself.is_none() {
             if let Some(ident) = p.path.get_ident() {
                 if let Some(i) = self.lookup(&ident.to_string()) {
+                    if self.tuple_var(&ident.to_string()).is_some() {
+                        return self.whole_tuple_error(ident);
+                    }
                     if self.env[i].closure.is_some() {
                         return self.not_yet(ident, format!("the closure `{ident}` is only called on the static path of #[differentiable]; call it, as in `{ident}(x)`"));
                     }
@@ -1340,7 +1356,10 @@ impl Lower<'_> {
             );
             return None;
         }
-        let buf = self.expr(&ix.expr, None);
+        let buf = match self.indexed_call(&ix.expr) {
+            Some(b) => b,
+            None => self.expr(&ix.expr, None),
+        };
         if !self.func.node(buf).ty.is_memory() {
             if !self.refused(buf) {
                 self.not_yet(&ix.expr, "only slices, `Vec`s and arrays of floats can be indexed on the static path of #[differentiable]");
@@ -1764,6 +1783,15 @@ impl Lower<'_> {
                 Some(n) => (n, true),
                 None => (n.as_str(), false),
             };
+            // A tuple variable: its elements are carried.
+            if let Some(leaves) = self.tuple_leaves(n) {
+                for i in leaves {
+                    if self.env[i].id.is_some() && !slots.contains(&i) {
+                        slots.push(i);
+                    }
+                }
+                continue;
+            }
             if let Some(i) = self.lookup(n) {
                 let memory = self.env[i]
                     .id
@@ -2511,6 +2539,9 @@ fn assigned_in_expr(e: &Expr, out: &mut Vec<String>) {
     };
     match e {
         Expr::Assign(a) => {
+            if let Expr::Tuple(t) = &*a.left {
+                tuples::targets(t, out);
+            }
             target(&a.left, out);
             assigned_in_expr(&a.right, out);
         }

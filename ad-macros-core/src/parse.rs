@@ -38,8 +38,11 @@ pub struct Signature {
     pub params: Vec<Param>,
     /// The return type as written.
     pub ret: Type,
-    /// The kind of the result (a float or a tensor).
+    /// The kind of the result (a float, a tensor, memory, or [`Ty::Tuple`]).
     pub ret_kind: Ty,
+    /// For a tuple result, the kind of each element (a float, a tensor, or memory
+    /// for `[T; N]` and `Vec<T>`); empty otherwise.
+    pub ret_elems: Vec<Ty>,
     /// The float width of untyped literals: the result's.
     pub float: FloatTy,
 }
@@ -366,9 +369,11 @@ pub fn parse(cx: &Ctxt, item: &syn::ItemFn, args: &Args) -> Option<Signature> {
             // `-> [f64; N]`, `-> Vec<f64>`: a vector result, whose `_vjp` takes a seed
             // of the same type (one IR only).
             Some((k @ Ty::Slice(_), false)) => ((**ty).clone(), k),
+            // `-> (f64, Tensor)`: a tuple result (one IR only).
+            None if tuple_elems(ty).is_some() => ((**ty).clone(), Ty::Tuple),
             _ => {
                 fail(ty, format!(
-                    "#[differentiable] functions must return `f32`, `f64`, `Tensor`, `[f64; N]` or `Vec<f64>`, not `{}`; only a float result has a gradient",
+                    "#[differentiable] functions must return `f32`, `f64`, `Tensor`, `[f64; N]`, `Vec<f64>` or a tuple of these, not `{}`; only a float result has a gradient",
                     ty.to_token_stream().to_string().replace(" ", "")
                 ));
                 ((**ty).clone(), Ty::Opaque)
@@ -399,8 +404,13 @@ pub fn parse(cx: &Ctxt, item: &syn::ItemFn, args: &Args) -> Option<Signature> {
             }
         }
     }
+    let ret_elems = match &sig.output {
+        ReturnType::Type(_, ty) if ret_kind == Ty::Tuple => tuple_elems(ty).unwrap_or_default(),
+        _ => Vec::new(),
+    };
     let float = ret_kind
         .float()
+        .or_else(|| ret_elems.iter().find_map(|k| k.float()))
         .or_else(|| params.iter().find_map(|p| p.kind.float()))
         .unwrap_or(FloatTy::F64);
     if !ok {
@@ -412,8 +422,27 @@ pub fn parse(cx: &Ctxt, item: &syn::ItemFn, args: &Args) -> Option<Signature> {
         params,
         ret,
         ret_kind,
+        ret_elems,
         float,
     })
+}
+
+/// The kinds of the elements of a tuple result type `(A, B, ..)`, each a float, a
+/// tensor, `[T; N]` or `Vec<T>`; `None` for any other type (the unit type included).
+pub fn tuple_elems(ty: &Type) -> Option<Vec<Ty>> {
+    let Type::Tuple(t) = strip_group(ty) else {
+        return None;
+    };
+    if t.elems.is_empty() {
+        return None;
+    }
+    t.elems
+        .iter()
+        .map(|e| match classify(e)? {
+            (k @ (Ty::Float(_) | Ty::Tensor(_) | Ty::Slice(_)), false) => Some(k),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Whether `name` is one of Rust's primitive integer types.

@@ -64,7 +64,12 @@ pub fn pullback(b: &mut Builder<'_>, id: Id, dy: Id) -> Vec<(Id, Id)> {
         | Op::Snapshot(_)
         | Op::MutCall { .. }
         | Op::MutOut(..)
-        | Op::MutCallVjp { .. } => vec![],
+        | Op::MutCallVjp { .. }
+        // Tuples: an element's adjoint is gathered into the seed of the call that made
+        // the tuple (`adjoint.rs`).
+        | Op::Pack(_)
+        | Op::Elem(..)
+        | Op::SeedElem(..) => vec![],
         // d(-a) = -da
         Op::Neg(a) => vec![(a, b.neg(dy))],
         // d(a + c) = da + dc
@@ -112,7 +117,10 @@ pub fn pullback(b: &mut Builder<'_>, id: Id, dy: Id) -> Vec<(Id, Id)> {
         // from the forward call `g_vjp(a.., 1)` (the VJP of a scalar function is linear in
         // the seed, so one call in the forward sweep serves the reverse sweep).
         // y = g(a..) with a tensor result: `g_vjp(a.., dy)` in the reverse sweep.
-        Op::Call { path, args, .. } if matches!(ty, Ty::Tensor(_)) => {
+        // y = g(a..) with a tuple result: the same, `dy` the tuple of the elements'
+        // adjoints (`adjoint::seed_of_tuple_call`).
+        // An array or `Vec` result: `dy` is its adjoint memory.
+        Op::Call { path, args, .. } if matches!(ty, Ty::Tensor(_) | Ty::Tuple | Ty::Buf(_)) => {
             let diff: Vec<Id> = args
                 .iter()
                 .copied()

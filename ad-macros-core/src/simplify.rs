@@ -401,7 +401,9 @@ fn cse_key(node: &Node, params: &[bool]) -> Option<String> {
         | Op::Snapshot(_)
         | Op::MutCall { .. }
         | Op::MutOut(..)
-        | Op::MutCallVjp { .. } => None,
+        | Op::MutCallVjp { .. }
+        | Op::Pack(_)
+        | Op::SeedElem(..) => None,
         // Memory is read where it is: a store may come between two reads. Parameters
         // are never written.
         Op::Load(..) | Op::Len(_) if !node_reads_param(node) => None,

@@ -4,12 +4,12 @@
 use adjoint::prelude::*;
 
 #[differentiable]
-fn by_mode(x: f64, mode: u8) -> f64 {
-    let p = (x, mode);
-    if p.1 == 0 {
-        p.0.sin()
+fn by_mode(x: &[f64], mode: u8) -> f64 {
+    let l: f64 = x.iter().filter(|v| **v > 0.0).sum();
+    if mode == 0 {
+        l.sin()
     } else {
-        p.0 * p.0
+        l * x[0]
     }
 }
 
@@ -24,5 +24,5 @@ fn pair(x: f64) -> f64 {
 }
 
 fn main() {
-    let _ = (by_mode_grad(1.0, 0), pair_grad(1.0));
+    let _ = (by_mode_grad(&[1.0, 2.0], 0), pair_grad(1.0));
 }

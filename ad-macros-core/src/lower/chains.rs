@@ -486,6 +486,19 @@ fn is_chain_or_memory(e: &Expr) -> bool {
                     | "chunks"
                     | "copied"
                     | "cloned"
+                    // Adaptors the chains do not take: reported on their name.
+                    | "filter"
+                    | "filter_map"
+                    | "flat_map"
+                    | "flatten"
+                    | "chain"
+                    | "scan"
+                    | "take_while"
+                    | "skip_while"
+                    | "map_while"
+                    | "inspect"
+                    | "peekable"
+                    | "cycle"
             )
         }
         Expr::Paren(p) => is_chain_or_memory(&p.expr),
