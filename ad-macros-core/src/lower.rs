@@ -428,10 +428,11 @@ impl Lower<'_> {
                     Some(k) => self.annotated(&init.expr, k),
                     None => self.expr(&init.expr, None),
                 };
-                if matches!(expect, Some(Ty::Buf(_))) && !self.func.node(id).ty.is_memory() {
-                    if !self.refused(id) {
-                        self.not_yet(&init.expr, "a `Vec` or array local is built with `vec![..]`, `[x; N]` or `[a, b, ..]` on the static path");
-                    }
+                if matches!(expect, Some(Ty::Buf(_)))
+                    && !self.func.node(id).ty.is_memory()
+                    && !self.refused(id)
+                {
+                    self.not_yet(&init.expr, "a `Vec` or array local is built with `vec![..]`, `[x; N]` or `[a, b, ..]` on the static path");
                 }
                 self.func.nodes[id.idx()]
                     .hint
