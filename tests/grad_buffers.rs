@@ -1023,3 +1023,229 @@ fn a_carried_value_starting_from_a_parameter_the_body_reads() {
         "the tester's finite differences",
     );
 }
+
+// A buffer filled whole at the start of each iteration from values the reverse still
+// has (`c[j] = x[j] - mu[k]`, GMM's `xcentered`) is filled again in the reverse
+// instead of being saved; the three fills after it must not be: each reads or leaves
+// something the reverse no longer has, and a refill would differentiate at the wrong
+// values.
+#[differentiable(static)]
+fn refilled(x: &[f64], mu: &[f64]) -> f64 {
+    let d = x.len();
+    let mut c = vec![0.0; d];
+    let mut s = 0.0;
+    for k in 0..mu.len() {
+        for j in 0..d {
+            c[j] = x[j] * (k as f64 + 1.0) - mu[k];
+        }
+        for j in 0..d {
+            s += c[j].sin() * c[(j + 1) % d];
+        }
+        s += sqnorm(&c) * mu[k];
+    }
+    s
+}
+
+#[differentiable(tape)]
+fn refilled_t(x: &[f64], mu: &[f64]) -> f64 {
+    let d = x.len();
+    let mut c = vec![0.0; d];
+    let mut s = 0.0;
+    for k in 0..mu.len() {
+        for j in 0..d {
+            c[j] = x[j] * (k as f64 + 1.0) - mu[k];
+        }
+        for j in 0..d {
+            s += c[j].sin() * c[(j + 1) % d];
+        }
+        s += sqnorm(&c) * mu[k];
+    }
+    s
+}
+
+// The fill reads a buffer that is overwritten after the loop.
+#[differentiable(static)]
+fn refill_source_overwritten(x: &[f64], mu: &[f64]) -> f64 {
+    let d = x.len();
+    let mut src = vec![0.0; d];
+    for j in 0..d {
+        src[j] = x[j] * 2.0;
+    }
+    let mut c = vec![0.0; d];
+    let mut s = 0.0;
+    for k in 0..mu.len() {
+        for j in 0..d {
+            c[j] = src[j] - mu[k];
+        }
+        for j in 0..d {
+            s += c[j].sin() * c[j];
+        }
+    }
+    for j in 0..d {
+        src[j] = 0.0;
+    }
+    s + src[0]
+}
+
+// The fill reads a buffer written earlier in the same iteration.
+#[differentiable(static)]
+fn refill_source_per_iteration(x: &[f64], mu: &[f64]) -> f64 {
+    let d = x.len();
+    let mut w = vec![0.0; d];
+    let mut c = vec![0.0; d];
+    let mut s = 0.0;
+    for k in 0..mu.len() {
+        for j in 0..d {
+            w[j] = x[j] * mu[k];
+        }
+        for j in 0..d {
+            c[j] = w[j].sin();
+        }
+        for j in 0..d {
+            s += c[j] * c[j] * w[j];
+        }
+    }
+    s
+}
+
+// The filled buffer is written again after the fill.
+#[differentiable(static)]
+fn refill_then_updated(x: &[f64], mu: &[f64]) -> f64 {
+    let d = x.len();
+    let mut c = vec![0.0; d];
+    let mut s = 0.0;
+    for k in 0..mu.len() {
+        for j in 0..d {
+            c[j] = x[j] - mu[k];
+        }
+        c[0] += mu[k] * x[1];
+        for j in 0..d {
+            s += c[j].sin() * c[j];
+        }
+    }
+    s
+}
+
+#[test]
+fn buffers_filled_again_in_the_reverse() {
+    let (x, mu) = (point(4), vec![0.3, -0.7, 1.1]);
+    let (v, (gx, gm)) = refilled_grad(&x, &mu);
+    assert_eq!(v.to_bits(), refilled(&x, &mu).to_bits());
+    assert_close(&gx, &fd(|x| refilled(x, &mu), &x), "refilled dx");
+    assert_close(&gm, &fd(|m| refilled(&x, m), &mu), "refilled dmu");
+    let (_, (tx, tm)) = refilled_t_grad(&x, &mu);
+    assert_close(&gx, &tx, "refilled dx against the tape");
+    assert_close(&gm, &tm, "refilled dmu against the tape");
+
+    type F = fn(&[f64], &[f64]) -> f64;
+    type G = fn(&[f64], &[f64]) -> (f64, (Vec<f64>, Vec<f64>));
+    let cases: [(&str, F, G); 3] = [
+        (
+            "source overwritten",
+            refill_source_overwritten,
+            refill_source_overwritten_grad,
+        ),
+        (
+            "source per iteration",
+            refill_source_per_iteration,
+            refill_source_per_iteration_grad,
+        ),
+        ("updated", refill_then_updated, refill_then_updated_grad),
+    ];
+    for (what, f, g) in cases {
+        let (v, (gx, gm)) = g(&x, &mu);
+        assert_eq!(v.to_bits(), f(&x, &mu).to_bits(), "{what}");
+        assert_close(&gx, &fd(|x| f(x, &mu), &x), &format!("{what} dx"));
+        assert_close(&gm, &fd(|m| f(&x, m), &mu), &format!("{what} dmu"));
+    }
+}
+
+// Counters that inner loops step (`li` of GMM's triangle) are walked back through
+// every loop around them, not saved per iteration: carried through two loops and read
+// after them, and restarted per outer iteration with a step of 2. A counter walked
+// back one step off reads the wrong element of `l`.
+#[differentiable(static)]
+fn counters(l: &[f64], x: &[f64]) -> f64 {
+    let d = x.len();
+    let mut s = 0.0;
+    let mut li = 0;
+    for k in 0..2 {
+        for i in 0..d {
+            for j in i + 1..d {
+                s += l[li] * x[i] * x[j] * (k as f64 + 1.0);
+                li += 1;
+            }
+        }
+    }
+    s * l[li - 1]
+}
+
+#[differentiable(tape)]
+fn counters_t(l: &[f64], x: &[f64]) -> f64 {
+    let d = x.len();
+    let mut s = 0.0;
+    let mut li = 0;
+    for k in 0..2 {
+        for i in 0..d {
+            for j in i + 1..d {
+                s += l[li] * x[i] * x[j] * (k as f64 + 1.0);
+                li += 1;
+            }
+        }
+    }
+    s * l[li - 1]
+}
+
+#[differentiable(static)]
+fn counters_step(l: &[f64], x: &[f64]) -> f64 {
+    let d = x.len();
+    let mut s = 0.0;
+    for k in 0..2 {
+        let mut li = k;
+        for i in 0..d {
+            for j in i..d {
+                s += (l[li] * x[j]).sin() * x[i];
+                li += 2;
+            }
+        }
+    }
+    s
+}
+
+#[differentiable(tape)]
+fn counters_step_t(l: &[f64], x: &[f64]) -> f64 {
+    let d = x.len();
+    let mut s = 0.0;
+    for k in 0..2 {
+        let mut li = k;
+        for i in 0..d {
+            for j in i..d {
+                s += (l[li] * x[j]).sin() * x[i];
+                li += 2;
+            }
+        }
+    }
+    s
+}
+
+#[test]
+fn counters_walked_back_through_loops() {
+    let x = point(4);
+    let l: Vec<f64> = (0..20).map(|i| 0.3 - 0.07 * i as f64).collect();
+    let l12 = &l[..12];
+    let (v, (gl, gx)) = counters_grad(l12, &x);
+    assert_eq!(v.to_bits(), counters(l12, &x).to_bits());
+    assert_close(&gl, &fd(|l| counters(l, &x), l12), "counters dl");
+    assert_close(&gx, &fd(|x| counters(l12, x), &x), "counters dx");
+    let (_, (tl, tx)) = counters_t_grad(l12, &x);
+    assert_close(&gl, &tl, "counters dl against the tape");
+    assert_close(&gx, &tx, "counters dx against the tape");
+
+    let (v, (gl, gx)) = counters_step_grad(&l, &x);
+    assert_eq!(v.to_bits(), counters_step(&l, &x).to_bits());
+    assert_close(&gl, &fd(|l| counters_step(l, &x), &l), "step dl");
+    assert_close(&gx, &fd(|x| counters_step(&l, x), &x), "step dx");
+    let (_, (tl, tx)) = counters_step_t_grad(&l, &x);
+    assert_close(&gl, &tl, "step dl against the tape");
+    assert_close(&gx, &tx, "step dx against the tape");
+}
