@@ -1249,3 +1249,198 @@ fn counters_walked_back_through_loops() {
     assert_close(&gl, &tl, "step dl against the tape");
     assert_close(&gx, &tx, "step dx against the tape");
 }
+
+// A forward loop that only computes scalars, whose reverse only adds into adjoint
+// memory, runs in one loop with its reverse (Rosenbrock's value pass), with the
+// elements `g[i]` and `g[i + 1]` in registers. Checked on empty and one-trip loops,
+// an inclusive range, and a third element (`g[i + 2]`) that is left in memory.
+#[differentiable(static)]
+fn chain(x: &[f64]) -> f64 {
+    let mut s = 0.0;
+    for i in 0..x.len() - 1 {
+        s += (1.0 - x[i]).powi(2) + 3.0 * (x[i + 1] - x[i] * x[i]).powi(2);
+    }
+    s
+}
+
+#[differentiable(tape)]
+fn chain_t(x: &[f64]) -> f64 {
+    let mut s = 0.0;
+    for i in 0..x.len() - 1 {
+        s += (1.0 - x[i]).powi(2) + 3.0 * (x[i + 1] - x[i] * x[i]).powi(2);
+    }
+    s
+}
+
+#[differentiable(static)]
+fn chain_inclusive(x: &[f64]) -> f64 {
+    let mut s = 0.0;
+    for i in 0..=x.len() - 2 {
+        s += (1.0 - x[i]).powi(2) + x[i] * x[i + 1] * 0.5;
+    }
+    s
+}
+
+#[differentiable(tape)]
+fn chain_inclusive_t(x: &[f64]) -> f64 {
+    let mut s = 0.0;
+    for i in 0..=x.len() - 2 {
+        s += (1.0 - x[i]).powi(2) + x[i] * x[i + 1] * 0.5;
+    }
+    s
+}
+
+#[differentiable(static)]
+fn chain_three(x: &[f64]) -> f64 {
+    let mut s = 0.0;
+    for i in 0..x.len() - 2 {
+        s += x[i] * x[i + 1] * x[i + 2] + (x[i + 1] - x[i]).powi(2);
+    }
+    s
+}
+
+#[differentiable(tape)]
+fn chain_three_t(x: &[f64]) -> f64 {
+    let mut s = 0.0;
+    for i in 0..x.len() - 2 {
+        s += x[i] * x[i + 1] * x[i + 2] + (x[i + 1] - x[i]).powi(2);
+    }
+    s
+}
+
+// Loops that must not run with their reverse: the forward loop's result is read by
+// the reverse of what follows it; the reversed loop carries an adjoint that changes;
+// the memory the forward loop reads is written again before the reversed loop.
+#[differentiable(static)]
+fn chain_read_after(x: &[f64]) -> f64 {
+    let mut s = 0.0;
+    for i in 0..x.len() - 1 {
+        s += x[i] * x[i + 1];
+    }
+    s.sin() * x[0]
+}
+
+#[differentiable(tape)]
+fn chain_read_after_t(x: &[f64]) -> f64 {
+    let mut s = 0.0;
+    for i in 0..x.len() - 1 {
+        s += x[i] * x[i + 1];
+    }
+    s.sin() * x[0]
+}
+
+#[differentiable(static)]
+fn chain_product(x: &[f64]) -> f64 {
+    let mut p = 1.0;
+    for i in 0..x.len() - 1 {
+        p = p * 0.5 + x[i] * x[i + 1];
+    }
+    p
+}
+
+#[differentiable(tape)]
+fn chain_product_t(x: &[f64]) -> f64 {
+    let mut p = 1.0;
+    for i in 0..x.len() - 1 {
+        p = p * 0.5 + x[i] * x[i + 1];
+    }
+    p
+}
+
+#[differentiable(static)]
+fn chain_rewritten(x: &[f64]) -> f64 {
+    let n = x.len();
+    let mut b = vec![0.0; n];
+    for i in 0..n {
+        b[i] = x[i] * 2.0;
+    }
+    let mut s = 0.0;
+    for i in 0..n - 1 {
+        s += b[i] * b[i + 1];
+    }
+    for i in 0..n {
+        b[i] = x[i].sin();
+    }
+    let mut t = 0.0;
+    for i in 0..n {
+        t += b[i] * x[i];
+    }
+    s + t
+}
+
+#[differentiable(tape)]
+fn chain_rewritten_t(x: &[f64]) -> f64 {
+    let n = x.len();
+    let mut b = vec![0.0; n];
+    for i in 0..n {
+        b[i] = x[i] * 2.0;
+    }
+    let mut s = 0.0;
+    for i in 0..n - 1 {
+        s += b[i] * b[i + 1];
+    }
+    for i in 0..n {
+        b[i] = x[i].sin();
+    }
+    let mut t = 0.0;
+    for i in 0..n {
+        t += b[i] * x[i];
+    }
+    s + t
+}
+
+#[test]
+fn forward_loops_run_with_their_reverse() {
+    type F = fn(&[f64]) -> f64;
+    type G = fn(&[f64]) -> (f64, Vec<f64>);
+    let cases: [(&str, F, G, G, usize); 6] = [
+        ("chain", chain, chain_grad, chain_t_grad, 2),
+        (
+            "inclusive",
+            chain_inclusive,
+            chain_inclusive_grad,
+            chain_inclusive_t_grad,
+            // Never empty: one trip at the shortest length.
+            3,
+        ),
+        (
+            "three",
+            chain_three,
+            chain_three_grad,
+            chain_three_t_grad,
+            3,
+        ),
+        (
+            "read after",
+            chain_read_after,
+            chain_read_after_grad,
+            chain_read_after_t_grad,
+            2,
+        ),
+        (
+            "product",
+            chain_product,
+            chain_product_grad,
+            chain_product_t_grad,
+            2,
+        ),
+        (
+            "rewritten",
+            chain_rewritten,
+            chain_rewritten_grad,
+            chain_rewritten_t_grad,
+            2,
+        ),
+    ];
+    for (what, f, g, t, shortest) in cases {
+        // The shortest input gives an empty loop (one trip for the inclusive range),
+        // the next one trip (two).
+        for n in [shortest - 1, shortest, 7] {
+            let x = point(n);
+            let (v, gx) = g(&x);
+            assert_eq!(v.to_bits(), f(&x).to_bits(), "{what}, n = {n}");
+            assert_close(&gx, &fd(f, &x), &format!("{what}, n = {n}"));
+            assert_close(&gx, &t(&x).1, &format!("{what} against the tape, n = {n}"));
+        }
+    }
+}
