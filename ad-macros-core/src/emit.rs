@@ -332,6 +332,9 @@ struct Emitter<'a> {
     rolls: HashMap<Id, Vec<Id>>,
     /// The loads and stores of those buffers: the buffer, and whether at the next index.
     rolled: HashMap<Id, (Id, bool)>,
+    /// The loads of a loop body that read one element of memory the loop never writes,
+    /// made once before the loop ([`Emitter::hoists`]).
+    hoisted: std::collections::HashSet<Id>,
 }
 
 impl<'a> Emitter<'a> {
@@ -370,6 +373,7 @@ impl<'a> Emitter<'a> {
             fused: HashMap::new(),
             rolls: HashMap::new(),
             rolled: HashMap::new(),
+            hoisted: Default::default(),
         }
     }
 
@@ -435,6 +439,65 @@ impl<'a> Emitter<'a> {
         for (r, f) in fused {
             self.rolls(r, f);
         }
+        self.hoisted = self.hoists();
+    }
+
+    /// The loads to make once before their loop: a load at the top of a loop body (run
+    /// by every iteration) of an element whose buffer and index come from outside the
+    /// loop, when the loop writes that buffer nowhere and passes it to nothing (GMM's
+    /// `xcentered[i]` in the triangle's inner loop, which LLVM reloads each iteration
+    /// because the adjoint stores might alias it). Made only where the loop runs at
+    /// least once, so that a loop with no iterations reads nothing.
+    fn hoists(&self) -> std::collections::HashSet<Id> {
+        let func = self.func;
+        let mut out = std::collections::HashSet::new();
+        for (i, node) in func.nodes.iter().enumerate() {
+            let Op::For {
+                step: None,
+                exit: None,
+                trips: None,
+                body,
+                ..
+            } = &node.op
+            else {
+                continue;
+            };
+            let id = Id(i as u32);
+            if self.fused.values().any(|&f| f == id) || self.rolls.contains_key(&id) {
+                continue;
+            }
+            let mut inside = std::collections::HashSet::new();
+            let mut all = Vec::new();
+            let mut stack = vec![body];
+            while let Some(r) = stack.pop() {
+                inside.extend(r.args.iter().copied());
+                for &n in &r.nodes {
+                    inside.insert(n);
+                    all.push(n);
+                    stack.extend(func.node(n).op.regions());
+                }
+            }
+            for &n in &body.nodes {
+                let Op::Load(m, ix) = func.node(n).op else {
+                    continue;
+                };
+                if inside.contains(&m)
+                    || inside.contains(&ix)
+                    || !matches!(func.node(n).ty, Ty::Float(_))
+                    || self.rolled.contains_key(&n)
+                {
+                    continue;
+                }
+                let touched = all.iter().any(|&x| {
+                    !matches!(func.node(x).op, Op::Load(..) | Op::Len(_))
+                        && func.node(x).op.operands().contains(&m)
+                });
+                if !touched {
+                    out.insert(n);
+                }
+            }
+        }
+        out
     }
 
     fn assign_regions(&mut self, nodes: &[Id], region: usize) {
@@ -1364,6 +1427,10 @@ impl<'a> Emitter<'a> {
             Op::Store(_, _, x) if self.rolled.contains_key(&id) => {
                 let (r, x) = (roll_ident(self.rolled[&id]), v(x));
                 return quote_spanned!(span=> #r = #x;);
+            }
+            Op::Load(..) if self.hoisted.contains(&id) => {
+                let h = format_ident!("__ad_h{}", id.idx());
+                quote_spanned!(span=> #h)
             }
             Op::Load(b, i) => {
                 let (b, i) = (v(b), v(i));
@@ -2303,6 +2370,21 @@ impl<'a> Emitter<'a> {
             });
         }
         let next = self.next_carried(id, carried, &body.yields);
+        // The hoisted loads, where the loop runs at least once.
+        let ran = match inclusive {
+            true => quote_spanned!(span=> !(#lo..=#hi).is_empty()),
+            false => quote_spanned!(span=> !(#lo..#hi).is_empty()),
+        };
+        for &n in body.nodes.iter().filter(|n| self.hoisted.contains(n)) {
+            let Op::Load(m, ix) = self.func.node(n).op else {
+                continue;
+            };
+            let h = format_ident!("__ad_h{}", n.idx());
+            let (m, ix) = (self.val(m), self.val(ix));
+            let t = self.func.node(n).ty.float().unwrap_or(self.sig.float);
+            let zero = float_lit(0.0, t, span);
+            decls.extend(quote_spanned!(span=> let #h = if #ran { #m[#ix] } else { #zero };));
+        }
         let inner = self.region(&body.nodes);
         let mut after = TokenStream::new();
         // A loop with an exit: checked before each iteration; the iterations that ran

@@ -37,9 +37,10 @@ fn tri_grad(
     let __ad_v7 = mu.len();
     let mut __ad_v9: f64 = 0f64;
     for __ad_v8 in (0..__ad_v7) {
+        let __ad_h13 = if !(0..__ad_v3).is_empty() { mu[__ad_v8] } else { 0f64 };
         for __ad_v11 in (0..__ad_v3) {
             let __ad_v12: f64 = x[__ad_v11];
-            let __ad_v13: f64 = mu[__ad_v8];
+            let __ad_v13: f64 = __ad_h13;
             let __ad_v14: f64 = __ad_v12 - __ad_v13;
             __ad_v5[__ad_v11] = __ad_v14;
         }
@@ -49,9 +50,14 @@ fn tri_grad(
             let __ad_v23 = __ad_v19 + 1;
             let mut __ad_v25: f64 = __ad_v20;
             let mut __ad_v26 = __ad_v21;
+            let __ad_h28 = if !(__ad_v23..__ad_v3).is_empty() {
+                __ad_v5[__ad_v19]
+            } else {
+                0f64
+            };
             for __ad_v24 in (__ad_v23..__ad_v3) {
                 let __ad_v27: f64 = l[__ad_v26];
-                let __ad_v28: f64 = __ad_v5[__ad_v19];
+                let __ad_v28: f64 = __ad_h28;
                 let __ad_v29: f64 = __ad_v27 * __ad_v28;
                 let __ad_v30: f64 = __ad_v5[__ad_v24];
                 let __ad_v31: f64 = __ad_v29 * __ad_v30;
@@ -77,9 +83,10 @@ fn tri_grad(
     let mut __ad_v51 = ::std::vec![0f64; __ad_v3];
     let mut __ad_v53: f64 = 1f64;
     for __ad_v52 in (0..__ad_v7).rev() {
+        let __ad_h56 = if !(0..__ad_v3).is_empty() { mu[__ad_v52] } else { 0f64 };
         for __ad_v54 in (0..__ad_v3) {
             let __ad_v55: f64 = x[__ad_v54];
-            let __ad_v56: f64 = mu[__ad_v52];
+            let __ad_v56: f64 = __ad_h56;
             let __ad_v57: f64 = __ad_v55 - __ad_v56;
             __ad_v5[__ad_v54] = __ad_v57;
         }
@@ -99,10 +106,15 @@ fn tri_grad(
             let mut __ad_v74: f64 = __ad_v68;
             let mut __ad_v75 = 0f64;
             let mut __ad_v76 = __ad_v70;
+            let __ad_h80 = if !(__ad_v72..__ad_v3).is_empty() {
+                __ad_v5[__ad_v67]
+            } else {
+                0f64
+            };
             for __ad_v73 in (__ad_v72..__ad_v3).rev() {
                 let __ad_v78 = __ad_v76 - 1;
                 let __ad_v79: f64 = l[__ad_v78];
-                let __ad_v80: f64 = __ad_v5[__ad_v67];
+                let __ad_v80: f64 = __ad_h80;
                 let __ad_v81: f64 = __ad_v79 * __ad_v80;
                 let __ad_v82: f64 = __ad_v5[__ad_v73];
                 let __ad_v83: f64 = __ad_v74 * __ad_v82;
@@ -170,9 +182,10 @@ fn tri_vjp(
     let __ad_v7 = mu.len();
     let mut __ad_v9: f64 = 0f64;
     for __ad_v8 in (0..__ad_v7) {
+        let __ad_h13 = if !(0..__ad_v3).is_empty() { mu[__ad_v8] } else { 0f64 };
         for __ad_v11 in (0..__ad_v3) {
             let __ad_v12: f64 = x[__ad_v11];
-            let __ad_v13: f64 = mu[__ad_v8];
+            let __ad_v13: f64 = __ad_h13;
             let __ad_v14: f64 = __ad_v12 - __ad_v13;
             __ad_v5[__ad_v11] = __ad_v14;
         }
@@ -182,9 +195,14 @@ fn tri_vjp(
             let __ad_v23 = __ad_v19 + 1;
             let mut __ad_v25: f64 = __ad_v20;
             let mut __ad_v26 = __ad_v21;
+            let __ad_h28 = if !(__ad_v23..__ad_v3).is_empty() {
+                __ad_v5[__ad_v19]
+            } else {
+                0f64
+            };
             for __ad_v24 in (__ad_v23..__ad_v3) {
                 let __ad_v27: f64 = l[__ad_v26];
-                let __ad_v28: f64 = __ad_v5[__ad_v19];
+                let __ad_v28: f64 = __ad_h28;
                 let __ad_v29: f64 = __ad_v27 * __ad_v28;
                 let __ad_v30: f64 = __ad_v5[__ad_v24];
                 let __ad_v31: f64 = __ad_v29 * __ad_v30;
@@ -210,9 +228,10 @@ fn tri_vjp(
     let mut __ad_v51 = ::std::vec![0f64; __ad_v3];
     let mut __ad_v53: f64 = seed;
     for __ad_v52 in (0..__ad_v7).rev() {
+        let __ad_h56 = if !(0..__ad_v3).is_empty() { mu[__ad_v52] } else { 0f64 };
         for __ad_v54 in (0..__ad_v3) {
             let __ad_v55: f64 = x[__ad_v54];
-            let __ad_v56: f64 = mu[__ad_v52];
+            let __ad_v56: f64 = __ad_h56;
             let __ad_v57: f64 = __ad_v55 - __ad_v56;
             __ad_v5[__ad_v54] = __ad_v57;
         }
@@ -232,10 +251,15 @@ fn tri_vjp(
             let mut __ad_v75: f64 = __ad_v69;
             let mut __ad_v76 = 0f64;
             let mut __ad_v77 = __ad_v71;
+            let __ad_h81 = if !(__ad_v73..__ad_v3).is_empty() {
+                __ad_v5[__ad_v68]
+            } else {
+                0f64
+            };
             for __ad_v74 in (__ad_v73..__ad_v3).rev() {
                 let __ad_v79 = __ad_v77 - 1;
                 let __ad_v80: f64 = l[__ad_v79];
-                let __ad_v81: f64 = __ad_v5[__ad_v68];
+                let __ad_v81: f64 = __ad_h81;
                 let __ad_v82: f64 = __ad_v80 * __ad_v81;
                 let __ad_v83: f64 = __ad_v5[__ad_v74];
                 let __ad_v84: f64 = __ad_v75 * __ad_v83;
