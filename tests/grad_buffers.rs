@@ -1532,3 +1532,54 @@ fn loads_made_once_before_their_loop() {
     assert_close(&g, &fd(hoist_written, &x), "written");
     assert_close(&g, &hoist_written_t_grad(&x).1, "written against the tape");
 }
+
+// Two forward loops over one range, each with its reverse: each runs with one
+// reversed loop (the nearest forward loop not already taken).
+#[differentiable(static)]
+fn chain_two(x: &[f64], out: &mut f64) -> f64 {
+    let m = x.len() - 1;
+    let mut s = 0.0;
+    for i in 0..m {
+        s += x[i] * x[i + 1];
+    }
+    let mut t = 0.0;
+    for i in 0..m {
+        t += (x[i] - x[i + 1]).powi(2);
+    }
+    *out = t;
+    s
+}
+
+// The tape takes no `&mut` parameter: its twin returns the seeded sum.
+#[differentiable(tape)]
+fn chain_two_t(x: &[f64], seed_out: f64, seed: f64) -> f64 {
+    let m = x.len() - 1;
+    let mut s = 0.0;
+    for i in 0..m {
+        s += x[i] * x[i + 1];
+    }
+    let mut t = 0.0;
+    for i in 0..m {
+        t += (x[i] - x[i + 1]).powi(2);
+    }
+    seed * s + seed_out * t
+}
+
+#[test]
+fn two_forward_loops_each_with_its_reverse() {
+    let x = point(6);
+    let (seed_out, seed) = (0.7, -1.3);
+    let mut out = 0.0;
+    let (v, (gx, _)) = chain_two_vjp(&x, &mut out, seed_out, seed);
+    let mut o = 0.0;
+    assert_eq!(v.to_bits(), chain_two(&x, &mut o).to_bits());
+    assert_eq!(out.to_bits(), o.to_bits());
+    let f = |x: &[f64]| {
+        let mut o = 0.0;
+        let v = chain_two(x, &mut o);
+        seed * v + seed_out * o
+    };
+    assert_close(&gx, &fd(f, &x), "dx");
+    let (_, (tx, _, _)) = chain_two_t_grad(&x, seed_out, seed);
+    assert_close(&gx, &tx, "dx against the tape");
+}

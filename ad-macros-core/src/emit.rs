@@ -2164,7 +2164,9 @@ impl<'a> Emitter<'a> {
         while let Some(region) = regions.pop() {
             for (q, &r) in region.nodes.iter().enumerate() {
                 regions.extend(self.func.node(r).op.regions());
-                if let Some(f) = self.fusable(&region.nodes[..q], r) {
+                // A forward loop runs with one reversed loop at most.
+                let taken: Vec<Id> = out.values().copied().collect();
+                if let Some(f) = self.fusable(&region.nodes[..q], r, &taken) {
                     out.insert(r, f);
                 }
             }
@@ -2172,9 +2174,9 @@ impl<'a> Emitter<'a> {
         out
     }
 
-    /// The forward loop among `before` (the nodes before `r` in its region) that the
-    /// reversed loop `r` runs with ([`Emitter::fusions`]).
-    fn fusable(&self, before: &[Id], r: Id) -> Option<Id> {
+    /// The forward loop among `before` (the nodes before `r` in its region), and not
+    /// `taken` by another, that the reversed loop `r` runs with ([`Emitter::fusions`]).
+    fn fusable(&self, before: &[Id], r: Id, taken: &[Id]) -> Option<Id> {
         let func = self.func;
         let rn = func.node(r);
         let Op::For {
@@ -2197,7 +2199,8 @@ impl<'a> Emitter<'a> {
         }
         let p = before.iter().rposition(|&f| {
             let n = func.node(f);
-            n.origin == Origin::Primal
+            !taken.contains(&f)
+                && n.origin == Origin::Primal
                 && matches!(&n.op, Op::For { lo: l, hi: h, inclusive: i, step: s, rev: v,
                     back: false, exit: None, trips: None, .. }
                     if l == lo && h == hi && i == inclusive && s == step && v == rev)
