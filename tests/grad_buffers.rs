@@ -1558,3 +1558,563 @@ fn reborrows_and_index_casts() {
     assert_close(&[tv], &[v], "value vs tape");
     assert_close(&g, &tg, "vs tape");
 }
+
+// A buffer filled whole at the start of each iteration from values the reverse still
+// has (`c[j] = x[j] - mu[k]`, GMM's `xcentered`) is filled again in the reverse
+// instead of being saved; the three fills after it must not be: each reads or leaves
+// something the reverse no longer has, and a refill would differentiate at the wrong
+// values.
+#[differentiable(static)]
+fn refilled(x: &[f64], mu: &[f64]) -> f64 {
+    let d = x.len();
+    let mut c = vec![0.0; d];
+    let mut s = 0.0;
+    for k in 0..mu.len() {
+        for j in 0..d {
+            c[j] = x[j] * (k as f64 + 1.0) - mu[k];
+        }
+        for j in 0..d {
+            s += c[j].sin() * c[(j + 1) % d];
+        }
+        s += sqnorm(&c) * mu[k];
+    }
+    s
+}
+
+#[differentiable(tape)]
+fn refilled_t(x: &[f64], mu: &[f64]) -> f64 {
+    let d = x.len();
+    let mut c = vec![0.0; d];
+    let mut s = 0.0;
+    for k in 0..mu.len() {
+        for j in 0..d {
+            c[j] = x[j] * (k as f64 + 1.0) - mu[k];
+        }
+        for j in 0..d {
+            s += c[j].sin() * c[(j + 1) % d];
+        }
+        s += sqnorm(&c) * mu[k];
+    }
+    s
+}
+
+// The fill reads a buffer that is overwritten after the loop.
+#[differentiable(static)]
+fn refill_source_overwritten(x: &[f64], mu: &[f64]) -> f64 {
+    let d = x.len();
+    let mut src = vec![0.0; d];
+    for j in 0..d {
+        src[j] = x[j] * 2.0;
+    }
+    let mut c = vec![0.0; d];
+    let mut s = 0.0;
+    for k in 0..mu.len() {
+        for j in 0..d {
+            c[j] = src[j] - mu[k];
+        }
+        for j in 0..d {
+            s += c[j].sin() * c[j];
+        }
+    }
+    for j in 0..d {
+        src[j] = 0.0;
+    }
+    s + src[0]
+}
+
+// The fill reads a buffer written earlier in the same iteration.
+#[differentiable(static)]
+fn refill_source_per_iteration(x: &[f64], mu: &[f64]) -> f64 {
+    let d = x.len();
+    let mut w = vec![0.0; d];
+    let mut c = vec![0.0; d];
+    let mut s = 0.0;
+    for k in 0..mu.len() {
+        for j in 0..d {
+            w[j] = x[j] * mu[k];
+        }
+        for j in 0..d {
+            c[j] = w[j].sin();
+        }
+        for j in 0..d {
+            s += c[j] * c[j] * w[j];
+        }
+    }
+    s
+}
+
+// The filled buffer is written again after the fill.
+#[differentiable(static)]
+fn refill_then_updated(x: &[f64], mu: &[f64]) -> f64 {
+    let d = x.len();
+    let mut c = vec![0.0; d];
+    let mut s = 0.0;
+    for k in 0..mu.len() {
+        for j in 0..d {
+            c[j] = x[j] - mu[k];
+        }
+        c[0] += mu[k] * x[1];
+        for j in 0..d {
+            s += c[j].sin() * c[j];
+        }
+    }
+    s
+}
+
+#[test]
+fn buffers_filled_again_in_the_reverse() {
+    let (x, mu) = (point(4), vec![0.3, -0.7, 1.1]);
+    let (v, (gx, gm)) = refilled_grad(&x, &mu);
+    assert_eq!(v.to_bits(), refilled(&x, &mu).to_bits());
+    assert_close(&gx, &fd(|x| refilled(x, &mu), &x), "refilled dx");
+    assert_close(&gm, &fd(|m| refilled(&x, m), &mu), "refilled dmu");
+    let (_, (tx, tm)) = refilled_t_grad(&x, &mu);
+    assert_close(&gx, &tx, "refilled dx against the tape");
+    assert_close(&gm, &tm, "refilled dmu against the tape");
+
+    type F = fn(&[f64], &[f64]) -> f64;
+    type G = fn(&[f64], &[f64]) -> (f64, (Vec<f64>, Vec<f64>));
+    let cases: [(&str, F, G); 3] = [
+        (
+            "source overwritten",
+            refill_source_overwritten,
+            refill_source_overwritten_grad,
+        ),
+        (
+            "source per iteration",
+            refill_source_per_iteration,
+            refill_source_per_iteration_grad,
+        ),
+        ("updated", refill_then_updated, refill_then_updated_grad),
+    ];
+    for (what, f, g) in cases {
+        let (v, (gx, gm)) = g(&x, &mu);
+        assert_eq!(v.to_bits(), f(&x, &mu).to_bits(), "{what}");
+        assert_close(&gx, &fd(|x| f(x, &mu), &x), &format!("{what} dx"));
+        assert_close(&gm, &fd(|m| f(&x, m), &mu), &format!("{what} dmu"));
+    }
+}
+
+// Counters that inner loops step (`li` of GMM's triangle) are walked back through
+// every loop around them, not saved per iteration: carried through two loops and read
+// after them, and restarted per outer iteration with a step of 2. A counter walked
+// back one step off reads the wrong element of `l`.
+#[differentiable(static)]
+fn counters(l: &[f64], x: &[f64]) -> f64 {
+    let d = x.len();
+    let mut s = 0.0;
+    let mut li = 0;
+    for k in 0..2 {
+        for i in 0..d {
+            for j in i + 1..d {
+                s += l[li] * x[i] * x[j] * (k as f64 + 1.0);
+                li += 1;
+            }
+        }
+    }
+    s * l[li - 1]
+}
+
+#[differentiable(tape)]
+fn counters_t(l: &[f64], x: &[f64]) -> f64 {
+    let d = x.len();
+    let mut s = 0.0;
+    let mut li = 0;
+    for k in 0..2 {
+        for i in 0..d {
+            for j in i + 1..d {
+                s += l[li] * x[i] * x[j] * (k as f64 + 1.0);
+                li += 1;
+            }
+        }
+    }
+    s * l[li - 1]
+}
+
+#[differentiable(static)]
+fn counters_step(l: &[f64], x: &[f64]) -> f64 {
+    let d = x.len();
+    let mut s = 0.0;
+    for k in 0..2 {
+        let mut li = k;
+        for i in 0..d {
+            for j in i..d {
+                s += (l[li] * x[j]).sin() * x[i];
+                li += 2;
+            }
+        }
+    }
+    s
+}
+
+#[differentiable(tape)]
+fn counters_step_t(l: &[f64], x: &[f64]) -> f64 {
+    let d = x.len();
+    let mut s = 0.0;
+    for k in 0..2 {
+        let mut li = k;
+        for i in 0..d {
+            for j in i..d {
+                s += (l[li] * x[j]).sin() * x[i];
+                li += 2;
+            }
+        }
+    }
+    s
+}
+
+#[test]
+fn counters_walked_back_through_loops() {
+    let x = point(4);
+    let l: Vec<f64> = (0..20).map(|i| 0.3 - 0.07 * i as f64).collect();
+    let l12 = &l[..12];
+    let (v, (gl, gx)) = counters_grad(l12, &x);
+    assert_eq!(v.to_bits(), counters(l12, &x).to_bits());
+    assert_close(&gl, &fd(|l| counters(l, &x), l12), "counters dl");
+    assert_close(&gx, &fd(|x| counters(l12, x), &x), "counters dx");
+    let (_, (tl, tx)) = counters_t_grad(l12, &x);
+    assert_close(&gl, &tl, "counters dl against the tape");
+    assert_close(&gx, &tx, "counters dx against the tape");
+
+    let (v, (gl, gx)) = counters_step_grad(&l, &x);
+    assert_eq!(v.to_bits(), counters_step(&l, &x).to_bits());
+    assert_close(&gl, &fd(|l| counters_step(l, &x), &l), "step dl");
+    assert_close(&gx, &fd(|x| counters_step(&l, x), &x), "step dx");
+    let (_, (tl, tx)) = counters_step_t_grad(&l, &x);
+    assert_close(&gl, &tl, "step dl against the tape");
+    assert_close(&gx, &tx, "step dx against the tape");
+}
+
+// A forward loop that only computes scalars, whose reverse only adds into adjoint
+// memory, runs in one loop with its reverse (Rosenbrock's value pass), with the
+// elements `g[i]` and `g[i + 1]` in registers. Checked on empty and one-trip loops,
+// an inclusive range, and a third element (`g[i + 2]`) that is left in memory.
+#[differentiable(static)]
+fn chain(x: &[f64]) -> f64 {
+    let mut s = 0.0;
+    for i in 0..x.len() - 1 {
+        s += (1.0 - x[i]).powi(2) + 3.0 * (x[i + 1] - x[i] * x[i]).powi(2);
+    }
+    s
+}
+
+#[differentiable(tape)]
+fn chain_t(x: &[f64]) -> f64 {
+    let mut s = 0.0;
+    for i in 0..x.len() - 1 {
+        s += (1.0 - x[i]).powi(2) + 3.0 * (x[i + 1] - x[i] * x[i]).powi(2);
+    }
+    s
+}
+
+#[differentiable(static)]
+fn chain_inclusive(x: &[f64]) -> f64 {
+    let mut s = 0.0;
+    for i in 0..=x.len() - 2 {
+        s += (1.0 - x[i]).powi(2) + x[i] * x[i + 1] * 0.5;
+    }
+    s
+}
+
+#[differentiable(tape)]
+fn chain_inclusive_t(x: &[f64]) -> f64 {
+    let mut s = 0.0;
+    for i in 0..=x.len() - 2 {
+        s += (1.0 - x[i]).powi(2) + x[i] * x[i + 1] * 0.5;
+    }
+    s
+}
+
+#[differentiable(static)]
+fn chain_three(x: &[f64]) -> f64 {
+    let mut s = 0.0;
+    for i in 0..x.len() - 2 {
+        s += x[i] * x[i + 1] * x[i + 2] + (x[i + 1] - x[i]).powi(2);
+    }
+    s
+}
+
+#[differentiable(tape)]
+fn chain_three_t(x: &[f64]) -> f64 {
+    let mut s = 0.0;
+    for i in 0..x.len() - 2 {
+        s += x[i] * x[i + 1] * x[i + 2] + (x[i + 1] - x[i]).powi(2);
+    }
+    s
+}
+
+// Loops that must not run with their reverse: the forward loop's result is read by
+// the reverse of what follows it; the reversed loop carries an adjoint that changes;
+// the memory the forward loop reads is written again before the reversed loop.
+#[differentiable(static)]
+fn chain_read_after(x: &[f64]) -> f64 {
+    let mut s = 0.0;
+    for i in 0..x.len() - 1 {
+        s += x[i] * x[i + 1];
+    }
+    s.sin() * x[0]
+}
+
+#[differentiable(tape)]
+fn chain_read_after_t(x: &[f64]) -> f64 {
+    let mut s = 0.0;
+    for i in 0..x.len() - 1 {
+        s += x[i] * x[i + 1];
+    }
+    s.sin() * x[0]
+}
+
+#[differentiable(static)]
+fn chain_product(x: &[f64]) -> f64 {
+    let mut p = 1.0;
+    for i in 0..x.len() - 1 {
+        p = p * 0.5 + x[i] * x[i + 1];
+    }
+    p
+}
+
+#[differentiable(tape)]
+fn chain_product_t(x: &[f64]) -> f64 {
+    let mut p = 1.0;
+    for i in 0..x.len() - 1 {
+        p = p * 0.5 + x[i] * x[i + 1];
+    }
+    p
+}
+
+#[differentiable(static)]
+fn chain_rewritten(x: &[f64]) -> f64 {
+    let n = x.len();
+    let mut b = vec![0.0; n];
+    for i in 0..n {
+        b[i] = x[i] * 2.0;
+    }
+    let mut s = 0.0;
+    for i in 0..n - 1 {
+        s += b[i] * b[i + 1];
+    }
+    for i in 0..n {
+        b[i] = x[i].sin();
+    }
+    let mut t = 0.0;
+    for i in 0..n {
+        t += b[i] * x[i];
+    }
+    s + t
+}
+
+#[differentiable(tape)]
+fn chain_rewritten_t(x: &[f64]) -> f64 {
+    let n = x.len();
+    let mut b = vec![0.0; n];
+    for i in 0..n {
+        b[i] = x[i] * 2.0;
+    }
+    let mut s = 0.0;
+    for i in 0..n - 1 {
+        s += b[i] * b[i + 1];
+    }
+    for i in 0..n {
+        b[i] = x[i].sin();
+    }
+    let mut t = 0.0;
+    for i in 0..n {
+        t += b[i] * x[i];
+    }
+    s + t
+}
+
+#[test]
+fn forward_loops_run_with_their_reverse() {
+    type F = fn(&[f64]) -> f64;
+    type G = fn(&[f64]) -> (f64, Vec<f64>);
+    let cases: [(&str, F, G, G, usize); 6] = [
+        ("chain", chain, chain_grad, chain_t_grad, 2),
+        (
+            "inclusive",
+            chain_inclusive,
+            chain_inclusive_grad,
+            chain_inclusive_t_grad,
+            // Never empty: one trip at the shortest length.
+            3,
+        ),
+        (
+            "three",
+            chain_three,
+            chain_three_grad,
+            chain_three_t_grad,
+            3,
+        ),
+        (
+            "read after",
+            chain_read_after,
+            chain_read_after_grad,
+            chain_read_after_t_grad,
+            2,
+        ),
+        (
+            "product",
+            chain_product,
+            chain_product_grad,
+            chain_product_t_grad,
+            2,
+        ),
+        (
+            "rewritten",
+            chain_rewritten,
+            chain_rewritten_grad,
+            chain_rewritten_t_grad,
+            2,
+        ),
+    ];
+    for (what, f, g, t, shortest) in cases {
+        // The shortest input gives an empty loop (one trip for the inclusive range),
+        // the next one trip (two).
+        for n in [shortest - 1, shortest, 7] {
+            let x = point(n);
+            let (v, gx) = g(&x);
+            assert_eq!(v.to_bits(), f(&x).to_bits(), "{what}, n = {n}");
+            assert_close(&gx, &fd(f, &x), &format!("{what}, n = {n}"));
+            assert_close(&gx, &t(&x).1, &format!("{what} against the tape, n = {n}"));
+        }
+    }
+}
+
+// A load that every iteration makes of one element of memory the loop does not write
+// is made once before the loop (GMM's `xcentered[i]` in the triangle); not where the
+// loop writes that memory, and not at all where the loop has no iterations (the
+// element may not exist then: `x[k]` with `k == x.len()` below when `m == 0`).
+#[differentiable(static)]
+fn hoisted(x: &[f64], m: usize) -> f64 {
+    let d = x.len();
+    let mut c = vec![0.0; d];
+    for j in 0..d {
+        c[j] = x[j] * x[j];
+    }
+    let mut s = 0.0;
+    for i in 0..d {
+        for j in i + 1..d {
+            s += (c[i] * x[j]).sin();
+        }
+    }
+    let k = d - m;
+    for j in 0..m {
+        s += x[k] * x[j];
+    }
+    s
+}
+
+#[differentiable(tape)]
+fn hoisted_t(x: &[f64], m: usize) -> f64 {
+    let d = x.len();
+    let mut c = vec![0.0; d];
+    for j in 0..d {
+        c[j] = x[j] * x[j];
+    }
+    let mut s = 0.0;
+    for i in 0..d {
+        for j in i + 1..d {
+            s += (c[i] * x[j]).sin();
+        }
+    }
+    let k = d - m;
+    for j in 0..m {
+        s += x[k] * x[j];
+    }
+    s
+}
+
+#[differentiable(static)]
+fn hoist_written(x: &[f64]) -> f64 {
+    let d = x.len();
+    let mut c = vec![1.0; d];
+    let mut s = 0.0;
+    for i in 0..d {
+        for j in 0..d {
+            s += c[i] * x[j];
+            c[i] += x[j] * x[i];
+        }
+    }
+    s
+}
+
+#[differentiable(tape)]
+fn hoist_written_t(x: &[f64]) -> f64 {
+    let d = x.len();
+    let mut c = vec![1.0; d];
+    let mut s = 0.0;
+    for i in 0..d {
+        for j in 0..d {
+            s += c[i] * x[j];
+            c[i] += x[j] * x[i];
+        }
+    }
+    s
+}
+
+#[test]
+fn loads_made_once_before_their_loop() {
+    let x = point(5);
+    for m in [0, 1, 3] {
+        let (v, g) = hoisted_grad(&x, m);
+        assert_eq!(v.to_bits(), hoisted(&x, m).to_bits(), "m = {m}");
+        assert_close(&g, &fd(|x| hoisted(x, m), &x), &format!("hoisted, m = {m}"));
+        let tape = hoisted_t_grad(&x, m).1;
+        assert_close(&g, &tape, &format!("hoisted against the tape, m = {m}"));
+    }
+    let (v, g) = hoist_written_grad(&x);
+    assert_eq!(v.to_bits(), hoist_written(&x).to_bits());
+    assert_close(&g, &fd(hoist_written, &x), "written");
+    assert_close(&g, &hoist_written_t_grad(&x).1, "written against the tape");
+}
+
+// Two forward loops over one range, each with its reverse: each runs with one
+// reversed loop (the nearest forward loop not already taken).
+#[differentiable(static)]
+fn chain_two(x: &[f64], out: &mut f64) -> f64 {
+    let m = x.len() - 1;
+    let mut s = 0.0;
+    for i in 0..m {
+        s += x[i] * x[i + 1];
+    }
+    let mut t = 0.0;
+    for i in 0..m {
+        t += (x[i] - x[i + 1]).powi(2);
+    }
+    *out = t;
+    s
+}
+
+// The tape takes no `&mut` parameter: its twin returns the seeded sum.
+#[differentiable(tape)]
+fn chain_two_t(x: &[f64], seed_out: f64, seed: f64) -> f64 {
+    let m = x.len() - 1;
+    let mut s = 0.0;
+    for i in 0..m {
+        s += x[i] * x[i + 1];
+    }
+    let mut t = 0.0;
+    for i in 0..m {
+        t += (x[i] - x[i + 1]).powi(2);
+    }
+    seed * s + seed_out * t
+}
+
+#[test]
+fn two_forward_loops_each_with_its_reverse() {
+    let x = point(6);
+    let (seed_out, seed) = (0.7, -1.3);
+    let mut out = 0.0;
+    let (v, (gx, _)) = chain_two_vjp(&x, &mut out, seed_out, seed);
+    let mut o = 0.0;
+    assert_eq!(v.to_bits(), chain_two(&x, &mut o).to_bits());
+    assert_eq!(out.to_bits(), o.to_bits());
+    let f = |x: &[f64]| {
+        let mut o = 0.0;
+        let v = chain_two(x, &mut o);
+        seed * v + seed_out * o
+    };
+    assert_close(&gx, &fd(f, &x), "dx");
+    let (_, (tx, _, _)) = chain_two_t_grad(&x, seed_out, seed);
+    assert_close(&gx, &tx, "dx against the tape");
+}

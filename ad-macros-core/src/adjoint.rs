@@ -66,6 +66,10 @@ pub struct Builder<'f> {
     /// The buffers among the elements of a tuple result, with their element number
     /// (their adjoint is that element of the seed).
     parts: HashMap<Id, u32>,
+    /// The final values, in the loop body being materialized, of the carried values
+    /// that an inner loop walks ([`walked_by_inner`]), and the reversed loop's argument
+    /// carrying each.
+    finals: HashMap<Id, Id>,
 }
 
 /// Facts about the primal that the choice between recomputing and saving a value
@@ -182,6 +186,53 @@ impl Facts {
                 && body.args.first() == Some(&i)
         });
         (ordered && fills).then_some(l)
+    }
+
+    /// The loop that can stand in for the snapshot of local buffer `b` restored at the
+    /// start of each reversed iteration of loop `l` ([`Facts::restorable`]): the fill
+    /// `for i in 0..len { b[i] = e(i) }` right in `l`'s body, when it is the only write
+    /// into `b` and `e` reads nothing that changes later (cheap arithmetic, loads of
+    /// memory never written after them, never `b`). Run again in the reverse, it
+    /// writes what the snapshot would restore, and nothing is saved (GMM's
+    /// `xcentered`). Its operands from `l`'s body are checked by the caller.
+    fn refill(&self, func: &Func, l: Id, b: Id) -> Option<Id> {
+        let Op::Alloc { len, .. } = func.node(b).op else {
+            return None;
+        };
+        let [s] = self.stores.get(&b)?.as_slice() else {
+            return None;
+        };
+        let Op::Store(_, i, _) = func.node(*s).op else {
+            return None;
+        };
+        let f = *self.parent.get(s)?;
+        let Op::For {
+            lo,
+            hi,
+            inclusive: false,
+            step: None,
+            inits,
+            body,
+            exit: None,
+            ..
+        } = &func.node(f).op
+        else {
+            return None;
+        };
+        let plain = self.parent.get(&f) == Some(&l)
+            && *hi == len
+            && func.int_literal(*lo) == Some(0)
+            && inits.is_empty()
+            && body.args.as_slice() == [i]
+            && body.yields.is_empty();
+        let pure = body.nodes.iter().all(|&n| match func.node(n).op {
+            Op::Const(_) | Op::Opaque(_) | Op::Neg(_) | Op::Not(_) | Op::Cast(..) => true,
+            Op::Binary(..) | Op::Select(..) | Op::Detach(_) | Op::Math(..) => true,
+            Op::Load(m, _) => m != b && self.frozen_after(func, m, n),
+            Op::Store(..) => n == *s,
+            _ => false,
+        });
+        (plain && pure).then_some(f)
     }
 
     /// Whether `b[i]` read at `load` still reads the same value at the end of the
@@ -687,6 +738,7 @@ pub fn build(primal: &Func, sig: &Signature, seed: Seed) -> Func {
         inductions: HashMap::new(),
         induced: HashMap::new(),
         parts: HashMap::new(),
+        finals: HashMap::new(),
     };
     // The adjoint of each active slice parameter: a buffer of zeros, filled by the
     // reverse sweep and returned as the parameter's gradient. That of a `&mut`
@@ -1306,8 +1358,21 @@ fn reverse_for(
             inductions.push((a, next, last));
         }
     }
+    let mut nodes = nodes;
+    let mut walked = Vec::new();
+    if exit.is_none() {
+        for (k, &a) in carried.iter().enumerate() {
+            if b.inductions.contains_key(&a) {
+                continue;
+            }
+            if let Some(w) = walked_by_inner(b, id, k, a, &body, &mut nodes) {
+                walked.push(w);
+            }
+        }
+    }
     let (nodes, remap) = materialize(b, id, 0, nodes, Some((body.args[0], index)));
     b.inductions.clear();
+    b.finals.clear();
     let mut yields: Vec<Id> = yields
         .into_iter()
         .map(|y| remap.get(&y).copied().unwrap_or(y))
@@ -1320,6 +1385,12 @@ fn reverse_for(
             new_inits.push(last);
             yields.push(prev);
         }
+    }
+    for (next, start, last) in walked {
+        b.func.nodes[next.idx()].op = Op::Arg(args.len() as u32 + 1);
+        args.push(next);
+        new_inits.push(last);
+        yields.push(remap.get(&start).copied().unwrap_or(start));
     }
     let mut nodes = nodes;
     let promoted = promote(b, index, &mut nodes, &mut args, &mut new_inits, &mut yields);
@@ -1461,6 +1532,90 @@ fn promote(
     out
 }
 
+/// Walks back carried value `k` (argument `a`) of loop `id` when its next value is an
+/// inner loop's induction variable started from `a` (`li` of GMM's triangle: `for i {
+/// for j in i + 1..d { li += 1 } }`): the inner reversed loop, which `nodes` holds,
+/// starts that variable from its final value and walks it back to `a`. So the
+/// reversed loop carries it too, from `id`'s final value (a projection placed after
+/// `id` if lowering made none), gives it to the inner reversed loop in place of the
+/// inner loop's final value, and takes back what that loop walked it to: nothing is
+/// saved per iteration. Returns the new argument, the node that reads the value at the
+/// iteration's start (appended to `nodes`) and `id`'s final value.
+fn walked_by_inner(
+    b: &mut Builder<'_>,
+    id: Id,
+    k: usize,
+    a: Id,
+    body: &Region,
+    nodes: &mut Vec<Id>,
+) -> Option<(Id, Id, Id)> {
+    if b.func.node(a).ty != Ty::Int {
+        return None;
+    }
+    let y = *body.yields.get(k)?;
+    let Op::Proj(inner, kk) = b.func.node(y).op else {
+        return None;
+    };
+    let started = body.nodes.contains(&inner)
+        && matches!(&b.func.node(inner).op, Op::For { inits, exit: None, .. }
+            if inits.get(kk as usize) == Some(&a));
+    if !started {
+        return None;
+    }
+    // The inner reversed loop and the position of the walked variable in it.
+    let end = Op::Proj(inner, kk);
+    let (r, p, init) = nodes.iter().find_map(|&n| match &b.func.node(n).op {
+        Op::For { inits, .. } => inits.iter().enumerate().find_map(|(p, &x)| {
+            let node = b.func.node(x);
+            (node.op == end && node.origin != Origin::Adjoint).then_some((n, p, x))
+        }),
+        _ => None,
+    })?;
+    let last = match b
+        .func
+        .nodes
+        .iter()
+        .position(|n| n.origin != Origin::Adjoint && n.op == Op::Proj(id, k as u32))
+    {
+        Some(i) => Id(i as u32),
+        None => place_after(b, id, Op::Proj(id, k as u32))?,
+    };
+    let next = b.new_arg(0, Ty::Int);
+    b.finals.insert(y, next);
+    b.finals.insert(init, next);
+    let span = b.func.node(id).span;
+    let start = b.func.push(Node {
+        op: Op::Proj(r, p as u32),
+        ty: Ty::Int,
+        span,
+        origin: Origin::Adjoint,
+        hint: None,
+    });
+    nodes.push(start);
+    Some((next, start, last))
+}
+
+/// Places a primal integer node `op` right after `id` in the region of its parent.
+fn place_after(b: &mut Builder<'_>, id: Id, op: Op) -> Option<Id> {
+    let parent = *b.facts.parent.get(&id)?;
+    let span = b.func.node(id).span;
+    let new = b.func.push(Node {
+        op,
+        ty: Ty::Int,
+        span,
+        origin: Origin::Primal,
+        hint: None,
+    });
+    let r = b.func.nodes[parent.idx()]
+        .op
+        .regions_mut()
+        .into_iter()
+        .find(|r| r.nodes.contains(&id))?;
+    let at = r.nodes.iter().position(|&n| n == id)?;
+    r.nodes.insert(at + 1, new);
+    Some(new)
+}
+
 /// Whether carried value `k` (argument `a`) of loop `id` is an induction variable:
 /// an integer whose next value is `a + c` or `a - c` with `c` from outside the body,
 /// (or a literal in it) whose final value a primal node reads. Returns `c`, the operation that undoes the
@@ -1583,7 +1738,14 @@ fn materialize(
     } else {
         Vec::new()
     };
-    for (at, buf) in restores.into_iter().enumerate() {
+    let mut at = 0;
+    for buf in restores {
+        if let Some(prefix) = refill(b, owner, which, &here, buf, index) {
+            let n = prefix.len();
+            out.splice(at..at, prefix);
+            at += n;
+            continue;
+        }
         let span = b.func.node(owner).span;
         let k = save_at_end(b, owner, 0, buf, span);
         let restore = b.func.push(Node {
@@ -1594,8 +1756,60 @@ fn materialize(
             hint: None,
         });
         out.insert(at, restore);
+        at += 1;
     }
     (out, remap)
+}
+
+/// The fill loop of `buf` copied for the start of the reverse of loop `owner`'s body,
+/// with the values of the body it reads recomputed before it, in place of the
+/// snapshot restored there ([`Facts::refill`]); `None` when the fill cannot be run
+/// again (it reads a value of the body that is not plain integer or float
+/// arithmetic on the loop's index and outer values).
+fn refill(
+    b: &mut Builder<'_>,
+    owner: Id,
+    which: usize,
+    here: &std::collections::HashSet<Id>,
+    buf: Id,
+    index: Option<(Id, Id)>,
+) -> Option<Vec<Id>> {
+    let f = b.facts.refill(b.func, owner, buf)?;
+    let old_index = index.map(|(old, _)| old);
+    fn plain(func: &Func, here: &std::collections::HashSet<Id>, o: Id, index: Option<Id>) -> bool {
+        if !here.contains(&o) || Some(o) == index {
+            return true;
+        }
+        let op = &func.node(o).op;
+        matches!(
+            op,
+            Op::Const(_) | Op::Opaque(_) | Op::Neg(_) | Op::Not(_) | Op::Cast(..) | Op::Binary(..)
+        ) && op
+            .operands()
+            .into_iter()
+            .all(|x| plain(func, here, x, index))
+    }
+    let Op::For { body, .. } = b.func.node(f).op.clone() else {
+        return None;
+    };
+    let mut outer = Vec::new();
+    for_each_operand(b.func, &body, &mut |x| {
+        if here.contains(&x) && !outer.contains(&x) {
+            outer.push(x);
+        }
+    });
+    if !outer.iter().all(|&o| plain(b.func, here, o, old_index)) {
+        return None;
+    }
+    let mut remap: HashMap<Id, Id> = index.into_iter().collect();
+    let mut memo = HashMap::new();
+    b.regions.push(Vec::new());
+    outer.sort();
+    for o in outer {
+        rematerialize(b, owner, which, here, o, &mut remap, &mut memo);
+    }
+    copy_nodes(b, &[f], &mut remap);
+    b.regions.pop()
 }
 
 /// Pushes `v` on a new stack at the end of region `which` of `owner` (the forward
@@ -1633,6 +1847,10 @@ fn rematerialize(
 ) -> Id {
     if let Some(&m) = remap.get(&v) {
         return m;
+    }
+    if let Some(&next) = b.finals.get(&v) {
+        remap.insert(v, next);
+        return next;
     }
     if let Some(&(next, step, undo)) = b.inductions.get(&v) {
         // An induction variable: its value at the start of the iteration, from its

@@ -255,6 +255,34 @@ struct Use {
     region: usize,
 }
 
+/// The register holding a rolled adjoint element ([`Emitter::rolls`]): `m[i]`, or
+/// `m[i + 1]` when `next`.
+fn roll_ident((m, next): (Id, bool)) -> Ident {
+    match next {
+        false => format_ident!("__ad_r{}", m.idx()),
+        true => format_ident!("__ad_n{}", m.idx()),
+    }
+}
+
+/// The code of one loop ([`Emitter::loop_parts`]).
+struct LoopParts {
+    span: Span,
+    /// The carried values' declarations.
+    decls: TokenStream,
+    range: TokenStream,
+    /// The index's name, or `_`.
+    index: TokenStream,
+    /// The exit test, first in the body.
+    check: TokenStream,
+    inner: TokenStream,
+    /// The carried values' updates.
+    next: TokenStream,
+    /// The count of iterations run, last in the body.
+    count: TokenStream,
+    /// The projections, after the loop.
+    after: TokenStream,
+}
+
 struct Emitter<'a> {
     func: &'a Func,
     sig: &'a Signature,
@@ -296,6 +324,17 @@ struct Emitter<'a> {
     by_ref: Vec<bool>,
     /// Scalar `sin` and `cos` of one value, computed by one `sin_cos` ([`sin_cos`]).
     sin_cos: SinCos,
+    /// Each reversed loop run as one loop with the forward loop it reverses
+    /// ([`Emitter::fusions`]), and that forward loop.
+    fused: HashMap<Id, Id>,
+    /// The adjoint buffers of each fused loop whose elements at the index and the next
+    /// one are kept in registers ([`Emitter::rolls`]).
+    rolls: HashMap<Id, Vec<Id>>,
+    /// The loads and stores of those buffers: the buffer, and whether at the next index.
+    rolled: HashMap<Id, (Id, bool)>,
+    /// The loads of a loop body that read one element of memory the loop never writes,
+    /// made once before the loop ([`Emitter::hoists`]).
+    hoisted: std::collections::HashSet<Id>,
 }
 
 impl<'a> Emitter<'a> {
@@ -331,6 +370,10 @@ impl<'a> Emitter<'a> {
             pinned: vec![false; n],
             by_ref: vec![false; n],
             sin_cos: sin_cos(func),
+            fused: HashMap::new(),
+            rolls: HashMap::new(),
+            rolled: HashMap::new(),
+            hoisted: Default::default(),
         }
     }
 
@@ -391,6 +434,70 @@ impl<'a> Emitter<'a> {
         self.fuse();
         self.collect_uses();
         self.decide_borrows();
+        self.fused = self.fusions();
+        let fused: Vec<(Id, Id)> = self.fused.iter().map(|(&r, &f)| (r, f)).collect();
+        for (r, f) in fused {
+            self.rolls(r, f);
+        }
+        self.hoisted = self.hoists();
+    }
+
+    /// The loads to make once before their loop: a load at the top of a loop body (run
+    /// by every iteration) of an element whose buffer and index come from outside the
+    /// loop, when the loop writes that buffer nowhere and passes it to nothing (GMM's
+    /// `xcentered[i]` in the triangle's inner loop, which LLVM reloads each iteration
+    /// because the adjoint stores might alias it). Made only where the loop runs at
+    /// least once, so that a loop with no iterations reads nothing.
+    fn hoists(&self) -> std::collections::HashSet<Id> {
+        let func = self.func;
+        let mut out = std::collections::HashSet::new();
+        for (i, node) in func.nodes.iter().enumerate() {
+            let Op::For {
+                step: None,
+                exit: None,
+                trips: None,
+                body,
+                ..
+            } = &node.op
+            else {
+                continue;
+            };
+            let id = Id(i as u32);
+            if self.fused.values().any(|&f| f == id) || self.rolls.contains_key(&id) {
+                continue;
+            }
+            let mut inside = std::collections::HashSet::new();
+            let mut all = Vec::new();
+            let mut stack = vec![body];
+            while let Some(r) = stack.pop() {
+                inside.extend(r.args.iter().copied());
+                for &n in &r.nodes {
+                    inside.insert(n);
+                    all.push(n);
+                    stack.extend(func.node(n).op.regions());
+                }
+            }
+            for &n in &body.nodes {
+                let Op::Load(m, ix) = func.node(n).op else {
+                    continue;
+                };
+                if inside.contains(&m)
+                    || inside.contains(&ix)
+                    || !matches!(func.node(n).ty, Ty::Float(_))
+                    || self.rolled.contains_key(&n)
+                {
+                    continue;
+                }
+                let touched = all.iter().any(|&x| {
+                    !matches!(func.node(x).op, Op::Load(..) | Op::Len(_))
+                        && func.node(x).op.operands().contains(&m)
+                });
+                if !touched {
+                    out.insert(n);
+                }
+            }
+        }
+        out
     }
 
     fn assign_regions(&mut self, nodes: &[Id], region: usize) {
@@ -1151,7 +1258,8 @@ impl<'a> Emitter<'a> {
         for &id in nodes {
             let unread =
                 matches!(self.func.node(id).op, Op::ShapeOf(_)) && self.uses[id.idx()].is_empty();
-            if self.inline[id.idx()] || self.absorbed[id.idx()] || unread {
+            let deferred = self.fused.values().any(|&f| f == id);
+            if self.inline[id.idx()] || self.absorbed[id.idx()] || unread || deferred {
                 continue;
             }
             out.extend(self.stmt(id));
@@ -1326,6 +1434,18 @@ impl<'a> Emitter<'a> {
                     }
                 };
                 return quote_spanned!(span=> let mut #name = #e;);
+            }
+            Op::Load(..) if self.rolled.contains_key(&id) => {
+                let r = roll_ident(self.rolled[&id]);
+                quote_spanned!(span=> #r)
+            }
+            Op::Store(_, _, x) if self.rolled.contains_key(&id) => {
+                let (r, x) = (roll_ident(self.rolled[&id]), v(x));
+                return quote_spanned!(span=> #r = #x;);
+            }
+            Op::Load(..) if self.hoisted.contains(&id) => {
+                let h = format_ident!("__ad_h{}", id.idx());
+                quote_spanned!(span=> #h)
             }
             Op::Load(b, i) => {
                 let (b, i) = (v(b), v(i));
@@ -1910,6 +2030,341 @@ impl<'a> Emitter<'a> {
     /// `let mut carried = init; for i in range { body; carried = next; }`, then the
     /// live projections bound to the carried values' final values.
     fn for_(&self, id: Id) -> TokenStream {
+        let Some(l) = self.loop_parts(id) else {
+            return TokenStream::new();
+        };
+        if let Some(f) = self.fused.get(&id).and_then(|&f| self.loop_parts(f)) {
+            return self.fused_for(id, f, l);
+        }
+        let LoopParts {
+            span,
+            decls,
+            range,
+            index,
+            check,
+            inner,
+            next,
+            count,
+            after,
+        } = l;
+        quote_spanned! {span=>
+            #decls
+            for #index in #range {
+                #check
+                #inner
+                #next
+                #count
+            }
+            #after
+        }
+    }
+
+    /// The forward loop `f` and its reverse `r` as one loop over `f`'s indices: each
+    /// iteration runs `f`'s body, then `r`'s at the same index.
+    fn fused_for(&self, r: Id, f: LoopParts, rp: LoopParts) -> TokenStream {
+        let span = self.func.node(r).span;
+        let (fi, ri) = (f.index.to_string(), rp.index.to_string());
+        let (index, bind) = match (fi == "_", ri == "_") {
+            (_, true) => (f.index, TokenStream::new()),
+            (true, false) => (rp.index, TokenStream::new()),
+            (false, false) => {
+                let (a, b) = (&rp.index, &f.index);
+                (f.index.clone(), quote_spanned!(span=> let #a = #b;))
+            }
+        };
+        // The rolled elements: `m[i]` in one register, loaded before the loop and
+        // handed on from the previous iteration's `m[i + 1]`, stored once.
+        let (mut before, mut first, mut last, mut end) = Default::default();
+        if let Some(Op::For {
+            lo, hi, inclusive, ..
+        }) = self.fused.get(&r).map(|&f| &self.func.node(f).op)
+        {
+            let (lo, hi) = (self.val(*lo), self.val(*hi));
+            // Whether the loop runs at all (written so that no comparison of an
+            // unsigned `0` draws a lint).
+            let (ran, past) = match inclusive {
+                true => (quote!(!(#lo..=#hi).is_empty()), quote!(#hi + 1)),
+                false => (quote!(!(#lo..#hi).is_empty()), quote!(#hi)),
+            };
+            for &m in self.rolls.get(&r).map(|v| v.as_slice()).unwrap_or(&[]) {
+                let (cur, next, mv) = (roll_ident((m, false)), roll_ident((m, true)), self.val(m));
+                let t = self.func.node(m).ty.float().unwrap_or(self.sig.float);
+                let zero = float_lit(0.0, t, span);
+                let before_m: TokenStream = quote_spanned!(span=>
+                    let mut #cur = if #ran { #mv[#lo] } else { #zero };);
+                let first_m: TokenStream = quote_spanned!(span=> let mut #next = #mv[#index + 1];);
+                let last_m: TokenStream = quote_spanned!(span=> #mv[#index] = #cur; #cur = #next;);
+                let end_m: TokenStream = quote_spanned!(span=> if #ran { #mv[#past] = #cur; });
+                TokenStream::extend(&mut before, before_m);
+                TokenStream::extend(&mut first, first_m);
+                TokenStream::extend(&mut last, last_m);
+                TokenStream::extend(&mut end, end_m);
+            }
+        }
+        let (before, first, last, end): (TokenStream, TokenStream, TokenStream, TokenStream) =
+            (before, first, last, end);
+        let (fd, rd, range) = (f.decls, rp.decls, f.range);
+        let (fb, fnext, rb, rnext) = (f.inner, f.next, rp.inner, rp.next);
+        let (fa, ra) = (f.after, rp.after);
+        quote_spanned! {span=>
+            #fd
+            #rd
+            #before
+            for #index in #range {
+                #fb
+                #fnext
+                #bind
+                #first
+                #rb
+                #rnext
+                #last
+            }
+            #end
+            #fa
+            #ra
+        }
+    }
+
+    /// Keeps in registers the adjoint elements `m[i]` and `m[i + 1]` of the fused loop
+    /// `r` (with forward loop `f`, walking up by one) when its body touches `m` only
+    /// there (Rosenbrock's `g[i]`, `g[i + 1]`): iteration `i` starts with `m[i]` as the
+    /// previous one left it and reads `m[i + 1]` as no iteration touched it yet, so one
+    /// load and one store per iteration remain, and the additions are the same.
+    fn rolls(&mut self, r: Id, f: Id) {
+        let func = self.func;
+        let Op::For {
+            step: None,
+            rev: false,
+            ..
+        } = &func.node(f).op
+        else {
+            return;
+        };
+        let Op::For { body, .. } = &func.node(r).op else {
+            return;
+        };
+        let Some(&ri) = body.args.first() else {
+            return;
+        };
+        let at = |i: Id| -> Option<bool> {
+            if i == ri {
+                return Some(false);
+            }
+            match func.node(i).op {
+                Op::Binary(BinOp::Add, a, b)
+                    if (a == ri && func.int_literal(b) == Some(1))
+                        || (b == ri && func.int_literal(a) == Some(1)) =>
+                {
+                    Some(true)
+                }
+                _ => None,
+            }
+        };
+        let mut found: HashMap<Id, Option<Vec<(Id, bool)>>> = HashMap::new();
+        for &n in &body.nodes {
+            let (m, i) = match func.node(n).op {
+                Op::Store(m, i, _) => (m, i),
+                _ => continue,
+            };
+            found.insert(m, Some(Vec::new()));
+            let _ = i;
+        }
+        for &n in &body.nodes {
+            let (m, i) = match func.node(n).op {
+                Op::Load(m, i) | Op::Store(m, i, _) => (m, i),
+                _ => continue,
+            };
+            if let Some(slot) = found.get_mut(&m) {
+                match (slot.as_mut(), at(i)) {
+                    (Some(list), Some(next)) => list.push((n, next)),
+                    _ => *slot = None,
+                }
+            }
+        }
+        let mut bufs: Vec<Id> = Vec::new();
+        for (m, list) in found {
+            let Some(list) = list else { continue };
+            // Only worth it when both elements are touched.
+            if !(list.iter().any(|x| x.1) && list.iter().any(|x| !x.1)) {
+                continue;
+            }
+            // The buffer itself must not be read any other way in the body.
+            let other = body.nodes.iter().any(|&n| {
+                !matches!(func.node(n).op, Op::Load(..) | Op::Store(..))
+                    && func.node(n).op.operands().contains(&m)
+            });
+            if other {
+                continue;
+            }
+            for (n, next) in list {
+                self.rolled.insert(n, (m, next));
+            }
+            bufs.push(m);
+        }
+        bufs.sort();
+        if !bufs.is_empty() {
+            self.rolls.insert(r, bufs);
+        }
+    }
+
+    /// The reversed loops that run in one loop with the forward loop they reverse (the
+    /// forward value pass of Rosenbrock): the forward loop computes scalars from memory
+    /// that nothing writes before the reversed loop, none of its results is read before
+    /// it, and the reversed loop only adds contributions into adjoint memory (each read
+    /// of memory it writes is the `m[i]` of an `m[i] = m[i] + c`) with its carried
+    /// adjoints unchanged. Then the order of its iterations changes only the order of
+    /// the additions into each element, and the forward loop's values keep theirs.
+    fn fusions(&self) -> HashMap<Id, Id> {
+        let mut out = HashMap::new();
+        let mut regions = vec![&self.func.body];
+        while let Some(region) = regions.pop() {
+            for (q, &r) in region.nodes.iter().enumerate() {
+                regions.extend(self.func.node(r).op.regions());
+                // A forward loop runs with one reversed loop at most.
+                let taken: Vec<Id> = out.values().copied().collect();
+                if let Some(f) = self.fusable(&region.nodes[..q], r, &taken) {
+                    out.insert(r, f);
+                }
+            }
+        }
+        out
+    }
+
+    /// The forward loop among `before` (the nodes before `r` in its region), and not
+    /// `taken` by another, that the reversed loop `r` runs with ([`Emitter::fusions`]).
+    fn fusable(&self, before: &[Id], r: Id, taken: &[Id]) -> Option<Id> {
+        let func = self.func;
+        let rn = func.node(r);
+        let Op::For {
+            lo,
+            hi,
+            inclusive,
+            step,
+            rev,
+            back: true,
+            body: rb,
+            exit: None,
+            trips: None,
+            ..
+        } = &rn.op
+        else {
+            return None;
+        };
+        if rn.origin != Origin::Adjoint {
+            return None;
+        }
+        let p = before.iter().rposition(|&f| {
+            let n = func.node(f);
+            !taken.contains(&f)
+                && n.origin == Origin::Primal
+                && matches!(&n.op, Op::For { lo: l, hi: h, inclusive: i, step: s, rev: v,
+                    back: false, exit: None, trips: None, .. }
+                    if l == lo && h == hi && i == inclusive && s == step && v == rev)
+        })?;
+        let f = before[p];
+        let Op::For { body: fb, .. } = &func.node(f).op else {
+            return None;
+        };
+        let scalar = |x: Id| matches!(func.node(x).ty, Ty::Float(_) | Ty::Int | Ty::Bool);
+        let pure = |op: &Op| {
+            matches!(
+                op,
+                Op::Const(_)
+                    | Op::Opaque(_)
+                    | Op::Neg(_)
+                    | Op::Not(_)
+                    | Op::Binary(..)
+                    | Op::Math(..)
+                    | Op::Cast(..)
+                    | Op::Detach(_)
+                    | Op::Select(..)
+                    | Op::Load(..)
+                    | Op::Len(_)
+            )
+        };
+        // The forward body: scalars computed from memory, nothing written or saved.
+        let f_ok = fb
+            .nodes
+            .iter()
+            .all(|&n| pure(&func.node(n).op) && scalar(n))
+            && fb.args.iter().all(|&a| scalar(a))
+            && self.exports[self.for_regions[&f]].is_empty();
+        if !f_ok {
+            return None;
+        }
+        let read: Vec<Id> = fb
+            .nodes
+            .iter()
+            .filter_map(|&n| match func.node(n).op {
+                Op::Load(m, _) | Op::Len(m) => Some(m),
+                _ => None,
+            })
+            .collect();
+        // The reversed body: additions into adjoint memory, carried values unchanged.
+        let written: Vec<Id> = rb
+            .nodes
+            .iter()
+            .filter_map(|&n| match func.node(n).op {
+                Op::Store(m, _, _) => Some(m),
+                _ => None,
+            })
+            .collect();
+        let one_use = |x: Id| self.uses[x.idx()].len() == 1;
+        let accumulates = |l: Id, m: Id, i: Id| {
+            rb.nodes.iter().any(|&a| {
+                matches!(func.node(a).op, Op::Binary(BinOp::Add, x, y) if x == l || y == l)
+                    && one_use(a)
+                    && rb
+                        .nodes
+                        .iter()
+                        .any(|&s| func.node(s).op == Op::Store(m, i, a))
+            })
+        };
+        let r_ok = rb.nodes.iter().all(|&n| match func.node(n).op {
+            // Every write adds to what it read: `m[i] = m[i] + c`.
+            Op::Store(m, i, v) => {
+                !read.contains(&m)
+                    && matches!(func.node(v).op, Op::Binary(BinOp::Add, x, y)
+                        if [x, y].iter().any(|&l| func.node(l).op == Op::Load(m, i)))
+            }
+            Op::Load(m, i) if written.contains(&m) => one_use(n) && accumulates(n, m, i),
+            ref op => pure(op),
+        }) && rb.yields.iter().zip(&rb.args[1..]).all(|(y, a)| y == a)
+            && self.exports[self.for_regions[&r]].is_empty();
+        if !r_ok {
+            return None;
+        }
+        // Nothing from the forward loop read before the reversed loop ends, nothing
+        // written in between that the forward loop reads.
+        let projs: Vec<Id> = self
+            .projs
+            .get(&f)
+            .map(|v| v.iter().map(|&(_, p)| p).collect())
+            .unwrap_or_default();
+        let mut between: Vec<Id> = before[p + 1..]
+            .iter()
+            .copied()
+            .filter(|n| !projs.contains(n))
+            .chain(std::iter::once(r))
+            .collect();
+        while let Some(n) = between.pop() {
+            let op = &func.node(n).op;
+            let ops = op.operands();
+            if ops.iter().any(|o| projs.contains(o))
+                || (op.has_effect() || matches!(op, Op::Call { .. } | Op::CallVjp { .. }))
+                    && ops.iter().any(|o| read.contains(o))
+            {
+                return None;
+            }
+            for reg in op.regions() {
+                between.extend(reg.nodes.iter().copied());
+            }
+        }
+        Some(f)
+    }
+
+    /// The pieces of a loop's code, which [`Emitter::for_`] assembles.
+    fn loop_parts(&self, id: Id) -> Option<LoopParts> {
         let node = self.func.node(id);
         let span = node.span;
         let Op::For {
@@ -1925,7 +2380,7 @@ impl<'a> Emitter<'a> {
             trips,
         } = &node.op
         else {
-            return TokenStream::new();
+            return None;
         };
         let (lo, hi) = (self.val(*lo), self.val(*hi));
         // A reversed range needs an exact length, which a stepped inclusive range
@@ -1974,6 +2429,21 @@ impl<'a> Emitter<'a> {
             });
         }
         let next = self.next_carried(id, carried, &body.yields);
+        // The hoisted loads, where the loop runs at least once.
+        let ran = match inclusive {
+            true => quote_spanned!(span=> !(#lo..=#hi).is_empty()),
+            false => quote_spanned!(span=> !(#lo..#hi).is_empty()),
+        };
+        for &n in body.nodes.iter().filter(|n| self.hoisted.contains(n)) {
+            let Op::Load(m, ix) = self.func.node(n).op else {
+                continue;
+            };
+            let h = format_ident!("__ad_h{}", n.idx());
+            let (m, ix) = (self.val(m), self.val(ix));
+            let t = self.func.node(n).ty.float().unwrap_or(self.sig.float);
+            let zero = float_lit(0.0, t, span);
+            decls.extend(quote_spanned!(span=> let #h = if #ran { #m[#ix] } else { #zero };));
+        }
         let inner = self.region(&body.nodes);
         let mut after = TokenStream::new();
         // A loop with an exit: checked before each iteration; the iterations that ran
@@ -1995,16 +2465,17 @@ impl<'a> Emitter<'a> {
                 count = quote_spanned!(span=> #pn += 1;);
             }
         }
-        quote_spanned! {span=>
-            #decls
-            for #index in #range {
-                #check
-                #inner
-                #next
-                #count
-            }
-            #after
-        }
+        Some(LoopParts {
+            span,
+            decls,
+            range,
+            index,
+            check,
+            inner,
+            next,
+            count,
+            after,
+        })
     }
 
     /// `carried = next;` for the carried values that change.

@@ -32,15 +32,15 @@ fn tri_grad(
     l: &[f64],
 ) -> (f64, (::std::vec::Vec<f64>, ::std::vec::Vec<f64>, ::std::vec::Vec<f64>)) {
     let mut __ad_s0 = ::adjoint::__private::Stack::new();
-    let mut __ad_s1 = ::adjoint::__private::Stack::new();
     let __ad_v3 = x.len();
     let mut __ad_v5 = ::std::vec![0f64; __ad_v3];
     let __ad_v7 = mu.len();
     let mut __ad_v9: f64 = 0f64;
     for __ad_v8 in (0..__ad_v7) {
+        let __ad_h13 = if !(0..__ad_v3).is_empty() { mu[__ad_v8] } else { 0f64 };
         for __ad_v11 in (0..__ad_v3) {
             let __ad_v12: f64 = x[__ad_v11];
-            let __ad_v13: f64 = mu[__ad_v8];
+            let __ad_v13: f64 = __ad_h13;
             let __ad_v14: f64 = __ad_v12 - __ad_v13;
             __ad_v5[__ad_v11] = __ad_v14;
         }
@@ -50,9 +50,14 @@ fn tri_grad(
             let __ad_v23 = __ad_v19 + 1;
             let mut __ad_v25: f64 = __ad_v20;
             let mut __ad_v26 = __ad_v21;
+            let __ad_h28 = if !(__ad_v23..__ad_v3).is_empty() {
+                __ad_v5[__ad_v19]
+            } else {
+                0f64
+            };
             for __ad_v24 in (__ad_v23..__ad_v3) {
                 let __ad_v27: f64 = l[__ad_v26];
-                let __ad_v28: f64 = __ad_v5[__ad_v19];
+                let __ad_v28: f64 = __ad_h28;
                 let __ad_v29: f64 = __ad_v27 * __ad_v28;
                 let __ad_v30: f64 = __ad_v5[__ad_v24];
                 let __ad_v31: f64 = __ad_v29 * __ad_v30;
@@ -62,13 +67,13 @@ fn tri_grad(
             }
             let __ad_v36 = __ad_v25;
             let __ad_v37 = __ad_v26;
-            __ad_s0.push(__ad_v37);
             (__ad_v20, __ad_v21) = (__ad_v36, __ad_v37);
         }
-        let __ad_v40 = __ad_v20;
+        let __ad_v39 = __ad_v20;
+        let __ad_v40 = __ad_v21;
         let __ad_v41: f64 = sqnorm(&__ad_v5);
-        let __ad_v42: f64 = __ad_v40 + __ad_v41;
-        __ad_s1.push_slice(&__ad_v5);
+        let __ad_v42: f64 = __ad_v39 + __ad_v41;
+        __ad_s0.push(__ad_v40);
         __ad_v9 = __ad_v42;
     }
     let __ad_v45 = __ad_v9;
@@ -78,68 +83,81 @@ fn tri_grad(
     let mut __ad_v51 = ::std::vec![0f64; __ad_v3];
     let mut __ad_v53: f64 = 1f64;
     for __ad_v52 in (0..__ad_v7).rev() {
-        __ad_s1.pop_into(&mut __ad_v5);
-        let (_, __ad_g57) = ::adjoint::__private::call_grads::<
+        let __ad_h56 = if !(0..__ad_v3).is_empty() { mu[__ad_v52] } else { 0f64 };
+        for __ad_v54 in (0..__ad_v3) {
+            let __ad_v55: f64 = x[__ad_v54];
+            let __ad_v56: f64 = __ad_h56;
+            let __ad_v57: f64 = __ad_v55 - __ad_v56;
+            __ad_v5[__ad_v54] = __ad_v57;
+        }
+        let __ad_v62 = __ad_s0.pop();
+        let (_, __ad_g63) = ::adjoint::__private::call_grads::<
             _,
             _,
             _,
         >(sqnorm_vjp(&__ad_v5, 1f64));
-        let __ad_v58 = __ad_g57;
-        ::adjoint::__private::acc_scaled(&mut __ad_v51[..], &__ad_v58, __ad_v53);
-        let mut __ad_v62: f64 = __ad_v53;
-        let mut __ad_v63 = 0f64;
-        for __ad_v61 in (0..__ad_v3).rev() {
-            let __ad_v65 = __ad_v61 + 1;
-            let __ad_v66 = __ad_s0.pop();
-            let mut __ad_v68: f64 = __ad_v62;
-            let mut __ad_v69 = 0f64;
-            let mut __ad_v70 = __ad_v66;
-            for __ad_v67 in (__ad_v65..__ad_v3).rev() {
-                let __ad_v72 = __ad_v70 - 1;
-                let __ad_v73: f64 = l[__ad_v72];
-                let __ad_v74: f64 = __ad_v5[__ad_v61];
-                let __ad_v75: f64 = __ad_v73 * __ad_v74;
-                let __ad_v76: f64 = __ad_v5[__ad_v67];
-                let __ad_v77: f64 = __ad_v68 * __ad_v76;
-                let __ad_v78 = __ad_v68 == 0f64;
-                let __ad_v79: f64 = if __ad_v78 { 0f64 } else { __ad_v77 };
-                let __ad_v80: f64 = __ad_v68 * __ad_v75;
-                let __ad_v81: f64 = if __ad_v78 { 0f64 } else { __ad_v80 };
-                let __ad_v82: f64 = __ad_v51[__ad_v67];
-                let __ad_v83: f64 = __ad_v82 + __ad_v81;
-                __ad_v51[__ad_v67] = __ad_v83;
-                let __ad_v85: f64 = __ad_v79 * __ad_v74;
-                let __ad_v86 = __ad_v79 == 0f64;
-                let __ad_v87: f64 = if __ad_v86 { 0f64 } else { __ad_v85 };
-                let __ad_v88: f64 = __ad_v79 * __ad_v73;
-                let __ad_v89: f64 = if __ad_v86 { 0f64 } else { __ad_v88 };
-                let __ad_v90: f64 = __ad_v51[__ad_v61];
-                let __ad_v91: f64 = __ad_v90 + __ad_v89;
-                __ad_v51[__ad_v61] = __ad_v91;
-                let __ad_v93: f64 = __ad_v48[__ad_v72];
-                let __ad_v94: f64 = __ad_v93 + __ad_v87;
-                __ad_v48[__ad_v72] = __ad_v94;
-                __ad_v70 = __ad_v72;
+        let __ad_v64 = __ad_g63;
+        ::adjoint::__private::acc_scaled(&mut __ad_v51[..], &__ad_v64, __ad_v53);
+        let mut __ad_v68: f64 = __ad_v53;
+        let mut __ad_v69 = 0f64;
+        let mut __ad_v70 = __ad_v62;
+        for __ad_v67 in (0..__ad_v3).rev() {
+            let __ad_v72 = __ad_v67 + 1;
+            let mut __ad_v74: f64 = __ad_v68;
+            let mut __ad_v75 = 0f64;
+            let mut __ad_v76 = __ad_v70;
+            let __ad_h80 = if !(__ad_v72..__ad_v3).is_empty() {
+                __ad_v5[__ad_v67]
+            } else {
+                0f64
+            };
+            for __ad_v73 in (__ad_v72..__ad_v3).rev() {
+                let __ad_v78 = __ad_v76 - 1;
+                let __ad_v79: f64 = l[__ad_v78];
+                let __ad_v80: f64 = __ad_h80;
+                let __ad_v81: f64 = __ad_v79 * __ad_v80;
+                let __ad_v82: f64 = __ad_v5[__ad_v73];
+                let __ad_v83: f64 = __ad_v74 * __ad_v82;
+                let __ad_v84 = __ad_v74 == 0f64;
+                let __ad_v85: f64 = if __ad_v84 { 0f64 } else { __ad_v83 };
+                let __ad_v86: f64 = __ad_v74 * __ad_v81;
+                let __ad_v87: f64 = if __ad_v84 { 0f64 } else { __ad_v86 };
+                let __ad_v88: f64 = __ad_v51[__ad_v73];
+                let __ad_v89: f64 = __ad_v88 + __ad_v87;
+                __ad_v51[__ad_v73] = __ad_v89;
+                let __ad_v91: f64 = __ad_v85 * __ad_v80;
+                let __ad_v92 = __ad_v85 == 0f64;
+                let __ad_v93: f64 = if __ad_v92 { 0f64 } else { __ad_v91 };
+                let __ad_v94: f64 = __ad_v85 * __ad_v79;
+                let __ad_v95: f64 = if __ad_v92 { 0f64 } else { __ad_v94 };
+                let __ad_v96: f64 = __ad_v51[__ad_v67];
+                let __ad_v97: f64 = __ad_v96 + __ad_v95;
+                __ad_v51[__ad_v67] = __ad_v97;
+                let __ad_v99: f64 = __ad_v48[__ad_v78];
+                let __ad_v100: f64 = __ad_v99 + __ad_v93;
+                __ad_v48[__ad_v78] = __ad_v100;
+                __ad_v76 = __ad_v78;
             }
-            let __ad_v97 = __ad_v68;
-            __ad_v62 = __ad_v97;
+            let __ad_v103 = __ad_v74;
+            let __ad_v104 = __ad_v76;
+            (__ad_v68, __ad_v70) = (__ad_v103, __ad_v104);
         }
-        let __ad_v99 = __ad_v62;
-        let __ad_v100: f64 = __ad_v47[__ad_v52];
-        let mut __ad_v102: f64 = __ad_v100;
-        for __ad_v101 in (0..__ad_v3).rev() {
-            let __ad_v103: f64 = __ad_v51[__ad_v101];
-            __ad_v51[__ad_v101] = 0f64;
-            let __ad_v105: f64 = -__ad_v103;
-            let __ad_v106: f64 = __ad_v102 + __ad_v105;
-            let __ad_v107: f64 = __ad_v46[__ad_v101];
-            let __ad_v108: f64 = __ad_v107 + __ad_v103;
-            __ad_v46[__ad_v101] = __ad_v108;
-            __ad_v102 = __ad_v106;
+        let __ad_v106 = __ad_v68;
+        let __ad_v107: f64 = __ad_v47[__ad_v52];
+        let mut __ad_v109: f64 = __ad_v107;
+        for __ad_v108 in (0..__ad_v3).rev() {
+            let __ad_v110: f64 = __ad_v51[__ad_v108];
+            __ad_v51[__ad_v108] = 0f64;
+            let __ad_v112: f64 = -__ad_v110;
+            let __ad_v113: f64 = __ad_v109 + __ad_v112;
+            let __ad_v114: f64 = __ad_v46[__ad_v108];
+            let __ad_v115: f64 = __ad_v114 + __ad_v110;
+            __ad_v46[__ad_v108] = __ad_v115;
+            __ad_v109 = __ad_v113;
         }
-        let __ad_v111 = __ad_v102;
-        __ad_v47[__ad_v52] = __ad_v111;
-        __ad_v53 = __ad_v99;
+        let __ad_v118 = __ad_v109;
+        __ad_v47[__ad_v52] = __ad_v118;
+        __ad_v53 = __ad_v106;
     }
     (__ad_v45, (__ad_v46, __ad_v47, __ad_v48))
 }
@@ -159,15 +177,15 @@ fn tri_vjp(
     seed: f64,
 ) -> (f64, (::std::vec::Vec<f64>, ::std::vec::Vec<f64>, ::std::vec::Vec<f64>)) {
     let mut __ad_s0 = ::adjoint::__private::Stack::new();
-    let mut __ad_s1 = ::adjoint::__private::Stack::new();
     let __ad_v3 = x.len();
     let mut __ad_v5 = ::std::vec![0f64; __ad_v3];
     let __ad_v7 = mu.len();
     let mut __ad_v9: f64 = 0f64;
     for __ad_v8 in (0..__ad_v7) {
+        let __ad_h13 = if !(0..__ad_v3).is_empty() { mu[__ad_v8] } else { 0f64 };
         for __ad_v11 in (0..__ad_v3) {
             let __ad_v12: f64 = x[__ad_v11];
-            let __ad_v13: f64 = mu[__ad_v8];
+            let __ad_v13: f64 = __ad_h13;
             let __ad_v14: f64 = __ad_v12 - __ad_v13;
             __ad_v5[__ad_v11] = __ad_v14;
         }
@@ -177,9 +195,14 @@ fn tri_vjp(
             let __ad_v23 = __ad_v19 + 1;
             let mut __ad_v25: f64 = __ad_v20;
             let mut __ad_v26 = __ad_v21;
+            let __ad_h28 = if !(__ad_v23..__ad_v3).is_empty() {
+                __ad_v5[__ad_v19]
+            } else {
+                0f64
+            };
             for __ad_v24 in (__ad_v23..__ad_v3) {
                 let __ad_v27: f64 = l[__ad_v26];
-                let __ad_v28: f64 = __ad_v5[__ad_v19];
+                let __ad_v28: f64 = __ad_h28;
                 let __ad_v29: f64 = __ad_v27 * __ad_v28;
                 let __ad_v30: f64 = __ad_v5[__ad_v24];
                 let __ad_v31: f64 = __ad_v29 * __ad_v30;
@@ -189,13 +212,13 @@ fn tri_vjp(
             }
             let __ad_v36 = __ad_v25;
             let __ad_v37 = __ad_v26;
-            __ad_s0.push(__ad_v37);
             (__ad_v20, __ad_v21) = (__ad_v36, __ad_v37);
         }
-        let __ad_v40 = __ad_v20;
+        let __ad_v39 = __ad_v20;
+        let __ad_v40 = __ad_v21;
         let __ad_v41: f64 = sqnorm(&__ad_v5);
-        let __ad_v42: f64 = __ad_v40 + __ad_v41;
-        __ad_s1.push_slice(&__ad_v5);
+        let __ad_v42: f64 = __ad_v39 + __ad_v41;
+        __ad_s0.push(__ad_v40);
         __ad_v9 = __ad_v42;
     }
     let __ad_v45 = __ad_v9;
@@ -205,68 +228,81 @@ fn tri_vjp(
     let mut __ad_v51 = ::std::vec![0f64; __ad_v3];
     let mut __ad_v53: f64 = seed;
     for __ad_v52 in (0..__ad_v7).rev() {
-        __ad_s1.pop_into(&mut __ad_v5);
-        let (_, __ad_g58) = ::adjoint::__private::call_grads::<
+        let __ad_h56 = if !(0..__ad_v3).is_empty() { mu[__ad_v52] } else { 0f64 };
+        for __ad_v54 in (0..__ad_v3) {
+            let __ad_v55: f64 = x[__ad_v54];
+            let __ad_v56: f64 = __ad_h56;
+            let __ad_v57: f64 = __ad_v55 - __ad_v56;
+            __ad_v5[__ad_v54] = __ad_v57;
+        }
+        let __ad_v62 = __ad_s0.pop();
+        let (_, __ad_g64) = ::adjoint::__private::call_grads::<
             _,
             _,
             _,
         >(sqnorm_vjp(&__ad_v5, 1f64));
-        let __ad_v59 = __ad_g58;
-        ::adjoint::__private::acc_scaled(&mut __ad_v51[..], &__ad_v59, __ad_v53);
-        let mut __ad_v63: f64 = __ad_v53;
-        let mut __ad_v64 = 0f64;
-        for __ad_v62 in (0..__ad_v3).rev() {
-            let __ad_v66 = __ad_v62 + 1;
-            let __ad_v67 = __ad_s0.pop();
-            let mut __ad_v69: f64 = __ad_v63;
-            let mut __ad_v70 = 0f64;
-            let mut __ad_v71 = __ad_v67;
-            for __ad_v68 in (__ad_v66..__ad_v3).rev() {
-                let __ad_v73 = __ad_v71 - 1;
-                let __ad_v74: f64 = l[__ad_v73];
-                let __ad_v75: f64 = __ad_v5[__ad_v62];
-                let __ad_v76: f64 = __ad_v74 * __ad_v75;
-                let __ad_v77: f64 = __ad_v5[__ad_v68];
-                let __ad_v78: f64 = __ad_v69 * __ad_v77;
-                let __ad_v79 = __ad_v69 == 0f64;
-                let __ad_v80: f64 = if __ad_v79 { 0f64 } else { __ad_v78 };
-                let __ad_v81: f64 = __ad_v69 * __ad_v76;
-                let __ad_v82: f64 = if __ad_v79 { 0f64 } else { __ad_v81 };
-                let __ad_v83: f64 = __ad_v51[__ad_v68];
-                let __ad_v84: f64 = __ad_v83 + __ad_v82;
-                __ad_v51[__ad_v68] = __ad_v84;
-                let __ad_v86: f64 = __ad_v80 * __ad_v75;
-                let __ad_v87 = __ad_v80 == 0f64;
-                let __ad_v88: f64 = if __ad_v87 { 0f64 } else { __ad_v86 };
-                let __ad_v89: f64 = __ad_v80 * __ad_v74;
-                let __ad_v90: f64 = if __ad_v87 { 0f64 } else { __ad_v89 };
-                let __ad_v91: f64 = __ad_v51[__ad_v62];
-                let __ad_v92: f64 = __ad_v91 + __ad_v90;
-                __ad_v51[__ad_v62] = __ad_v92;
-                let __ad_v94: f64 = __ad_v48[__ad_v73];
-                let __ad_v95: f64 = __ad_v94 + __ad_v88;
-                __ad_v48[__ad_v73] = __ad_v95;
-                __ad_v71 = __ad_v73;
+        let __ad_v65 = __ad_g64;
+        ::adjoint::__private::acc_scaled(&mut __ad_v51[..], &__ad_v65, __ad_v53);
+        let mut __ad_v69: f64 = __ad_v53;
+        let mut __ad_v70 = 0f64;
+        let mut __ad_v71 = __ad_v62;
+        for __ad_v68 in (0..__ad_v3).rev() {
+            let __ad_v73 = __ad_v68 + 1;
+            let mut __ad_v75: f64 = __ad_v69;
+            let mut __ad_v76 = 0f64;
+            let mut __ad_v77 = __ad_v71;
+            let __ad_h81 = if !(__ad_v73..__ad_v3).is_empty() {
+                __ad_v5[__ad_v68]
+            } else {
+                0f64
+            };
+            for __ad_v74 in (__ad_v73..__ad_v3).rev() {
+                let __ad_v79 = __ad_v77 - 1;
+                let __ad_v80: f64 = l[__ad_v79];
+                let __ad_v81: f64 = __ad_h81;
+                let __ad_v82: f64 = __ad_v80 * __ad_v81;
+                let __ad_v83: f64 = __ad_v5[__ad_v74];
+                let __ad_v84: f64 = __ad_v75 * __ad_v83;
+                let __ad_v85 = __ad_v75 == 0f64;
+                let __ad_v86: f64 = if __ad_v85 { 0f64 } else { __ad_v84 };
+                let __ad_v87: f64 = __ad_v75 * __ad_v82;
+                let __ad_v88: f64 = if __ad_v85 { 0f64 } else { __ad_v87 };
+                let __ad_v89: f64 = __ad_v51[__ad_v74];
+                let __ad_v90: f64 = __ad_v89 + __ad_v88;
+                __ad_v51[__ad_v74] = __ad_v90;
+                let __ad_v92: f64 = __ad_v86 * __ad_v81;
+                let __ad_v93 = __ad_v86 == 0f64;
+                let __ad_v94: f64 = if __ad_v93 { 0f64 } else { __ad_v92 };
+                let __ad_v95: f64 = __ad_v86 * __ad_v80;
+                let __ad_v96: f64 = if __ad_v93 { 0f64 } else { __ad_v95 };
+                let __ad_v97: f64 = __ad_v51[__ad_v68];
+                let __ad_v98: f64 = __ad_v97 + __ad_v96;
+                __ad_v51[__ad_v68] = __ad_v98;
+                let __ad_v100: f64 = __ad_v48[__ad_v79];
+                let __ad_v101: f64 = __ad_v100 + __ad_v94;
+                __ad_v48[__ad_v79] = __ad_v101;
+                __ad_v77 = __ad_v79;
             }
-            let __ad_v98 = __ad_v69;
-            __ad_v63 = __ad_v98;
+            let __ad_v104 = __ad_v75;
+            let __ad_v105 = __ad_v77;
+            (__ad_v69, __ad_v71) = (__ad_v104, __ad_v105);
         }
-        let __ad_v100 = __ad_v63;
-        let __ad_v101: f64 = __ad_v47[__ad_v52];
-        let mut __ad_v103: f64 = __ad_v101;
-        for __ad_v102 in (0..__ad_v3).rev() {
-            let __ad_v104: f64 = __ad_v51[__ad_v102];
-            __ad_v51[__ad_v102] = 0f64;
-            let __ad_v106: f64 = -__ad_v104;
-            let __ad_v107: f64 = __ad_v103 + __ad_v106;
-            let __ad_v108: f64 = __ad_v46[__ad_v102];
-            let __ad_v109: f64 = __ad_v108 + __ad_v104;
-            __ad_v46[__ad_v102] = __ad_v109;
-            __ad_v103 = __ad_v107;
+        let __ad_v107 = __ad_v69;
+        let __ad_v108: f64 = __ad_v47[__ad_v52];
+        let mut __ad_v110: f64 = __ad_v108;
+        for __ad_v109 in (0..__ad_v3).rev() {
+            let __ad_v111: f64 = __ad_v51[__ad_v109];
+            __ad_v51[__ad_v109] = 0f64;
+            let __ad_v113: f64 = -__ad_v111;
+            let __ad_v114: f64 = __ad_v110 + __ad_v113;
+            let __ad_v115: f64 = __ad_v46[__ad_v109];
+            let __ad_v116: f64 = __ad_v115 + __ad_v111;
+            __ad_v46[__ad_v109] = __ad_v116;
+            __ad_v110 = __ad_v114;
         }
-        let __ad_v112 = __ad_v103;
-        __ad_v47[__ad_v52] = __ad_v112;
-        __ad_v53 = __ad_v100;
+        let __ad_v119 = __ad_v110;
+        __ad_v47[__ad_v52] = __ad_v119;
+        __ad_v53 = __ad_v107;
     }
     (__ad_v45, (__ad_v46, __ad_v47, __ad_v48))
 }
