@@ -368,3 +368,28 @@ fn an_array_argument_after_an_early_return() {
         );
     }
 }
+
+// A `while` condition with an iterator chain in it (a loop inside the condition,
+// computed before the loop and at the end of each iteration; the tester, seed 27182).
+twins! {
+    halving / halving_tape (x: &[f64]) -> f64 {
+        let mut k = 0;
+        let mut acc = x[0];
+        while k < 4 && x[1] * acc > x.iter().map(|v| v * v).sum::<f64>() * 0.1 {
+            k += 1;
+            acc = acc * 0.5 + x[2];
+        }
+        acc * x[0]
+    }
+}
+
+#[test]
+fn while_condition_with_a_chain() {
+    for x in [
+        vec![2.0, 3.0, 0.1],
+        vec![0.5, 1.0, 0.2],
+        vec![3.0, -1.0, 0.4],
+    ] {
+        check(halving, halving_grad, halving_tape_grad, &x);
+    }
+}

@@ -1948,8 +1948,9 @@ impl Lower<'_> {
         let before = self.regions.last().map_or(0, |r| r.len());
         let c = self.expr(e, Some(Ty::Bool));
         fn pure(func: &Func, nodes: &[Id]) -> bool {
+            // A loop (an iterator chain's `sum`) is pure when its body is.
             nodes.iter().all(|&n| match &func.node(n).op {
-                Op::For { .. } => false,
+                Op::For { body, .. } => pure(func, &body.nodes),
                 Op::If { then, else_, .. } => pure(func, &then.nodes) && pure(func, &else_.nodes),
                 op => !op.has_effect(),
             })
@@ -1959,7 +1960,7 @@ impl Lower<'_> {
             .last()
             .map_or(true, |r| pure(&self.func, &r[before..]));
         if !pure {
-            self.not_yet(e, "a loop condition must only compute a `bool` (no loops, no writes); compute it before the loop and at the end of the body");
+            self.not_yet(e, "a loop condition must only compute a `bool` (no writes); compute it before the loop and at the end of the body");
         }
         if self.func.node(c).ty != Ty::Bool {
             self.error(e, "a loop condition must be a `bool`");
