@@ -12,6 +12,18 @@
 use adjoint::check::{gradcheck, Tolerance};
 use adjoint::prelude::*;
 
+/// `name` on the static path (`static`: a fall back would not compile) and `tape`, its
+/// twin on the tape, from one body.
+macro_rules! twins {
+    ($name:ident / $tape:ident ($($p:ident : $t:ty),*) -> $r:ty $body:block) => {
+        #[differentiable(static)]
+        fn $name($($p: $t),*) -> $r $body
+
+        #[differentiable(tape)]
+        fn $tape($($p: $t),*) -> $r $body
+    };
+}
+
 fn tol() -> Tolerance {
     Tolerance::default().atol(1e-6).rtol(1e-5)
 }
@@ -1025,28 +1037,17 @@ fn a_carried_value_starting_from_a_parameter_the_body_reads() {
 }
 
 // `const` items inside the body: a float, a loop bound and an array, read as constants.
-#[differentiable(static)]
-fn with_consts(x: &[f64]) -> f64 {
-    const SCALE: f64 = 0.5;
-    const TERMS: usize = 3;
-    const W: [f64; 3] = [1.0, -2.0, 0.25];
-    let mut s = 0.0;
-    for k in 0..TERMS {
-        s += W[k] * (SCALE * x[k]).sin();
+twins! {
+    with_consts / with_consts_tape (x: &[f64]) -> f64 {
+        const SCALE: f64 = 0.5;
+        const TERMS: usize = 3;
+        const W: [f64; 3] = [1.0, -2.0, 0.25];
+        let mut s = 0.0;
+        for k in 0..TERMS {
+            s += W[k] * (SCALE * x[k]).sin();
+        }
+        s * SCALE
     }
-    s * SCALE
-}
-
-#[differentiable(tape)]
-fn with_consts_tape(x: &[f64]) -> f64 {
-    const SCALE: f64 = 0.5;
-    const TERMS: usize = 3;
-    const W: [f64; 3] = [1.0, -2.0, 0.25];
-    let mut s = 0.0;
-    for k in 0..TERMS {
-        s += W[k] * (SCALE * x[k]).sin();
-    }
-    s * SCALE
 }
 
 #[test]
@@ -1064,56 +1065,29 @@ fn const_items_are_constants() {
 
 // Sub-slices outside call arguments: bound to a name, walked by iterator chains and
 // `for`, a view of a view, `windows` of a view, a buffer copied from a sub-slice.
-macro_rules! view_twins {
-    ($name:ident, $tape:ident) => {
-        #[differentiable(static)]
-        fn $name(x: &[f64]) -> f64 {
-            let n = x.len();
-            let mid = &x[1..n - 1];
-            let mut s = 0.0;
-            for i in 0..mid.len() {
-                s += mid[i] * x[i];
-            }
-            let tail: f64 = x[2..].iter().map(|v| *v * *v).sum();
-            for v in &x[..=1] {
-                s += v.sin();
-            }
-            let inner = &mid[1..];
-            s += inner[0] * inner[inner.len() - 1];
-            for w in mid.windows(2) {
-                s += w[0] * w[1];
-            }
-            let mut h = vec![0.0; 2];
-            h.copy_from_slice(&x[n - 2..]);
-            let hv = &h[1..];
-            s + tail + hv[0].exp()
+twins! {
+    views / views_tape (x: &[f64]) -> f64 {
+        let n = x.len();
+        let mid = &x[1..n - 1];
+        let mut s = 0.0;
+        for i in 0..mid.len() {
+            s += mid[i] * x[i];
         }
-
-        #[differentiable(tape)]
-        fn $tape(x: &[f64]) -> f64 {
-            let n = x.len();
-            let mid = &x[1..n - 1];
-            let mut s = 0.0;
-            for i in 0..mid.len() {
-                s += mid[i] * x[i];
-            }
-            let tail: f64 = x[2..].iter().map(|v| *v * *v).sum();
-            for v in &x[..=1] {
-                s += v.sin();
-            }
-            let inner = &mid[1..];
-            s += inner[0] * inner[inner.len() - 1];
-            for w in mid.windows(2) {
-                s += w[0] * w[1];
-            }
-            let mut h = vec![0.0; 2];
-            h.copy_from_slice(&x[n - 2..]);
-            let hv = &h[1..];
-            s + tail + hv[0].exp()
+        let tail: f64 = x[2..].iter().map(|v| *v * *v).sum();
+        for v in &x[..=1] {
+            s += v.sin();
         }
-    };
+        let inner = &mid[1..];
+        s += inner[0] * inner[inner.len() - 1];
+        for w in mid.windows(2) {
+            s += w[0] * w[1];
+        }
+        let mut h = vec![0.0; 2];
+        h.copy_from_slice(&x[n - 2..]);
+        let hv = &h[1..];
+        s + tail + hv[0].exp()
+    }
 }
-view_twins!(views, views_tape);
 
 #[test]
 fn sub_slices_as_values() {
@@ -1170,30 +1144,18 @@ enum Kind {
     Scaled,
 }
 
-#[differentiable(static)]
-fn by_kind(x: &[f64], kind: Kind, idx: &Vec<usize>) -> f64 {
-    let mut s = 0.0;
-    for i in 0..x.len() {
-        s += match kind {
-            Kind::Square => x[i] * x[i],
-            Kind::Sine => x[i].sin(),
-            Kind::Scaled => 3.0 * x[i],
-        };
+twins! {
+    by_kind / by_kind_tape (x: &[f64], kind: Kind, idx: &Vec<usize>) -> f64 {
+        let mut s = 0.0;
+        for i in 0..x.len() {
+            s += match kind {
+                Kind::Square => x[i] * x[i],
+                Kind::Sine => x[i].sin(),
+                Kind::Scaled => 3.0 * x[i],
+            };
+        }
+        s * (idx.len() as f64)
     }
-    s * (idx.len() as f64)
-}
-
-#[differentiable(tape)]
-fn by_kind_tape(x: &[f64], kind: Kind, idx: &Vec<usize>) -> f64 {
-    let mut s = 0.0;
-    for i in 0..x.len() {
-        s += match kind {
-            Kind::Square => x[i] * x[i],
-            Kind::Sine => x[i].sin(),
-            Kind::Scaled => 3.0 * x[i],
-        };
-    }
-    s * (idx.len() as f64)
 }
 
 #[test]
@@ -1228,24 +1190,15 @@ impl Cfg {
     }
 }
 
-#[differentiable(static)]
-fn gathered(x: &[f64], idx: &[usize], cfg: &Cfg) -> f64 {
-    let mut s = 0.0;
-    for k in 0..idx.len() {
-        let j = idx[k];
-        s += x[j] * x[idx[(k + 1) % idx.len()]] * cfg.scale;
+twins! {
+    gathered / gathered_tape (x: &[f64], idx: &[usize], cfg: &Cfg) -> f64 {
+        let mut s = 0.0;
+        for k in 0..idx.len() {
+            let j = idx[k];
+            s += x[j] * x[idx[(k + 1) % idx.len()]] * cfg.scale;
+        }
+        s + x[cfg.at].powi(2) + x[cfg.twice(1)].sin()
     }
-    s + x[cfg.at].powi(2) + x[cfg.twice(1)].sin()
-}
-
-#[differentiable(tape)]
-fn gathered_tape(x: &[f64], idx: &[usize], cfg: &Cfg) -> f64 {
-    let mut s = 0.0;
-    for k in 0..idx.len() {
-        let j = idx[k];
-        s += x[j] * x[idx[(k + 1) % idx.len()]] * cfg.scale;
-    }
-    s + x[cfg.at].powi(2) + x[cfg.twice(1)].sin()
 }
 
 #[test]
@@ -1309,51 +1262,27 @@ fn plain_calls_of_constants() {
 
 // `Vec::new()` / `Vec::with_capacity(n)` and `push`: in a loop, in a branch inside it,
 // read back by index, by `len`, and by iterator chains while it grows and after.
-macro_rules! pushed_twins {
-    ($name:ident, $tape:ident) => {
-        #[differentiable(static)]
-        fn $name(x: &[f64], t: f64) -> f64 {
-            let mut acc = Vec::with_capacity(x.len());
-            let mut big: Vec<f64> = Vec::new();
-            let mut s = 0.0;
-            for i in 0..x.len() {
-                s += x[i];
-                acc.push(s * s);
-                if x[i] > t {
-                    big.push(x[i] * t);
-                }
-                // The sum so far, while `acc` grows.
-                s += 0.1 * acc.iter().sum::<f64>() / acc.len() as f64;
+twins! {
+    pushed / pushed_tape (x: &[f64], t: f64) -> f64 {
+        let mut acc = Vec::with_capacity(x.len());
+        let mut big: Vec<f64> = Vec::new();
+        let mut s = 0.0;
+        for i in 0..x.len() {
+            s += x[i];
+            acc.push(s * s);
+            if x[i] > t {
+                big.push(x[i] * t);
             }
-            let mut total = acc[0] * acc[acc.len() - 1];
-            for v in &big {
-                total += v.sin();
-            }
-            total + acc.iter().map(|a| a.sqrt()).sum::<f64>() + big.len() as f64
+            // The sum so far, while `acc` grows.
+            s += 0.1 * acc.iter().sum::<f64>() / acc.len() as f64;
         }
-
-        #[differentiable(tape)]
-        fn $tape(x: &[f64], t: f64) -> f64 {
-            let mut acc = Vec::with_capacity(x.len());
-            let mut big: Vec<f64> = Vec::new();
-            let mut s = 0.0;
-            for i in 0..x.len() {
-                s += x[i];
-                acc.push(s * s);
-                if x[i] > t {
-                    big.push(x[i] * t);
-                }
-                s += 0.1 * acc.iter().sum::<f64>() / acc.len() as f64;
-            }
-            let mut total = acc[0] * acc[acc.len() - 1];
-            for v in &big {
-                total += v.sin();
-            }
-            total + acc.iter().map(|a| a.sqrt()).sum::<f64>() + big.len() as f64
+        let mut total = acc[0] * acc[acc.len() - 1];
+        for v in &big {
+            total += v.sin();
         }
-    };
+        total + acc.iter().map(|a| a.sqrt()).sum::<f64>() + big.len() as f64
+    }
 }
-pushed_twins!(pushed, pushed_tape);
 
 #[test]
 fn vecs_that_grow() {
@@ -1383,22 +1312,14 @@ fn cumulative(x: &[f64]) -> Vec<f64> {
     out
 }
 
-#[differentiable(static)]
-fn grown_to_helper(x: &[f64]) -> f64 {
-    let mut sq = Vec::with_capacity(x.len());
-    for v in x.iter().rev() {
-        sq.push(v.sin());
+twins! {
+    grown_to_helper / grown_to_helper_tape (x: &[f64]) -> f64 {
+        let mut sq = Vec::with_capacity(x.len());
+        for v in x.iter().rev() {
+            sq.push(v.sin());
+        }
+        centered_sq(&sq, x) + sq.len() as f64
     }
-    centered_sq(&sq, x) + sq.len() as f64
-}
-
-#[differentiable(tape)]
-fn grown_to_helper_tape(x: &[f64]) -> f64 {
-    let mut sq = Vec::with_capacity(x.len());
-    for v in x.iter().rev() {
-        sq.push(v.sin());
-    }
-    centered_sq(&sq, x) + sq.len() as f64
 }
 
 #[test]
@@ -1431,16 +1352,11 @@ fn weighted_rows(w: &Tensor, c: &[f64], v: Vec<f64>) -> Tensor {
     w * (c[0] * v[1] + c[1].sin())
 }
 
-#[differentiable(static)]
-fn uses_weighted_rows(w: &Tensor, c: &[f64], v: Vec<f64>) -> f64 {
-    let t: Tensor = weighted_rows(w, c, v);
-    (t.clone() * t).sum()
-}
-
-#[differentiable(tape)]
-fn uses_weighted_rows_tape(w: &Tensor, c: &[f64], v: Vec<f64>) -> f64 {
-    let t: Tensor = weighted_rows(w, c, v);
-    (t.clone() * t).sum()
+twins! {
+    uses_weighted_rows / uses_weighted_rows_tape (w: &Tensor, c: &[f64], v: Vec<f64>) -> f64 {
+        let t: Tensor = weighted_rows(w, c, v);
+        (t.clone() * t).sum()
+    }
 }
 
 #[test]
@@ -1478,32 +1394,19 @@ fn tensor_result_calls_with_slice_parameters() {
 // `clone` of a local array and of an array parameter is an array copy (found by the
 // tester, seed 4242: it took the tape, and a value in error after it made the body
 // look invalid, so the function was rejected).
-#[differentiable(static)]
-fn array_clones(p: [f64; 3], x: f64) -> f64 {
-    let a = [x.tanh(), x * x];
-    let mut c = a.clone();
-    c[0] += p[2];
-    let mut q = p.clone();
-    q[1] *= x;
-    c.iter().sum::<f64>() * a[1]
-        + q.iter()
-            .zip(c.windows(1))
-            .map(|(u, w)| u * w[0])
-            .sum::<f64>()
-}
-
-#[differentiable(tape)]
-fn array_clones_tape(p: [f64; 3], x: f64) -> f64 {
-    let a = [x.tanh(), x * x];
-    let mut c = a.clone();
-    c[0] += p[2];
-    let mut q = p.clone();
-    q[1] *= x;
-    c.iter().sum::<f64>() * a[1]
-        + q.iter()
-            .zip(c.windows(1))
-            .map(|(u, w)| u * w[0])
-            .sum::<f64>()
+twins! {
+    array_clones / array_clones_tape (p: [f64; 3], x: f64) -> f64 {
+        let a = [x.tanh(), x * x];
+        let mut c = a.clone();
+        c[0] += p[2];
+        let mut q = p.clone();
+        q[1] *= x;
+        c.iter().sum::<f64>() * a[1]
+            + q.iter()
+                .zip(c.windows(1))
+                .map(|(u, w)| u * w[0])
+                .sum::<f64>()
+    }
 }
 
 #[test]

@@ -157,13 +157,22 @@ impl Lower<'_> {
     }
 
     fn error(&mut self, tokens: impl ToTokens, msg: impl std::fmt::Display) -> Id {
-        let tokens = tokens.into_token_stream();
+        self.refuse(tokens.into_token_stream(), msg, false)
+    }
+
+    /// Reports a refusal on `tokens` (`not_yet`: of a construct the tape takes) and
+    /// stands an error node in for the value.
+    fn refuse(&mut self, tokens: TokenStream, msg: impl std::fmt::Display, not_yet: bool) -> Id {
         let span = tokens
             .clone()
             .into_iter()
             .next()
             .map_or_else(Span::call_site, |t| t.span());
-        self.cx.error_spanned_by(tokens, msg);
+        if not_yet {
+            self.cx.not_yet_spanned_by(tokens, msg);
+        } else {
+            self.cx.error_spanned_by(tokens, msg);
+        }
         self.push(Op::Error, Ty::Opaque, span)
     }
 
@@ -249,14 +258,7 @@ impl Lower<'_> {
 
     /// [`Lower::error`] for a construct that the tape takes ([`Ctxt::not_yet_at`]).
     fn not_yet(&mut self, tokens: impl ToTokens, msg: impl std::fmt::Display) -> Id {
-        let tokens = tokens.into_token_stream();
-        let span = tokens
-            .clone()
-            .into_iter()
-            .next()
-            .map_or_else(Span::call_site, |t| t.span());
-        self.cx.not_yet_spanned_by(tokens, msg);
-        self.push(Op::Error, Ty::Opaque, span)
+        self.refuse(tokens.into_token_stream(), msg, true)
     }
 
     fn opaque(&mut self, tokens: TokenStream, ty: Ty, span: Span) -> Id {
