@@ -2021,3 +2021,36 @@ fn two_forward_loops_each_with_its_reverse() {
     let (_, (tx, _, _)) = chain_two_t_grad(&x, seed_out, seed);
     assert_close(&gx, &tx, "dx against the tape");
 }
+
+// `enumerate` after `rev`, `step_by` and `skip`: the count is that of the walk.
+twins! {
+    counted_walks / counted_walks_tape (x: &[f64]) -> f64 {
+        let mut s = 0.0;
+        for (i, v) in x.iter().rev().enumerate() {
+            s += v * (i as f64 + 1.0);
+        }
+        let a: f64 = x.iter().step_by(2).enumerate().map(|(i, v)| v.sin() * i as f64).sum();
+        let b: f64 = x
+            .iter()
+            .rev()
+            .step_by(2)
+            .enumerate()
+            .map(|(i, v)| v * v * (i as f64 + 0.5))
+            .sum();
+        let c: f64 = x.iter().skip(1).rev().enumerate().map(|(i, v)| v * i as f64).sum();
+        s + a + b + c
+    }
+}
+
+#[test]
+fn enumerate_counts_the_walk() {
+    for n in [5, 6] {
+        let x = point(n);
+        let (v, g) = counted_walks_grad(&x);
+        assert_eq!(v.to_bits(), counted_walks(&x).to_bits());
+        assert_close(&g, &fd(counted_walks, &x), "vs finite differences");
+        let (tv, tg) = counted_walks_tape_grad(&x);
+        assert_close(&[tv], &[v], "value vs tape");
+        assert_close(&g, &tg, "vs tape");
+    }
+}

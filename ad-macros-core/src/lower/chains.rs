@@ -53,9 +53,23 @@ const ADAPTORS: &[&str] = &[
 pub(super) fn is_chain(e: &Expr) -> bool {
     match e {
         Expr::MethodCall(m) => {
-            ADAPTORS.contains(&m.method.to_string().as_str()) || is_chain(&m.receiver)
+            ADAPTORS.contains(&m.method.to_string().as_str())
+                || is_chain(&m.receiver)
+                // A `for` header counts `enumerate` only over a plain walk.
+                || (m.method == "enumerate" && walks_otherwise(&m.receiver))
         }
         Expr::Paren(p) => is_chain(&p.expr),
+        _ => false,
+    }
+}
+
+/// Whether an iterator is reversed or stepped somewhere (`rev`, `step_by`).
+fn walks_otherwise(e: &Expr) -> bool {
+    match e {
+        Expr::MethodCall(m) => {
+            m.method == "rev" || m.method == "step_by" || walks_otherwise(&m.receiver)
+        }
+        Expr::Paren(p) => walks_otherwise(&p.expr),
         _ => false,
     }
 }
@@ -197,16 +211,22 @@ impl Lower<'_> {
             }
             ("enumerate", 0) => {
                 let mut s = self.stream(&m.receiver)?;
-                if !plain(&s) {
-                    self.not_yet(&m.method, "`enumerate` of a reversed or stepped iterator is not supported by the static path of #[differentiable] yet; enumerate first");
-                    return None;
-                }
-                let (lo, prev) = (s.lo, s.items);
+                // The count of position `i`: how many positions the walk made before it,
+                // from `lo` up or from `hi - 1` down, in steps.
+                let (lo, hi, step, rev, prev) = (s.lo, s.hi, s.step, s.rev, s.items);
                 s.items = Box::new(move |lw, i| {
-                    let k = if lw.is_zero(lo) {
+                    let from = if rev {
+                        let one = lw.int_lit(1, span);
+                        let last = lw.int_bin(BinOp::Sub, hi, one, span);
+                        lw.int_bin(BinOp::Sub, last, i, span)
+                    } else if lw.is_zero(lo) {
                         i
                     } else {
                         lw.int_bin(BinOp::Sub, i, lo, span)
+                    };
+                    let k = match step {
+                        Some(st) => lw.int_bin(BinOp::Div, from, st, span),
+                        None => from,
                     };
                     let mut v = vec![k];
                     v.extend(prev(lw, i));
