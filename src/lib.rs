@@ -63,9 +63,10 @@
 //! - iterator methods the static path does not know (`filter`, ...), slice methods
 //!   other than `len`, `iter`, `swap`, `fill`, `copy_from_slice`, `push` and `first`/
 //!   `last`/`get` unwrapped;
-//! - tuple values, and field access of values other than constant parameters;
+//! - field access of values other than tuples and constant parameters;
 //! - a call whose result the lowering cannot type (bind it with a type, `let y: f64 =
-//!   g(x);`, to keep it static), a call with a tensor result and a slice argument.
+//!   g(x);`, to keep it static), a call with a tensor, tuple or array result and a
+//!   local buffer argument.
 //!
 //! Everything else takes the static path, which includes, for scalar bodies, slice,
 //! `Vec` and array parameters (gradients `Vec<_>` / `[_; N]`), indexing (`x[i + 1]`,
