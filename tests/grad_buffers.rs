@@ -624,16 +624,15 @@ fn buffer_methods() {
     assert_close(&[gt], &fd(|p| shuffled(&x, p[0]), &[t]), "dt");
 }
 
-// A call with a tensor result and a `Vec` argument (found by the tester, seed 23: the
-// one IR passed the `Vec` again to `_vjp` after moving it). It takes the path that
-// handles it.
+// A call with a tensor result and a temporary `Vec` argument (found by the tester,
+// seed 23: the one IR passed the `Vec` again to `_vjp` after moving it). The forward
+// call gets a copy; the one in a branch stays on the tape.
 #[differentiable]
 fn scaled_tensor(w: &Tensor, v: Vec<f64>) -> Tensor {
     w * (v[0] * v[1])
 }
 
-#[allow(deprecated)]
-#[differentiable]
+#[differentiable(static)]
 fn uses_scaled_tensor(x: f64, w: &Tensor) -> f64 {
     let t: Tensor = scaled_tensor(w, [x, x.sin()].to_vec());
     t.sum()
@@ -647,6 +646,40 @@ fn tensor_result_call_with_a_vec_argument() {
     assert_close(&[gx], &fd(|p| uses_scaled_tensor(p[0], &w), &[0.7]), "dx");
     let s = 0.7 * 0.7f64.sin();
     assert_close(gw.as_slice(), &[s, s, s], "dw");
+    for x in [0.7, -0.4] {
+        let (v, (gx, gw)) = scaled_in_branch_grad(x, &w);
+        assert_eq!(v.to_bits(), scaled_in_branch(x, &w).to_bits());
+        assert_close(
+            &[gx],
+            &fd(|p| scaled_in_branch(p[0], &w), &[x]),
+            "dx in a branch",
+        );
+        let (tv, (tx, tw)) = scaled_in_branch_tape_grad(x, &w);
+        assert_close(&[tv], &[v], "value vs tape");
+        assert_close(&[gx], &[tx], "dx vs tape");
+        assert_close(gw.as_slice(), tw.as_slice(), "dw vs tape");
+    }
+}
+
+#[allow(deprecated)] // the temporary in a branch takes the tape
+#[differentiable]
+fn scaled_in_branch(x: f64, w: &Tensor) -> f64 {
+    let t: Tensor = if x > 0.0 {
+        scaled_tensor(w, vec![x, x * x])
+    } else {
+        w * x
+    };
+    t.sum()
+}
+
+#[differentiable(tape)]
+fn scaled_in_branch_tape(x: f64, w: &Tensor) -> f64 {
+    let t: Tensor = if x > 0.0 {
+        scaled_tensor(w, vec![x, x * x])
+    } else {
+        w * x
+    };
+    t.sum()
 }
 
 // A buffer made inside a branch and read by loops there: the reverse reads it in the

@@ -1166,14 +1166,23 @@ impl Lower<'_> {
             // parameter (a local buffer may be written after the call, and a view or
             // buffer made in a branch would have to leave it: found by the
             // random-program tester, seed 23). A parameter passed by value is copied.
-            let local = |a: &Id| {
-                let node = self.func.node(*a);
-                node.ty.is_memory()
-                    && !matches!(node.op, Op::Param(k) if !self.sig.params[k as usize].mutable)
+            // At the top of the body, a view of a parameter and a temporary (an array
+            // literal, `vec![..]`, a `to_vec()`: nothing can write it) hold too.
+            let top = self.regions.len() == 1;
+            let param = |id: Id| matches!(self.func.node(id).op, Op::Param(k) if !self.sig.params[k as usize].mutable);
+            let holds = |k: usize, a: Id| {
+                let node = self.func.node(a);
+                !node.ty.is_memory()
+                    || param(a)
+                    || (top
+                        && match node.op {
+                            Op::View(b, ..) => param(b),
+                            _ => c.args.iter().nth(k).is_some_and(is_temporary),
+                        })
             };
-            if let Some(&m) = args.iter().find(|a| local(a)) {
+            if let Some((_, &m)) = args.iter().enumerate().find(|&(k, &a)| !holds(k, a)) {
                 let at = self.func.node(m).span;
-                self.cx.not_yet_at(at, "a call with a tensor result and a local buffer or sub-slice argument is not supported by the static path of #[differentiable] yet; pass a parameter, or the elements as floats");
+                self.cx.not_yet_at(at, "a call with a tensor result and a local buffer argument (or one made in a branch or loop) is not supported by the static path of #[differentiable] yet; pass a parameter, a temporary (`&[a, b]`) at the top of the body, or the elements as floats");
             }
             // The reverse sweep calls `NAME_vjp` with the result's adjoint as the seed.
             return self.push(
@@ -2701,6 +2710,24 @@ fn option_access(m: &syn::ExprMethodCall) -> Option<Expr> {
         }
         _ => syn::parse_quote_spanned!(span=> #x[#index]),
     })
+}
+
+/// Whether a call argument is memory that only the call sees: an array literal,
+/// `[x; N]`, `vec![..]`, or a copy (`to_vec()`, `clone()`), by value or borrowed.
+fn is_temporary(e: &Expr) -> bool {
+    match e {
+        Expr::Reference(r) => is_temporary(&r.expr),
+        Expr::Paren(p) => is_temporary(&p.expr),
+        Expr::Array(_) | Expr::Repeat(_) => true,
+        Expr::Macro(m) => m.mac.path.is_ident("vec"),
+        Expr::MethodCall(m) => {
+            matches!(
+                m.method.to_string().as_str(),
+                "to_vec" | "to_owned" | "clone"
+            ) && m.args.is_empty()
+        }
+        _ => false,
+    }
 }
 
 /// The name under which the lowering keeps the length of the `Vec` that grows at
