@@ -7,7 +7,13 @@
 //! tape takes the body.
 
 #![allow(dead_code)]
-#![allow(clippy::needless_range_loop, clippy::assign_op_pattern)]
+#![allow(
+    clippy::needless_range_loop,
+    clippy::assign_op_pattern,
+    clippy::manual_memcpy,
+    clippy::ptr_arg,
+    clippy::clone_on_copy
+)]
 
 use adjoint::check::{gradcheck, Tolerance};
 use adjoint::prelude::*;
@@ -2207,4 +2213,44 @@ fn unguarded_triangle_copy_only_where_partials_are_finite() {
     let mut x_nan = x.clone();
     x_nan[3] = f64::NAN;
     check_tri_kept(&l, &x_nan, 3, "x[3] NaN");
+}
+
+// A guard in a reversed inner loop whose partial simplifies to a constant (`1 / 0.8`):
+// the loop is written once, without it (the differential tester's `p224` once
+// expanded to an `if` with no condition here).
+#[differentiable(static)]
+fn const_partial(x: &[f64]) -> f64 {
+    let mut b = [1.0f64; 3];
+    for i in 0..3 {
+        b[i] += x[i];
+    }
+    for k in 0..2 {
+        for j in 0..b.len() {
+            b[j] = b[j] + (b[1] / 0.8f64) * ((k + j) as f64 * 0.5 + 0.3);
+        }
+    }
+    b[0] * b[2].sin()
+}
+
+#[differentiable(tape)]
+fn const_partial_t(x: &[f64]) -> f64 {
+    let mut b = [1.0f64; 3];
+    for i in 0..3 {
+        b[i] += x[i];
+    }
+    for k in 0..2 {
+        for j in 0..b.len() {
+            b[j] = b[j] + (b[1] / 0.8f64) * ((k + j) as f64 * 0.5 + 0.3);
+        }
+    }
+    b[0] * b[2].sin()
+}
+
+#[test]
+fn guard_with_a_constant_partial_in_a_reversed_inner_loop() {
+    let x = point(3);
+    let (v, g) = const_partial_grad(&x);
+    assert_eq!(v.to_bits(), const_partial(&x).to_bits());
+    assert_close(&g, &fd(const_partial, &x), "dx");
+    assert_close(&g, &const_partial_t_grad(&x).1, "dx against the tape");
 }

@@ -1588,7 +1588,9 @@ impl<'a> Emitter<'a> {
                                 let n = &a.len;
                                 quote_spanned!(span=> [#zero; #n])
                             }
-                            _ => quote_spanned!(span=> ::std::vec![#zero; #xv.len()]),
+                            _ => {
+                                quote_spanned!(span=> ::adjoint::__private::zeros(#xv.len(), #zero))
+                            }
                         }
                     }
                     _ => {
@@ -2216,6 +2218,17 @@ impl<'a> Emitter<'a> {
             self.plain.set(Some(id));
             let plain = self.region(&body.nodes);
             self.plain.set(None);
+            if u.scalars.is_empty() && u.params.is_empty() {
+                // Finite constant partials only: the guards are never needed.
+                return quote_spanned! {span=>
+                    #decls
+                    for #index in #range {
+                        #plain
+                        #next
+                    }
+                    #after
+                };
+            }
             let test = self.finite_test(u, span);
             return quote_spanned! {span=>
                 #decls
