@@ -78,9 +78,9 @@ fn tri_grad(
         __ad_v9 = __ad_v42;
     }
     let __ad_v45 = __ad_v9;
-    let mut __ad_v46 = ::std::vec![0f64; x.len()];
-    let mut __ad_v47 = ::std::vec![0f64; mu.len()];
-    let mut __ad_v48 = ::std::vec![0f64; l.len()];
+    let mut __ad_v46 = ::adjoint::__private::zeros(x.len(), 0f64);
+    let mut __ad_v47 = ::adjoint::__private::zeros(mu.len(), 0f64);
+    let mut __ad_v48 = ::adjoint::__private::zeros(l.len(), 0f64);
     let mut __ad_v51 = ::std::vec![0f64; __ad_v3];
     let mut __ad_v53: f64 = 1f64;
     for __ad_v52 in (0..__ad_v7).rev() {
@@ -256,9 +256,9 @@ fn tri_vjp(
         __ad_v9 = __ad_v42;
     }
     let __ad_v45 = __ad_v9;
-    let mut __ad_v46 = ::std::vec![0f64; x.len()];
-    let mut __ad_v47 = ::std::vec![0f64; mu.len()];
-    let mut __ad_v48 = ::std::vec![0f64; l.len()];
+    let mut __ad_v46 = ::adjoint::__private::zeros(x.len(), 0f64);
+    let mut __ad_v47 = ::adjoint::__private::zeros(mu.len(), 0f64);
+    let mut __ad_v48 = ::adjoint::__private::zeros(l.len(), 0f64);
     let mut __ad_v51 = ::std::vec![0f64; __ad_v3];
     let mut __ad_v53: f64 = seed;
     for __ad_v52 in (0..__ad_v7).rev() {
