@@ -557,7 +557,14 @@ impl<'a> Emitter<'a> {
                     (_, true) => *a,
                     _ => continue,
                 };
-                if !zero(z) || !zero(*z2) || !matches!(func.node(n).ty, Ty::Float(_)) {
+                // The rules' guards only: a user's `if d == 0.0 { 0.0 } else { d * p }`
+                // recomputed here keeps its value, sign of zero included.
+                if !zero(z)
+                    || !zero(*z2)
+                    || !matches!(func.node(n).ty, Ty::Float(_))
+                    || func.node(n).origin != Origin::Adjoint
+                    || func.node(t).origin != Origin::Adjoint
+                {
                     continue;
                 }
                 let pn = func.node(p);
