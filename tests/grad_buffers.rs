@@ -7,7 +7,13 @@
 //! tape takes the body.
 
 #![allow(dead_code)]
-#![allow(clippy::needless_range_loop, clippy::assign_op_pattern)]
+#![allow(
+    clippy::needless_range_loop,
+    clippy::assign_op_pattern,
+    clippy::manual_memcpy,
+    clippy::ptr_arg,
+    clippy::clone_on_copy
+)]
 
 use adjoint::check::{gradcheck, Tolerance};
 use adjoint::prelude::*;
@@ -2086,4 +2092,134 @@ fn enumerate_counts_the_walk() {
         assert_close(&[tv], &[v], "value vs tape");
         assert_close(&g, &tg, "vs tape");
     }
+}
+
+// The reverse of a triangle (GMM's `Qtimesx`) reads the adjoint of `q[j]` from memory,
+// so each product's contribution has a strong-zero guard. The inner reversed loop also
+// runs as a copy without the guards, where its partials (`l[li]`, `x[i]`) are finite;
+// where one is infinite while its adjoint is 0 (`q[j]` unread: `j >= keep`), the
+// guarded copy must run and give 0, not `0 * inf = NaN`.
+#[differentiable(static)]
+fn tri_kept(l: &[f64], x: &[f64], keep: usize) -> f64 {
+    let d = x.len();
+    let mut q = vec![0.0; d];
+    for i in 0..d {
+        q[i] = x[i];
+    }
+    let mut li = 0;
+    for i in 0..d {
+        for j in i + 1..d {
+            q[j] += l[li] * x[i];
+            li += 1;
+        }
+    }
+    let mut s = 0.0;
+    for j in 0..keep {
+        s += q[j].sin() * q[j];
+    }
+    s
+}
+
+#[differentiable(tape)]
+fn tri_kept_t(l: &[f64], x: &[f64], keep: usize) -> f64 {
+    let d = x.len();
+    let mut q = vec![0.0; d];
+    for i in 0..d {
+        q[i] = x[i];
+    }
+    let mut li = 0;
+    for i in 0..d {
+        for j in i + 1..d {
+            q[j] += l[li] * x[i];
+            li += 1;
+        }
+    }
+    let mut s = 0.0;
+    for j in 0..keep {
+        s += q[j].sin() * q[j];
+    }
+    s
+}
+
+/// `tri_kept`'s gradient at `(l, x, keep)` against the tape's, and against central
+/// differences in the finite entries (an infinite one is read only by unread `q[j]`,
+/// so its gradient is 0, which the tape gives).
+fn check_tri_kept(l: &[f64], x: &[f64], keep: usize, what: &str) {
+    let (v, (gl, gx)) = tri_kept_grad(l, x, keep);
+    assert_eq!(v.to_bits(), tri_kept(l, x, keep).to_bits(), "{what}: value");
+    assert!(v.is_finite(), "{what}: value {v}");
+    let (_, (tl, tx)) = tri_kept_t_grad(l, x, keep);
+    assert_close(&gl, &tl, &format!("{what}: dl against the tape"));
+    assert_close(&gx, &tx, &format!("{what}: dx against the tape"));
+    let finite = |v: &[f64], g: &[f64], fd: Vec<f64>, name: &str| {
+        for (i, ((a, g), f)) in v.iter().zip(g).zip(fd).enumerate() {
+            if a.is_finite() {
+                assert_close(&[*g], &[f], &format!("{what}: {name}[{i}]"));
+            } else {
+                assert_eq!(*g, 0.0, "{what}: {name}[{i}] of an unread infinity");
+            }
+        }
+    };
+    finite(l, &gl, fd(|l| tri_kept(l, x, keep), l), "dl");
+    finite(x, &gx, fd(|x| tri_kept(l, x, keep), x), "dx");
+}
+
+#[test]
+fn unguarded_triangle_copy_only_where_partials_are_finite() {
+    let x = point(4);
+    let l: Vec<f64> = (0..6).map(|i| 0.2 + 0.1 * i as f64).collect();
+    // Finite partials: the guard-free copy.
+    check_tri_kept(&l, &x, 4, "finite");
+    check_tri_kept(&l, &x, 2, "finite, q[2..] unread");
+    // `l[2]` feeds only `q[3]`, unread: its product with `x[0]` meets a zero adjoint.
+    let mut l_inf = l.clone();
+    l_inf[2] = f64::INFINITY;
+    check_tri_kept(&l_inf, &x, 3, "l[2] infinite");
+    // `x[2]` feeds `q[2]` and `q[3]`, both unread: `l[5] * x[2]` meets a zero adjoint.
+    let mut x_inf = x.clone();
+    x_inf[2] = f64::INFINITY;
+    check_tri_kept(&l, &x_inf, 2, "x[2] infinite");
+    let mut x_nan = x.clone();
+    x_nan[3] = f64::NAN;
+    check_tri_kept(&l, &x_nan, 3, "x[3] NaN");
+}
+
+// A guard in a reversed inner loop whose partial simplifies to a constant (`1 / 0.8`):
+// the loop is written once, without it (the differential tester's `p224` once
+// expanded to an `if` with no condition here).
+#[differentiable(static)]
+fn const_partial(x: &[f64]) -> f64 {
+    let mut b = [1.0f64; 3];
+    for i in 0..3 {
+        b[i] += x[i];
+    }
+    for k in 0..2 {
+        for j in 0..b.len() {
+            b[j] = b[j] + (b[1] / 0.8f64) * ((k + j) as f64 * 0.5 + 0.3);
+        }
+    }
+    b[0] * b[2].sin()
+}
+
+#[differentiable(tape)]
+fn const_partial_t(x: &[f64]) -> f64 {
+    let mut b = [1.0f64; 3];
+    for i in 0..3 {
+        b[i] += x[i];
+    }
+    for k in 0..2 {
+        for j in 0..b.len() {
+            b[j] = b[j] + (b[1] / 0.8f64) * ((k + j) as f64 * 0.5 + 0.3);
+        }
+    }
+    b[0] * b[2].sin()
+}
+
+#[test]
+fn guard_with_a_constant_partial_in_a_reversed_inner_loop() {
+    let x = point(3);
+    let (v, g) = const_partial_grad(&x);
+    assert_eq!(v.to_bits(), const_partial(&x).to_bits());
+    assert_close(&g, &fd(const_partial, &x), "dx");
+    assert_close(&g, &const_partial_t_grad(&x).1, "dx against the tape");
 }

@@ -142,7 +142,8 @@ pub fn emit(func: &Func, sig: &Signature, which: Which) -> TokenStream {
         })
         .collect();
     let body = em.region(&func.body.nodes);
-    let body = quote!(#stacks #body);
+    let flags = em.fin_flags();
+    let body = quote!(#stacks #flags #body);
     let outs: Vec<TokenStream> = (0..func.outputs.len()).map(|k| em.output(k)).collect();
     let value = &outs[0];
     // After the gradients: the final value of each `&mut` scalar parameter.
@@ -335,6 +336,26 @@ struct Emitter<'a> {
     /// The loads of a loop body that read one element of memory the loop never writes,
     /// made once before the loop ([`Emitter::hoists`]).
     hoisted: std::collections::HashSet<Id>,
+    /// The reversed loops also written without some of their strong-zero guards
+    /// ([`Emitter::unguards`]).
+    unguard: HashMap<Id, Unguard>,
+    /// The loop whose guard-free copy is being written.
+    plain: std::cell::Cell<Option<Id>>,
+}
+
+/// A reversed loop's copy without strong-zero guards `select(d == 0, 0, d * p)`,
+/// taken where every such `p` is finite: then `d * p` is already a zero of either sign
+/// where `d` is 0, and the sign of a zero adjoint is not observable (a zero adjoint
+/// meets every later guard and `acc_scaled` as 0 does; gradients are compared as
+/// numbers). The test is made once before the loop.
+struct Unguard {
+    /// The guards the copy drops.
+    selects: std::collections::HashSet<Id>,
+    /// The partials that must be finite: loop-invariant scalars.
+    scalars: Vec<Id>,
+    /// Read-only memory parameters whose every element must be finite (each tested
+    /// once per call, at the first loop that needs it).
+    params: Vec<u32>,
 }
 
 impl<'a> Emitter<'a> {
@@ -374,6 +395,8 @@ impl<'a> Emitter<'a> {
             rolls: HashMap::new(),
             rolled: HashMap::new(),
             hoisted: Default::default(),
+            unguard: HashMap::new(),
+            plain: std::cell::Cell::new(None),
         }
     }
 
@@ -440,6 +463,144 @@ impl<'a> Emitter<'a> {
             self.rolls(r, f);
         }
         self.hoisted = self.hoists();
+        self.unguard = self.unguards();
+    }
+
+    /// The read-only memory parameters that a guard-free loop copy tests for
+    /// finiteness: each gets a flag, `None` until a loop first needs it.
+    fn fin_flags(&self) -> TokenStream {
+        let mut ks: Vec<u32> = self
+            .unguard
+            .values()
+            .flat_map(|u| u.params.iter().copied())
+            .collect();
+        ks.sort_unstable();
+        ks.dedup();
+        ks.into_iter()
+            .map(|k| {
+                let f = format_ident!("__ad_fin{}", k);
+                quote!(let mut #f: ::core::option::Option<bool> = ::core::option::Option::None;)
+            })
+            .collect()
+    }
+
+    /// The reversed loops worth a copy without strong-zero guards (see [`Unguard`]):
+    /// inside another loop (so run many times), a body of scalar statements, and
+    /// guards whose partial is finite by a test made once per run of the loop: a
+    /// loop-invariant scalar (defined before the loop, or a hoisted load) or an
+    /// element of a read-only memory parameter (GMM's `icf[li]` and `xcentered[i]` in
+    /// the reverse of the triangle, where the adjoint `d` comes from memory and the
+    /// guard cost a compare and a branch per element).
+    fn unguards(&self) -> HashMap<Id, Unguard> {
+        let func = self.func;
+        let loops: std::collections::HashSet<usize> = self.for_regions.values().copied().collect();
+        let zero = |x: Id| matches!(func.node(x).op, Op::Const(v) if v == 0.0);
+        let mut out = HashMap::new();
+        for (i, node) in func.nodes.iter().enumerate() {
+            let id = Id(i as u32);
+            let Op::For {
+                back: true,
+                exit: None,
+                trips: None,
+                body,
+                ..
+            } = &node.op
+            else {
+                continue;
+            };
+            let nested = self
+                .ancestors(self.region_of[i])
+                .iter()
+                .any(|r| loops.contains(r));
+            if !nested
+                || self.fused.contains_key(&id)
+                || self.fused.values().any(|&f| f == id)
+                || self.rolls.contains_key(&id)
+            {
+                continue;
+            }
+            let scalar = body.nodes.iter().all(|&n| {
+                let op = &func.node(n).op;
+                op.regions().is_empty()
+                    && !self.tensorish(n)
+                    && !matches!(
+                        op,
+                        Op::Call { .. }
+                            | Op::CallGrad { .. }
+                            | Op::MutCall { .. }
+                            | Op::MutCallVjp { .. }
+                            | Op::Effect { .. }
+                            | Op::Apply(..)
+                    )
+            });
+            if !scalar {
+                continue;
+            }
+            let inside: std::collections::HashSet<Id> =
+                body.nodes.iter().chain(&body.args).copied().collect();
+            let mut u = Unguard {
+                selects: Default::default(),
+                scalars: Vec::new(),
+                params: Vec::new(),
+            };
+            for &n in &body.nodes {
+                let Op::Select(c, z, t) = func.node(n).op else {
+                    continue;
+                };
+                let (Op::Binary(BinOp::Eq, d, z2), Op::Binary(BinOp::Mul, a, b)) =
+                    (&func.node(c).op, &func.node(t).op)
+                else {
+                    continue;
+                };
+                let p = match (*a == *d, *b == *d) {
+                    (true, _) => *b,
+                    (_, true) => *a,
+                    _ => continue,
+                };
+                // The rules' guards only: a user's `if d == 0.0 { 0.0 } else { d * p }`
+                // recomputed here keeps its value, sign of zero included.
+                if !zero(z)
+                    || !zero(*z2)
+                    || !matches!(func.node(n).ty, Ty::Float(_))
+                    || func.node(n).origin != Origin::Adjoint
+                    || func.node(t).origin != Origin::Adjoint
+                {
+                    continue;
+                }
+                let pn = func.node(p);
+                match pn.op {
+                    Op::Const(v) if v.is_finite() => {}
+                    Op::Load(m, _) if inside.contains(&p) && !self.hoisted.contains(&p) => {
+                        let Op::Param(k) = func.node(m).op else {
+                            continue;
+                        };
+                        let param = &self.sig.params[k as usize];
+                        if param.mutable
+                            || !param.kind.is_memory()
+                            || !matches!(pn.ty, Ty::Float(_))
+                        {
+                            continue;
+                        }
+                        if !u.params.contains(&k) {
+                            u.params.push(k);
+                        }
+                    }
+                    _ if inside.contains(&p) && !self.hoisted.contains(&p) => continue,
+                    Op::Opaque(_) => continue,
+                    _ if matches!(pn.ty, Ty::Float(_)) => {
+                        if !u.scalars.contains(&p) {
+                            u.scalars.push(p);
+                        }
+                    }
+                    _ => continue,
+                }
+                u.selects.insert(n);
+            }
+            if !u.selects.is_empty() {
+                out.insert(id, u);
+            }
+        }
+        out
     }
 
     /// The loads to make once before their loop: a load at the top of a loop body (run
@@ -1331,6 +1492,14 @@ impl<'a> Emitter<'a> {
                 let code = fill_holes(self.func.opaque[*code as usize].clone(), &args);
                 quote_spanned!(span=> (#code))
             }
+            Op::Select(_, _, b)
+                if self
+                    .plain
+                    .get()
+                    .is_some_and(|l| self.unguard[&l].selects.contains(&id)) =>
+            {
+                v(b)
+            }
             Op::Select(c, a, b) => {
                 let (c, a, b) = (v(c), v(a), v(b));
                 quote_spanned!(span=> if #c { #a } else { #b })
@@ -1426,7 +1595,9 @@ impl<'a> Emitter<'a> {
                                 let n = &a.len;
                                 quote_spanned!(span=> [#zero; #n])
                             }
-                            _ => quote_spanned!(span=> ::std::vec![#zero; #xv.len()]),
+                            _ => {
+                                quote_spanned!(span=> ::adjoint::__private::zeros(#xv.len(), #zero))
+                            }
                         }
                     }
                     _ => {
@@ -2047,6 +2218,41 @@ impl<'a> Emitter<'a> {
             count,
             after,
         } = l;
+        if let Some(u) = self.unguard.get(&id) {
+            let Op::For { body, .. } = &self.func.node(id).op else {
+                unreachable!("`unguards` takes loops only")
+            };
+            self.plain.set(Some(id));
+            let plain = self.region(&body.nodes);
+            self.plain.set(None);
+            if u.scalars.is_empty() && u.params.is_empty() {
+                // Finite constant partials only: the guards are never needed.
+                return quote_spanned! {span=>
+                    #decls
+                    for #index in #range {
+                        #plain
+                        #next
+                    }
+                    #after
+                };
+            }
+            let test = self.finite_test(u, span);
+            return quote_spanned! {span=>
+                #decls
+                if #test {
+                    for #index in #range {
+                        #plain
+                        #next
+                    }
+                } else {
+                    for #index in #range {
+                        #inner
+                        #next
+                    }
+                }
+                #after
+            };
+        }
         quote_spanned! {span=>
             #decls
             for #index in #range {
@@ -2057,6 +2263,30 @@ impl<'a> Emitter<'a> {
             }
             #after
         }
+    }
+
+    /// The test that picks a loop's guard-free copy: every partial its dropped guards
+    /// multiply is finite.
+    fn finite_test(&self, u: &Unguard, span: Span) -> TokenStream {
+        let mut tests: Vec<TokenStream> = u
+            .scalars
+            .iter()
+            .map(|&p| {
+                if self.hoisted.contains(&p) {
+                    let h = format_ident!("__ad_h{}", p.idx());
+                    quote_spanned!(span=> #h.is_finite())
+                } else {
+                    let p = self.val(p);
+                    quote_spanned!(span=> #p.is_finite())
+                }
+            })
+            .collect();
+        tests.extend(u.params.iter().map(|&k| {
+            let f = format_ident!("__ad_fin{}", k);
+            let m = &self.sig.params[k as usize].ident;
+            quote_spanned!(span=> *#f.get_or_insert_with(|| #m.iter().all(|v| v.is_finite())))
+        }));
+        quote!(#(#tests)&&*)
     }
 
     /// The forward loop `f` and its reverse `r` as one loop over `f`'s indices: each

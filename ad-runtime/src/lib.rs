@@ -75,7 +75,7 @@ pub mod __private {
     pub use crate::kernels::emit_support;
     pub use crate::kernels::fused;
     pub use crate::shape::Shape;
-    pub use crate::stack::Stack;
+    pub use crate::stack::{zeros, Stack};
     pub use crate::tape;
     pub use crate::tape::{Function, Tape, Value, Var};
     pub use crate::tensor::Tensor;

@@ -12,6 +12,9 @@ use std::mem::ManuallyDrop;
 /// The most buffers the pool of one thread keeps.
 const POOL_LEN: usize = 64;
 
+/// The longest slice [`Stack::push_slice`] and [`Stack::pop_into`] copy inline.
+const SHORT: usize = 32;
+
 thread_local! {
     static POOL: RefCell<Vec<Box<dyn Any>>> = const { RefCell::new(Vec::new()) };
 }
@@ -63,7 +66,20 @@ impl<T: 'static> Stack<T> {
     where
         T: Copy,
     {
-        self.buf.extend_from_slice(values);
+        if values.len() > SHORT {
+            self.buf.extend_from_slice(values);
+            return;
+        }
+        // Short (GMM's rows of 10): copied inline, two at a time; a copy of unknown
+        // length is a call of `memmove`, which costs more than the copy here.
+        self.buf.reserve(values.len());
+        let mut pairs = values.chunks_exact(2);
+        for p in &mut pairs {
+            self.buf.extend_from_slice(p);
+        }
+        for &v in pairs.remainder() {
+            self.buf.push(v);
+        }
     }
 
     /// Pops the last `dst.len()` values into `dst`, in the order they were pushed:
@@ -80,7 +96,20 @@ impl<T: 'static> Stack<T> {
         let Some(at) = at else {
             unreachable!("the reverse sweep popped more than the forward sweep pushed")
         };
-        dst.copy_from_slice(&self.buf[at..]);
+        let src = &self.buf[at..];
+        if dst.len() > SHORT {
+            dst.copy_from_slice(src);
+        } else {
+            // Inline, as in `push_slice`.
+            let mut to = dst.chunks_exact_mut(2);
+            let mut from = src.chunks_exact(2);
+            for (d, s) in (&mut to).zip(&mut from) {
+                d.copy_from_slice(s);
+            }
+            for (d, s) in to.into_remainder().iter_mut().zip(from.remainder()) {
+                *d = *s;
+            }
+        }
         self.buf.truncate(at);
     }
 
@@ -104,6 +133,20 @@ impl<T: 'static> Stack<T> {
     pub fn capacity(&self) -> usize {
         self.buf.capacity()
     }
+}
+
+/// `vec![zero; n]`, for the zeroed gradient buffers of `_grad` and `_vjp`. A short one
+/// (a `_vjp`'s gradient for a row, made once per call in a hot loop) is allocated with
+/// `malloc`, whose per-thread cache serves it, and zeroed in place: `vec![zero; n]`
+/// asks `calloc`, which glibc serves without that cache.
+#[inline]
+pub fn zeros<T: Copy>(n: usize, zero: T) -> Vec<T> {
+    if n > 256 {
+        return vec![zero; n];
+    }
+    let mut v = Vec::with_capacity(n);
+    v.resize(n, zero);
+    v
 }
 
 impl<T: 'static> Default for Stack<T> {
@@ -149,6 +192,34 @@ mod tests {
         assert_eq!(b, [1.0, 2.0, 3.0]);
         assert_eq!(s.pop(), 9.0);
         assert!(s.is_empty());
+    }
+
+    #[test]
+    fn slices_of_every_short_length_and_a_long_one_come_back() {
+        let mut s = Stack::new();
+        let slices: Vec<Vec<f64>> = (0..=SHORT + 3)
+            .map(|n| (0..n).map(|i| (100 * n + i) as f64).collect())
+            .collect();
+        for v in &slices {
+            s.push_slice(v);
+        }
+        assert_eq!(s.len(), slices.iter().map(Vec::len).sum::<usize>());
+        for v in slices.iter().rev() {
+            let mut b = vec![-1.0; v.len()];
+            s.pop_into(&mut b);
+            assert_eq!(&b, v);
+        }
+        assert!(s.is_empty());
+    }
+
+    #[test]
+    fn zeros_short_and_long() {
+        for n in [0, 1, 10, 256, 257, 5000] {
+            let v = zeros(n, 0.0f64);
+            assert_eq!(v.len(), n);
+            assert!(v.iter().all(|x| x.to_bits() == 0));
+        }
+        assert_eq!(zeros(3, 0.0f32), vec![0.0f32; 3]);
     }
 
     #[test]

@@ -32,6 +32,7 @@ fn tri_grad(
     l: &[f64],
 ) -> (f64, (::std::vec::Vec<f64>, ::std::vec::Vec<f64>, ::std::vec::Vec<f64>)) {
     let mut __ad_s0 = ::adjoint::__private::Stack::new();
+    let mut __ad_fin2: ::core::option::Option<bool> = ::core::option::Option::None;
     let __ad_v3 = x.len();
     let mut __ad_v5 = ::std::vec![0f64; __ad_v3];
     let __ad_v7 = mu.len();
@@ -77,9 +78,9 @@ fn tri_grad(
         __ad_v9 = __ad_v42;
     }
     let __ad_v45 = __ad_v9;
-    let mut __ad_v46 = ::std::vec![0f64; x.len()];
-    let mut __ad_v47 = ::std::vec![0f64; mu.len()];
-    let mut __ad_v48 = ::std::vec![0f64; l.len()];
+    let mut __ad_v46 = ::adjoint::__private::zeros(x.len(), 0f64);
+    let mut __ad_v47 = ::adjoint::__private::zeros(mu.len(), 0f64);
+    let mut __ad_v48 = ::adjoint::__private::zeros(l.len(), 0f64);
     let mut __ad_v51 = ::std::vec![0f64; __ad_v3];
     let mut __ad_v53: f64 = 1f64;
     for __ad_v52 in (0..__ad_v7).rev() {
@@ -111,32 +112,64 @@ fn tri_grad(
             } else {
                 0f64
             };
-            for __ad_v73 in (__ad_v72..__ad_v3).rev() {
-                let __ad_v78 = __ad_v76 - 1;
-                let __ad_v79: f64 = l[__ad_v78];
-                let __ad_v80: f64 = __ad_h80;
-                let __ad_v81: f64 = __ad_v79 * __ad_v80;
-                let __ad_v82: f64 = __ad_v5[__ad_v73];
-                let __ad_v83: f64 = __ad_v74 * __ad_v82;
-                let __ad_v84 = __ad_v74 == 0f64;
-                let __ad_v85: f64 = if __ad_v84 { 0f64 } else { __ad_v83 };
-                let __ad_v86: f64 = __ad_v74 * __ad_v81;
-                let __ad_v87: f64 = if __ad_v84 { 0f64 } else { __ad_v86 };
-                let __ad_v88: f64 = __ad_v51[__ad_v73];
-                let __ad_v89: f64 = __ad_v88 + __ad_v87;
-                __ad_v51[__ad_v73] = __ad_v89;
-                let __ad_v91: f64 = __ad_v85 * __ad_v80;
-                let __ad_v92 = __ad_v85 == 0f64;
-                let __ad_v93: f64 = if __ad_v92 { 0f64 } else { __ad_v91 };
-                let __ad_v94: f64 = __ad_v85 * __ad_v79;
-                let __ad_v95: f64 = if __ad_v92 { 0f64 } else { __ad_v94 };
-                let __ad_v96: f64 = __ad_v51[__ad_v67];
-                let __ad_v97: f64 = __ad_v96 + __ad_v95;
-                __ad_v51[__ad_v67] = __ad_v97;
-                let __ad_v99: f64 = __ad_v48[__ad_v78];
-                let __ad_v100: f64 = __ad_v99 + __ad_v93;
-                __ad_v48[__ad_v78] = __ad_v100;
-                __ad_v76 = __ad_v78;
+            if __ad_h80.is_finite()
+                && *__ad_fin2.get_or_insert_with(|| l.iter().all(|v| v.is_finite()))
+            {
+                for __ad_v73 in (__ad_v72..__ad_v3).rev() {
+                    let __ad_v78 = __ad_v76 - 1;
+                    let __ad_v79: f64 = l[__ad_v78];
+                    let __ad_v80: f64 = __ad_h80;
+                    let __ad_v81: f64 = __ad_v79 * __ad_v80;
+                    let __ad_v82: f64 = __ad_v5[__ad_v73];
+                    let __ad_v83: f64 = __ad_v74 * __ad_v82;
+                    let __ad_v84 = __ad_v74 == 0f64;
+                    let __ad_v85: f64 = if __ad_v84 { 0f64 } else { __ad_v83 };
+                    let __ad_v86: f64 = __ad_v74 * __ad_v81;
+                    let __ad_v87: f64 = if __ad_v84 { 0f64 } else { __ad_v86 };
+                    let __ad_v88: f64 = __ad_v51[__ad_v73];
+                    let __ad_v89: f64 = __ad_v88 + __ad_v87;
+                    __ad_v51[__ad_v73] = __ad_v89;
+                    let __ad_v91: f64 = __ad_v85 * __ad_v80;
+                    let __ad_v92 = __ad_v85 == 0f64;
+                    let __ad_v93: f64 = __ad_v91;
+                    let __ad_v94: f64 = __ad_v85 * __ad_v79;
+                    let __ad_v95: f64 = __ad_v94;
+                    let __ad_v96: f64 = __ad_v51[__ad_v67];
+                    let __ad_v97: f64 = __ad_v96 + __ad_v95;
+                    __ad_v51[__ad_v67] = __ad_v97;
+                    let __ad_v99: f64 = __ad_v48[__ad_v78];
+                    let __ad_v100: f64 = __ad_v99 + __ad_v93;
+                    __ad_v48[__ad_v78] = __ad_v100;
+                    __ad_v76 = __ad_v78;
+                }
+            } else {
+                for __ad_v73 in (__ad_v72..__ad_v3).rev() {
+                    let __ad_v78 = __ad_v76 - 1;
+                    let __ad_v79: f64 = l[__ad_v78];
+                    let __ad_v80: f64 = __ad_h80;
+                    let __ad_v81: f64 = __ad_v79 * __ad_v80;
+                    let __ad_v82: f64 = __ad_v5[__ad_v73];
+                    let __ad_v83: f64 = __ad_v74 * __ad_v82;
+                    let __ad_v84 = __ad_v74 == 0f64;
+                    let __ad_v85: f64 = if __ad_v84 { 0f64 } else { __ad_v83 };
+                    let __ad_v86: f64 = __ad_v74 * __ad_v81;
+                    let __ad_v87: f64 = if __ad_v84 { 0f64 } else { __ad_v86 };
+                    let __ad_v88: f64 = __ad_v51[__ad_v73];
+                    let __ad_v89: f64 = __ad_v88 + __ad_v87;
+                    __ad_v51[__ad_v73] = __ad_v89;
+                    let __ad_v91: f64 = __ad_v85 * __ad_v80;
+                    let __ad_v92 = __ad_v85 == 0f64;
+                    let __ad_v93: f64 = if __ad_v92 { 0f64 } else { __ad_v91 };
+                    let __ad_v94: f64 = __ad_v85 * __ad_v79;
+                    let __ad_v95: f64 = if __ad_v92 { 0f64 } else { __ad_v94 };
+                    let __ad_v96: f64 = __ad_v51[__ad_v67];
+                    let __ad_v97: f64 = __ad_v96 + __ad_v95;
+                    __ad_v51[__ad_v67] = __ad_v97;
+                    let __ad_v99: f64 = __ad_v48[__ad_v78];
+                    let __ad_v100: f64 = __ad_v99 + __ad_v93;
+                    __ad_v48[__ad_v78] = __ad_v100;
+                    __ad_v76 = __ad_v78;
+                }
             }
             let __ad_v103 = __ad_v74;
             let __ad_v104 = __ad_v76;
@@ -177,6 +210,7 @@ fn tri_vjp(
     seed: f64,
 ) -> (f64, (::std::vec::Vec<f64>, ::std::vec::Vec<f64>, ::std::vec::Vec<f64>)) {
     let mut __ad_s0 = ::adjoint::__private::Stack::new();
+    let mut __ad_fin2: ::core::option::Option<bool> = ::core::option::Option::None;
     let __ad_v3 = x.len();
     let mut __ad_v5 = ::std::vec![0f64; __ad_v3];
     let __ad_v7 = mu.len();
@@ -222,9 +256,9 @@ fn tri_vjp(
         __ad_v9 = __ad_v42;
     }
     let __ad_v45 = __ad_v9;
-    let mut __ad_v46 = ::std::vec![0f64; x.len()];
-    let mut __ad_v47 = ::std::vec![0f64; mu.len()];
-    let mut __ad_v48 = ::std::vec![0f64; l.len()];
+    let mut __ad_v46 = ::adjoint::__private::zeros(x.len(), 0f64);
+    let mut __ad_v47 = ::adjoint::__private::zeros(mu.len(), 0f64);
+    let mut __ad_v48 = ::adjoint::__private::zeros(l.len(), 0f64);
     let mut __ad_v51 = ::std::vec![0f64; __ad_v3];
     let mut __ad_v53: f64 = seed;
     for __ad_v52 in (0..__ad_v7).rev() {
@@ -256,32 +290,64 @@ fn tri_vjp(
             } else {
                 0f64
             };
-            for __ad_v74 in (__ad_v73..__ad_v3).rev() {
-                let __ad_v79 = __ad_v77 - 1;
-                let __ad_v80: f64 = l[__ad_v79];
-                let __ad_v81: f64 = __ad_h81;
-                let __ad_v82: f64 = __ad_v80 * __ad_v81;
-                let __ad_v83: f64 = __ad_v5[__ad_v74];
-                let __ad_v84: f64 = __ad_v75 * __ad_v83;
-                let __ad_v85 = __ad_v75 == 0f64;
-                let __ad_v86: f64 = if __ad_v85 { 0f64 } else { __ad_v84 };
-                let __ad_v87: f64 = __ad_v75 * __ad_v82;
-                let __ad_v88: f64 = if __ad_v85 { 0f64 } else { __ad_v87 };
-                let __ad_v89: f64 = __ad_v51[__ad_v74];
-                let __ad_v90: f64 = __ad_v89 + __ad_v88;
-                __ad_v51[__ad_v74] = __ad_v90;
-                let __ad_v92: f64 = __ad_v86 * __ad_v81;
-                let __ad_v93 = __ad_v86 == 0f64;
-                let __ad_v94: f64 = if __ad_v93 { 0f64 } else { __ad_v92 };
-                let __ad_v95: f64 = __ad_v86 * __ad_v80;
-                let __ad_v96: f64 = if __ad_v93 { 0f64 } else { __ad_v95 };
-                let __ad_v97: f64 = __ad_v51[__ad_v68];
-                let __ad_v98: f64 = __ad_v97 + __ad_v96;
-                __ad_v51[__ad_v68] = __ad_v98;
-                let __ad_v100: f64 = __ad_v48[__ad_v79];
-                let __ad_v101: f64 = __ad_v100 + __ad_v94;
-                __ad_v48[__ad_v79] = __ad_v101;
-                __ad_v77 = __ad_v79;
+            if __ad_h81.is_finite()
+                && *__ad_fin2.get_or_insert_with(|| l.iter().all(|v| v.is_finite()))
+            {
+                for __ad_v74 in (__ad_v73..__ad_v3).rev() {
+                    let __ad_v79 = __ad_v77 - 1;
+                    let __ad_v80: f64 = l[__ad_v79];
+                    let __ad_v81: f64 = __ad_h81;
+                    let __ad_v82: f64 = __ad_v80 * __ad_v81;
+                    let __ad_v83: f64 = __ad_v5[__ad_v74];
+                    let __ad_v84: f64 = __ad_v75 * __ad_v83;
+                    let __ad_v85 = __ad_v75 == 0f64;
+                    let __ad_v86: f64 = if __ad_v85 { 0f64 } else { __ad_v84 };
+                    let __ad_v87: f64 = __ad_v75 * __ad_v82;
+                    let __ad_v88: f64 = if __ad_v85 { 0f64 } else { __ad_v87 };
+                    let __ad_v89: f64 = __ad_v51[__ad_v74];
+                    let __ad_v90: f64 = __ad_v89 + __ad_v88;
+                    __ad_v51[__ad_v74] = __ad_v90;
+                    let __ad_v92: f64 = __ad_v86 * __ad_v81;
+                    let __ad_v93 = __ad_v86 == 0f64;
+                    let __ad_v94: f64 = __ad_v92;
+                    let __ad_v95: f64 = __ad_v86 * __ad_v80;
+                    let __ad_v96: f64 = __ad_v95;
+                    let __ad_v97: f64 = __ad_v51[__ad_v68];
+                    let __ad_v98: f64 = __ad_v97 + __ad_v96;
+                    __ad_v51[__ad_v68] = __ad_v98;
+                    let __ad_v100: f64 = __ad_v48[__ad_v79];
+                    let __ad_v101: f64 = __ad_v100 + __ad_v94;
+                    __ad_v48[__ad_v79] = __ad_v101;
+                    __ad_v77 = __ad_v79;
+                }
+            } else {
+                for __ad_v74 in (__ad_v73..__ad_v3).rev() {
+                    let __ad_v79 = __ad_v77 - 1;
+                    let __ad_v80: f64 = l[__ad_v79];
+                    let __ad_v81: f64 = __ad_h81;
+                    let __ad_v82: f64 = __ad_v80 * __ad_v81;
+                    let __ad_v83: f64 = __ad_v5[__ad_v74];
+                    let __ad_v84: f64 = __ad_v75 * __ad_v83;
+                    let __ad_v85 = __ad_v75 == 0f64;
+                    let __ad_v86: f64 = if __ad_v85 { 0f64 } else { __ad_v84 };
+                    let __ad_v87: f64 = __ad_v75 * __ad_v82;
+                    let __ad_v88: f64 = if __ad_v85 { 0f64 } else { __ad_v87 };
+                    let __ad_v89: f64 = __ad_v51[__ad_v74];
+                    let __ad_v90: f64 = __ad_v89 + __ad_v88;
+                    __ad_v51[__ad_v74] = __ad_v90;
+                    let __ad_v92: f64 = __ad_v86 * __ad_v81;
+                    let __ad_v93 = __ad_v86 == 0f64;
+                    let __ad_v94: f64 = if __ad_v93 { 0f64 } else { __ad_v92 };
+                    let __ad_v95: f64 = __ad_v86 * __ad_v80;
+                    let __ad_v96: f64 = if __ad_v93 { 0f64 } else { __ad_v95 };
+                    let __ad_v97: f64 = __ad_v51[__ad_v68];
+                    let __ad_v98: f64 = __ad_v97 + __ad_v96;
+                    __ad_v51[__ad_v68] = __ad_v98;
+                    let __ad_v100: f64 = __ad_v48[__ad_v79];
+                    let __ad_v101: f64 = __ad_v100 + __ad_v94;
+                    __ad_v48[__ad_v79] = __ad_v101;
+                    __ad_v77 = __ad_v79;
+                }
             }
             let __ad_v104 = __ad_v75;
             let __ad_v105 = __ad_v77;

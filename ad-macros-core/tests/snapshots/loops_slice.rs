@@ -19,7 +19,7 @@ fn rosenbrock(x: &[f64]) -> f64 {
 fn rosenbrock_grad(x: &[f64]) -> (f64, ::std::vec::Vec<f64>) {
     let __ad_v3 = x.len();
     let __ad_v5 = __ad_v3 - 1;
-    let mut __ad_v24 = ::std::vec![0f64; x.len()];
+    let mut __ad_v24 = ::adjoint::__private::zeros(x.len(), 0f64);
     let mut __ad_v7: f64 = 0f64;
     let mut __ad_v27: f64 = 1f64;
     let mut __ad_r24 = if !(0..__ad_v5).is_empty() { __ad_v24[0] } else { 0f64 };
@@ -87,7 +87,7 @@ fn rosenbrock_grad(x: &[f64]) -> (f64, ::std::vec::Vec<f64>) {
 fn rosenbrock_vjp(x: &[f64], seed: f64) -> (f64, ::std::vec::Vec<f64>) {
     let __ad_v3 = x.len();
     let __ad_v5 = __ad_v3 - 1;
-    let mut __ad_v24 = ::std::vec![0f64; x.len()];
+    let mut __ad_v24 = ::adjoint::__private::zeros(x.len(), 0f64);
     let mut __ad_v7: f64 = 0f64;
     let mut __ad_v27: f64 = seed;
     let mut __ad_r24 = if !(0..__ad_v5).is_empty() { __ad_v24[0] } else { 0f64 };
