@@ -12,7 +12,9 @@
     clippy::assign_op_pattern,
     clippy::manual_memcpy,
     clippy::ptr_arg,
-    clippy::clone_on_copy
+    clippy::clone_on_copy,
+    // local `Vec`s are under test, where an array would do
+    clippy::useless_vec
 )]
 
 use adjoint::check::{gradcheck, Tolerance};

@@ -136,5 +136,6 @@ fn routed_functions_name_the_reason() {
     let dot = with_pure_closure_graph_dot();
     assert!(!dot.contains("on the tape"), "{dot}");
     assert!(dot.contains("dwith_pure_closure/dx"), "{dot}");
+    assert_eq!(with_pure_closure(3.0), 12.0);
     assert_eq!(with_pure_closure_grad(3.0), (12.0, 7.0));
 }
