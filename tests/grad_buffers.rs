@@ -972,28 +972,17 @@ fn a_carried_value_starting_from_a_value_the_body_reads() {
 // (found by the tester with `ADJOINT_DIFF_ARRAY_BUFFERS=1`, seed 10: the router sent
 // it to the statement-level path, which rejected `b[i] -=` and advised removing a
 // `static` that was not there). The one IR takes it now.
-#[differentiable(static)]
-fn repeat_buffer_early_return(x: f64, y: f64) -> f64 {
-    let mut b = [(-0.5f64); 2];
-    for i in 0..2 {
-        b[i] -= (x * y + 0.2).powf(0.7) * (i as f64 + 1.0);
+twins! {
+    repeat_buffer_early_return / repeat_buffer_early_return_t (x: f64, y: f64) -> f64 {
+        let mut b = [(-0.5f64); 2];
+        for i in 0..2 {
+            b[i] -= (x * y + 0.2).powf(0.7) * (i as f64 + 1.0);
+        }
+        if b[0] > 0.0 {
+            return x;
+        }
+        b[1] * y
     }
-    if b[0] > 0.0 {
-        return x;
-    }
-    b[1] * y
-}
-
-#[differentiable(tape)]
-fn repeat_buffer_early_return_t(x: f64, y: f64) -> f64 {
-    let mut b = [(-0.5f64); 2];
-    for i in 0..2 {
-        b[i] -= (x * y + 0.2).powf(0.7) * (i as f64 + 1.0);
-    }
-    if b[0] > 0.0 {
-        return x;
-    }
-    b[1] * y
 }
 
 #[test]
@@ -1010,45 +999,27 @@ fn repeat_array_buffer_with_an_early_return() {
 // A loop-carried value that starts as a parameter the body also reads (found by the
 // tester, seed 4242: the adjoint of the start value was dropped, the gradient of `x`
 // lacked `a^2`).
-#[differentiable(static)]
-fn carried_from_a_read_param(a: f64, x: f64) -> f64 {
-    let mut y = x;
-    for _ in 0..2 {
-        y = y * a + x;
+twins! {
+    carried_from_a_read_param / carried_from_a_read_param_t (a: f64, x: f64) -> f64 {
+        let mut y = x;
+        for _ in 0..2 {
+            y = y * a + x;
+        }
+        y
     }
-    y
-}
-
-#[differentiable(tape)]
-fn carried_from_a_read_param_t(a: f64, x: f64) -> f64 {
-    let mut y = x;
-    for _ in 0..2 {
-        y = y * a + x;
-    }
-    y
 }
 
 // The tester's program, as found.
-#[differentiable(static)]
-fn carried_from_a_read_param_found(x0: f64, x1: f64) -> f64 {
-    let a1 = [x0, x1.detach(), x0.sin().cos()];
-    let mut x0 = x1;
-    for (i2, &_e3) in a1.iter().enumerate() {
-        x0 *= (a1[i2]).tanh();
-        x0 += (0.3f64 / 1.5f64) - (a1[0] * x1);
+twins! {
+    carried_from_a_read_param_found / carried_from_a_read_param_found_t (x0: f64, x1: f64) -> f64 {
+        let a1 = [x0, x1.detach(), x0.sin().cos()];
+        let mut x0 = x1;
+        for (i2, &_e3) in a1.iter().enumerate() {
+            x0 *= (a1[i2]).tanh();
+            x0 += (0.3f64 / 1.5f64) - (a1[0] * x1);
+        }
+        a1.iter().sum::<f64>() + x0
     }
-    a1.iter().sum::<f64>() + x0
-}
-
-#[differentiable(tape)]
-fn carried_from_a_read_param_found_t(x0: f64, x1: f64) -> f64 {
-    let a1 = [x0, x1.detach(), x0.sin().cos()];
-    let mut x0 = x1;
-    for (i2, &_e3) in a1.iter().enumerate() {
-        x0 *= (a1[i2]).tanh();
-        x0 += (0.3f64 / 1.5f64) - (a1[0] * x1);
-    }
-    a1.iter().sum::<f64>() + x0
 }
 
 #[test]
@@ -1508,38 +1479,22 @@ fn reborrows_and_index_casts() {
 // instead of being saved; the three fills after it must not be: each reads or leaves
 // something the reverse no longer has, and a refill would differentiate at the wrong
 // values.
-#[differentiable(static)]
-fn refilled(x: &[f64], mu: &[f64]) -> f64 {
-    let d = x.len();
-    let mut c = vec![0.0; d];
-    let mut s = 0.0;
-    for k in 0..mu.len() {
-        for j in 0..d {
-            c[j] = x[j] * (k as f64 + 1.0) - mu[k];
+twins! {
+    refilled / refilled_t (x: &[f64], mu: &[f64]) -> f64 {
+        let d = x.len();
+        let mut c = vec![0.0; d];
+        let mut s = 0.0;
+        for k in 0..mu.len() {
+            for j in 0..d {
+                c[j] = x[j] * (k as f64 + 1.0) - mu[k];
+            }
+            for j in 0..d {
+                s += c[j].sin() * c[(j + 1) % d];
+            }
+            s += sqnorm(&c) * mu[k];
         }
-        for j in 0..d {
-            s += c[j].sin() * c[(j + 1) % d];
-        }
-        s += sqnorm(&c) * mu[k];
+        s
     }
-    s
-}
-
-#[differentiable(tape)]
-fn refilled_t(x: &[f64], mu: &[f64]) -> f64 {
-    let d = x.len();
-    let mut c = vec![0.0; d];
-    let mut s = 0.0;
-    for k in 0..mu.len() {
-        for j in 0..d {
-            c[j] = x[j] * (k as f64 + 1.0) - mu[k];
-        }
-        for j in 0..d {
-            s += c[j].sin() * c[(j + 1) % d];
-        }
-        s += sqnorm(&c) * mu[k];
-    }
-    s
 }
 
 // The fill reads a buffer that is overwritten after the loop.
@@ -1643,68 +1598,38 @@ fn buffers_filled_again_in_the_reverse() {
 // every loop around them, not saved per iteration: carried through two loops and read
 // after them, and restarted per outer iteration with a step of 2. A counter walked
 // back one step off reads the wrong element of `l`.
-#[differentiable(static)]
-fn counters(l: &[f64], x: &[f64]) -> f64 {
-    let d = x.len();
-    let mut s = 0.0;
-    let mut li = 0;
-    for k in 0..2 {
-        for i in 0..d {
-            for j in i + 1..d {
-                s += l[li] * x[i] * x[j] * (k as f64 + 1.0);
-                li += 1;
+twins! {
+    counters / counters_t (l: &[f64], x: &[f64]) -> f64 {
+        let d = x.len();
+        let mut s = 0.0;
+        let mut li = 0;
+        for k in 0..2 {
+            for i in 0..d {
+                for j in i + 1..d {
+                    s += l[li] * x[i] * x[j] * (k as f64 + 1.0);
+                    li += 1;
+                }
             }
         }
+        s * l[li - 1]
     }
-    s * l[li - 1]
 }
 
-#[differentiable(tape)]
-fn counters_t(l: &[f64], x: &[f64]) -> f64 {
-    let d = x.len();
-    let mut s = 0.0;
-    let mut li = 0;
-    for k in 0..2 {
-        for i in 0..d {
-            for j in i + 1..d {
-                s += l[li] * x[i] * x[j] * (k as f64 + 1.0);
-                li += 1;
+twins! {
+    counters_step / counters_step_t (l: &[f64], x: &[f64]) -> f64 {
+        let d = x.len();
+        let mut s = 0.0;
+        for k in 0..2 {
+            let mut li = k;
+            for i in 0..d {
+                for j in i..d {
+                    s += (l[li] * x[j]).sin() * x[i];
+                    li += 2;
+                }
             }
         }
+        s
     }
-    s * l[li - 1]
-}
-
-#[differentiable(static)]
-fn counters_step(l: &[f64], x: &[f64]) -> f64 {
-    let d = x.len();
-    let mut s = 0.0;
-    for k in 0..2 {
-        let mut li = k;
-        for i in 0..d {
-            for j in i..d {
-                s += (l[li] * x[j]).sin() * x[i];
-                li += 2;
-            }
-        }
-    }
-    s
-}
-
-#[differentiable(tape)]
-fn counters_step_t(l: &[f64], x: &[f64]) -> f64 {
-    let d = x.len();
-    let mut s = 0.0;
-    for k in 0..2 {
-        let mut li = k;
-        for i in 0..d {
-            for j in i..d {
-                s += (l[li] * x[j]).sin() * x[i];
-                li += 2;
-            }
-        }
-    }
-    s
 }
 
 #[test]
@@ -1733,139 +1658,79 @@ fn counters_walked_back_through_loops() {
 // memory, runs in one loop with its reverse (Rosenbrock's value pass), with the
 // elements `g[i]` and `g[i + 1]` in registers. Checked on empty and one-trip loops,
 // an inclusive range, and a third element (`g[i + 2]`) that is left in memory.
-#[differentiable(static)]
-fn chain(x: &[f64]) -> f64 {
-    let mut s = 0.0;
-    for i in 0..x.len() - 1 {
-        s += (1.0 - x[i]).powi(2) + 3.0 * (x[i + 1] - x[i] * x[i]).powi(2);
+twins! {
+    chain / chain_t (x: &[f64]) -> f64 {
+        let mut s = 0.0;
+        for i in 0..x.len() - 1 {
+            s += (1.0 - x[i]).powi(2) + 3.0 * (x[i + 1] - x[i] * x[i]).powi(2);
+        }
+        s
     }
-    s
 }
 
-#[differentiable(tape)]
-fn chain_t(x: &[f64]) -> f64 {
-    let mut s = 0.0;
-    for i in 0..x.len() - 1 {
-        s += (1.0 - x[i]).powi(2) + 3.0 * (x[i + 1] - x[i] * x[i]).powi(2);
+twins! {
+    chain_inclusive / chain_inclusive_t (x: &[f64]) -> f64 {
+        let mut s = 0.0;
+        for i in 0..=x.len() - 2 {
+            s += (1.0 - x[i]).powi(2) + x[i] * x[i + 1] * 0.5;
+        }
+        s
     }
-    s
 }
 
-#[differentiable(static)]
-fn chain_inclusive(x: &[f64]) -> f64 {
-    let mut s = 0.0;
-    for i in 0..=x.len() - 2 {
-        s += (1.0 - x[i]).powi(2) + x[i] * x[i + 1] * 0.5;
+twins! {
+    chain_three / chain_three_t (x: &[f64]) -> f64 {
+        let mut s = 0.0;
+        for i in 0..x.len() - 2 {
+            s += x[i] * x[i + 1] * x[i + 2] + (x[i + 1] - x[i]).powi(2);
+        }
+        s
     }
-    s
-}
-
-#[differentiable(tape)]
-fn chain_inclusive_t(x: &[f64]) -> f64 {
-    let mut s = 0.0;
-    for i in 0..=x.len() - 2 {
-        s += (1.0 - x[i]).powi(2) + x[i] * x[i + 1] * 0.5;
-    }
-    s
-}
-
-#[differentiable(static)]
-fn chain_three(x: &[f64]) -> f64 {
-    let mut s = 0.0;
-    for i in 0..x.len() - 2 {
-        s += x[i] * x[i + 1] * x[i + 2] + (x[i + 1] - x[i]).powi(2);
-    }
-    s
-}
-
-#[differentiable(tape)]
-fn chain_three_t(x: &[f64]) -> f64 {
-    let mut s = 0.0;
-    for i in 0..x.len() - 2 {
-        s += x[i] * x[i + 1] * x[i + 2] + (x[i + 1] - x[i]).powi(2);
-    }
-    s
 }
 
 // Loops that must not run with their reverse: the forward loop's result is read by
 // the reverse of what follows it; the reversed loop carries an adjoint that changes;
 // the memory the forward loop reads is written again before the reversed loop.
-#[differentiable(static)]
-fn chain_read_after(x: &[f64]) -> f64 {
-    let mut s = 0.0;
-    for i in 0..x.len() - 1 {
-        s += x[i] * x[i + 1];
+twins! {
+    chain_read_after / chain_read_after_t (x: &[f64]) -> f64 {
+        let mut s = 0.0;
+        for i in 0..x.len() - 1 {
+            s += x[i] * x[i + 1];
+        }
+        s.sin() * x[0]
     }
-    s.sin() * x[0]
 }
 
-#[differentiable(tape)]
-fn chain_read_after_t(x: &[f64]) -> f64 {
-    let mut s = 0.0;
-    for i in 0..x.len() - 1 {
-        s += x[i] * x[i + 1];
+twins! {
+    chain_product / chain_product_t (x: &[f64]) -> f64 {
+        let mut p = 1.0;
+        for i in 0..x.len() - 1 {
+            p = p * 0.5 + x[i] * x[i + 1];
+        }
+        p
     }
-    s.sin() * x[0]
 }
 
-#[differentiable(static)]
-fn chain_product(x: &[f64]) -> f64 {
-    let mut p = 1.0;
-    for i in 0..x.len() - 1 {
-        p = p * 0.5 + x[i] * x[i + 1];
+twins! {
+    chain_rewritten / chain_rewritten_t (x: &[f64]) -> f64 {
+        let n = x.len();
+        let mut b = vec![0.0; n];
+        for i in 0..n {
+            b[i] = x[i] * 2.0;
+        }
+        let mut s = 0.0;
+        for i in 0..n - 1 {
+            s += b[i] * b[i + 1];
+        }
+        for i in 0..n {
+            b[i] = x[i].sin();
+        }
+        let mut t = 0.0;
+        for i in 0..n {
+            t += b[i] * x[i];
+        }
+        s + t
     }
-    p
-}
-
-#[differentiable(tape)]
-fn chain_product_t(x: &[f64]) -> f64 {
-    let mut p = 1.0;
-    for i in 0..x.len() - 1 {
-        p = p * 0.5 + x[i] * x[i + 1];
-    }
-    p
-}
-
-#[differentiable(static)]
-fn chain_rewritten(x: &[f64]) -> f64 {
-    let n = x.len();
-    let mut b = vec![0.0; n];
-    for i in 0..n {
-        b[i] = x[i] * 2.0;
-    }
-    let mut s = 0.0;
-    for i in 0..n - 1 {
-        s += b[i] * b[i + 1];
-    }
-    for i in 0..n {
-        b[i] = x[i].sin();
-    }
-    let mut t = 0.0;
-    for i in 0..n {
-        t += b[i] * x[i];
-    }
-    s + t
-}
-
-#[differentiable(tape)]
-fn chain_rewritten_t(x: &[f64]) -> f64 {
-    let n = x.len();
-    let mut b = vec![0.0; n];
-    for i in 0..n {
-        b[i] = x[i] * 2.0;
-    }
-    let mut s = 0.0;
-    for i in 0..n - 1 {
-        s += b[i] * b[i + 1];
-    }
-    for i in 0..n {
-        b[i] = x[i].sin();
-    }
-    let mut t = 0.0;
-    for i in 0..n {
-        t += b[i] * x[i];
-    }
-    s + t
 }
 
 #[test]
@@ -1928,72 +1793,40 @@ fn forward_loops_run_with_their_reverse() {
 // is made once before the loop (GMM's `xcentered[i]` in the triangle); not where the
 // loop writes that memory, and not at all where the loop has no iterations (the
 // element may not exist then: `x[k]` with `k == x.len()` below when `m == 0`).
-#[differentiable(static)]
-fn hoisted(x: &[f64], m: usize) -> f64 {
-    let d = x.len();
-    let mut c = vec![0.0; d];
-    for j in 0..d {
-        c[j] = x[j] * x[j];
-    }
-    let mut s = 0.0;
-    for i in 0..d {
-        for j in i + 1..d {
-            s += (c[i] * x[j]).sin();
-        }
-    }
-    let k = d - m;
-    for j in 0..m {
-        s += x[k] * x[j];
-    }
-    s
-}
-
-#[differentiable(tape)]
-fn hoisted_t(x: &[f64], m: usize) -> f64 {
-    let d = x.len();
-    let mut c = vec![0.0; d];
-    for j in 0..d {
-        c[j] = x[j] * x[j];
-    }
-    let mut s = 0.0;
-    for i in 0..d {
-        for j in i + 1..d {
-            s += (c[i] * x[j]).sin();
-        }
-    }
-    let k = d - m;
-    for j in 0..m {
-        s += x[k] * x[j];
-    }
-    s
-}
-
-#[differentiable(static)]
-fn hoist_written(x: &[f64]) -> f64 {
-    let d = x.len();
-    let mut c = vec![1.0; d];
-    let mut s = 0.0;
-    for i in 0..d {
+twins! {
+    hoisted / hoisted_t (x: &[f64], m: usize) -> f64 {
+        let d = x.len();
+        let mut c = vec![0.0; d];
         for j in 0..d {
-            s += c[i] * x[j];
-            c[i] += x[j] * x[i];
+            c[j] = x[j] * x[j];
         }
+        let mut s = 0.0;
+        for i in 0..d {
+            for j in i + 1..d {
+                s += (c[i] * x[j]).sin();
+            }
+        }
+        let k = d - m;
+        for j in 0..m {
+            s += x[k] * x[j];
+        }
+        s
     }
-    s
 }
 
-#[differentiable(tape)]
-fn hoist_written_t(x: &[f64]) -> f64 {
-    let d = x.len();
-    let mut c = vec![1.0; d];
-    let mut s = 0.0;
-    for i in 0..d {
-        for j in 0..d {
-            s += c[i] * x[j];
-            c[i] += x[j] * x[i];
+twins! {
+    hoist_written / hoist_written_t (x: &[f64]) -> f64 {
+        let d = x.len();
+        let mut c = vec![1.0; d];
+        let mut s = 0.0;
+        for i in 0..d {
+            for j in 0..d {
+                s += c[i] * x[j];
+                c[i] += x[j] * x[i];
+            }
         }
+        s
     }
-    s
 }
 
 #[test]
@@ -2101,46 +1934,26 @@ fn enumerate_counts_the_walk() {
 // runs as a copy without the guards, where its partials (`l[li]`, `x[i]`) are finite;
 // where one is infinite while its adjoint is 0 (`q[j]` unread: `j >= keep`), the
 // guarded copy must run and give 0, not `0 * inf = NaN`.
-#[differentiable(static)]
-fn tri_kept(l: &[f64], x: &[f64], keep: usize) -> f64 {
-    let d = x.len();
-    let mut q = vec![0.0; d];
-    for i in 0..d {
-        q[i] = x[i];
-    }
-    let mut li = 0;
-    for i in 0..d {
-        for j in i + 1..d {
-            q[j] += l[li] * x[i];
-            li += 1;
+twins! {
+    tri_kept / tri_kept_t (l: &[f64], x: &[f64], keep: usize) -> f64 {
+        let d = x.len();
+        let mut q = vec![0.0; d];
+        for i in 0..d {
+            q[i] = x[i];
         }
-    }
-    let mut s = 0.0;
-    for j in 0..keep {
-        s += q[j].sin() * q[j];
-    }
-    s
-}
-
-#[differentiable(tape)]
-fn tri_kept_t(l: &[f64], x: &[f64], keep: usize) -> f64 {
-    let d = x.len();
-    let mut q = vec![0.0; d];
-    for i in 0..d {
-        q[i] = x[i];
-    }
-    let mut li = 0;
-    for i in 0..d {
-        for j in i + 1..d {
-            q[j] += l[li] * x[i];
-            li += 1;
+        let mut li = 0;
+        for i in 0..d {
+            for j in i + 1..d {
+                q[j] += l[li] * x[i];
+                li += 1;
+            }
         }
+        let mut s = 0.0;
+        for j in 0..keep {
+            s += q[j].sin() * q[j];
+        }
+        s
     }
-    let mut s = 0.0;
-    for j in 0..keep {
-        s += q[j].sin() * q[j];
-    }
-    s
 }
 
 /// `tri_kept`'s gradient at `(l, x, keep)` against the tape's, and against central
@@ -2189,32 +2002,19 @@ fn unguarded_triangle_copy_only_where_partials_are_finite() {
 // A guard in a reversed inner loop whose partial simplifies to a constant (`1 / 0.8`):
 // the loop is written once, without it (the differential tester's `p224` once
 // expanded to an `if` with no condition here).
-#[differentiable(static)]
-fn const_partial(x: &[f64]) -> f64 {
-    let mut b = [1.0f64; 3];
-    for i in 0..3 {
-        b[i] += x[i];
-    }
-    for k in 0..2 {
-        for j in 0..b.len() {
-            b[j] = b[j] + (b[1] / 0.8f64) * ((k + j) as f64 * 0.5 + 0.3);
+twins! {
+    const_partial / const_partial_t (x: &[f64]) -> f64 {
+        let mut b = [1.0f64; 3];
+        for i in 0..3 {
+            b[i] += x[i];
         }
-    }
-    b[0] * b[2].sin()
-}
-
-#[differentiable(tape)]
-fn const_partial_t(x: &[f64]) -> f64 {
-    let mut b = [1.0f64; 3];
-    for i in 0..3 {
-        b[i] += x[i];
-    }
-    for k in 0..2 {
-        for j in 0..b.len() {
-            b[j] = b[j] + (b[1] / 0.8f64) * ((k + j) as f64 * 0.5 + 0.3);
+        for k in 0..2 {
+            for j in 0..b.len() {
+                b[j] = b[j] + (b[1] / 0.8f64) * ((k + j) as f64 * 0.5 + 0.3);
+            }
         }
+        b[0] * b[2].sin()
     }
-    b[0] * b[2].sin()
 }
 
 #[test]
