@@ -65,9 +65,15 @@ impl Refusal {
         self.combine(|e| &e.error)
     }
 
-    /// Each error without advice, and whether the tape takes its construct.
-    pub fn each(&self) -> impl Iterator<Item = (&syn::Error, bool)> {
-        self.entries().map(|e| (&e.error, e.hinted.is_some()))
+    /// The errors without advice, each reworded by `f` (the error, and whether the
+    /// tape takes its construct), combined into one.
+    pub fn reworded(&self, f: impl Fn(&syn::Error, bool) -> String) -> syn::Error {
+        let word = |e: &Entry| syn::Error::new(e.error.span(), f(&e.error, e.hinted.is_some()));
+        let mut all = word(&self.first);
+        for e in &self.rest {
+            all.combine(word(e));
+        }
+        all
     }
 
     /// The first error, without advice: what the tape warning quotes.

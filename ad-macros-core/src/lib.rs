@@ -47,9 +47,9 @@
 //!
 //! - a construct that the one IR does not take *yet* and the tape does (a closure that
 //!   assigns an outer variable, `match` on tuples, a macro other than `vec!` and the
-//!   debug ones, `filter` and the iterator methods it does not know, `first`/`last`/
-//!   `get`, `Vec::with_capacity` and `push`, field access, a call whose result it
-//!   cannot type, ...);
+//!   debug ones, `filter` and the iterator adaptors the chains do not take, field
+//!   access of a value other than a tuple or a constant parameter, a call whose
+//!   result it cannot type, ...);
 //! - a mistake, or a construct that neither path takes (`%` on floats, a method that
 //!   neither path differentiates, a value used before it is assigned, ...).
 //!
@@ -57,7 +57,7 @@
 //! rustc then warns on the first refused construct, quoting the lowering's message
 //! ([`warn::tape_warning`]). Under `#[differentiable(static)]` the refusals are the
 //! errors, and those of the first kind add that the tape takes the construct; no other
-//! message advises the tape. A function with a vector result or `&mut` parameters, or
+//! message advises the tape. A function with a vector or tuple result or `&mut` parameters, or
 //! one that passes `&mut` to a call, never takes the tape (it has no vector seed, and
 //! would not see the writes): its refusals are errors.
 //!
@@ -209,7 +209,7 @@ fn decide(sig: &parse::Signature, args: &args::Args, block: &syn::Block) -> Deci
             "vector"
         };
         return Decision::Rejected(match refusal {
-            Some(r) => each_error(&r, |e, not_yet| {
+            Some(r) => r.reworded(|e, not_yet| {
                 if not_yet {
                     format!("{e}; a function with a {what} result has no tape fallback (the tape has no {what} seed), so the body must take the static path")
                 } else {
@@ -224,12 +224,13 @@ fn decide(sig: &parse::Signature, args: &args::Args, block: &syn::Block) -> Deci
     }
     // `&mut` parameters and calls that pass `&mut`: the one IR only (the tape would not
     // see the writes).
-    if sig.has_mut() || passes_mut(block).is_some() {
+    let passed = passes_mut(block);
+    if sig.has_mut() || passed.is_some() {
         return Decision::Rejected(match (refusal, sig.params.iter().find(|p| p.mutable)) {
             (Some(r), _) => r.plain(),
             (None, Some(p)) => syn::Error::new_spanned(&p.ty, "a function with `&mut` parameters cannot take the tape, which would not see the writes; remove `tape`/`inline(..)`"),
             (None, None) => syn::Error::new_spanned(
-                passes_mut(block),
+                passed,
                 "a function that passes `&mut` to a call cannot take the tape, which would not see the writes; remove `tape`/`inline(..)`",
             ),
         });
@@ -243,20 +244,6 @@ fn decide(sig: &parse::Signature, args: &args::Args, block: &syn::Block) -> Deci
             Decision::Tape(Some((first.span(), first.to_string())))
         }
     }
-}
-
-/// Every error of a refusal, reworded by `f` (the error, whether the tape takes its
-/// construct), combined into one.
-fn each_error(r: &ctxt::Refusal, f: impl Fn(&syn::Error, bool) -> String) -> syn::Error {
-    let mut all: Option<syn::Error> = None;
-    for (e, not_yet) in r.each() {
-        let e = syn::Error::new(e.span(), f(e, not_yet));
-        match &mut all {
-            Some(all) => all.combine(e),
-            None => all = Some(e),
-        }
-    }
-    all.unwrap_or_else(|| r.plain())
 }
 
 /// Why a function whose signature parsed runs on the tape, or `None` when it does
