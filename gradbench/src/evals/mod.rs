@@ -1,0 +1,78 @@
+//! One module per GradBench eval. Each reads its input (the eval's
+//! `README.md` in the GradBench repository gives the layout), runs the asked
+//! function under [`measure`], and answers its output as JSON.
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::runs::{measure, Runs, Timing};
+
+pub mod hello;
+pub mod lse;
+
+/// A function's output and the timing of each run.
+pub struct Evaluation {
+    pub output: Value,
+    pub timings: Vec<Timing>,
+}
+
+type Evaluate = fn(&str, Value) -> Result<Evaluation, String>;
+
+/// Every GradBench eval, with this tool's implementation or the reason it has
+/// none yet.
+const EVALS: &[(&str, Result<Evaluate, &str>)] = &[
+    ("hello", Ok(hello::evaluate)),
+    ("lse", Ok(lse::evaluate)),
+    ("kmeans", Err(NEEDS_SECOND_ORDER)),
+    ("particle", Err(NEEDS_NESTING)),
+    ("saddle", Err(NEEDS_NESTING)),
+];
+
+const NEEDS_SECOND_ORDER: &str =
+    "kmeans needs the Hessian's diagonal: adjoint has no forward mode or `_hvp` yet";
+const NEEDS_NESTING: &str =
+    "this eval differentiates through a gradient: adjoint has no nested differentiation yet";
+
+/// The names of the evals this tool implements, in GradBench's order.
+pub fn implemented() -> impl Iterator<Item = &'static str> {
+    EVALS
+        .iter()
+        .filter(|(_, e)| e.is_ok())
+        .map(|(name, _)| *name)
+}
+
+/// `Ok` when this tool has `module`; otherwise why not.
+pub fn define(module: &str) -> Result<(), String> {
+    lookup(module).map(|_| ())
+}
+
+/// Runs `function` of `module` on `input`.
+pub fn evaluate(module: &str, function: &str, input: Value) -> Result<Evaluation, String> {
+    lookup(module)?(function, input)
+}
+
+fn lookup(module: &str) -> Result<Evaluate, String> {
+    match EVALS.iter().find(|(name, _)| *name == module) {
+        Some((_, Ok(evaluate))) => Ok(*evaluate),
+        Some((_, Err(why))) => Err((*why).to_string()),
+        None => Err(format!("adjoint has no module `{module}`")),
+    }
+}
+
+/// Reads an eval's input into its typed form (not timed).
+pub(crate) fn input<T: DeserializeOwned>(module: &str, input: Value) -> Result<T, String> {
+    serde_json::from_value(input).map_err(|e| format!("`{module}` input: {e}"))
+}
+
+/// Runs `f` as `runs` asks and answers its last result.
+pub(crate) fn timed<T: Serialize>(runs: Runs, f: impl FnMut() -> T) -> Result<Evaluation, String> {
+    let (value, timings) = measure(runs, f);
+    let output = serde_json::to_value(value).map_err(|e| format!("output: {e}"))?;
+    Ok(Evaluation { output, timings })
+}
+
+/// The answer to a function name the eval does not have.
+pub(crate) fn unknown(module: &str, function: &str) -> Result<Evaluation, String> {
+    Err(format!("`{module}` has no function `{function}`"))
+}
