@@ -670,6 +670,63 @@ pub fn activity(func: &Func, sig: &Signature) -> Vec<bool> {
     }
 }
 
+/// Which nodes an output can depend on other than through `detach`: the backward
+/// half of activity analysis (Tapenade's "useful"). A node that no output needs has
+/// a zero adjoint, so `build` gives it none; a loop whose values only feed a
+/// `detach` (the maximum of a stabilised LogSumExp) is not reversed, and nothing is
+/// saved for it. Conservative where precision would need aliasing facts: a
+/// structured node that is needed needs all of its regions; a buffer that is needed
+/// needs its views, every store and `push` into it, and the buffer it views; calls
+/// with `&mut` arguments, effects and parameters are always needed.
+fn useful(func: &Func) -> Vec<bool> {
+    let n = func.nodes.len();
+    let mut owner: Vec<Option<Id>> = vec![None; n];
+    // Per buffer: the nodes that change or alias it.
+    let mut touching: HashMap<Id, Vec<Id>> = HashMap::new();
+    let mut work: Vec<Id> = func.outputs.clone();
+    for (i, node) in func.nodes.iter().enumerate() {
+        let id = Id(i as u32);
+        for region in node.op.regions() {
+            for &x in region.args.iter().chain(&region.nodes) {
+                owner[x.idx()] = Some(id);
+            }
+        }
+        match node.op {
+            Op::Store(b, ..) | Op::Grow(b) => touching.entry(b).or_default().push(id),
+            Op::View(b, ..) => {
+                touching.entry(b).or_default().push(id);
+                touching.entry(id).or_default().push(b);
+            }
+            Op::Param(_) | Op::MutCall { .. } | Op::Effect { .. } => work.push(id),
+            _ => {}
+        }
+    }
+    let mut needed = vec![false; n];
+    while let Some(x) = work.pop() {
+        if std::mem::replace(&mut needed[x.idx()], true) {
+            continue;
+        }
+        let op = &func.node(x).op;
+        if !matches!(op, Op::Detach(_)) {
+            work.extend(op.operands());
+        }
+        for region in op.regions() {
+            work.extend(
+                region
+                    .args
+                    .iter()
+                    .chain(&region.nodes)
+                    .chain(&region.yields),
+            );
+        }
+        work.extend(owner[x.idx()]);
+        if let Some(t) = touching.get(&x) {
+            work.extend(t.iter().copied());
+        }
+    }
+    needed
+}
+
 /// Whether carried value `k` of a `For` is active: its initial or its next value is.
 fn carried_active(op: &Op, k: usize, active: &[bool]) -> bool {
     match op {
@@ -697,7 +754,12 @@ pub fn scalar_seed(sig: &Signature) -> bool {
 /// differentiated parameter (in parameter order).
 pub fn build(primal: &Func, sig: &Signature, seed: Seed) -> Func {
     let mut func = primal.clone();
-    let active = activity(&func, sig);
+    let needed = useful(&func);
+    let active: Vec<bool> = activity(&func, sig)
+        .into_iter()
+        .zip(needed)
+        .map(|(a, u)| a && u)
+        .collect();
     let ret = func.outputs[0];
     let mut adj: Vec<Option<Id>> = vec![None; func.nodes.len()];
     let mut params: Vec<Option<Id>> = vec![None; sig.params.len()];
@@ -1260,7 +1322,9 @@ fn reverse_for(
     let any_carried = carried.iter().any(|a| active[a.idx()]);
     // Whether the body reads or writes memory that has an adjoint.
     let memory = inside.iter().any(|&n| match b.func.node(n).op {
-        Op::Load(x, _) | Op::Store(x, _, _) | Op::View(x, _, _) => active[x.idx()],
+        // A load or view that no output needs is inactive though its buffer is not.
+        Op::Load(x, _) | Op::View(x, _, _) => active[n.idx()] && active[x.idx()],
+        Op::Store(x, _, _) => active[x.idx()],
         Op::MutCall { ref args, .. } => args.iter().any(|a| active[a.idx()]),
         _ => false,
     });

@@ -294,3 +294,26 @@ fn tuple_call() {
         },
     );
 }
+
+#[test]
+fn detached_maximum() {
+    // The loop computing the maximum feeds only `detach`: no reverse, no saves.
+    check(
+        "detached_maximum",
+        quote!(),
+        quote! {
+            fn logsumexp(x: &[f64]) -> f64 {
+                let mut a = x[0];
+                for i in 1..x.len() {
+                    a = a.max(x[i]);
+                }
+                let a = a.detach();
+                let mut sum = 0.0;
+                for i in 0..x.len() {
+                    sum += (x[i] - a).exp();
+                }
+                a + sum.ln()
+            }
+        },
+    );
+}
