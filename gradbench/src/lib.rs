@@ -18,6 +18,10 @@
 //! assert_eq!(response["timings"].as_array().unwrap().len(), 1);
 //! ```
 
+// The objectives are written as ports of ADBench's C++ are: indexed loops over
+// slices, which is also how the static path reads them best.
+#![allow(clippy::needless_range_loop)]
+
 pub mod evals;
 pub mod protocol;
 pub mod runs;

@@ -73,13 +73,16 @@ pub const TOOL: &str = "adjoint";
 /// sees the error instead of waiting for an answer.
 pub fn respond(line: &str) -> String {
     let response = match serde_json::from_str::<Message>(line) {
-        Ok(message) => answer(message),
+        Ok(message) => answer(message, evals::evaluate),
         Err(e) => Response::failure(Value::Null, format!("not a GradBench message: {e}")),
     };
     serde_json::to_string(&response).expect("a response is plain JSON")
 }
 
-fn answer(message: Message) -> Response {
+/// What answers an `evaluate`: [`evals::evaluate`], or a stand-in in tests.
+type Evaluator = fn(&str, &str, Value) -> Result<Evaluation, String>;
+
+fn answer(message: Message, evaluate: Evaluator) -> Response {
     let Message {
         id,
         kind,
@@ -114,9 +117,7 @@ fn answer(message: Message) -> Response {
             // An eval may send an input the objective cannot take (a wrong
             // length, say); the runtime's shape checks panic with the shapes
             // named. That ends this evaluation, not the tool.
-            let run = panic::catch_unwind(AssertUnwindSafe(|| {
-                evals::evaluate(&module, &function, input)
-            }));
+            let run = panic::catch_unwind(AssertUnwindSafe(|| evaluate(&module, &function, input)));
             match run {
                 Ok(Ok(Evaluation { output, timings })) => Response {
                     success: Some(true),
@@ -142,5 +143,45 @@ fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
         s.clone()
     } else {
         "(no message)".to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(line: &str) -> Message {
+        serde_json::from_str(line).unwrap()
+    }
+
+    #[test]
+    fn a_panicking_evaluation_is_a_failure_that_names_the_panic() {
+        fn panics(_: &str, _: &str, _: Value) -> Result<Evaluation, String> {
+            let shape = [2, 3];
+            panic!("matmul: shapes {shape:?} and [4, 5] do not chain")
+        }
+        let r = answer(
+            message(r#"{"id": 7, "kind": "evaluate", "module": "m", "function": "f", "input": 1}"#),
+            panics,
+        );
+        let r = serde_json::to_value(r).unwrap();
+        assert_eq!(r["id"], 7);
+        assert_eq!(r["success"], false);
+        let error = r["error"].as_str().unwrap();
+        assert!(
+            error.starts_with("`m::f` panicked: matmul: shapes [2, 3]"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_define_without_a_module_is_a_failure() {
+        let r = serde_json::to_value(answer(
+            message(r#"{"id": 1, "kind": "define"}"#),
+            evals::evaluate,
+        ))
+        .unwrap();
+        assert_eq!(r["success"], false);
+        assert!(r["error"].as_str().unwrap().contains("`module`"));
     }
 }
