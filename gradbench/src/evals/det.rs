@@ -8,6 +8,9 @@
 //! those past the first changed position are recomputed: the multiplications
 //! are those of the recursive expansion, about e·ℓ! in all.
 
+// The objective indexes its buffers as the static path reads them.
+#![allow(clippy::needless_range_loop)]
+
 use adjoint::prelude::*;
 use serde::Deserialize;
 use serde_json::Value;

@@ -32,8 +32,8 @@ pub fn llsq(x: &[f64], n: usize) -> f64 {
         };
         let mut r = s;
         let mut power = 1.0;
-        for j in 0..x.len() {
-            r -= x[j] * power;
+        for &xj in x {
+            r -= xj * power;
             power *= t;
         }
         sum += r * r;
