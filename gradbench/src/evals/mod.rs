@@ -8,8 +8,11 @@ use serde_json::Value;
 
 use crate::runs::{measure, Runs, Timing};
 
+pub mod det;
 pub mod hello;
+pub mod llsq;
 pub mod lse;
+pub mod ode;
 
 /// A function's output and the timing of each run.
 pub struct Evaluation {
@@ -22,8 +25,11 @@ type Evaluate = fn(&str, Value) -> Result<Evaluation, String>;
 /// Every GradBench eval, with this tool's implementation or the reason it has
 /// none yet.
 const EVALS: &[(&str, Result<Evaluate, &str>)] = &[
+    ("det", Ok(det::evaluate)),
     ("hello", Ok(hello::evaluate)),
+    ("llsq", Ok(llsq::evaluate)),
     ("lse", Ok(lse::evaluate)),
+    ("ode", Ok(ode::evaluate)),
     ("kmeans", Err(NEEDS_SECOND_ORDER)),
     ("particle", Err(NEEDS_NESTING)),
     ("saddle", Err(NEEDS_NESTING)),
