@@ -8,8 +8,10 @@ use serde_json::Value;
 
 use crate::runs::{measure, Runs, Timing};
 
+pub mod gmm;
 pub mod hello;
 pub mod lse;
+pub mod lstm;
 
 /// A function's output and the timing of each run.
 pub struct Evaluation {
@@ -22,8 +24,10 @@ type Evaluate = fn(&str, Value) -> Result<Evaluation, String>;
 /// Every GradBench eval, with this tool's implementation or the reason it has
 /// none yet.
 const EVALS: &[(&str, Result<Evaluate, &str>)] = &[
+    ("gmm", Ok(gmm::evaluate)),
     ("hello", Ok(hello::evaluate)),
     ("lse", Ok(lse::evaluate)),
+    ("lstm", Ok(lstm::evaluate)),
     ("kmeans", Err(NEEDS_SECOND_ORDER)),
     ("particle", Err(NEEDS_NESTING)),
     ("saddle", Err(NEEDS_NESTING)),
