@@ -9,9 +9,11 @@ use serde_json::Value;
 use crate::runs::{measure, Runs, Timing};
 
 pub mod det;
+pub mod gmm;
 pub mod hello;
 pub mod llsq;
 pub mod lse;
+pub mod lstm;
 pub mod ode;
 
 /// A function's output and the timing of each run.
@@ -26,11 +28,13 @@ type Evaluate = fn(&str, Value) -> Result<Evaluation, String>;
 /// none yet.
 const EVALS: &[(&str, Result<Evaluate, &str>)] = &[
     ("det", Ok(det::evaluate)),
+    ("gmm", Ok(gmm::evaluate)),
     ("hello", Ok(hello::evaluate)),
+    ("kmeans", Err(NEEDS_SECOND_ORDER)),
     ("llsq", Ok(llsq::evaluate)),
     ("lse", Ok(lse::evaluate)),
+    ("lstm", Ok(lstm::evaluate)),
     ("ode", Ok(ode::evaluate)),
-    ("kmeans", Err(NEEDS_SECOND_ORDER)),
     ("particle", Err(NEEDS_NESTING)),
     ("saddle", Err(NEEDS_NESTING)),
 ];
