@@ -2158,11 +2158,17 @@ impl<'a> Emitter<'a> {
                 if node.ty.is_memory() {
                     let by_ref = refs.and_then(|r| r.get(i)).copied().unwrap_or(false);
                     let v = self.val(a);
+                    // A shared-reference parameter (`x: &[f64; 3]`) passed on as it is:
+                    // the reference is copied (`.clone()` would copy the array).
+                    let shared = matches!(node.op, Op::Param(k) if {
+                        let p = &self.sig.params[k as usize];
+                        p.by_ref && !p.mutable
+                    });
                     // Passed by value and read again (by the `_vjp` of a call with a
                     // tensor result, in the reverse sweep): a copy.
                     return if by_ref {
                         quote!(&#v)
-                    } else if self.last_read(a, at) {
+                    } else if shared || self.last_read(a, at) {
                         v
                     } else {
                         quote!(#v.clone())
