@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use crate::runs::{measure, Runs, Timing};
 
+pub mod ba;
 pub mod hello;
 pub mod lse;
 
@@ -22,6 +23,7 @@ type Evaluate = fn(&str, Value) -> Result<Evaluation, String>;
 /// Every GradBench eval, with this tool's implementation or the reason it has
 /// none yet.
 const EVALS: &[(&str, Result<Evaluate, &str>)] = &[
+    ("ba", Ok(ba::evaluate)),
     ("hello", Ok(hello::evaluate)),
     ("lse", Ok(lse::evaluate)),
     ("kmeans", Err(NEEDS_SECOND_ORDER)),
