@@ -613,8 +613,10 @@ fn array_results_in_a_loop() {
 // `&[f64; 3]` parameter is passed on as the reference, not copied), a view of a
 // parameter and temporaries at the top of the body, and parameters in a loop.
 // (GradBench's bundle adjustment: `project(cam, x)` calls Rodrigues' rotation with
-// `&[cam[0], cam[1], cam[2]]`.)
+// `&[cam[0], cam[1], cam[2]]`.) The helpers' `#[inline]` attributes go to their
+// `_vjp` as well.
 #[differentiable]
+#[inline]
 fn cross3(a: &[f64; 3], b: &[f64; 3]) -> [f64; 3] {
     [
         a[1] * b[2] - a[2] * b[1],
@@ -624,6 +626,7 @@ fn cross3(a: &[f64; 3], b: &[f64; 3]) -> [f64; 3] {
 }
 
 #[differentiable]
+#[inline(always)]
 fn moments(v: &[f64]) -> (f64, f64) {
     let mut s = 0.0;
     let mut q = 0.0;

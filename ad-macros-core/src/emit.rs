@@ -166,8 +166,10 @@ pub fn emit(func: &Func, sig: &Signature, which: Which) -> TokenStream {
     };
     let attrs = attrs(sig, which);
     // Inlined into `NAME_grad` ([`grad_via_vjp`]), where its seed 1 folds away.
-    let inline =
-        (which == Which::Vjp && crate::adjoint::scalar_seed(sig)).then(|| quote!(#[inline]));
+    let inline = match &sig.inline[..] {
+        [] => (which == Which::Vjp && crate::adjoint::scalar_seed(sig)).then(|| quote!(#[inline])),
+        user => Some(quote!(#(#user)*)),
+    };
     let signature = signature(sig, which);
     quote! {
         #attrs
@@ -189,9 +191,13 @@ pub fn grad_via_vjp(sig: &Signature) -> TokenStream {
     let args = sig.params.iter().map(|p| &p.ident);
     let attrs = attrs(sig, Which::Grad);
     let signature = signature(sig, Which::Grad);
+    let inline = match &sig.inline[..] {
+        [] => quote!(#[inline]),
+        user => quote!(#(#user)*),
+    };
     quote! {
         #attrs
-        #[inline]
+        #inline
         #signature {
             #vjp(#(#args,)* #one)
         }
