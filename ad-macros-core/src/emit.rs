@@ -166,8 +166,10 @@ pub fn emit(func: &Func, sig: &Signature, which: Which) -> TokenStream {
     };
     let attrs = attrs(sig, which);
     // Inlined into `NAME_grad` ([`grad_via_vjp`]), where its seed 1 folds away.
-    let inline =
-        (which == Which::Vjp && crate::adjoint::scalar_seed(sig)).then(|| quote!(#[inline]));
+    let inline = match &sig.inline[..] {
+        [] => (which == Which::Vjp && crate::adjoint::scalar_seed(sig)).then(|| quote!(#[inline])),
+        user => Some(quote!(#(#user)*)),
+    };
     let signature = signature(sig, which);
     quote! {
         #attrs
@@ -189,9 +191,13 @@ pub fn grad_via_vjp(sig: &Signature) -> TokenStream {
     let args = sig.params.iter().map(|p| &p.ident);
     let attrs = attrs(sig, Which::Grad);
     let signature = signature(sig, Which::Grad);
+    let inline = match &sig.inline[..] {
+        [] => quote!(#[inline]),
+        user => quote!(#(#user)*),
+    };
     quote! {
         #attrs
-        #[inline]
+        #inline
         #signature {
             #vjp(#(#args,)* #one)
         }
@@ -2158,11 +2164,17 @@ impl<'a> Emitter<'a> {
                 if node.ty.is_memory() {
                     let by_ref = refs.and_then(|r| r.get(i)).copied().unwrap_or(false);
                     let v = self.val(a);
+                    // A shared-reference parameter (`x: &[f64; 3]`) passed on as it is:
+                    // the reference is copied (`.clone()` would copy the array).
+                    let shared = matches!(node.op, Op::Param(k) if {
+                        let p = &self.sig.params[k as usize];
+                        p.by_ref && !p.mutable
+                    });
                     // Passed by value and read again (by the `_vjp` of a call with a
                     // tensor result, in the reverse sweep): a copy.
                     return if by_ref {
                         quote!(&#v)
-                    } else if self.last_read(a, at) {
+                    } else if shared || self.last_read(a, at) {
                         v
                     } else {
                         quote!(#v.clone())

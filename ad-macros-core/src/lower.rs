@@ -1161,26 +1161,11 @@ impl Lower<'_> {
             }
         };
         if let Ty::Tensor(_) = ty {
-            // The reverse sweep calls `NAME_vjp` again, with the same arguments: only
-            // memory that holds the same values then is passed, a slice, `Vec` or array
-            // parameter (a local buffer may be written after the call, and a view or
-            // buffer made in a branch would have to leave it: found by the
-            // random-program tester, seed 23). A parameter passed by value is copied.
-            // At the top of the body, a view of a parameter and a temporary (an array
-            // literal, `vec![..]`, a `to_vec()`: nothing can write it) hold too.
-            let top = self.regions.len() == 1;
-            let param = |id: Id| matches!(self.func.node(id).op, Op::Param(k) if !self.sig.params[k as usize].mutable);
-            let holds = |k: usize, a: Id| {
-                let node = self.func.node(a);
-                !node.ty.is_memory()
-                    || param(a)
-                    || (top
-                        && match node.op {
-                            Op::View(b, ..) => param(b),
-                            _ => c.args.iter().nth(k).is_some_and(is_temporary),
-                        })
-            };
-            if let Some((_, &m)) = args.iter().enumerate().find(|&(k, &a)| !holds(k, a)) {
+            if let Some((_, &m)) = args
+                .iter()
+                .enumerate()
+                .find(|&(k, &a)| !self.holds_in_reverse(c, k, a))
+            {
                 let at = self.func.node(m).span;
                 self.cx.not_yet_at(at, "a call with a tensor result and a local buffer argument (or one made in a branch or loop) is not supported by the static path of #[differentiable] yet; pass a parameter, a temporary (`&[a, b]`) at the top of the body, or the elements as floats");
             }
@@ -1224,6 +1209,27 @@ impl Lower<'_> {
             );
         }
         call
+    }
+
+    /// Whether argument `k` of `c`, lowered to `a`, still holds in the reverse sweep
+    /// what the call read, so that `NAME_vjp` can be called there with it (calls with
+    /// a tensor, tuple or memory result): a float, or memory that nothing writes
+    /// after the call, that is a slice, `Vec` or array parameter (a local buffer may
+    /// be written after the call, and a view or buffer made in a branch would have to
+    /// leave it: found by the random-program tester, seed 23). A parameter passed by
+    /// value is copied. At the top of the body, a view of a parameter and a temporary
+    /// (an array literal, `vec![..]`, a `to_vec()`: nothing can write it) hold too.
+    pub(crate) fn holds_in_reverse(&self, c: &syn::ExprCall, k: usize, a: Id) -> bool {
+        let top = self.regions.len() == 1;
+        let param = |id: Id| matches!(self.func.node(id).op, Op::Param(k) if !self.sig.params[k as usize].mutable);
+        let node = self.func.node(a);
+        !node.ty.is_memory()
+            || param(a)
+            || (top
+                && match node.op {
+                    Op::View(b, ..) => param(b),
+                    _ => c.args.iter().nth(k).is_some_and(is_temporary),
+                })
     }
 
     /// Whether `e` names a `&mut f64` parameter (or `f32`).

@@ -45,6 +45,9 @@ pub struct Signature {
     pub ret_elems: Vec<Ty>,
     /// The float width of untyped literals: the result's.
     pub float: FloatTy,
+    /// The function's `#[inline]` attributes, which `_grad` and `_vjp` get too: a
+    /// caller's reverse sweep calls the `_vjp` of a helper written to be inlined.
+    pub inline: Vec<syn::Attribute>,
 }
 
 impl Signature {
@@ -424,6 +427,12 @@ pub fn parse(cx: &Ctxt, item: &syn::ItemFn, args: &Args) -> Option<Signature> {
         ret_kind,
         ret_elems,
         float,
+        inline: item
+            .attrs
+            .iter()
+            .filter(|a| a.path().is_ident("inline"))
+            .cloned()
+            .collect(),
     })
 }
 

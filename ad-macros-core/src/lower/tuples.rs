@@ -693,9 +693,13 @@ impl Lower<'_> {
             return Agg::One(self.expr(&Expr::Call(c.clone()), None));
         };
         let args: Vec<Id> = c.args.iter().map(|a| self.call_arg(a)).collect();
-        if let Some(&m) = args.iter().find(|&&a| self.func.node(a).ty.is_memory()) {
+        if let Some((_, &m)) = args
+            .iter()
+            .enumerate()
+            .find(|&(k, &a)| !self.holds_in_reverse(c, k, a))
+        {
             let at = self.func.node(m).span;
-            self.cx.error_at(at, "a call with a tuple result and a slice, `Vec` or array argument is not supported by the static path of #[differentiable] yet; pass the elements as floats");
+            self.cx.error_at(at, "a call with a tuple result and a local buffer argument (or one made in a branch or loop) is not supported by the static path of #[differentiable] yet; pass a parameter, a temporary (`&[a, b]`) at the top of the body, or the elements as floats");
         }
         let mut kinds = Vec::new();
         for w in ws {
@@ -774,9 +778,13 @@ impl Lower<'_> {
             );
         };
         let args: Vec<Id> = c.args.iter().map(|a| self.call_arg(a)).collect();
-        if let Some(&m) = args.iter().find(|&&a| self.func.node(a).ty.is_memory()) {
+        if let Some((_, &m)) = args
+            .iter()
+            .enumerate()
+            .find(|&(k, &a)| !self.holds_in_reverse(c, k, a))
+        {
             let at = self.func.node(m).span;
-            self.cx.error_at(at, "a call with an array or `Vec` result and a slice, `Vec` or array argument is not supported by the static path of #[differentiable] yet; pass the elements as floats");
+            self.cx.error_at(at, "a call with an array or `Vec` result and a local buffer argument (or one made in a branch or loop) is not supported by the static path of #[differentiable] yet; pass a parameter, a temporary (`&[a, b]`) at the top of the body, or the elements as floats");
         }
         let idx = self.callee(&path, c);
         self.push(

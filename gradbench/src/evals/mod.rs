@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use crate::runs::{measure, Runs, Timing};
 
+pub mod ba;
 pub mod det;
 pub mod gmm;
 pub mod hello;
@@ -27,6 +28,7 @@ type Evaluate = fn(&str, Value) -> Result<Evaluation, String>;
 /// Every GradBench eval, with this tool's implementation or the reason it has
 /// none yet.
 const EVALS: &[(&str, Result<Evaluate, &str>)] = &[
+    ("ba", Ok(ba::evaluate)),
     ("det", Ok(det::evaluate)),
     ("gmm", Ok(gmm::evaluate)),
     ("hello", Ok(hello::evaluate)),
