@@ -2100,3 +2100,44 @@ fn detached_reads_of_a_buffer_keep_its_other_reads() {
     };
     assert_close(&g, &fd(held, &x), "dx against differences with t held");
 }
+
+// Loops that reserve room on their stacks before they start (`push_reserved`): a
+// triangular inner loop whose trip count changes with the outer index, an inclusive
+// stepped range, a reversed one, and a loop whose pushes sit beside an inner loop's.
+// A miscounted reservation would panic; the gradients are checked as usual.
+twins! {
+    reserved_shapes / reserved_shapes_t (x: &[f64]) -> f64 {
+        let n = x.len();
+        let mut s = 0.0;
+        for i in 0..n {
+            let mut p = 1.0;
+            for j in i..n {
+                p = p * x[j] + 0.1;
+            }
+            let mut q = p;
+            for j in (0..=i).step_by(2) {
+                q = q.sin() * x[j];
+            }
+            s = s * 0.5 + q * p;
+        }
+        for k in (1..n).rev() {
+            s = s * x[k].cos() + x[k - 1];
+        }
+        s
+    }
+}
+
+#[test]
+fn reserved_pushes_in_triangular_stepped_and_reversed_loops() {
+    for n in [1, 2, 5, 8] {
+        let x: Vec<f64> = point(n).iter().map(|v| 0.4 + 0.3 * v.sin()).collect();
+        let (v, g) = reserved_shapes_grad(&x);
+        assert_eq!(v.to_bits(), reserved_shapes(&x).to_bits());
+        assert_close(&g, &fd(reserved_shapes, &x), &format!("dx, n = {n}"));
+        assert_close(
+            &g,
+            &reserved_shapes_t_grad(&x).1,
+            &format!("dx against the tape, n = {n}"),
+        );
+    }
+}

@@ -122,6 +122,71 @@ pub fn signature(sig: &Signature, which: Which) -> TokenStream {
     quote!(#vis fn #name(#(#params,)* #(#mut_seeds,)* #seed) -> (#ret, #grads))
 }
 
+/// The loops that reserve room on a stack before they start, and the pushes that
+/// room is for. A loop that always runs to its end (no `exit`) pushes each value of
+/// its body's top level once per iteration; when no other push onto that stack
+/// happens anywhere inside the loop, the room it needs is its trip count times
+/// those pushes, and each of them can skip the growth check's call. (That call,
+/// though cold, made LLVM keep the loop's carried floats in memory: every float
+/// register is clobbered by a call.) Snapshot stacks are left out: `push_slice`
+/// reserves for itself.
+fn reservations(
+    func: &Func,
+) -> (
+    HashMap<Id, Vec<(u32, usize)>>,
+    std::collections::HashSet<Id>,
+) {
+    let snapshots: std::collections::HashSet<u32> = func
+        .nodes
+        .iter()
+        .filter_map(|n| match n.op {
+            Op::Restore(k, _) => Some(k),
+            _ => None,
+        })
+        .collect();
+    // Every push inside a region, at any depth.
+    fn pushes_in(func: &Func, r: &Region, out: &mut Vec<(Id, u32)>) {
+        for &n in &r.nodes {
+            match &func.node(n).op {
+                Op::Push(k, _) => out.push((n, *k)),
+                op => {
+                    for inner in op.regions() {
+                        pushes_in(func, inner, out);
+                    }
+                }
+            }
+        }
+    }
+    let mut reserves = HashMap::new();
+    let mut reserved = std::collections::HashSet::new();
+    for (i, node) in func.nodes.iter().enumerate() {
+        let Op::For {
+            body, exit: None, ..
+        } = &node.op
+        else {
+            continue;
+        };
+        let mut all = Vec::new();
+        pushes_in(func, body, &mut all);
+        let top: std::collections::HashSet<Id> = body.nodes.iter().copied().collect();
+        let mut per: Vec<(u32, usize)> = Vec::new();
+        for &(n, k) in &all {
+            if snapshots.contains(&k) || all.iter().any(|&(m, j)| j == k && !top.contains(&m)) {
+                continue;
+            }
+            match per.iter_mut().find(|(j, _)| *j == k) {
+                Some((_, c)) => *c += 1,
+                None => per.push((k, 1)),
+            }
+            reserved.insert(n);
+        }
+        if !per.is_empty() {
+            reserves.insert(Id(i as u32), per);
+        }
+    }
+    (reserves, reserved)
+}
+
 /// Emits the whole companion function from a simplified primal + adjoint.
 pub fn emit(func: &Func, sig: &Signature, which: Which) -> TokenStream {
     let mut em = Emitter::new(func, sig);
@@ -295,6 +360,12 @@ struct Emitter<'a> {
     sig: &'a Signature,
     /// The stacks whose values are shapes.
     shape_stacks: std::collections::HashSet<u32>,
+    /// For each loop that runs to its end: the stacks it reserves room on before it
+    /// starts, with the number of values each iteration pushes (see [`reservations`]).
+    reserves: HashMap<Id, Vec<(u32, usize)>>,
+    /// The pushes that room was reserved for: `push_reserved`, with no growth path
+    /// in the loop.
+    reserved: std::collections::HashSet<Id>,
     /// The region each node belongs to (0 is the body).
     region_of: Vec<usize>,
     /// Each region's parent region (the body has none).
@@ -376,8 +447,11 @@ impl<'a> Emitter<'a> {
                 _ => None,
             })
             .collect();
+        let (reserves, reserved) = reservations(func);
         Emitter {
             shape_stacks,
+            reserves,
+            reserved,
             func,
             sig,
             region_of: vec![0; n],
@@ -1681,6 +1755,9 @@ impl<'a> Emitter<'a> {
             Op::Push(k, x) => {
                 let st = stack_name(*k);
                 let x = self.give(*x, self.at(id));
+                if self.reserved.contains(&id) {
+                    return quote_spanned!(span=> #st.push_reserved(#x););
+                }
                 return quote_spanned!(span=> #st.push(#x););
             }
             Op::MutSeed(k) => {
@@ -2669,6 +2746,12 @@ impl<'a> Emitter<'a> {
                 Some(t) => quote_spanned!(span=> let mut #n: #t = #init;),
                 None => quote_spanned!(span=> let mut #n = #init;),
             });
+        }
+        // Room on the stacks this loop pushes to, reserved once for all its iterations.
+        for &(k, per) in self.reserves.get(&id).map(|v| v.as_slice()).unwrap_or(&[]) {
+            let st = stack_name(k);
+            decls.extend(quote_spanned!(span=>
+                #st.reserve(::core::iter::Iterator::size_hint(&#range).0 * #per);));
         }
         let next = self.next_carried(id, carried, &body.yields);
         // The hoisted loads, where the loop runs at least once.

@@ -7,7 +7,6 @@
 
 use std::any::Any;
 use std::cell::RefCell;
-use std::mem::ManuallyDrop;
 
 /// The most buffers the pool of one thread keeps.
 const POOL_LEN: usize = 64;
@@ -21,10 +20,15 @@ thread_local! {
 
 /// A last-in first-out stack of `T` over a pooled buffer.
 pub struct Stack<T: 'static> {
-    /// Boxed so that it moves in and out of the pool (a `Box<dyn Any>`) without
-    /// allocating; taken out only by `drop`.
+    /// The values, held inline: a push then reads and writes the length and the
+    /// pointer in the gradient function's own frame, where they stay in registers
+    /// (behind a `Box`, every push reloaded them from the heap, since the value it
+    /// stores might have aliased them).
+    buf: Vec<T>,
+    /// The pool's box this buffer came in, kept empty so that `drop` returns the
+    /// buffer without allocating a box; `None` for a buffer made here.
     #[allow(clippy::box_collection)]
-    buf: ManuallyDrop<Box<Vec<T>>>,
+    home: Option<Box<Vec<T>>>,
 }
 
 impl<T: 'static> Stack<T> {
@@ -38,14 +42,37 @@ impl<T: 'static> Stack<T> {
             })
             .ok()
             .flatten();
-        Stack {
-            buf: ManuallyDrop::new(pooled.unwrap_or_default()),
+        match pooled {
+            Some(mut home) => Stack {
+                buf: std::mem::take(&mut *home),
+                home: Some(home),
+            },
+            None => Stack {
+                buf: Vec::new(),
+                home: None,
+            },
         }
     }
 
     /// Pushes a value.
     #[inline]
     pub fn push(&mut self, value: T) {
+        self.buf.push(value);
+    }
+
+    /// Pushes a value into room made by [`Stack::reserve`]. The generated code
+    /// reserves a loop's pushes before the loop, so that this push has no growth
+    /// path: its only other way out is a panic, which returns nowhere, so the loop's
+    /// floats can stay in registers across it.
+    ///
+    /// # Panics
+    /// If no room is left (a loop pushed more than it reserved: a bug in the code
+    /// `#[differentiable]` generated, reported rather than grown over).
+    #[inline]
+    pub fn push_reserved(&mut self, value: T) {
+        if self.buf.len() == self.buf.capacity() {
+            unreserved();
+        }
         self.buf.push(value);
     }
 
@@ -135,6 +162,12 @@ impl<T: 'static> Stack<T> {
     }
 }
 
+#[cold]
+#[inline(never)]
+fn unreserved() -> ! {
+    panic!("a loop of the generated gradient pushed more values than it reserved room for")
+}
+
 /// `vec![zero; n]`, for the zeroed gradient buffers of `_grad` and `_vjp`. A short one
 /// (a `_vjp`'s gradient for a row, made once per call in a hot loop) is allocated with
 /// `malloc`, whose per-thread cache serves it, and zeroed in place: `vec![zero; n]`
@@ -157,18 +190,23 @@ impl<T: 'static> Default for Stack<T> {
 
 impl<T: 'static> Drop for Stack<T> {
     fn drop(&mut self) {
-        // SAFETY: `buf` is taken once, here, and never used again.
-        let mut buf = unsafe { ManuallyDrop::take(&mut self.buf) };
+        let mut buf = std::mem::take(&mut self.buf);
         buf.clear();
         if buf.capacity() == 0 {
             return;
         }
-        let buf: Box<dyn Any> = buf;
+        let home: Box<dyn Any> = match self.home.take() {
+            Some(mut home) => {
+                *home = buf;
+                home
+            }
+            None => Box::new(buf),
+        };
         // During thread teardown the pool may be gone; the buffer is then just freed.
         let _ = POOL.try_with(|pool| {
             if let Ok(mut pool) = pool.try_borrow_mut() {
                 if pool.len() < POOL_LEN {
-                    pool.push(buf);
+                    pool.push(home);
                 }
             }
         });
@@ -239,5 +277,46 @@ mod tests {
         assert_eq!(t.capacity(), cap);
         let f: Stack<f64> = Stack::new();
         assert_eq!(f.capacity(), 0);
+    }
+
+    #[test]
+    fn a_pooled_buffer_goes_round_again_with_its_box() {
+        // Made here, returned in a new box; then taken out of that box, and
+        // returned in it: the capacity survives every round.
+        let mut s: Stack<i64> = Stack::new();
+        s.reserve(1000);
+        let cap = s.capacity();
+        drop(s);
+        for round in 0..3 {
+            let mut s: Stack<i64> = Stack::new();
+            assert_eq!(s.capacity(), cap, "round {round}");
+            assert!(s.is_empty(), "round {round}");
+            s.push(round);
+            assert_eq!(s.pop(), round);
+        }
+        // Two alive at once: the second gets no pooled buffer while the first
+        // holds it.
+        let a: Stack<i64> = Stack::new();
+        let b: Stack<i64> = Stack::new();
+        assert_eq!((a.capacity(), b.capacity()), (cap, 0));
+    }
+
+    #[test]
+    fn reserved_pushes_fill_the_room_and_one_more_panics() {
+        let mut s: Stack<f64> = Stack::new();
+        s.push(-1.0);
+        s.reserve(5);
+        let room = s.capacity() - s.len();
+        for i in 0..room {
+            s.push_reserved(i as f64);
+        }
+        assert_eq!(s.len(), room + 1);
+        let over = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| s.push_reserved(9.0)));
+        assert!(over.is_err(), "a push past the reserved room must panic");
+        assert_eq!(s.len(), room + 1);
+        for i in (0..room).rev() {
+            assert_eq!(s.pop(), i as f64);
+        }
+        assert_eq!(s.pop(), -1.0);
     }
 }

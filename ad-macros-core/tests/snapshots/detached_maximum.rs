@@ -32,12 +32,13 @@ fn logsumexp_grad(x: &[f64]) -> (f64, ::std::vec::Vec<f64>) {
     let __ad_v10 = __ad_v6;
     let __ad_v11: f64 = __ad_v10;
     let mut __ad_v15: f64 = 0f64;
+    __ad_s0.reserve(::core::iter::Iterator::size_hint(&(0..__ad_v4)).0 * 1usize);
     for __ad_v14 in (0..__ad_v4) {
         let __ad_v16: f64 = x[__ad_v14];
         let __ad_v17: f64 = __ad_v16 - __ad_v11;
         let __ad_v18: f64 = <f64>::exp(__ad_v17);
         let __ad_v19: f64 = __ad_v15 + __ad_v18;
-        __ad_s0.push(__ad_v18);
+        __ad_s0.push_reserved(__ad_v18);
         __ad_v15 = __ad_v19;
     }
     let __ad_v22 = __ad_v15;
@@ -79,12 +80,13 @@ fn logsumexp_vjp(x: &[f64], seed: f64) -> (f64, ::std::vec::Vec<f64>) {
     let __ad_v10 = __ad_v6;
     let __ad_v11: f64 = __ad_v10;
     let mut __ad_v15: f64 = 0f64;
+    __ad_s0.reserve(::core::iter::Iterator::size_hint(&(0..__ad_v4)).0 * 1usize);
     for __ad_v14 in (0..__ad_v4) {
         let __ad_v16: f64 = x[__ad_v14];
         let __ad_v17: f64 = __ad_v16 - __ad_v11;
         let __ad_v18: f64 = <f64>::exp(__ad_v17);
         let __ad_v19: f64 = __ad_v15 + __ad_v18;
-        __ad_s0.push(__ad_v18);
+        __ad_s0.push_reserved(__ad_v18);
         __ad_v15 = __ad_v19;
     }
     let __ad_v22 = __ad_v15;

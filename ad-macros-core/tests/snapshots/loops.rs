@@ -31,11 +31,12 @@ fn logistic_grad(x0: f64, r: f64, n: usize) -> (f64, (f64, f64)) {
 fn logistic_vjp(x0: f64, r: f64, n: usize, seed: f64) -> (f64, (f64, f64)) {
     let mut __ad_s0 = ::adjoint::__private::Stack::new();
     let mut __ad_v5: f64 = x0;
+    __ad_s0.reserve(::core::iter::Iterator::size_hint(&(0..n)).0 * 1usize);
     for _ in (0..n) {
         let __ad_v6: f64 = r * __ad_v5;
         let __ad_v8: f64 = 1f64 - __ad_v5;
         let __ad_v9: f64 = __ad_v6 * __ad_v8;
-        __ad_s0.push(__ad_v5);
+        __ad_s0.push_reserved(__ad_v5);
         __ad_v5 = __ad_v9;
     }
     let __ad_v12 = __ad_v5;

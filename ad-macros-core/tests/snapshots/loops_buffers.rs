@@ -37,6 +37,7 @@ fn tri_grad(
     let mut __ad_v5 = ::std::vec![0f64; __ad_v3];
     let __ad_v7 = mu.len();
     let mut __ad_v9: f64 = 0f64;
+    __ad_s0.reserve(::core::iter::Iterator::size_hint(&(0..__ad_v7)).0 * 1usize);
     for __ad_v8 in (0..__ad_v7) {
         let __ad_h13 = if !(0..__ad_v3).is_empty() { mu[__ad_v8] } else { 0f64 };
         for __ad_v11 in (0..__ad_v3) {
@@ -74,7 +75,7 @@ fn tri_grad(
         let __ad_v40 = __ad_v21;
         let __ad_v41: f64 = sqnorm(&__ad_v5);
         let __ad_v42: f64 = __ad_v39 + __ad_v41;
-        __ad_s0.push(__ad_v40);
+        __ad_s0.push_reserved(__ad_v40);
         __ad_v9 = __ad_v42;
     }
     let __ad_v45 = __ad_v9;
@@ -215,6 +216,7 @@ fn tri_vjp(
     let mut __ad_v5 = ::std::vec![0f64; __ad_v3];
     let __ad_v7 = mu.len();
     let mut __ad_v9: f64 = 0f64;
+    __ad_s0.reserve(::core::iter::Iterator::size_hint(&(0..__ad_v7)).0 * 1usize);
     for __ad_v8 in (0..__ad_v7) {
         let __ad_h13 = if !(0..__ad_v3).is_empty() { mu[__ad_v8] } else { 0f64 };
         for __ad_v11 in (0..__ad_v3) {
@@ -252,7 +254,7 @@ fn tri_vjp(
         let __ad_v40 = __ad_v21;
         let __ad_v41: f64 = sqnorm(&__ad_v5);
         let __ad_v42: f64 = __ad_v39 + __ad_v41;
-        __ad_s0.push(__ad_v40);
+        __ad_s0.push_reserved(__ad_v40);
         __ad_v9 = __ad_v42;
     }
     let __ad_v45 = __ad_v9;

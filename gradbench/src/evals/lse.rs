@@ -17,12 +17,17 @@ pub struct Input {
 }
 
 /// a + ln Σ exp(xᵢ − a), with a = max x.
-#[differentiable]
+///
+/// The value does not depend on a (it cancels), so a is detached: its exact
+/// derivative, 1 − Σ softmax(x), is zero but for rounding, and without it the
+/// gradient skips the reverse of the maximum (as `jax.nn.logsumexp` does).
+#[differentiable(static)]
 pub fn logsumexp(x: &[f64]) -> f64 {
     let mut a = x[0];
     for i in 1..x.len() {
         a = a.max(x[i]);
     }
+    let a = a.detach();
     let mut sum = 0.0;
     for i in 0..x.len() {
         sum += (x[i] - a).exp();
