@@ -122,6 +122,13 @@ pub fn signature(sig: &Signature, which: Which) -> TokenStream {
     quote!(#vis fn #name(#(#params,)* #(#mut_seeds,)* #seed) -> (#ret, #grads))
 }
 
+/// Per loop, the stacks it reserves on and the values pushed per iteration; and the
+/// pushes covered.
+type Reservations = (
+    HashMap<Id, Vec<(u32, usize)>>,
+    std::collections::HashSet<Id>,
+);
+
 /// The loops that reserve room on a stack before they start, and the pushes that
 /// room is for. A loop that always runs to its end (no `exit`) pushes each value of
 /// its body's top level once per iteration; when no other push onto that stack
@@ -130,12 +137,7 @@ pub fn signature(sig: &Signature, which: Which) -> TokenStream {
 /// though cold, made LLVM keep the loop's carried floats in memory: every float
 /// register is clobbered by a call.) Snapshot stacks are left out: `push_slice`
 /// reserves for itself.
-fn reservations(
-    func: &Func,
-) -> (
-    HashMap<Id, Vec<(u32, usize)>>,
-    std::collections::HashSet<Id>,
-) {
+fn reservations(func: &Func) -> Reservations {
     let snapshots: std::collections::HashSet<u32> = func
         .nodes
         .iter()
