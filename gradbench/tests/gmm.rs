@@ -1,3 +1,4 @@
+#![allow(clippy::needless_range_loop)] // the reference computations index as the C++ does
 mod common;
 
 use adjoint_gradbench::evals::evaluate;
