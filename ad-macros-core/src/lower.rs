@@ -430,6 +430,14 @@ impl Lower<'_> {
                     Some(k) => self.annotated(&init.expr, k),
                     None => self.expr(&init.expr, None),
                 };
+                // `let c: f64 = cfg.scale;`: a constant expression declared a float, so
+                // that a call counts it among its float arguments (it has no adjoint).
+                if let Some(ft @ Ty::Float(_)) = expect {
+                    let node = &mut self.func.nodes[id.idx()];
+                    if matches!(node.op, Op::Apply(..)) && node.ty == Ty::Opaque {
+                        node.ty = ft;
+                    }
+                }
                 if matches!(expect, Some(Ty::Buf(_)))
                     && !self.func.node(id).ty.is_memory()
                     && !self.refused(id)
