@@ -9,6 +9,7 @@ use serde_json::Value;
 use crate::runs::{measure, Runs, Timing};
 
 pub mod hello;
+pub mod ht;
 pub mod lse;
 
 /// A function's output and the timing of each run.
@@ -23,6 +24,7 @@ type Evaluate = fn(&str, Value) -> Result<Evaluation, String>;
 /// none yet.
 const EVALS: &[(&str, Result<Evaluate, &str>)] = &[
     ("hello", Ok(hello::evaluate)),
+    ("ht", Ok(ht::evaluate)),
     ("lse", Ok(lse::evaluate)),
     ("kmeans", Err(NEEDS_SECOND_ORDER)),
     ("particle", Err(NEEDS_NESTING)),
