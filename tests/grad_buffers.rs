@@ -1230,6 +1230,83 @@ fn constant_parameters_index_and_scale() {
     assert_close(&g, &tg, "vs tape");
 }
 
+// A constant struct passed on to a callee, and one of its float fields bound to a
+// typed local and passed as a float (GradBench's hand model, issue 12): the callee
+// gets no gradient for the struct, and the field's gradient is dropped.
+#[differentiable]
+fn scaled_at(x: &[f64], cfg: &Cfg, w: f64) -> f64 {
+    w * x[cfg.at] * cfg.scale
+}
+
+#[differentiable(static)]
+fn passes_cfg(x: &[f64], cfg: &Cfg) -> f64 {
+    let w: f64 = cfg.scale;
+    let mut s = 0.0;
+    for i in 0..x.len() {
+        s += x[i].sin() * scaled_at(x, cfg, w);
+    }
+    s
+}
+
+// `is_empty` of a slice parameter, a local buffer and a sub-slice: `len() == 0`.
+twins! {
+    empty_or_not / empty_or_not_tape (x: &[f64], y: &[f64]) -> f64 {
+        let b = vec![x[0]; 2];
+        let mut s = if y.is_empty() { x[1].sin() } else { x[1] * y[0] };
+        if !b.is_empty() && x[2..3].is_empty() {
+            s += 1.0;
+        }
+        if !x[3..].is_empty() {
+            s += x[0] * x[3];
+        }
+        s
+    }
+}
+
+// The tape takes neither a struct argument of a call nor a float local bound to a
+// constant: its twin has the callee inlined.
+#[differentiable(tape)]
+fn passes_cfg_tape(x: &[f64], cfg: &Cfg) -> f64 {
+    let mut s = 0.0;
+    for i in 0..x.len() {
+        s += x[i].sin() * (cfg.scale * x[cfg.at] * cfg.scale);
+    }
+    s
+}
+
+#[test]
+fn constant_structs_and_their_fields_pass_to_calls() {
+    let x = point(4);
+    let cfg = Cfg { scale: 1.5, at: 2 };
+    // s = Σ sin(xᵢ) · scale² · x_at
+    let (v, g) = passes_cfg_grad(&x, &cfg);
+    assert_eq!(v.to_bits(), passes_cfg(&x, &cfg).to_bits());
+    assert_close(
+        &g,
+        &fd(|x| passes_cfg(x, &cfg), &x),
+        "vs finite differences",
+    );
+    let (tv, tg) = passes_cfg_tape_grad(&x, &cfg);
+    assert_close(&[tv], &[v], "value vs tape");
+    assert_close(&g, &tg, "vs tape");
+}
+
+#[test]
+fn is_empty_is_a_length_of_zero() {
+    let x = point(4);
+    for y in [vec![], vec![0.7]] {
+        // s = sin x₁ (y empty) or x₁ y₀, plus x₀ x₃
+        let (v, (gx, gy)) = empty_or_not_grad(&x, &y);
+        assert_eq!(v.to_bits(), empty_or_not(&x, &y).to_bits());
+        assert_close(&gx, &fd(|x| empty_or_not(x, &y), &x), "dx vs differences");
+        assert_close(&gy, &fd(|y| empty_or_not(&x, y), &y), "dy vs differences");
+        let (tv, (tgx, tgy)) = empty_or_not_tape_grad(&x, &y);
+        assert_close(&[tv], &[v], "value vs tape");
+        assert_close(&gx, &tgx, "dx vs tape");
+        assert_close(&gy, &tgy, "dy vs tape");
+    }
+}
+
 /// A plain function without a `_vjp` (as `lgamma` of a size in GMM's log-Wishart
 /// prior): called with constant arguments only, it needs no derivative.
 fn log_factorial(n: f64) -> f64 {

@@ -1336,9 +1336,13 @@ impl<'a> Emitter<'a> {
 
     /// Compile-time checks that a call's arguments of unknown type are not floats: the
     /// callee's gradients are counted by the float arguments ([`Self::grads_type`]).
+    /// A constant parameter passed on as it is (a configuration struct) needs none:
+    /// its type is one `parse` found free of floats, so the callee's parameter of the
+    /// same type is a constant there too.
     fn unseen_args(&self, args: &[Id]) -> TokenStream {
         args.iter()
             .filter(|a| self.func.node(**a).ty == Ty::Opaque)
+            .filter(|a| !matches!(self.func.node(**a).op, Op::Param(k) if self.sig.params[k as usize].kind == Ty::Opaque))
             .map(|a| {
                 let v = self.val(*a);
                 let span = self.func.node(*a).span;

@@ -430,6 +430,14 @@ impl Lower<'_> {
                     Some(k) => self.annotated(&init.expr, k),
                     None => self.expr(&init.expr, None),
                 };
+                // `let c: f64 = cfg.scale;`: a constant expression declared a float, so
+                // that a call counts it among its float arguments (it has no adjoint).
+                if let Some(ft @ Ty::Float(_)) = expect {
+                    let node = &mut self.func.nodes[id.idx()];
+                    if matches!(node.op, Op::Apply(..)) && node.ty == Ty::Opaque {
+                        node.ty = ft;
+                    }
+                }
                 if matches!(expect, Some(Ty::Buf(_)))
                     && !self.func.node(id).ty.is_memory()
                     && !self.refused(id)
@@ -843,6 +851,11 @@ impl Lower<'_> {
             }
             return match name.as_str() {
                 "len" if m.args.is_empty() => self.len_of(recv, m.span()),
+                "is_empty" if m.args.is_empty() => {
+                    let len = self.len_of(recv, m.span());
+                    let zero = self.int_lit(0, m.span());
+                    self.push(Op::Binary(BinOp::Eq, len, zero), Ty::Bool, m.span())
+                }
                 _ => self.not_yet(&m.method, format!("method `{name}` of a slice or buffer is not supported here by the static path of #[differentiable] yet; write a loop over its indices (`for i in 0..x.len()`) or elements (`for v in x.iter()`)")),
             };
         }

@@ -12,6 +12,7 @@ pub mod ba;
 pub mod det;
 pub mod gmm;
 pub mod hello;
+pub mod ht;
 pub mod llsq;
 pub mod lse;
 pub mod lstm;
@@ -32,6 +33,7 @@ const EVALS: &[(&str, Result<Evaluate, &str>)] = &[
     ("det", Ok(det::evaluate)),
     ("gmm", Ok(gmm::evaluate)),
     ("hello", Ok(hello::evaluate)),
+    ("ht", Ok(ht::evaluate)),
     ("kmeans", Err(NEEDS_SECOND_ORDER)),
     ("llsq", Ok(llsq::evaluate)),
     ("lse", Ok(lse::evaluate)),
