@@ -10,6 +10,7 @@
     dead_code,
     unused_braces,
     clippy::let_and_return,
+    clippy::needless_range_loop,
     clippy::needless_return
 )]
 
