@@ -7,14 +7,17 @@
 #
 # EVAL defaults to every eval in gradbench/evals.txt but hello. TOOLS (default
 # "adjoint manual pytorch") picks the tools. PyTorch and manual run on one
-# thread (OMP_NUM_THREADS=1). The logs stay in $OUT (default
-# target/gradbench-compare). Needs python3 with numpy, scipy, pydantic,
-# dataclasses-json and torch, and the checkout's cpp/json.hpp (see README.md).
+# thread (OMP_NUM_THREADS=1). A tool that takes longer than TIMEOUT seconds
+# (default 60) on one evaluation is stopped there, and the rest of that eval's
+# inputs go without it (PyTorch takes minutes on the larger ba, ht and lstm
+# inputs). The logs stay in $OUT (default target/gradbench-compare). Needs
+# python3 with numpy, scipy, pydantic, dataclasses-json and torch, and the
+# checkout's cpp/json.hpp and built tools/manual (see README.md).
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/.." && pwd)"
-[ $# -ge 1 ] || { sed -n '2,12p' "$0"; exit 2; }
+[ $# -ge 1 ] || { sed -n '2,/^set/p' "$0" | sed '$d'; exit 2; }
 checkout="$(cd "$1" && pwd)"; shift
 min_seconds=1
 evals=()
@@ -29,6 +32,7 @@ if [ ${#evals[@]} -eq 0 ]; then
 fi
 tools=(${TOOLS:-adjoint manual pytorch})
 out="${OUT:-$root/target/gradbench-compare}"
+timeout="${TIMEOUT:-60}"
 mkdir -p "$out"
 
 [ -f "$checkout/cpp/json.hpp" ] || {
@@ -81,7 +85,7 @@ for e in "${evals[@]}"; do
   for t in "${tools[@]}"; do
     log="$out/$e-$t.jsonl"
     echo "== $e, $t" >&2
-    "$cli" run -o "$log" \
+    "$cli" run -o "$log" --timeout "$timeout" \
       --eval "python3 python/gradbench/gradbench/evals/$e/run.py --min-seconds $min_seconds $(eval_args "$e")" \
       --tool "$(tool_command "$t")" >&2 || true
     "$cli" log summary "$log" | sed 's/^/    /'
