@@ -3,8 +3,9 @@
 # and PyTorch, one after another on the same inputs, prints the harness's
 # summary of each run, and ends with a Markdown table of median times.
 #
-#   gradbench/compare.sh /path/to/gradbench [--min-seconds S] [EVAL...]
+#   gradbench/compare.sh /path/to/gradbench [--min-seconds S] [--table] [EVAL...]
 #
+# --table prints the table again from the logs of an earlier run, running nothing.
 # EVAL defaults to every eval in gradbench/evals.txt but hello. TOOLS (default
 # "adjoint manual pytorch") picks the tools. PyTorch and manual run on one
 # thread (OMP_NUM_THREADS=1). A tool that takes longer than TIMEOUT seconds
@@ -20,10 +21,12 @@ root="$(cd "$here/.." && pwd)"
 [ $# -ge 1 ] || { sed -n '2,/^set/p' "$0" | sed '$d'; exit 2; }
 checkout="$(cd "$1" && pwd)"; shift
 min_seconds=1
+table_only=no
 evals=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --min-seconds) min_seconds="$2"; shift 2 ;;
+    --table) table_only=yes; shift ;;
     *) evals+=("$1"); shift ;;
   esac
 done
@@ -35,6 +38,7 @@ out="${OUT:-$root/target/gradbench-compare}"
 timeout="${TIMEOUT:-60}"
 mkdir -p "$out"
 
+if [ "$table_only" = no ]; then
 [ -f "$checkout/cpp/json.hpp" ] || {
   echo "missing $checkout/cpp/json.hpp: copy nlohmann's json.hpp there (Debian: nlohmann-json3-dev)" >&2
   exit 1
@@ -91,6 +95,7 @@ for e in "${evals[@]}"; do
     "$cli" log summary "$log" | sed 's/^/    /'
   done
 done
+fi
 
 python3 - "$out" "${tools[*]}" "${evals[@]}" <<'PY'
 import json, statistics, sys
@@ -98,35 +103,61 @@ import json, statistics, sys
 out, tools, evals = sys.argv[1], sys.argv[2].split(), sys.argv[3:]
 
 def runs(path):
-    """(function, description) -> (median evaluate ns, valid) of one log."""
-    messages, results = {}, {}
+    """(function, description) -> (median evaluate ns, valid, note) of one log.
+
+    An evaluation without a timing says why: the tool lacks the eval ("—"), it
+    did not answer in time or crashed ("timeout"), it answered a failure
+    ("failed"), or the eval stopped before it ("not run", left out).
+    """
+    messages, results, answered = {}, {}, set()
+    defined = True
     try:
         lines = open(path).read().splitlines()
     except OSError:
-        return results
+        return results, False
     for line in lines:
         entry = json.loads(line)
         if "message" in entry:
             m = entry["message"]
             messages[m["id"]] = m
+            if m.get("kind") == "evaluate":
+                key = (m["function"], m.get("description", ""))
+                results[key] = [None, None, "timeout", m["id"]]
         elif "response" in entry:
             r = entry["response"]
+            answered.add(r["id"])
             m = messages.get(r["id"], {})
-            if m.get("kind") == "evaluate" and r.get("success"):
-                times = [t["nanoseconds"] for t in r.get("timings", []) if t["name"] == "evaluate"]
+            if m.get("kind") == "define" and not r.get("success"):
+                defined = False
+            if m.get("kind") == "evaluate":
                 key = (m["function"], m.get("description", ""))
-                results[key] = [statistics.median(times) if times else None, None, m["id"]]
+                if r.get("success"):
+                    times = [t["nanoseconds"] for t in r.get("timings", []) if t["name"] == "evaluate"]
+                    results[key] = [statistics.median(times), None, None, m["id"]]
+                else:
+                    results[key] = [None, None, "failed", m["id"]]
             elif m.get("kind") == "analysis":
                 for v in results.values():
-                    if v[2] == m["of"]:
+                    if v[3] == m["of"]:
                         v[1] = m["valid"]
-    return {k: (v[0], v[1]) for k, v in results.items()}
+    return {k: tuple(v[:3]) for k, v in results.items()}, defined
 
-def ms(ns, valid):
+def cell(result, defined):
+    if not defined:
+        return "—"
+    if result is None:
+        return "not run"
+    ns, valid, note = result
     if ns is None:
-        return "failed"
+        return note
     mark = "" if valid is not False else " (invalid)"
     return f"{ns / 1e6:.3f}{mark}"
+
+def ratio(a, b):
+    if a is None or b is None or a[0] is None or b[0] is None:
+        return ""
+    r = a[0] / b[0]
+    return f"{r:.2f}" if r >= 0.01 else f"{r:.1e}"
 
 print()
 head = ["eval", "function", "input"] + [f"{t} (ms)" for t in tools]
@@ -136,12 +167,10 @@ print("| " + " | ".join(head) + " |")
 print("|" + "---|" * len(head))
 for e in evals:
     logs = {t: runs(f"{out}/{e}-{t}.jsonl") for t in tools}
-    keys = list(dict.fromkeys(k for t in tools for k in logs[t]))
+    keys = list(dict.fromkeys(k for t in tools for k in logs[t][0]))
     for key in keys:
-        cells = [logs[t].get(key, (None, None)) for t in tools]
-        row = [e, key[0], key[1]] + [ms(*c) for c in cells]
-        for a, b in ratios:
-            x, y = logs[a].get(key, (None,))[0], logs[b].get(key, (None,))[0]
-            row.append(f"{x / y:.2f}" if x and y else "")
+        got = {t: logs[t][0].get(key) for t in tools}
+        row = [e, key[0], key[1]] + [cell(got[t], logs[t][1]) for t in tools]
+        row += [ratio(got[a], got[b]) for a, b in ratios]
         print("| " + " | ".join(row) + " |")
 PY

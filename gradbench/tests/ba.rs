@@ -1,7 +1,7 @@
 mod common;
 
 use adjoint_gradbench::evals::ba::{
-    jacobian, objective, reproj_error_vjp, Input, Problem, SparseJacobian, CAM,
+    jacobian, jacobian_into, objective, reproj_error_vjp, Input, Problem, SparseJacobian, CAM,
 };
 use common::{assert_close, fd_jacobian_columns, uniform};
 use serde_json::{json, Value};
@@ -273,4 +273,16 @@ fn evaluate_jacobian_end_to_end() {
 fn unknown_function_is_an_error() {
     let e = adjoint_gradbench::evals::evaluate("ba", "gradient", eval_input(1, 1, 1, 0.5));
     assert!(e.is_err());
+}
+
+#[test]
+fn a_reused_jacobian_buffer_is_refilled_whole() {
+    // The timed runs refill one buffer: after a larger problem, a smaller one
+    // must leave nothing of the first behind.
+    let (big, small) = (problem(3, 4, 9, 5), problem(2, 2, 3, 6));
+    let mut jac = SparseJacobian::default();
+    jacobian_into(&big, &mut jac);
+    assert_eq!(jac, jacobian(&big));
+    jacobian_into(&small, &mut jac);
+    assert_eq!(jac, jacobian(&small));
 }

@@ -13,7 +13,7 @@ use adjoint::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{input, timed, unknown, Evaluation};
+use super::{input, timed, timed_into, unknown, Evaluation};
 use crate::runs::Runs;
 
 /// Parameters per camera: rotation (angle-axis, 3), centre (3), focal length,
@@ -169,7 +169,7 @@ const ROW: usize = CAM + 3 + 1;
 /// for `k` in `rows[r]..rows[r + 1]`. Rows are the 2p reprojection errors,
 /// then the p weight errors; columns the 11n camera parameters, the 3m point
 /// coordinates, then the p weights.
-#[derive(Debug, PartialEq)]
+#[derive(Debug, Default, PartialEq)]
 pub struct SparseJacobian {
     pub rows: Vec<usize>,
     pub cols: Vec<usize>,
@@ -177,13 +177,22 @@ pub struct SparseJacobian {
 }
 
 pub fn jacobian(problem: &Problem) -> SparseJacobian {
+    let mut jac = SparseJacobian::default();
+    jacobian_into(problem, &mut jac);
+    jac
+}
+
+/// [`jacobian`] into `jac`, whose buffers are cleared and refilled (their
+/// capacity kept).
+pub fn jacobian_into(problem: &Problem, jac: &mut SparseJacobian) {
     let (n, m, p) = (problem.cams.len(), problem.x.len(), problem.obs.len());
     let nnz = 2 * ROW * p + p;
-    let mut jac = SparseJacobian {
-        rows: Vec::with_capacity(3 * p + 1),
-        cols: Vec::with_capacity(nnz),
-        vals: Vec::with_capacity(nnz),
-    };
+    jac.rows.clear();
+    jac.cols.clear();
+    jac.vals.clear();
+    jac.rows.reserve(3 * p + 1);
+    jac.cols.reserve(nnz);
+    jac.vals.reserve(nnz);
     jac.rows.push(0);
     let (x_cols, w_cols) = (CAM * n, CAM * n + 3 * m);
     for (i, &[cam, pt]) in problem.obs.iter().enumerate() {
@@ -213,7 +222,6 @@ pub fn jacobian(problem: &Problem) -> SparseJacobian {
         jac.cols.push(w_cols + i);
         jac.vals.push(d_w);
     }
-    jac
 }
 
 /// GradBench's objective output: one observation's reprojection error and
@@ -287,7 +295,7 @@ pub fn evaluate(function: &str, value: Value) -> Result<Evaluation, String> {
     let problem = Problem::replicate(&input);
     match function {
         "objective" => timed(input.runs, || objective(&problem)),
-        "jacobian" => timed(input.runs, || jacobian(&problem)),
+        "jacobian" => timed_into(input.runs, |jac| jacobian_into(&problem, jac)),
         _ => unknown("ba", function),
     }
 }

@@ -24,8 +24,8 @@ use serde::ser::{SerializeSeq, Serializer};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{input, timed, unknown, Evaluation};
-use crate::runs::{measure, Runs};
+use super::{input, timed, timed_into, unknown, Evaluation};
+use crate::runs::Runs;
 
 /// The hand model, flattened: matrices are row-major, 16 numbers per bone.
 pub struct Model {
@@ -525,14 +525,9 @@ pub fn evaluate(function: &str, value: Value) -> Result<Evaluation, String> {
     let (p, runs) = read(value)?;
     match function {
         "objective" => timed(runs, || objective(&p.theta, &p.us, &p.model, &p.data)),
-        "jacobian" => {
-            let mut jac = Jacobian::default();
-            let (_, timings) = measure(runs, || {
-                jacobian_into(&p.theta, &p.us, &p.model, &p.data, &mut jac)
-            });
-            let output = serde_json::to_value(&jac).map_err(|e| format!("output: {e}"))?;
-            Ok(Evaluation { output, timings })
-        }
+        "jacobian" => timed_into(runs, |jac: &mut Jacobian| {
+            jacobian_into(&p.theta, &p.us, &p.model, &p.data, jac)
+        }),
         _ => unknown("ht", function),
     }
 }

@@ -86,6 +86,20 @@ pub(crate) fn timed<T: Serialize>(runs: Runs, f: impl FnMut() -> T) -> Result<Ev
     Ok(Evaluation { output, timings })
 }
 
+/// Runs `f` on one output buffer as `runs` asks and answers what the last run
+/// left in it. The buffer is kept from run to run, as GradBench's C++ tools keep
+/// theirs: a large Jacobian is then not allocated, and its pages not faulted in,
+/// anew in every timed run.
+pub(crate) fn timed_into<T: Serialize + Default>(
+    runs: Runs,
+    mut f: impl FnMut(&mut T),
+) -> Result<Evaluation, String> {
+    let mut out = T::default();
+    let ((), timings) = measure(runs, || f(&mut out));
+    let output = serde_json::to_value(&out).map_err(|e| format!("output: {e}"))?;
+    Ok(Evaluation { output, timings })
+}
+
 /// The answer to a function name the eval does not have.
 pub(crate) fn unknown(module: &str, function: &str) -> Result<Evaluation, String> {
     Err(format!("`{module}` has no function `{function}`"))

@@ -5,18 +5,9 @@
 /// Central differences of `f` at `x`, one coordinate at a time, with a step
 /// scaled to each coordinate.
 pub fn fd_gradient(f: impl Fn(&[f64]) -> f64, x: &[f64]) -> Vec<f64> {
-    let mut x = x.to_vec();
-    (0..x.len())
-        .map(|i| {
-            let xi = x[i];
-            let h = 1e-6 * xi.abs().max(1.0);
-            x[i] = xi + h;
-            let up = f(&x);
-            x[i] = xi - h;
-            let down = f(&x);
-            x[i] = xi;
-            (up - down) / (2.0 * h)
-        })
+    fd_jacobian_columns(|x| vec![f(x)], x)
+        .into_iter()
+        .map(|column| column[0])
         .collect()
 }
 
