@@ -2163,17 +2163,23 @@ fn detached_reads_of_a_buffer_keep_its_other_reads() {
     assert_eq!(v.to_bits(), tv.to_bits());
     assert_close(&g, &tg, "dx against the tape");
     // With t held at its value, the rest is differentiable by differences.
-    let t = {
-        let n = x.len();
-        let b: Vec<f64> = (0..n).map(|i| x[i] * x[i] + 0.5 * x[(i + 1) % n]).collect();
-        let m: f64 = b[1..].iter().map(|e| e.sin()).sum();
-        b[0] * m
-    };
-    let held = |p: &[f64]| {
+    let parts = |p: &[f64]| {
         let n = p.len();
         let b: Vec<f64> = (0..n).map(|i| p[i] * p[i] + 0.5 * p[(i + 1) % n]).collect();
         let m: f64 = b[1..].iter().map(|e| e.sin()).sum();
-        m + (0..n).map(|i| b[i] * t * (i as f64 + 1.0)).sum::<f64>()
+        (b, m)
+    };
+    let t = {
+        let (b, m) = parts(&x);
+        b[0] * m
+    };
+    let held = |p: &[f64]| {
+        let (b, m) = parts(p);
+        m + b
+            .iter()
+            .enumerate()
+            .map(|(i, bi)| bi * t * (i as f64 + 1.0))
+            .sum::<f64>()
     };
     assert_close(&g, &fd(held, &x), "dx against differences with t held");
 }

@@ -1322,8 +1322,9 @@ fn reverse_for(
     let any_carried = carried.iter().any(|a| active[a.idx()]);
     // Whether the body reads or writes memory that has an adjoint.
     let memory = inside.iter().any(|&n| match b.func.node(n).op {
-        // A load or view that no output needs is inactive though its buffer is not.
-        Op::Load(x, _) | Op::View(x, _, _) => active[n.idx()] && active[x.idx()],
+        // The load or view itself: one that no output needs is inactive though its
+        // buffer is not (and an active one has an active buffer).
+        Op::Load(..) | Op::View(..) => active[n.idx()],
         Op::Store(x, _, _) => active[x.idx()],
         Op::MutCall { ref args, .. } => args.iter().any(|a| active[a.idx()]),
         _ => false,

@@ -137,15 +137,7 @@ type Reservations = (
 /// though cold, made LLVM keep the loop's carried floats in memory: every float
 /// register is clobbered by a call.) Snapshot stacks are left out: `push_slice`
 /// reserves for itself.
-fn reservations(func: &Func) -> Reservations {
-    let snapshots: std::collections::HashSet<u32> = func
-        .nodes
-        .iter()
-        .filter_map(|n| match n.op {
-            Op::Restore(k, _) => Some(k),
-            _ => None,
-        })
-        .collect();
+fn reservations(func: &Func, snapshots: &std::collections::HashSet<u32>) -> Reservations {
     // Every push inside a region, at any depth.
     fn pushes_in(func: &Func, r: &Region, out: &mut Vec<(Id, u32)>) {
         for &n in &r.nodes {
@@ -171,9 +163,15 @@ fn reservations(func: &Func) -> Reservations {
         let mut all = Vec::new();
         pushes_in(func, body, &mut all);
         let top: std::collections::HashSet<Id> = body.nodes.iter().copied().collect();
+        // The stacks also pushed onto deeper inside the loop.
+        let deeper: std::collections::HashSet<u32> = all
+            .iter()
+            .filter(|(m, _)| !top.contains(m))
+            .map(|&(_, k)| k)
+            .collect();
         let mut per: Vec<(u32, usize)> = Vec::new();
         for &(n, k) in &all {
-            if snapshots.contains(&k) || all.iter().any(|&(m, j)| j == k && !top.contains(&m)) {
+            if snapshots.contains(&k) || deeper.contains(&k) {
                 continue;
             }
             match per.iter_mut().find(|(j, _)| *j == k) {
@@ -362,6 +360,8 @@ struct Emitter<'a> {
     sig: &'a Signature,
     /// The stacks whose values are shapes.
     shape_stacks: std::collections::HashSet<u32>,
+    /// The stacks of buffer snapshots (`push_slice`, read back by `Op::Restore`).
+    snapshot_stacks: std::collections::HashSet<u32>,
     /// For each loop that runs to its end: the stacks it reserves room on before it
     /// starts, with the number of values each iteration pushes (see [`reservations`]).
     reserves: HashMap<Id, Vec<(u32, usize)>>,
@@ -449,9 +449,18 @@ impl<'a> Emitter<'a> {
                 _ => None,
             })
             .collect();
-        let (reserves, reserved) = reservations(func);
+        let snapshot_stacks = func
+            .nodes
+            .iter()
+            .filter_map(|n| match n.op {
+                Op::Restore(k, _) => Some(k),
+                _ => None,
+            })
+            .collect();
+        let (reserves, reserved) = reservations(func, &snapshot_stacks);
         Emitter {
             shape_stacks,
+            snapshot_stacks,
             reserves,
             reserved,
             func,
@@ -1747,13 +1756,7 @@ impl<'a> Emitter<'a> {
                 return quote_spanned!(span=> ::adjoint::__private::acc_scaled(&mut #d[#lo..], &#g, #sc););
             }
             // A buffer is saved as a snapshot of its elements (`Op::Restore`).
-            Op::Push(k, x)
-                if self
-                    .func
-                    .nodes
-                    .iter()
-                    .any(|n| matches!(n.op, Op::Restore(j, _) if j == *k)) =>
-            {
+            Op::Push(k, x) if self.snapshot_stacks.contains(k) => {
                 let st = stack_name(*k);
                 let x = v(x);
                 return quote_spanned!(span=> #st.push_slice(&#x););
