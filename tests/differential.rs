@@ -110,6 +110,9 @@ pub struct Program {
     pub grad_tape: Option<Grad>,
     /// `f_vjp` with a seed.
     pub vjp_default: fn(&[f64], f64) -> (f64, Vec<f64>),
+    /// `f_jvp` along tangents laid out as the flat inputs (those of the entries `f`
+    /// does not differentiate are not read).
+    pub jvp_default: fn(&[f64], &[f64]) -> (f64, f64),
 }
 
 include!(concat!(env!("OUT_DIR"), "/differential_programs.rs"));
@@ -431,15 +434,19 @@ fn check(p: &Program, index: usize, why: &mut [usize; 4]) -> Outcome {
     let Some((x, f_ref, fds)) = draw(p, index, why) else {
         return Outcome::Discarded;
     };
+    // Tangents in [-1, 1), of the program's own.
+    let mut rng = Rng(SEED ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x5DEE_CE66);
+    let v: Vec<f64> = p.wrt.iter().map(|_| rng.next() * 2.0 - 1.0).collect();
     let answers = catch_unwind(AssertUnwindSafe(|| {
         (
             (p.run)(&x),
             (p.grad_default)(&x),
             p.grad_tape.map(|t| t(&x)),
             (p.vjp_default)(&x, -1.5),
+            (p.jvp_default)(&x, &v),
         )
     }));
-    let Ok((f, (gv, g), tape, (vv, vg))) = answers else {
+    let Ok((f, (gv, g), tape, (vv, vg), (jv, jt))) = answers else {
         return Outcome::Mismatch(report(p, &x, "a companion panicked", &[], &[], &fds));
     };
     // Without a tape twin the tape's checks compare the static answer with itself.
@@ -464,6 +471,29 @@ fn check(p: &Program, index: usize, why: &mut [usize; 4]) -> Outcome {
     }
     if vv.to_bits() != gv.to_bits() {
         problems.push(format!("f_vjp's value {vv:e} is not f_grad's {gv:e}"));
+    }
+    // Forward mode: the value is the primal's (or the tape's, where the default routing
+    // took it), and `<1, J v> = <J^T 1, v>`: the tangent is the gradient's inner
+    // product with the tangents.
+    if jv.to_bits() != f.to_bits() && jv.to_bits() != gv.to_bits() {
+        problems.push(format!(
+            "f_jvp's value {jv:e} is neither f's {f:e} nor f_grad's {gv:e}"
+        ));
+    }
+    let active_v: Vec<f64> = v
+        .iter()
+        .zip(p.wrt)
+        .filter(|(_, &a)| a)
+        .map(|(v, _)| *v)
+        .collect();
+    if g.len() == active_v.len() {
+        let dot: f64 = g.iter().zip(&active_v).map(|(a, b)| a * b).sum();
+        let scale: f64 = g.iter().zip(&active_v).map(|(a, b)| (a * b).abs()).sum();
+        if !within((jt - dot).abs(), 1e-7 * (1.0 + scale)) {
+            problems.push(format!(
+                "f_jvp's tangent {jt:e} is not <f_grad, v> = {dot:e} (v = {active_v:?})"
+            ));
+        }
     }
     let n = fds[0].len();
     if g.len() != n || t.len() != n || vg.len() != n {

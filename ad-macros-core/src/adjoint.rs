@@ -70,6 +70,11 @@ pub struct Builder<'f> {
     /// that an inner loop walks ([`walked_by_inner`]), and the reversed loop's argument
     /// carrying each.
     finals: HashMap<Id, Id>,
+    /// Whether this builds a forward sweep (`tangent.rs`), where no value is a routed
+    /// zero that meets an infinite partial at a finite primal: a partial in forward
+    /// mode is local to its node, and an infinite one at a finite value only happens
+    /// at the edges that the rules always guard.
+    forward: bool,
 }
 
 /// Facts about the primal that the choice between recomputing and saving a value
@@ -256,6 +261,71 @@ impl Facts {
     }
 }
 
+impl<'f> Builder<'f> {
+    /// A builder of a forward sweep (`tangent.rs`) into `func`, which starts empty:
+    /// nodes go to the innermost region opened with [`Builder::open`].
+    pub(crate) fn forward(func: &'f mut Func, span: Span) -> Builder<'f> {
+        Builder {
+            func,
+            span,
+            regions: vec![Vec::new()],
+            shapes: HashMap::new(),
+            seed_routed: false,
+            routed: HashMap::new(),
+            loop_depth: 0,
+            dbuf: HashMap::new(),
+            result: None,
+            facts: Facts::default(),
+            restores: HashMap::new(),
+            inductions: HashMap::new(),
+            induced: HashMap::new(),
+            parts: HashMap::new(),
+            finals: HashMap::new(),
+            forward: true,
+        }
+    }
+
+    /// Starts a region: later nodes go there until [`Builder::close`].
+    pub(crate) fn open(&mut self) {
+        self.regions.push(Vec::new());
+    }
+
+    /// Ends the innermost region, returning its nodes.
+    pub(crate) fn close(&mut self) -> Vec<Id> {
+        self.regions.pop().unwrap_or_default()
+    }
+
+    /// Appends `node` as it is (its origin kept) to the innermost region.
+    pub(crate) fn raw(&mut self, node: Node) -> Id {
+        if let Op::ShapeOf(x) = node.op {
+            let id = Id(self.func.nodes.len() as u32);
+            self.shapes.entry(x).or_insert(id);
+        }
+        let id = self.func.push(node);
+        if let Some(r) = self.regions.last_mut() {
+            r.push(id);
+        }
+        id
+    }
+
+    /// The span later nodes get.
+    pub(crate) fn set_span(&mut self, span: Span) {
+        self.span = span;
+    }
+
+    /// A region argument made by the forward sweep.
+    pub(crate) fn arg(&mut self, k: u32, ty: Ty, origin: Origin) -> Id {
+        let id = self.new_arg(k, ty);
+        self.func.nodes[id.idx()].origin = origin;
+        id
+    }
+
+    /// A zero of the kind of `x` (a buffer of zeros for memory).
+    pub(crate) fn zero_of(&mut self, x: Id) -> Id {
+        self.zero_like(x)
+    }
+}
+
 impl Builder<'_> {
     /// Whether the adjoint `id` may be an exact zero that a routing rule produced
     /// (`min`/`max`/`clamp`/`relu`/`abs` select it or 0, `max_axis` gives it to the
@@ -265,6 +335,9 @@ impl Builder<'_> {
     /// infinite operand of a product while the primal stays finite, so only then does a
     /// product's contribution need the strong-zero guard (`rules::scale_product`).
     pub fn may_be_routed_zero(&mut self, id: Id) -> bool {
+        if self.forward {
+            return false;
+        }
         let mut stack = vec![id];
         while let Some(&top) = stack.last() {
             if self.routed.contains_key(&top) {
@@ -453,9 +526,10 @@ impl Builder<'_> {
     /// A float constant of kind `ty`.
     pub fn constant(&mut self, v: f64, ty: Ty) -> Id {
         let v = ty.float().map_or(v, |f| f.round(v));
-        // Constants are scalars; they broadcast against tensors.
+        // Constants are scalars; they broadcast against tensors, and are the
+        // elements of memory.
         let ty = match ty {
-            Ty::Tensor(ft) => Ty::Float(ft),
+            Ty::Tensor(ft) | Ty::Slice(ft) | Ty::Buf(ft) => Ty::Float(ft),
             t => t,
         };
         self.push(Op::Const(v), ty)
@@ -627,6 +701,8 @@ pub fn activity(func: &Func, sig: &Signature) -> Vec<bool> {
                 Op::Call { args, .. } if node.ty == Ty::Tuple => {
                     args.iter().any(|a| active[a.idx()])
                 }
+                // A tuple inside a call's tuple result.
+                Op::Elem(c, _) if node.ty == Ty::Tuple => active[c.idx()],
                 _ if !node.ty.is_differentiable() => false,
                 Op::Param(k) => sig.params.get(*k as usize).is_some_and(|p| p.diff),
                 Op::Seed | Op::Const(_) | Op::Opaque(_) | Op::Error | Op::Detach(_) => false,
@@ -678,12 +754,18 @@ pub fn activity(func: &Func, sig: &Signature) -> Vec<bool> {
 /// structured node that is needed needs all of its regions; a buffer that is needed
 /// needs its views, every store and `push` into it, and the buffer it views; calls
 /// with `&mut` arguments, effects and parameters are always needed.
-fn useful(func: &Func) -> Vec<bool> {
+pub(crate) fn useful(func: &Func) -> Vec<bool> {
+    useful_for(func, &func.outputs)
+}
+
+/// [`useful`] for the outputs `roots` only.
+pub(crate) fn useful_for(func: &Func, roots: &[Id]) -> Vec<bool> {
     let n = func.nodes.len();
     let mut owner: Vec<Option<Id>> = vec![None; n];
     // Per buffer: the nodes that change or alias it.
     let mut touching: HashMap<Id, Vec<Id>> = HashMap::new();
-    let mut work: Vec<Id> = func.outputs.clone();
+    let mut pushes: HashMap<u32, Vec<Id>> = HashMap::new();
+    let mut work: Vec<Id> = roots.to_vec();
     for (i, node) in func.nodes.iter().enumerate() {
         let id = Id(i as u32);
         for region in node.op.regions() {
@@ -691,14 +773,35 @@ fn useful(func: &Func) -> Vec<bool> {
                 owner[x.idx()] = Some(id);
             }
         }
-        match node.op {
-            Op::Store(b, ..) | Op::Grow(b) => touching.entry(b).or_default().push(id),
+        match &node.op {
+            // Writes into memory, the reverse sweep's included (a forward sweep over
+            // it asks which of its values reach the gradients).
+            Op::Store(b, ..) | Op::Grow(b) | Op::Restore(_, b) | Op::AccMem { dst: b, .. } => {
+                touching.entry(*b).or_default().push(id)
+            }
+            Op::MutCallVjp { dmut, .. } => {
+                for b in dmut {
+                    touching.entry(*b).or_default().push(id);
+                }
+            }
+            // A value taken off a stack needs the pushes onto it.
+            Op::Push(k, _) => pushes.entry(*k).or_default().push(id),
             Op::View(b, ..) => {
-                touching.entry(b).or_default().push(id);
-                touching.entry(id).or_default().push(b);
+                touching.entry(*b).or_default().push(id);
+                touching.entry(id).or_default().push(*b);
             }
             Op::Param(_) | Op::MutCall { .. } | Op::Effect { .. } => work.push(id),
             _ => {}
+        }
+    }
+    for (i, node) in func.nodes.iter().enumerate() {
+        if let Op::Pop(k) | Op::Restore(k, _) = node.op {
+            if let Some(p) = pushes.get(&k) {
+                touching
+                    .entry(Id(i as u32))
+                    .or_default()
+                    .extend(p.iter().copied());
+            }
         }
     }
     let mut needed = vec![false; n];
@@ -801,6 +904,7 @@ pub fn build(primal: &Func, sig: &Signature, seed: Seed) -> Func {
         induced: HashMap::new(),
         parts: HashMap::new(),
         finals: HashMap::new(),
+        forward: false,
     };
     // The adjoint of each active slice parameter: a buffer of zeros, filled by the
     // reverse sweep and returned as the parameter's gradient. That of a `&mut`
@@ -946,7 +1050,7 @@ fn seed_of_tuple_call(
     for &(k, e) in &elems {
         let g = match pending.get(&(call, k)) {
             Some(&g) => g,
-            None => b.zero_like(e),
+            None => zero_tuple(b, e),
         };
         if let Some(p) = parts.get_mut(k as usize) {
             *p = Some(g);
@@ -954,6 +1058,25 @@ fn seed_of_tuple_call(
     }
     let parts: Option<Vec<Id>> = parts.into_iter().collect();
     Some(b.push(Op::Pack(parts?), Ty::Tuple))
+}
+
+/// A zero of the kind of `e`, an element of a call's tuple result: for a tuple, the
+/// tuple of its elements' zeros.
+fn zero_tuple(b: &mut Builder<'_>, e: Id) -> Id {
+    if b.ty(e) != Ty::Tuple {
+        return b.zero_like(e);
+    }
+    let mut inner: Vec<(u32, Id)> = (e.0 + 1..b.func.nodes.len() as u32)
+        .map(Id)
+        .filter_map(|x| match b.func.node(x).op {
+            Op::Elem(c, k) if c == e => Some((k, x)),
+            _ => None,
+        })
+        .collect();
+    inner.sort_by_key(|&(k, _)| k);
+    inner.dedup_by_key(|&mut (k, _)| k);
+    let zeros = inner.into_iter().map(|(_, x)| zero_tuple(b, x)).collect();
+    b.push(Op::Pack(zeros), Ty::Tuple)
 }
 
 /// Adds `c` to the adjoint of `x`.
@@ -1032,7 +1155,9 @@ fn sweep(
             }
             Op::Elems(ref items, array) => {
                 let ty = b.ty(id);
-                let zero = b.constant(0.0, ty);
+                // The elements are floats of the buffer's width.
+                let ft = ty.float().unwrap_or(FloatTy::F64);
+                let zero = b.constant(0.0, Ty::Float(ft));
                 let zeros = vec![zero; items.len()];
                 b.push(Op::Elems(zeros, array), ty)
             }
@@ -1119,7 +1244,11 @@ fn sweep(
             }
             continue;
         }
-        if let (Op::Call { .. }, Ty::Tuple, None) = (&node.op, node.ty, adj[id.idx()]) {
+        // The seed of a call with a tuple result, and of a tuple inside one: the tuple
+        // of its elements' adjoints.
+        if let (Op::Call { .. } | Op::Elem(..), Ty::Tuple, None) =
+            (&node.op, node.ty, adj[id.idx()])
+        {
             adj[id.idx()] = seed_of_tuple_call(b, id, pending);
         }
         if let (Op::Call { .. }, true) = (&node.op, node.ty.is_memory()) {

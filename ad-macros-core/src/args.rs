@@ -20,6 +20,10 @@ pub struct Args {
     /// callee is generic over the value type) instead of chaining through `f_vjp`.
     /// Only the tape can do that, so naming one sends the body to the tape.
     pub inline: Vec<Ident>,
+    /// `order = 2`: also the second-order companions (`NAME_hvp`, `NAME_hessian`, and
+    /// the derivatives of `NAME_grad`, `NAME_vjp`, `NAME_jvp` that nested calls use),
+    /// with the span of the option. `None` is order 1.
+    pub order2: Option<proc_macro2::Span>,
 }
 
 impl Parse for Args {
@@ -72,6 +76,17 @@ impl Parse for Args {
                     }
                 }
                 args.wrt = Some(names.into_iter().collect());
+            } else if key == "order" {
+                input.parse::<Token![=]>()?;
+                let lit: syn::LitInt = input.parse()?;
+                match lit.base10_parse::<u32>() {
+                    Ok(1) => {}
+                    Ok(2) => args.order2 = Some(lit.span()),
+                    _ => push(syn::Error::new(
+                        lit.span(),
+                        "`order` is 1 (the default: `_grad`, `_vjp`, `_jvp`) or 2 (also `_hvp`, `_hessian` and the companions that nested differentiation calls)",
+                    )),
+                }
             } else if key == "inline" {
                 let content;
                 syn::parenthesized!(content in input);
@@ -86,7 +101,7 @@ impl Parse for Args {
             } else {
                 push(syn::Error::new(
                     key.span(),
-                    format!("unknown option `{key}`; #[differentiable] takes `wrt(..)`, `tape`, `static` and `inline(..)`"),
+                    format!("unknown option `{key}`; #[differentiable] takes `wrt(..)`, `tape`, `static`, `inline(..)` and `order = 2`"),
                 ));
                 // Skip a parenthesized group after an unknown key, so parsing goes on.
                 if input.peek(syn::token::Paren) {
@@ -104,6 +119,12 @@ impl Parse for Args {
             push(syn::Error::new(
                 span,
                 "`static` and `tape` exclude each other; keep the one you need",
+            ));
+        }
+        if let (true, Some(span)) = (args.tape || !args.inline.is_empty(), args.order2) {
+            push(syn::Error::new(
+                span,
+                "the tape has no second-order companions yet: `order = 2` needs the static path (remove `tape`/`inline(..)`)",
             ));
         }
         if let (Some(span), Some(f)) = (args.static_, args.inline.first()) {
@@ -142,5 +163,13 @@ mod tests {
         assert_eq!(e.to_string(), "`wrt` names `x` twice");
         let e = syn::parse_str::<Args>("tap").unwrap_err();
         assert!(e.to_string().contains("unknown option `tap`"));
+        let a: Args = syn::parse_str("order = 2, wrt(x)").unwrap();
+        assert!(a.order2.is_some());
+        let a: Args = syn::parse_str("order = 1").unwrap();
+        assert!(a.order2.is_none());
+        let e = syn::parse_str::<Args>("order = 3").unwrap_err();
+        assert!(e.to_string().contains("`order` is 1"));
+        let e = syn::parse_str::<Args>("order = 2, tape").unwrap_err();
+        assert!(e.to_string().contains("no second-order companions"));
     }
 }

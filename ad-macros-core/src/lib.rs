@@ -86,6 +86,7 @@
 pub mod adjoint;
 pub mod args;
 pub mod ctxt;
+pub mod dense;
 pub mod emit;
 pub mod fallback;
 #[cfg(feature = "inspect")]
@@ -94,8 +95,10 @@ pub mod ir;
 pub mod lower;
 pub mod parse;
 pub mod rules;
+pub mod second;
 pub mod shapes;
 pub mod simplify;
+pub mod tangent;
 pub mod tape;
 pub mod warn;
 
@@ -127,6 +130,11 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
             Decision::Static(out) => out,
             Decision::Tape(why) => {
                 let mut out = tape::expand(sig, &args, &item_fn.block);
+                out.extend(second::jvp_via_vjp(sig));
+                out.extend(dense::jacobian(sig));
+                if matches!(sig.ret_kind, Ty::Float(_)) && !sig.has_mut() {
+                    out.extend(second::stubs(sig));
+                }
                 if let Some((span, msg)) = why {
                     // The function's own lint levels (`#[allow(deprecated)]`) cover it.
                     let lints = item_fn.attrs.iter().filter(|a| warn::is_lint_level(a));
@@ -198,7 +206,8 @@ enum Decision {
 /// [`ctxt::Ctxt::not_yet_at`]) and nothing else keeps it off the tape.
 fn decide(sig: &parse::Signature, args: &args::Args, block: &syn::Block) -> Decision {
     let refusal = match one_ir(sig, args, block) {
-        Ok(out) => return Decision::Static(out),
+        Ok(Ok(out)) => return Decision::Static(out),
+        Ok(Err(e)) => return Decision::Rejected(e),
         Err(r) => r,
     };
     // Only the one IR takes vector and tuple results: say what it does not take.
@@ -238,6 +247,14 @@ fn decide(sig: &parse::Signature, args: &args::Args, block: &syn::Block) -> Deci
     match refusal {
         // The one IR is not tried when the tape is asked for.
         None => Decision::Tape(None),
+        // `order = 2` needs the static path, and the tape is no way out there.
+        Some(r) if args.order2.is_some() => {
+            let mut e = r.plain();
+            if let Some(span) = args.order2 {
+                e.combine(syn::Error::new(span, "`order = 2` needs the static path, which does not take this body yet (the tape has no second-order companions)"));
+            }
+            Decision::Rejected(e)
+        }
         Some(r) if args.static_.is_some() || !r.tape_takes() => Decision::Rejected(r.errors()),
         Some(r) => {
             let first = r.first();
@@ -318,23 +335,29 @@ fn messages(e: syn::Error) -> String {
 
 /// The one-IR expansion: `Err` when the lowering does not take the body, with its
 /// refusal (`None` when the one IR was not tried: `tape` or `inline(..)`).
+/// `Ok(Err(..))` when the body lowers but a companion that `order = 2` asks for cannot
+/// be built.
 fn one_ir(
     sig: &parse::Signature,
     args: &args::Args,
     block: &syn::Block,
-) -> Result<TokenStream, Option<ctxt::Refusal>> {
+) -> Result<Result<TokenStream, syn::Error>, Option<ctxt::Refusal>> {
     if args.tape || !args.inline.is_empty() {
         return Err(None);
     }
     let scratch = Ctxt::new();
     let primal = lower::lower(&scratch, sig, block);
     scratch.refusal().map_err(Some)?;
-    Ok(companions(&primal, sig))
+    Ok(companions(&primal, sig, args))
 }
 
 /// `NAME_grad` (for a float result) and `NAME_vjp` of a lowered primal. For a function
 /// of floats `NAME_grad` calls `NAME_vjp` ([`emit::grad_via_vjp`]).
-fn companions(primal: &ir::Func, sig: &parse::Signature) -> TokenStream {
+fn companions(
+    primal: &ir::Func,
+    sig: &parse::Signature,
+    args: &args::Args,
+) -> Result<TokenStream, syn::Error> {
     let mut out = TokenStream::new();
     let vjp = simplify::run(&adjoint::build(primal, sig, adjoint::Seed::Param));
     let vjp = emit::emit(&vjp, sig, Which::Vjp);
@@ -345,7 +368,52 @@ fn companions(primal: &ir::Func, sig: &parse::Signature) -> TokenStream {
         out.extend(emit::emit(&grad, sig, Which::Grad));
     }
     out.extend(vjp);
-    out
+    out.extend(forward_companions(primal, sig, args)?);
+    Ok(out)
+}
+
+/// `NAME_jvp`: the forward sweep of the primal, or from `NAME_vjp` where the forward
+/// sweep does not take the body (so every caller's `_jvp` finds one). Under `order = 2`,
+/// `NAME_hvp` (the forward sweep of the primal + reverse sweep with seed 1) and the
+/// second-order companions; without it, their stand-ins ([`second::stubs`]).
+fn forward_companions(
+    primal: &ir::Func,
+    sig: &parse::Signature,
+    args: &args::Args,
+) -> Result<TokenStream, syn::Error> {
+    use tangent::Mode;
+    let mut out = TokenStream::new();
+    match tangent::build(primal, sig, Mode::Jvp) {
+        Ok(jvp) => {
+            let ext = tangent::extend(sig, Mode::Jvp);
+            out.extend(emit::emit(&simplify::run(&jvp), &ext, Which::Jvp));
+        }
+        Err(_) => out.extend(second::jvp_via_vjp(sig)),
+    }
+    out.extend(dense::jacobian(sig));
+    let Some(order2) = args.order2 else {
+        if matches!(sig.ret_kind, Ty::Float(_)) && !sig.has_mut() {
+            out.extend(second::stubs(sig));
+        }
+        return Ok(out);
+    };
+    if !matches!(sig.ret_kind, Ty::Float(_)) || sig.has_mut() {
+        return Err(syn::Error::new(
+            order2,
+            "`order = 2` needs a float result and no `&mut` parameter (`_hvp` is the Hessian of a scalar function)",
+        ));
+    }
+    let grad = simplify::run(&adjoint::build(primal, sig, adjoint::Seed::One));
+    let hvp = tangent::build(&grad, sig, Mode::Hvp).map_err(|(span, msg)| {
+        let mut e = syn::Error::new(span, format!("{msg}; `order = 2` needs it"));
+        e.combine(syn::Error::new(order2, "`order = 2` is asked for here"));
+        e
+    })?;
+    let ext = tangent::extend(sig, Mode::Hvp);
+    out.extend(emit::emit(&simplify::run(&hvp), &ext, Which::Hvp));
+    out.extend(second::companions(sig));
+    out.extend(dense::hessian(sig));
+    Ok(out)
 }
 
 /// The IR of a function, for tests and inspection: the primal as lowered, then the

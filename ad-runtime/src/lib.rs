@@ -57,6 +57,7 @@ pub mod kernels;
 mod ndarray_conv;
 mod ops;
 mod rng;
+mod second;
 mod shape;
 mod stack;
 pub mod tape;
@@ -74,6 +75,7 @@ pub mod __private {
     pub use crate::kernels;
     pub use crate::kernels::emit_support;
     pub use crate::kernels::fused;
+    pub use crate::second::{inner, owned, scale, scale_add, AsFlat, AsTensor, Lin, SecondOrder};
     pub use crate::shape::Shape;
     pub use crate::stack::{zeros, Stack};
     pub use crate::tape;

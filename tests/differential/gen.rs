@@ -2444,6 +2444,35 @@ fn unpack(ps: &[Param], n_value: usize) -> (String, String, Vec<bool>) {
     (code, args.join(", "), wrt)
 }
 
+/// The tangents of a root function's differentiated parameters, unpacked from a flat
+/// `v` laid out as its inputs: the code and the tangent arguments of `f_jvp`.
+fn unpack_tangents(ps: &[Param], n_value: usize) -> (String, String) {
+    let renamed: Vec<Param> = ps
+        .iter()
+        .map(|p| Param {
+            name: format!("d{}", p.name),
+            ..p.clone()
+        })
+        .collect();
+    let (code, _, _) = unpack(&renamed, n_value);
+    let code = code.replace("x[at", "v[at");
+    let mut targs = Vec::new();
+    for p in &renamed {
+        if !(p.active && is_float_like(&p.ty)) {
+            continue;
+        }
+        let name = &p.name;
+        targs.push(match &p.ty {
+            Ty::T(_) if p.owned => format!("{name}.clone()"),
+            Ty::T(_) => format!("&{name}"),
+            Ty::Seq(Seq::Slice, _) => format!("&{name}"),
+            Ty::Seq(Seq::Vec, _) => format!("{name}.clone()"),
+            _ => name.clone(),
+        });
+    }
+    (code, targs.join(", "))
+}
+
 /// The whole generated file for `count` programs from `seed`.
 pub fn generate(seed: u64, count: usize, opts: Opts) -> String {
     let mut out = String::new();
@@ -2524,6 +2553,7 @@ pub fn generate(seed: u64, count: usize, opts: Opts) -> String {
             vector,
         );
         let (unpack_code, args, wrt) = unpack(&root.sig.params, n_value);
+        let (tangent_code, targs) = unpack_tangents(&root.sig.params, n_value);
         let mut features: Vec<&str> = Vec::new();
         for f in funcs.iter().chain(std::iter::once(&root)) {
             for x in &f.features {
@@ -2580,7 +2610,9 @@ pub fn generate(seed: u64, count: usize, opts: Opts) -> String {
                  pub fn grad_default(x: &[f64]) -> (f64, Vec<f64>) {{\n{unpack_code}\
                  let (y, {gpat}) = f_vjp({args}, VSEED);\nlet mut out = Vec::new();\n{flatten}({dot}, out)\n}}\n\
                  pub fn vjp_default(x: &[f64], seed: f64) -> (f64, Vec<f64>) {{\n{unpack_code}\
-                 let (y, {gpat}) = f_vjp({args}, [VSEED[0] * seed, VSEED[1] * seed]);\nlet mut out = Vec::new();\n{flatten}({dot}, out)\n}}\n"
+                 let (y, {gpat}) = f_vjp({args}, [VSEED[0] * seed, VSEED[1] * seed]);\nlet mut out = Vec::new();\n{flatten}({dot}, out)\n}}\n\
+                 pub fn jvp_default(x: &[f64], v: &[f64]) -> (f64, f64) {{\n{unpack_code}{tangent_code}\
+                 let (y, t) = f_jvp({args}, {targs});\n({dot}, t[0] * VSEED[0] + t[1] * VSEED[1])\n}}\n"
             );
         } else {
             let _ = write!(
@@ -2592,7 +2624,9 @@ pub fn generate(seed: u64, count: usize, opts: Opts) -> String {
              pub fn grad_tape(x: &[f64]) -> (f64, Vec<f64>) {{\n{unpack_code}\
              let (v, {gpat}) = f_t_grad({args});\nlet mut out = Vec::new();\n{flatten}(v, out)\n}}\n\
              pub fn vjp_default(x: &[f64], seed: f64) -> (f64, Vec<f64>) {{\n{unpack_code}\
-             let (v, {gpat}) = f_vjp({args}, seed);\nlet mut out = Vec::new();\n{flatten}(v, out)\n}}\n"
+             let (v, {gpat}) = f_vjp({args}, seed);\nlet mut out = Vec::new();\n{flatten}(v, out)\n}}\n\
+             pub fn jvp_default(x: &[f64], v: &[f64]) -> (f64, f64) {{\n{unpack_code}{tangent_code}\
+             f_jvp({args}, {targs})\n}}\n"
         );
         }
         // `deprecated`: the default-routed functions that take the tape warn so.
@@ -2609,7 +2643,7 @@ pub fn generate(seed: u64, count: usize, opts: Opts) -> String {
             table,
             "Program {{ name: \"p{k}\", source: {source:?}, wrt: &[{}], features: &{features:?}, \
              run: p{k}::run, reference: p{k}::reference, grad_default: p{k}::grad_default, \
-             grad_tape: {tape}, vjp_default: p{k}::vjp_default }},",
+             grad_tape: {tape}, vjp_default: p{k}::vjp_default, jvp_default: p{k}::jvp_default }},",
             wrt_lit.join(", "),
             tape = if vector { "None".to_string() } else { format!("Some(p{k}::grad_tape)") },
         );

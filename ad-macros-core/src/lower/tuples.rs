@@ -701,16 +701,7 @@ impl Lower<'_> {
             let at = self.func.node(m).span;
             self.cx.error_at(at, "a call with a tuple result and a local buffer argument (or one made in a branch or loop) is not supported by the static path of #[differentiable] yet; pass a parameter, a temporary (`&[a, b]`) at the top of the body, or the elements as floats");
         }
-        let mut kinds = Vec::new();
-        for w in ws {
-            match w {
-                Want::Any(Some(k @ (Ty::Float(_) | Ty::Tensor(_)))) => kinds.push(*k),
-                Want::Any(_) => kinds.push(Ty::Float(self.sig.float)),
-                Want::Tuple(_) => {
-                    return Agg::One(self.error(c, "a call whose result is a tuple of tuples is not supported by the static path of #[differentiable]; return a flat tuple"));
-                }
-            }
-        }
+        let ws = self.companion_want(&path, &args, ws);
         let idx = self.callee(&path, c);
         let span = c.span();
         let call = self.push(
@@ -722,12 +713,71 @@ impl Lower<'_> {
             Ty::Tuple,
             span,
         );
-        let items = kinds
-            .into_iter()
+        self.tuple_elems(call, &ws, span)
+    }
+
+    /// The elements of the tuple `t` of the shape `ws`: one [`Op::Elem`] each, of the
+    /// declared kind or a float of the function's width; a tuple element is itself a
+    /// tuple of elements (`let (y, (g0, g1)) = f_grad(a, b)`).
+    fn tuple_elems(&mut self, t: Id, ws: &[Want], span: proc_macro2::Span) -> Agg {
+        let items = ws
+            .iter()
             .enumerate()
-            .map(|(k, t)| Agg::One(self.push(Op::Elem(call, k as u32), t, span)))
+            .map(|(k, w)| match w {
+                Want::Any(Some(kind @ (Ty::Float(_) | Ty::Tensor(_)))) => {
+                    Agg::One(self.push(Op::Elem(t, k as u32), *kind, span))
+                }
+                Want::Any(_) => {
+                    let kind = Ty::Float(self.sig.float);
+                    Agg::One(self.push(Op::Elem(t, k as u32), kind, span))
+                }
+                Want::Tuple(inner) => {
+                    let e = self.push(Op::Elem(t, k as u32), Ty::Tuple, span);
+                    self.tuple_elems(e, inner, span)
+                }
+            })
             .collect();
         Agg::Many(items)
+    }
+
+    /// The shape of what a companion returns, where the pattern leaves it open: the
+    /// gradients of `g_grad(a..)` and `g_hvp(a..)` are one per float or tensor argument
+    /// of the call (a tuple for several), so `let (y, g) = g_grad(a, b)` reads `g` as
+    /// that tuple.
+    fn companion_want(&self, path: &syn::Path, args: &[Id], ws: &[Want]) -> Vec<Want> {
+        let mut ws = ws.to_vec();
+        let Some(last) = path.segments.last() else {
+            return ws;
+        };
+        let name = last.ident.to_string();
+        let kinds: Vec<Ty> = args
+            .iter()
+            .map(|a| self.func.node(*a).ty)
+            .filter(|t| matches!(t, Ty::Float(_) | Ty::Tensor(_)) || t.is_memory())
+            .collect();
+        // Memory gradients are `Vec`s and arrays, which a tuple element does not take.
+        if kinds.len() < 2 || kinds.iter().any(|t| t.is_memory()) {
+            return ws;
+        }
+        let grads = if name.ends_with("_grad") && ws.len() == 2 {
+            vec![1]
+        } else if name.ends_with("_hvp") && ws.len() == 3 {
+            // g_hvp(x.., v..): the gradients and products are of the first half.
+            vec![1, 2]
+        } else {
+            return ws;
+        };
+        let n = if name.ends_with("_hvp") {
+            kinds.len() / 2
+        } else {
+            kinds.len()
+        };
+        for k in grads {
+            if let Want::Any(None) = ws[k] {
+                ws[k] = Want::Tuple(kinds[..n].iter().map(|&t| Want::Any(Some(t))).collect());
+            }
+        }
+        ws
     }
 
     /// `let r = h(x);` where `rest` indexes `r`, or `let r: [f64; 2] = h(x);`: `h`

@@ -82,116 +82,116 @@ fn tri_grad(
     let mut __ad_v46 = ::adjoint::__private::zeros(x.len(), 0f64);
     let mut __ad_v47 = ::adjoint::__private::zeros(mu.len(), 0f64);
     let mut __ad_v48 = ::adjoint::__private::zeros(l.len(), 0f64);
-    let mut __ad_v51 = ::std::vec![0f64; __ad_v3];
-    let mut __ad_v53: f64 = 1f64;
-    for __ad_v52 in (0..__ad_v7).rev() {
-        let __ad_h56 = if !(0..__ad_v3).is_empty() { mu[__ad_v52] } else { 0f64 };
-        for __ad_v54 in (0..__ad_v3) {
-            let __ad_v55: f64 = x[__ad_v54];
-            let __ad_v56: f64 = __ad_h56;
-            let __ad_v57: f64 = __ad_v55 - __ad_v56;
-            __ad_v5[__ad_v54] = __ad_v57;
+    let mut __ad_v50 = ::std::vec![0f64; __ad_v3];
+    let mut __ad_v52: f64 = 1f64;
+    for __ad_v51 in (0..__ad_v7).rev() {
+        let __ad_h55 = if !(0..__ad_v3).is_empty() { mu[__ad_v51] } else { 0f64 };
+        for __ad_v53 in (0..__ad_v3) {
+            let __ad_v54: f64 = x[__ad_v53];
+            let __ad_v55: f64 = __ad_h55;
+            let __ad_v56: f64 = __ad_v54 - __ad_v55;
+            __ad_v5[__ad_v53] = __ad_v56;
         }
-        let __ad_v62 = __ad_s0.pop();
-        let (_, __ad_g63) = ::adjoint::__private::call_grads::<
+        let __ad_v61 = __ad_s0.pop();
+        let (_, __ad_g62) = ::adjoint::__private::call_grads::<
             _,
             _,
             _,
         >(sqnorm_vjp(&__ad_v5, 1f64));
-        let __ad_v64 = __ad_g63;
-        ::adjoint::__private::acc_scaled(&mut __ad_v51[..], &__ad_v64, __ad_v53);
-        let mut __ad_v68: f64 = __ad_v53;
-        let mut __ad_v69 = 0f64;
-        let mut __ad_v70 = __ad_v62;
-        for __ad_v67 in (0..__ad_v3).rev() {
-            let __ad_v72 = __ad_v67 + 1;
-            let mut __ad_v74: f64 = __ad_v68;
-            let mut __ad_v75 = 0f64;
-            let mut __ad_v76 = __ad_v70;
-            let __ad_h80 = if !(__ad_v72..__ad_v3).is_empty() {
-                __ad_v5[__ad_v67]
+        let __ad_v63 = __ad_g62;
+        ::adjoint::__private::acc_scaled(&mut __ad_v50[..], &__ad_v63, __ad_v52);
+        let mut __ad_v67: f64 = __ad_v52;
+        let mut __ad_v68 = 0f64;
+        let mut __ad_v69 = __ad_v61;
+        for __ad_v66 in (0..__ad_v3).rev() {
+            let __ad_v71 = __ad_v66 + 1;
+            let mut __ad_v73: f64 = __ad_v67;
+            let mut __ad_v74 = 0f64;
+            let mut __ad_v75 = __ad_v69;
+            let __ad_h79 = if !(__ad_v71..__ad_v3).is_empty() {
+                __ad_v5[__ad_v66]
             } else {
                 0f64
             };
-            if __ad_h80.is_finite()
+            if __ad_h79.is_finite()
                 && *__ad_fin2.get_or_insert_with(|| l.iter().all(|v| v.is_finite()))
             {
-                for __ad_v73 in (__ad_v72..__ad_v3).rev() {
-                    let __ad_v78 = __ad_v76 - 1;
-                    let __ad_v79: f64 = l[__ad_v78];
-                    let __ad_v80: f64 = __ad_h80;
-                    let __ad_v81: f64 = __ad_v79 * __ad_v80;
-                    let __ad_v82: f64 = __ad_v5[__ad_v73];
-                    let __ad_v83: f64 = __ad_v74 * __ad_v82;
-                    let __ad_v84 = __ad_v74 == 0f64;
-                    let __ad_v85: f64 = if __ad_v84 { 0f64 } else { __ad_v83 };
-                    let __ad_v86: f64 = __ad_v74 * __ad_v81;
-                    let __ad_v87: f64 = if __ad_v84 { 0f64 } else { __ad_v86 };
-                    let __ad_v88: f64 = __ad_v51[__ad_v73];
-                    let __ad_v89: f64 = __ad_v88 + __ad_v87;
-                    __ad_v51[__ad_v73] = __ad_v89;
-                    let __ad_v91: f64 = __ad_v85 * __ad_v80;
-                    let __ad_v92 = __ad_v85 == 0f64;
-                    let __ad_v93: f64 = __ad_v91;
-                    let __ad_v94: f64 = __ad_v85 * __ad_v79;
-                    let __ad_v95: f64 = __ad_v94;
-                    let __ad_v96: f64 = __ad_v51[__ad_v67];
-                    let __ad_v97: f64 = __ad_v96 + __ad_v95;
-                    __ad_v51[__ad_v67] = __ad_v97;
-                    let __ad_v99: f64 = __ad_v48[__ad_v78];
-                    let __ad_v100: f64 = __ad_v99 + __ad_v93;
-                    __ad_v48[__ad_v78] = __ad_v100;
-                    __ad_v76 = __ad_v78;
+                for __ad_v72 in (__ad_v71..__ad_v3).rev() {
+                    let __ad_v77 = __ad_v75 - 1;
+                    let __ad_v78: f64 = l[__ad_v77];
+                    let __ad_v79: f64 = __ad_h79;
+                    let __ad_v80: f64 = __ad_v78 * __ad_v79;
+                    let __ad_v81: f64 = __ad_v5[__ad_v72];
+                    let __ad_v82: f64 = __ad_v73 * __ad_v81;
+                    let __ad_v83 = __ad_v73 == 0f64;
+                    let __ad_v84: f64 = if __ad_v83 { 0f64 } else { __ad_v82 };
+                    let __ad_v85: f64 = __ad_v73 * __ad_v80;
+                    let __ad_v86: f64 = if __ad_v83 { 0f64 } else { __ad_v85 };
+                    let __ad_v87: f64 = __ad_v50[__ad_v72];
+                    let __ad_v88: f64 = __ad_v87 + __ad_v86;
+                    __ad_v50[__ad_v72] = __ad_v88;
+                    let __ad_v90: f64 = __ad_v84 * __ad_v79;
+                    let __ad_v91 = __ad_v84 == 0f64;
+                    let __ad_v92: f64 = __ad_v90;
+                    let __ad_v93: f64 = __ad_v84 * __ad_v78;
+                    let __ad_v94: f64 = __ad_v93;
+                    let __ad_v95: f64 = __ad_v50[__ad_v66];
+                    let __ad_v96: f64 = __ad_v95 + __ad_v94;
+                    __ad_v50[__ad_v66] = __ad_v96;
+                    let __ad_v98: f64 = __ad_v48[__ad_v77];
+                    let __ad_v99: f64 = __ad_v98 + __ad_v92;
+                    __ad_v48[__ad_v77] = __ad_v99;
+                    __ad_v75 = __ad_v77;
                 }
             } else {
-                for __ad_v73 in (__ad_v72..__ad_v3).rev() {
-                    let __ad_v78 = __ad_v76 - 1;
-                    let __ad_v79: f64 = l[__ad_v78];
-                    let __ad_v80: f64 = __ad_h80;
-                    let __ad_v81: f64 = __ad_v79 * __ad_v80;
-                    let __ad_v82: f64 = __ad_v5[__ad_v73];
-                    let __ad_v83: f64 = __ad_v74 * __ad_v82;
-                    let __ad_v84 = __ad_v74 == 0f64;
-                    let __ad_v85: f64 = if __ad_v84 { 0f64 } else { __ad_v83 };
-                    let __ad_v86: f64 = __ad_v74 * __ad_v81;
-                    let __ad_v87: f64 = if __ad_v84 { 0f64 } else { __ad_v86 };
-                    let __ad_v88: f64 = __ad_v51[__ad_v73];
-                    let __ad_v89: f64 = __ad_v88 + __ad_v87;
-                    __ad_v51[__ad_v73] = __ad_v89;
-                    let __ad_v91: f64 = __ad_v85 * __ad_v80;
-                    let __ad_v92 = __ad_v85 == 0f64;
-                    let __ad_v93: f64 = if __ad_v92 { 0f64 } else { __ad_v91 };
-                    let __ad_v94: f64 = __ad_v85 * __ad_v79;
-                    let __ad_v95: f64 = if __ad_v92 { 0f64 } else { __ad_v94 };
-                    let __ad_v96: f64 = __ad_v51[__ad_v67];
-                    let __ad_v97: f64 = __ad_v96 + __ad_v95;
-                    __ad_v51[__ad_v67] = __ad_v97;
-                    let __ad_v99: f64 = __ad_v48[__ad_v78];
-                    let __ad_v100: f64 = __ad_v99 + __ad_v93;
-                    __ad_v48[__ad_v78] = __ad_v100;
-                    __ad_v76 = __ad_v78;
+                for __ad_v72 in (__ad_v71..__ad_v3).rev() {
+                    let __ad_v77 = __ad_v75 - 1;
+                    let __ad_v78: f64 = l[__ad_v77];
+                    let __ad_v79: f64 = __ad_h79;
+                    let __ad_v80: f64 = __ad_v78 * __ad_v79;
+                    let __ad_v81: f64 = __ad_v5[__ad_v72];
+                    let __ad_v82: f64 = __ad_v73 * __ad_v81;
+                    let __ad_v83 = __ad_v73 == 0f64;
+                    let __ad_v84: f64 = if __ad_v83 { 0f64 } else { __ad_v82 };
+                    let __ad_v85: f64 = __ad_v73 * __ad_v80;
+                    let __ad_v86: f64 = if __ad_v83 { 0f64 } else { __ad_v85 };
+                    let __ad_v87: f64 = __ad_v50[__ad_v72];
+                    let __ad_v88: f64 = __ad_v87 + __ad_v86;
+                    __ad_v50[__ad_v72] = __ad_v88;
+                    let __ad_v90: f64 = __ad_v84 * __ad_v79;
+                    let __ad_v91 = __ad_v84 == 0f64;
+                    let __ad_v92: f64 = if __ad_v91 { 0f64 } else { __ad_v90 };
+                    let __ad_v93: f64 = __ad_v84 * __ad_v78;
+                    let __ad_v94: f64 = if __ad_v91 { 0f64 } else { __ad_v93 };
+                    let __ad_v95: f64 = __ad_v50[__ad_v66];
+                    let __ad_v96: f64 = __ad_v95 + __ad_v94;
+                    __ad_v50[__ad_v66] = __ad_v96;
+                    let __ad_v98: f64 = __ad_v48[__ad_v77];
+                    let __ad_v99: f64 = __ad_v98 + __ad_v92;
+                    __ad_v48[__ad_v77] = __ad_v99;
+                    __ad_v75 = __ad_v77;
                 }
             }
-            let __ad_v103 = __ad_v74;
-            let __ad_v104 = __ad_v76;
-            (__ad_v68, __ad_v70) = (__ad_v103, __ad_v104);
+            let __ad_v102 = __ad_v73;
+            let __ad_v103 = __ad_v75;
+            (__ad_v67, __ad_v69) = (__ad_v102, __ad_v103);
         }
-        let __ad_v106 = __ad_v68;
-        let __ad_v107: f64 = __ad_v47[__ad_v52];
-        let mut __ad_v109: f64 = __ad_v107;
-        for __ad_v108 in (0..__ad_v3).rev() {
-            let __ad_v110: f64 = __ad_v51[__ad_v108];
-            __ad_v51[__ad_v108] = 0f64;
-            let __ad_v112: f64 = -__ad_v110;
-            let __ad_v113: f64 = __ad_v109 + __ad_v112;
-            let __ad_v114: f64 = __ad_v46[__ad_v108];
-            let __ad_v115: f64 = __ad_v114 + __ad_v110;
-            __ad_v46[__ad_v108] = __ad_v115;
-            __ad_v109 = __ad_v113;
+        let __ad_v105 = __ad_v67;
+        let __ad_v106: f64 = __ad_v47[__ad_v51];
+        let mut __ad_v108: f64 = __ad_v106;
+        for __ad_v107 in (0..__ad_v3).rev() {
+            let __ad_v109: f64 = __ad_v50[__ad_v107];
+            __ad_v50[__ad_v107] = 0f64;
+            let __ad_v111: f64 = -__ad_v109;
+            let __ad_v112: f64 = __ad_v108 + __ad_v111;
+            let __ad_v113: f64 = __ad_v46[__ad_v107];
+            let __ad_v114: f64 = __ad_v113 + __ad_v109;
+            __ad_v46[__ad_v107] = __ad_v114;
+            __ad_v108 = __ad_v112;
         }
-        let __ad_v118 = __ad_v109;
-        __ad_v47[__ad_v52] = __ad_v118;
-        __ad_v53 = __ad_v106;
+        let __ad_v117 = __ad_v108;
+        __ad_v47[__ad_v51] = __ad_v117;
+        __ad_v52 = __ad_v105;
     }
     (__ad_v45, (__ad_v46, __ad_v47, __ad_v48))
 }
@@ -261,116 +261,340 @@ fn tri_vjp(
     let mut __ad_v46 = ::adjoint::__private::zeros(x.len(), 0f64);
     let mut __ad_v47 = ::adjoint::__private::zeros(mu.len(), 0f64);
     let mut __ad_v48 = ::adjoint::__private::zeros(l.len(), 0f64);
-    let mut __ad_v51 = ::std::vec![0f64; __ad_v3];
-    let mut __ad_v53: f64 = seed;
-    for __ad_v52 in (0..__ad_v7).rev() {
-        let __ad_h56 = if !(0..__ad_v3).is_empty() { mu[__ad_v52] } else { 0f64 };
-        for __ad_v54 in (0..__ad_v3) {
-            let __ad_v55: f64 = x[__ad_v54];
-            let __ad_v56: f64 = __ad_h56;
-            let __ad_v57: f64 = __ad_v55 - __ad_v56;
-            __ad_v5[__ad_v54] = __ad_v57;
+    let mut __ad_v50 = ::std::vec![0f64; __ad_v3];
+    let mut __ad_v52: f64 = seed;
+    for __ad_v51 in (0..__ad_v7).rev() {
+        let __ad_h55 = if !(0..__ad_v3).is_empty() { mu[__ad_v51] } else { 0f64 };
+        for __ad_v53 in (0..__ad_v3) {
+            let __ad_v54: f64 = x[__ad_v53];
+            let __ad_v55: f64 = __ad_h55;
+            let __ad_v56: f64 = __ad_v54 - __ad_v55;
+            __ad_v5[__ad_v53] = __ad_v56;
         }
-        let __ad_v62 = __ad_s0.pop();
-        let (_, __ad_g64) = ::adjoint::__private::call_grads::<
+        let __ad_v61 = __ad_s0.pop();
+        let (_, __ad_g63) = ::adjoint::__private::call_grads::<
             _,
             _,
             _,
         >(sqnorm_vjp(&__ad_v5, 1f64));
-        let __ad_v65 = __ad_g64;
-        ::adjoint::__private::acc_scaled(&mut __ad_v51[..], &__ad_v65, __ad_v53);
-        let mut __ad_v69: f64 = __ad_v53;
-        let mut __ad_v70 = 0f64;
-        let mut __ad_v71 = __ad_v62;
-        for __ad_v68 in (0..__ad_v3).rev() {
-            let __ad_v73 = __ad_v68 + 1;
-            let mut __ad_v75: f64 = __ad_v69;
-            let mut __ad_v76 = 0f64;
-            let mut __ad_v77 = __ad_v71;
-            let __ad_h81 = if !(__ad_v73..__ad_v3).is_empty() {
-                __ad_v5[__ad_v68]
+        let __ad_v64 = __ad_g63;
+        ::adjoint::__private::acc_scaled(&mut __ad_v50[..], &__ad_v64, __ad_v52);
+        let mut __ad_v68: f64 = __ad_v52;
+        let mut __ad_v69 = 0f64;
+        let mut __ad_v70 = __ad_v61;
+        for __ad_v67 in (0..__ad_v3).rev() {
+            let __ad_v72 = __ad_v67 + 1;
+            let mut __ad_v74: f64 = __ad_v68;
+            let mut __ad_v75 = 0f64;
+            let mut __ad_v76 = __ad_v70;
+            let __ad_h80 = if !(__ad_v72..__ad_v3).is_empty() {
+                __ad_v5[__ad_v67]
             } else {
                 0f64
             };
-            if __ad_h81.is_finite()
+            if __ad_h80.is_finite()
                 && *__ad_fin2.get_or_insert_with(|| l.iter().all(|v| v.is_finite()))
             {
-                for __ad_v74 in (__ad_v73..__ad_v3).rev() {
-                    let __ad_v79 = __ad_v77 - 1;
-                    let __ad_v80: f64 = l[__ad_v79];
-                    let __ad_v81: f64 = __ad_h81;
-                    let __ad_v82: f64 = __ad_v80 * __ad_v81;
-                    let __ad_v83: f64 = __ad_v5[__ad_v74];
-                    let __ad_v84: f64 = __ad_v75 * __ad_v83;
-                    let __ad_v85 = __ad_v75 == 0f64;
-                    let __ad_v86: f64 = if __ad_v85 { 0f64 } else { __ad_v84 };
-                    let __ad_v87: f64 = __ad_v75 * __ad_v82;
-                    let __ad_v88: f64 = if __ad_v85 { 0f64 } else { __ad_v87 };
-                    let __ad_v89: f64 = __ad_v51[__ad_v74];
-                    let __ad_v90: f64 = __ad_v89 + __ad_v88;
-                    __ad_v51[__ad_v74] = __ad_v90;
-                    let __ad_v92: f64 = __ad_v86 * __ad_v81;
-                    let __ad_v93 = __ad_v86 == 0f64;
-                    let __ad_v94: f64 = __ad_v92;
-                    let __ad_v95: f64 = __ad_v86 * __ad_v80;
-                    let __ad_v96: f64 = __ad_v95;
-                    let __ad_v97: f64 = __ad_v51[__ad_v68];
-                    let __ad_v98: f64 = __ad_v97 + __ad_v96;
-                    __ad_v51[__ad_v68] = __ad_v98;
-                    let __ad_v100: f64 = __ad_v48[__ad_v79];
-                    let __ad_v101: f64 = __ad_v100 + __ad_v94;
-                    __ad_v48[__ad_v79] = __ad_v101;
-                    __ad_v77 = __ad_v79;
+                for __ad_v73 in (__ad_v72..__ad_v3).rev() {
+                    let __ad_v78 = __ad_v76 - 1;
+                    let __ad_v79: f64 = l[__ad_v78];
+                    let __ad_v80: f64 = __ad_h80;
+                    let __ad_v81: f64 = __ad_v79 * __ad_v80;
+                    let __ad_v82: f64 = __ad_v5[__ad_v73];
+                    let __ad_v83: f64 = __ad_v74 * __ad_v82;
+                    let __ad_v84 = __ad_v74 == 0f64;
+                    let __ad_v85: f64 = if __ad_v84 { 0f64 } else { __ad_v83 };
+                    let __ad_v86: f64 = __ad_v74 * __ad_v81;
+                    let __ad_v87: f64 = if __ad_v84 { 0f64 } else { __ad_v86 };
+                    let __ad_v88: f64 = __ad_v50[__ad_v73];
+                    let __ad_v89: f64 = __ad_v88 + __ad_v87;
+                    __ad_v50[__ad_v73] = __ad_v89;
+                    let __ad_v91: f64 = __ad_v85 * __ad_v80;
+                    let __ad_v92 = __ad_v85 == 0f64;
+                    let __ad_v93: f64 = __ad_v91;
+                    let __ad_v94: f64 = __ad_v85 * __ad_v79;
+                    let __ad_v95: f64 = __ad_v94;
+                    let __ad_v96: f64 = __ad_v50[__ad_v67];
+                    let __ad_v97: f64 = __ad_v96 + __ad_v95;
+                    __ad_v50[__ad_v67] = __ad_v97;
+                    let __ad_v99: f64 = __ad_v48[__ad_v78];
+                    let __ad_v100: f64 = __ad_v99 + __ad_v93;
+                    __ad_v48[__ad_v78] = __ad_v100;
+                    __ad_v76 = __ad_v78;
                 }
             } else {
-                for __ad_v74 in (__ad_v73..__ad_v3).rev() {
-                    let __ad_v79 = __ad_v77 - 1;
-                    let __ad_v80: f64 = l[__ad_v79];
-                    let __ad_v81: f64 = __ad_h81;
-                    let __ad_v82: f64 = __ad_v80 * __ad_v81;
-                    let __ad_v83: f64 = __ad_v5[__ad_v74];
-                    let __ad_v84: f64 = __ad_v75 * __ad_v83;
-                    let __ad_v85 = __ad_v75 == 0f64;
-                    let __ad_v86: f64 = if __ad_v85 { 0f64 } else { __ad_v84 };
-                    let __ad_v87: f64 = __ad_v75 * __ad_v82;
-                    let __ad_v88: f64 = if __ad_v85 { 0f64 } else { __ad_v87 };
-                    let __ad_v89: f64 = __ad_v51[__ad_v74];
-                    let __ad_v90: f64 = __ad_v89 + __ad_v88;
-                    __ad_v51[__ad_v74] = __ad_v90;
-                    let __ad_v92: f64 = __ad_v86 * __ad_v81;
-                    let __ad_v93 = __ad_v86 == 0f64;
-                    let __ad_v94: f64 = if __ad_v93 { 0f64 } else { __ad_v92 };
-                    let __ad_v95: f64 = __ad_v86 * __ad_v80;
-                    let __ad_v96: f64 = if __ad_v93 { 0f64 } else { __ad_v95 };
-                    let __ad_v97: f64 = __ad_v51[__ad_v68];
-                    let __ad_v98: f64 = __ad_v97 + __ad_v96;
-                    __ad_v51[__ad_v68] = __ad_v98;
-                    let __ad_v100: f64 = __ad_v48[__ad_v79];
-                    let __ad_v101: f64 = __ad_v100 + __ad_v94;
-                    __ad_v48[__ad_v79] = __ad_v101;
-                    __ad_v77 = __ad_v79;
+                for __ad_v73 in (__ad_v72..__ad_v3).rev() {
+                    let __ad_v78 = __ad_v76 - 1;
+                    let __ad_v79: f64 = l[__ad_v78];
+                    let __ad_v80: f64 = __ad_h80;
+                    let __ad_v81: f64 = __ad_v79 * __ad_v80;
+                    let __ad_v82: f64 = __ad_v5[__ad_v73];
+                    let __ad_v83: f64 = __ad_v74 * __ad_v82;
+                    let __ad_v84 = __ad_v74 == 0f64;
+                    let __ad_v85: f64 = if __ad_v84 { 0f64 } else { __ad_v83 };
+                    let __ad_v86: f64 = __ad_v74 * __ad_v81;
+                    let __ad_v87: f64 = if __ad_v84 { 0f64 } else { __ad_v86 };
+                    let __ad_v88: f64 = __ad_v50[__ad_v73];
+                    let __ad_v89: f64 = __ad_v88 + __ad_v87;
+                    __ad_v50[__ad_v73] = __ad_v89;
+                    let __ad_v91: f64 = __ad_v85 * __ad_v80;
+                    let __ad_v92 = __ad_v85 == 0f64;
+                    let __ad_v93: f64 = if __ad_v92 { 0f64 } else { __ad_v91 };
+                    let __ad_v94: f64 = __ad_v85 * __ad_v79;
+                    let __ad_v95: f64 = if __ad_v92 { 0f64 } else { __ad_v94 };
+                    let __ad_v96: f64 = __ad_v50[__ad_v67];
+                    let __ad_v97: f64 = __ad_v96 + __ad_v95;
+                    __ad_v50[__ad_v67] = __ad_v97;
+                    let __ad_v99: f64 = __ad_v48[__ad_v78];
+                    let __ad_v100: f64 = __ad_v99 + __ad_v93;
+                    __ad_v48[__ad_v78] = __ad_v100;
+                    __ad_v76 = __ad_v78;
                 }
             }
-            let __ad_v104 = __ad_v75;
-            let __ad_v105 = __ad_v77;
-            (__ad_v69, __ad_v71) = (__ad_v104, __ad_v105);
+            let __ad_v103 = __ad_v74;
+            let __ad_v104 = __ad_v76;
+            (__ad_v68, __ad_v70) = (__ad_v103, __ad_v104);
         }
-        let __ad_v107 = __ad_v69;
-        let __ad_v108: f64 = __ad_v47[__ad_v52];
-        let mut __ad_v110: f64 = __ad_v108;
-        for __ad_v109 in (0..__ad_v3).rev() {
-            let __ad_v111: f64 = __ad_v51[__ad_v109];
-            __ad_v51[__ad_v109] = 0f64;
-            let __ad_v113: f64 = -__ad_v111;
-            let __ad_v114: f64 = __ad_v110 + __ad_v113;
-            let __ad_v115: f64 = __ad_v46[__ad_v109];
-            let __ad_v116: f64 = __ad_v115 + __ad_v111;
-            __ad_v46[__ad_v109] = __ad_v116;
-            __ad_v110 = __ad_v114;
+        let __ad_v106 = __ad_v68;
+        let __ad_v107: f64 = __ad_v47[__ad_v51];
+        let mut __ad_v109: f64 = __ad_v107;
+        for __ad_v108 in (0..__ad_v3).rev() {
+            let __ad_v110: f64 = __ad_v50[__ad_v108];
+            __ad_v50[__ad_v108] = 0f64;
+            let __ad_v112: f64 = -__ad_v110;
+            let __ad_v113: f64 = __ad_v109 + __ad_v112;
+            let __ad_v114: f64 = __ad_v46[__ad_v108];
+            let __ad_v115: f64 = __ad_v114 + __ad_v110;
+            __ad_v46[__ad_v108] = __ad_v115;
+            __ad_v109 = __ad_v113;
         }
-        let __ad_v119 = __ad_v110;
-        __ad_v47[__ad_v52] = __ad_v119;
-        __ad_v53 = __ad_v107;
+        let __ad_v118 = __ad_v109;
+        __ad_v47[__ad_v51] = __ad_v118;
+        __ad_v52 = __ad_v106;
     }
     (__ad_v45, (__ad_v46, __ad_v47, __ad_v48))
+}
+/// The value of [`tri`] and its directional derivative along the tangents (one per differentiated parameter, after the parameters): the Jacobian-vector product by forward mode, generated by `#[differentiable]`.
+#[allow(
+    unused_variables,
+    unused_parens,
+    unused_mut,
+    clippy::all,
+    clippy::pedantic,
+    clippy::nursery
+)]
+fn tri_jvp(
+    x: &[f64],
+    mu: &[f64],
+    l: &[f64],
+    dx: &[f64],
+    dmu: &[f64],
+    dl: &[f64],
+) -> (f64, f64) {
+    let __ad_v6 = x.len();
+    let mut __ad_v8 = ::std::vec![0f64; __ad_v6];
+    let mut __ad_v9 = ::std::vec![0f64; __ad_v6];
+    let __ad_v11 = mu.len();
+    let mut __ad_v13: f64 = 0f64;
+    let mut __ad_v14: f64 = 0f64;
+    for __ad_v12 in (0..__ad_v11) {
+        let __ad_h19 = if !(0..__ad_v6).is_empty() { mu[__ad_v12] } else { 0f64 };
+        let __ad_h20 = if !(0..__ad_v6).is_empty() { dmu[__ad_v12] } else { 0f64 };
+        for __ad_v16 in (0..__ad_v6) {
+            let __ad_v17: f64 = x[__ad_v16];
+            let __ad_v18: f64 = dx[__ad_v16];
+            let __ad_v19: f64 = __ad_h19;
+            let __ad_v20: f64 = __ad_h20;
+            let __ad_v21: f64 = __ad_v17 - __ad_v19;
+            let __ad_v22: f64 = -__ad_v20;
+            let __ad_v23: f64 = __ad_v18 + __ad_v22;
+            __ad_v8[__ad_v16] = __ad_v21;
+            __ad_v9[__ad_v16] = __ad_v23;
+        }
+        let mut __ad_v30: f64 = __ad_v13;
+        let mut __ad_v31 = 0;
+        let mut __ad_v32: f64 = __ad_v14;
+        for __ad_v29 in (0..__ad_v6) {
+            let __ad_v34 = __ad_v29 + 1;
+            let mut __ad_v36: f64 = __ad_v30;
+            let mut __ad_v37 = __ad_v31;
+            let mut __ad_v38: f64 = __ad_v32;
+            let __ad_h41 = if !(__ad_v34..__ad_v6).is_empty() {
+                __ad_v8[__ad_v29]
+            } else {
+                0f64
+            };
+            let __ad_h42 = if !(__ad_v34..__ad_v6).is_empty() {
+                __ad_v9[__ad_v29]
+            } else {
+                0f64
+            };
+            for __ad_v35 in (__ad_v34..__ad_v6) {
+                let __ad_v39: f64 = l[__ad_v37];
+                let __ad_v40: f64 = dl[__ad_v37];
+                let __ad_v41: f64 = __ad_h41;
+                let __ad_v42: f64 = __ad_h42;
+                let __ad_v43: f64 = __ad_v39 * __ad_v41;
+                let __ad_v44: f64 = __ad_v40 * __ad_v41;
+                let __ad_v45: f64 = __ad_v42 * __ad_v39;
+                let __ad_v46: f64 = __ad_v44 + __ad_v45;
+                let __ad_v47: f64 = __ad_v8[__ad_v35];
+                let __ad_v48: f64 = __ad_v9[__ad_v35];
+                let __ad_v49: f64 = __ad_v43 * __ad_v47;
+                let __ad_v50: f64 = __ad_v46 * __ad_v47;
+                let __ad_v51: f64 = __ad_v48 * __ad_v43;
+                let __ad_v52: f64 = __ad_v50 + __ad_v51;
+                let __ad_v53: f64 = __ad_v36 + __ad_v49;
+                let __ad_v54: f64 = __ad_v38 + __ad_v52;
+                let __ad_v56 = __ad_v37 + 1;
+                (__ad_v36, __ad_v37, __ad_v38) = (__ad_v53, __ad_v56, __ad_v54);
+            }
+            let __ad_v58 = __ad_v36;
+            let __ad_v59 = __ad_v38;
+            let __ad_v60 = __ad_v37;
+            (__ad_v30, __ad_v31, __ad_v32) = (__ad_v58, __ad_v60, __ad_v59);
+        }
+        let __ad_v62 = __ad_v30;
+        let __ad_v63 = __ad_v32;
+        let (__ad_v64, __ad_g64) = ::adjoint::__private::call_grads::<
+            _,
+            _,
+            _,
+        >(sqnorm_vjp(&__ad_v8, 1f64));
+        let __ad_v65 = __ad_g64;
+        let __ad_v66: f64 = (::adjoint::__private::inner(&(__ad_v65), &(__ad_v9)));
+        let __ad_v67: f64 = __ad_v62 + __ad_v64;
+        let __ad_v68: f64 = __ad_v63 + __ad_v66;
+        (__ad_v13, __ad_v14) = (__ad_v67, __ad_v68);
+    }
+    let __ad_v70 = __ad_v13;
+    let __ad_v71 = __ad_v14;
+    (__ad_v70, __ad_v71)
+}
+/// A stand-in: [`tri`] has no `hvp` without `#[differentiable(order = 2)]`.
+#[doc(hidden)]
+#[allow(dead_code, clippy::all)]
+fn tri_hvp<
+    __AdArg0: ::adjoint::__private::SecondOrder,
+    __AdArg1,
+    __AdArg2,
+    __AdArg3,
+    __AdArg4,
+    __AdArg5,
+>(_: __AdArg0, _: __AdArg1, _: __AdArg2, _: __AdArg3, _: __AdArg4, _: __AdArg5) -> ! {
+    ::core::unreachable!()
+}
+/// A stand-in: [`tri`] has no `grad_vjp` without `#[differentiable(order = 2)]`.
+#[doc(hidden)]
+#[allow(dead_code, clippy::all)]
+fn tri_grad_vjp<
+    __AdArg0: ::adjoint::__private::SecondOrder,
+    __AdArg1,
+    __AdArg2,
+    __AdArg3,
+>(_: __AdArg0, _: __AdArg1, _: __AdArg2, _: __AdArg3) -> ! {
+    ::core::unreachable!()
+}
+/// A stand-in: [`tri`] has no `grad_jvp` without `#[differentiable(order = 2)]`.
+#[doc(hidden)]
+#[allow(dead_code, clippy::all)]
+fn tri_grad_jvp<
+    __AdArg0: ::adjoint::__private::SecondOrder,
+    __AdArg1,
+    __AdArg2,
+    __AdArg3,
+    __AdArg4,
+    __AdArg5,
+>(_: __AdArg0, _: __AdArg1, _: __AdArg2, _: __AdArg3, _: __AdArg4, _: __AdArg5) -> ! {
+    ::core::unreachable!()
+}
+/// A stand-in: [`tri`] has no `vjp_vjp` without `#[differentiable(order = 2)]`.
+#[doc(hidden)]
+#[allow(dead_code, clippy::all)]
+fn tri_vjp_vjp<
+    __AdArg0: ::adjoint::__private::SecondOrder,
+    __AdArg1,
+    __AdArg2,
+    __AdArg3,
+    __AdArg4,
+>(_: __AdArg0, _: __AdArg1, _: __AdArg2, _: __AdArg3, _: __AdArg4) -> ! {
+    ::core::unreachable!()
+}
+/// A stand-in: [`tri`] has no `vjp_jvp` without `#[differentiable(order = 2)]`.
+#[doc(hidden)]
+#[allow(dead_code, clippy::all)]
+fn tri_vjp_jvp<
+    __AdArg0: ::adjoint::__private::SecondOrder,
+    __AdArg1,
+    __AdArg2,
+    __AdArg3,
+    __AdArg4,
+    __AdArg5,
+    __AdArg6,
+    __AdArg7,
+>(
+    _: __AdArg0,
+    _: __AdArg1,
+    _: __AdArg2,
+    _: __AdArg3,
+    _: __AdArg4,
+    _: __AdArg5,
+    _: __AdArg6,
+    _: __AdArg7,
+) -> ! {
+    ::core::unreachable!()
+}
+/// A stand-in: [`tri`] has no `jvp_vjp` without `#[differentiable(order = 2)]`.
+#[doc(hidden)]
+#[allow(dead_code, clippy::all)]
+fn tri_jvp_vjp<
+    __AdArg0: ::adjoint::__private::SecondOrder,
+    __AdArg1,
+    __AdArg2,
+    __AdArg3,
+    __AdArg4,
+    __AdArg5,
+    __AdArg6,
+>(
+    _: __AdArg0,
+    _: __AdArg1,
+    _: __AdArg2,
+    _: __AdArg3,
+    _: __AdArg4,
+    _: __AdArg5,
+    _: __AdArg6,
+) -> ! {
+    ::core::unreachable!()
+}
+/// A stand-in: [`tri`] has no `jvp_jvp` without `#[differentiable(order = 2)]`.
+#[doc(hidden)]
+#[allow(dead_code, clippy::all)]
+fn tri_jvp_jvp<
+    __AdArg0: ::adjoint::__private::SecondOrder,
+    __AdArg1,
+    __AdArg2,
+    __AdArg3,
+    __AdArg4,
+    __AdArg5,
+    __AdArg6,
+    __AdArg7,
+    __AdArg8,
+    __AdArg9,
+    __AdArg10,
+    __AdArg11,
+>(
+    _: __AdArg0,
+    _: __AdArg1,
+    _: __AdArg2,
+    _: __AdArg3,
+    _: __AdArg4,
+    _: __AdArg5,
+    _: __AdArg6,
+    _: __AdArg7,
+    _: __AdArg8,
+    _: __AdArg9,
+    _: __AdArg10,
+    _: __AdArg11,
+) -> ! {
+    ::core::unreachable!()
 }
