@@ -531,3 +531,42 @@ fn clear_graph_inside_backward_graph_panics() {
     tape.clear_graph();
     assert_eq!(tape.len(), 1);
 }
+
+/// At the conventions' points (a zero adjoint through an infinite partial,
+/// `pow` with a zero base or exponent, `hypot` and `norm` at the origin, ties
+/// of `max`), the recorded gradient has the bits of the backward pass.
+#[test]
+fn edge_points_give_the_bits_of_the_backward_pass() {
+    type G = for<'t> fn(&'t Tape, Var<'t>, Var<'t>) -> Var<'t>;
+    let cases: [(&str, f64, f64, G); 8] = [
+        ("sqrt cut off by min", 0.0, 1.0, |_, x, _| {
+            x.sqrt().min(-1.0) + x
+        }),
+        ("pow at (0, 0)", 0.0, 0.0, |_, x, z| x.powf(z)),
+        ("pow at (0, 2)", 0.0, 2.0, |_, x, z| x.powf(z) + x.powf(2.0)),
+        ("pow at (0, -1)", 0.0, -1.0, |_, x, z| x.powf(z)),
+        ("hypot at the origin", 0.0, 0.0, |_, x, z| x.hypot(z)),
+        ("norm of zeros", 0.0, 0.0, |t, x, z| t.stack(&[x, z]).norm()),
+        ("max tie", 1.5, 1.5, |_, x, z| x.max(z) * x),
+        ("abs and relu at 0", 0.0, 0.0, |_, x, z| x.abs() + z.relu()),
+    ];
+    for (what, a, b, f) in cases {
+        let tape: Tape = Tape::new();
+        let (x, z) = (tape.var(a), tape.var(b));
+        let y = f(&tape, x, z);
+        let want = tape.grad(y, &[x, z]);
+        let got = tape.grad_graph(y, &[x, z]);
+        for (w, g) in want.iter().zip(&got) {
+            let (w, g) = (w.item(), g.item());
+            assert!(
+                w.to_bits() == g.to_bits() || (w.is_nan() && g.is_nan()),
+                "{what}: {g} vs {w}"
+            );
+        }
+    }
+    // Where the second derivative exists, it is there: d²/dx² x^2 at 0 is 2.
+    let tape: Tape = Tape::new();
+    let (x, z) = (tape.var(0.0), tape.var(2.0));
+    let g = tape.grad_graph(x.powf(z), &[x])[0];
+    assert_eq!(tape.grad(g, &[x])[0].item(), 2.0);
+}
