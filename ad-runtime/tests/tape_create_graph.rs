@@ -219,6 +219,8 @@ fn reductions_twice() {
             + x.norm()
             + x.broadcast_to(&[2, 2, 3]).sum_axis(0).powi(2).sum()
             + x.sum() * x.mean()
+            + y.sum_axis(1).sum_axis(0) * y.mean_axis(0).mean_axis(0)
+            + y.max_axis(1).max_axis(0) * y.min_axis(0).min_axis(0)
     };
     check_hessian(
         "reductions",

@@ -657,10 +657,19 @@ mod tests {
             Op::Norm => (x * z).norm(),
             Op::MaxAll => (x * z).max_all(),
             Op::MinAll => (x * z).min_all(),
-            Op::SumAxis => (x * z).sum_axis(0) * (x * z).sum_axis(1).sum(),
-            Op::MeanAxis => (x * z).mean_axis(1) * (x * z).mean_axis(0).sum(),
-            Op::MaxAxis => (x * z).max_axis(0) + (x * z).max_axis(1).sum(),
-            Op::MinAxis => (x * z).min_axis(1) + (x * z).min_axis(0).sum(),
+            Op::SumAxis => {
+                (x * z).sum_axis(0) * (x * z).sum_axis(1).sum() + (x * z).sum_axis(0).sum_axis(0)
+            }
+            Op::MeanAxis => {
+                (x * z).mean_axis(1) * (x * z).mean_axis(0).sum()
+                    + (x * z).mean_axis(1).mean_axis(0)
+            }
+            Op::MaxAxis => {
+                (x * z).max_axis(0) + (x * z).max_axis(1).sum() + (x * z).max_axis(0).max_axis(0)
+            }
+            Op::MinAxis => {
+                (x * z).min_axis(1) + (x * z).min_axis(0).sum() + (x * z).min_axis(1).min_axis(0)
+            }
             Op::Matmul => {
                 (x.matmul(z.t()) * 1.0).sum()
                     + x.matmul(z.select(0).broadcast_to(&[3])).sum()
