@@ -13,6 +13,8 @@ mod custom_gradient;
 mod descent_detach;
 #[path = "../examples/dynamic_graph.rs"]
 mod dynamic_graph;
+#[path = "../examples/gradient_penalty.rs"]
+mod gradient_penalty;
 #[path = "../examples/graph_mechanics.rs"]
 mod graph_mechanics;
 #[path = "../examples/plot_exercise.rs"]
@@ -297,4 +299,17 @@ fn train_reaches_90_percent() {
     assert_eq!(trained.epochs.len(), 8);
     assert!(trained.epochs[7].loss < trained.epochs[0].loss);
     assert!(trained.test_accuracy > 0.9, "{}", trained.test_accuracy);
+}
+
+#[test]
+fn gradient_penalty_matches_finite_differences_and_descends() {
+    let params = gradient_penalty::initial_params();
+    let err = gradient_penalty::check(&params);
+    assert!(err < 1e-6, "{err}");
+    let trace = gradient_penalty::descend(30, 0.05);
+    let (first, last) = (trace[0], trace[trace.len() - 1]);
+    assert!(
+        last.0 < first.0 && last.1 < first.1,
+        "{first:?} -> {last:?}"
+    );
 }

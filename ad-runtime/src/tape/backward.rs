@@ -493,7 +493,8 @@ fn rule<T: Float>(g: &Graph<T>, i: usize, gy: &Value<T>) -> Vec<(u32, Value<T>)>
         | Op::Atan2
         | Op::Hypot
         | Op::Max
-        | Op::Min => {
+        | Op::Min
+        | Op::Scale => {
             let gt = gy.to_tensor();
             for (k, p) in [a, b].into_iter().enumerate() {
                 if !needs(p) || matches!(ext.saved[k], Saved::None) {

@@ -71,11 +71,68 @@ pub trait Function<T: Float> {
         output: &Value<T>,
         grad_output: &Value<T>,
     ) -> Vec<Option<Value<T>>>;
+
+    /// The backward as operations on the tape, for gradients of gradients
+    /// ([`Tape::grad_graph`]): the gradient with respect to each input,
+    /// computed from `inputs`, `output` and `grad_output` with [`Var`]
+    /// methods (`None` for an input that gets no gradient). Its values must
+    /// be those of [`Function::backward`].
+    ///
+    /// The default, `None`, makes the operation differentiable once:
+    /// [`Tape::grad_graph`] through it returns
+    /// [`TapeError::OnceDifferentiable`](super::TapeError::OnceDifferentiable)
+    /// (PyTorch's `@once_differentiable`). It runs as `backward` does, with
+    /// nothing of the tape borrowed.
+    ///
+    /// ```
+    /// use ad_runtime::tape::{Function, Tape, Value, Var};
+    ///
+    /// struct Square;
+    ///
+    /// impl Function<f64> for Square {
+    ///     fn name(&self) -> &str {
+    ///         "Square"
+    ///     }
+    ///     fn forward(&self, inputs: &[Value<f64>]) -> Value<f64> {
+    ///         inputs[0].map(|x| x * x)
+    ///     }
+    ///     fn backward(&self, inputs: &[Value<f64>], _: &Value<f64>, g: &Value<f64>) -> Vec<Option<Value<f64>>> {
+    ///         vec![Some(g.zip_map(&inputs[0], |g, x| 2.0 * x * g))]
+    ///     }
+    ///     fn backward_graph<'t>(&self, inputs: &[Var<'t>], _: Var<'t>, g: Var<'t>) -> Option<Vec<Option<Var<'t>>>> {
+    ///         Some(vec![Some(inputs[0] * 2.0 * g)])
+    ///     }
+    /// }
+    ///
+    /// let tape: Tape = Tape::new();
+    /// let x = tape.var(3.0);
+    /// let y = tape.apply(Square, &[x]);
+    /// let dx = tape.grad_graph(y, &[x])[0];
+    /// assert_eq!(dx.item(), 6.0);
+    /// assert_eq!(tape.grad(dx, &[x])[0].item(), 2.0);
+    /// ```
+    fn backward_graph<'t>(
+        &self,
+        inputs: &[Var<'t, T>],
+        output: Var<'t, T>,
+        grad_output: Var<'t, T>,
+    ) -> Option<Vec<Option<Var<'t, T>>>> {
+        let _ = (inputs, output, grad_output);
+        None
+    }
 }
 
 /// The backward of a recorded custom node.
 pub(crate) trait CustomBackward<T: Float> {
     fn backward(&self, grad_output: &Value<T>) -> Vec<Option<Value<T>>>;
+
+    /// [`Function::backward_graph`]; `None` for a closure of [`Tape::apply_fn`].
+    fn backward_graph<'t>(
+        &self,
+        inputs: &[Var<'t, T>],
+        output: Var<'t, T>,
+        grad_output: Var<'t, T>,
+    ) -> Option<Vec<Option<Var<'t, T>>>>;
 }
 
 struct FunctionNode<T: Float, F> {
@@ -88,6 +145,15 @@ impl<T: Float, F: Function<T>> CustomBackward<T> for FunctionNode<T, F> {
     fn backward(&self, grad_output: &Value<T>) -> Vec<Option<Value<T>>> {
         self.f.backward(&self.inputs, &self.output, grad_output)
     }
+
+    fn backward_graph<'t>(
+        &self,
+        inputs: &[Var<'t, T>],
+        output: Var<'t, T>,
+        grad_output: Var<'t, T>,
+    ) -> Option<Vec<Option<Var<'t, T>>>> {
+        self.f.backward_graph(inputs, output, grad_output)
+    }
 }
 
 struct ClosureNode<B> {
@@ -97,6 +163,15 @@ struct ClosureNode<B> {
 impl<T: Float, B: Fn(&Value<T>) -> Vec<Value<T>>> CustomBackward<T> for ClosureNode<B> {
     fn backward(&self, grad_output: &Value<T>) -> Vec<Option<Value<T>>> {
         (self.backward)(grad_output).into_iter().map(Some).collect()
+    }
+
+    fn backward_graph<'t>(
+        &self,
+        _: &[Var<'t, T>],
+        _: Var<'t, T>,
+        _: Var<'t, T>,
+    ) -> Option<Vec<Option<Var<'t, T>>>> {
+        None
     }
 }
 

@@ -92,7 +92,8 @@ impl<T: Float> Tape<T> {
     /// The gradients of the scalar `output` with respect to `inputs` (leaves or
     /// intermediate results), without touching any accumulated gradient
     /// (PyTorch's `torch.autograd.grad(output, inputs)`). An input the output
-    /// does not depend on gets zeros.
+    /// does not depend on gets zeros. For gradients that can be differentiated
+    /// again, see [`Tape::grad_graph`].
     ///
     /// # Panics
     /// As [`Var::backward`]; see [`Tape::try_grad`].

@@ -26,6 +26,7 @@
 //! | `y.backward()`, `y.backward(v)` | [`Var::backward`], [`Var::backward_with`] |
 //! | `x.grad`, `x.grad.zero_()`, `opt.zero_grad()` | [`Var::grad`], [`Var::zero_grad`], [`Tape::zero_grad`] |
 //! | `torch.autograd.grad(l, (a, b))` | [`Tape::grad`] |
+//! | `torch.autograd.grad(l, (a, b), create_graph=True)` | [`Tape::grad_graph`], [`Tape::grad_graph_with`] |
 //! | `with torch.no_grad():` | [`Tape::no_grad`] |
 //! | `x.detach()`, `y.retain_grad()` | [`Var::detach`], [`Var::retain_grad`] |
 //! | `with torch.no_grad(): a -= lr * a.grad` | [`Var::set_value`] |
@@ -89,6 +90,9 @@
 //!   pass or [`Tape::grad`] works; what the user records lands above the
 //!   root, off the walk's path. The one call that would pull nodes from under
 //!   the walk, [`Tape::clear_graph`], panics while a pass is running.
+//! - [`Tape::grad_graph`] records with ordinary `Var` operations, each of
+//!   which borrows the arena on its own; a custom `backward_graph` runs with
+//!   nothing borrowed, and `clear_graph` panics inside it as inside a pass.
 //! - `clear_graph` cuts the graph, releases the borrow and only then drops
 //!   the removed operations; an operation not recorded (no input needs a
 //!   gradient) is dropped after the borrow too.
@@ -103,6 +107,7 @@
 //! would check the rest, cannot be installed on the project's machines).
 
 mod backward;
+mod create_graph;
 mod dot;
 mod elementwise;
 mod error;

@@ -6,7 +6,12 @@
 //! computed at record time and stored in the node; for a tensor node they are
 //! computed element by element, also at record time, and kept as tensors. The
 //! rules of the structural operations (reductions, matmul, reshape, ...) live in
-//! the one `match` of `backward.rs`.
+//! the one `match` of `backward.rs`. For [`Tape::grad_graph`], which records
+//! gradients as `Var`s, [`unary_partial`] and [`binary_partials`] at the end
+//! write the same partials as `Var` operations (the tests of `create_graph.rs`
+//! hold both to the same first gradients).
+//!
+//! [`Tape::grad_graph`]: super::Tape::grad_graph
 //!
 //! The conventions where a formula would divide by zero or meet NaN (`hypot` at
 //! the origin, `powi`/`pow` with exponent 0 or a zero base, `clamp` and
@@ -16,7 +21,9 @@
 //! backward pass multiplies an adjoint by these partials through [`scale`], so a
 //! zero adjoint contributes exactly 0 even through an infinite partial.
 
+use super::Var;
 use crate::float::Float;
+use crate::tensor::Tensor;
 
 /// An operation recorded on the tape.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -72,6 +79,12 @@ pub(crate) enum Op {
     Hypot,
     Max,
     Min,
+    /// `a · b`, and exactly 0 where `a` is 0 ([`scale`]): how [`Tape::grad_graph`]
+    /// records an adjoint times a partial, so that its first gradients keep the
+    /// bits of the backward pass.
+    ///
+    /// [`Tape::grad_graph`]: super::Tape::grad_graph
+    Scale,
     // Structural tensor operations; rules in `backward.rs`.
     Sum,
     Mean,
@@ -130,7 +143,7 @@ impl Op {
             Op::Trunc => "TruncBackward",
             Op::Add => "AddBackward",
             Op::Sub => "SubBackward",
-            Op::Mul => "MulBackward",
+            Op::Mul | Op::Scale => "MulBackward",
             Op::Div => "DivBackward",
             Op::Atan2 => "Atan2Backward",
             Op::Hypot => "HypotBackward",
@@ -191,7 +204,7 @@ impl Op {
             Op::Trunc => "trunc",
             Op::Add => "add",
             Op::Sub => "sub",
-            Op::Mul => "mul",
+            Op::Mul | Op::Scale => "mul",
             Op::Div => "div",
             Op::Atan2 => "atan2",
             Op::Hypot => "hypot",
@@ -423,6 +436,8 @@ pub(crate) fn binary<T: Float>(op: Op, a: T, b: T) -> (T, T, T) {
         Op::Sub => (a - b, one, -one),
         // y = a b;    dy/da = b,       dy/db = a
         Op::Mul => (a * b, b, a),
+        // y = a b, 0 where a = 0 (a strong zero); dy/da = b, dy/db = a
+        Op::Scale => (scale(a, b), b, a),
         // y = a / b;  dy/da = 1/b,     dy/db = -y/b  (the value is `a / b` itself,
         //                                             as the primal computes it)
         Op::Div => {
@@ -489,5 +504,223 @@ fn pick<T: Float>(a_loses: bool, b_loses: bool) -> (T, T) {
         (false, true) => (T::one(), T::zero()),
         (true, false) => (T::zero(), T::one()),
         _ => (half, half),
+    }
+}
+
+/// A local partial derivative for [`Tape::grad_graph`](super::Tape::grad_graph),
+/// which records the adjoint times it.
+pub(crate) enum Partial<'t, T: Float> {
+    /// The partial recorded with the operation: it is locally constant.
+    Stored,
+    /// Exactly 0: nothing flows.
+    Zero,
+    /// A function of the operation's inputs and output, recorded on the tape.
+    Var(Var<'t, T>),
+}
+
+/// Whether `op` is a one-input elementwise operation (its rule is [`unary`]).
+pub(crate) fn is_unary(op: Op) -> bool {
+    use Op::*;
+    matches!(
+        op,
+        Neg | Exp
+            | Exp2
+            | Ln
+            | Log2
+            | Log10
+            | Sin
+            | Cos
+            | Tan
+            | Asin
+            | Acos
+            | Atan
+            | Sinh
+            | Cosh
+            | Tanh
+            | Sqrt
+            | Cbrt
+            | Recip
+            | Abs
+            | Relu
+            | Sigmoid
+            | Softplus
+            | Powi
+            | Powf
+            | Clamp
+            | Signum
+            | Floor
+            | Ceil
+            | Round
+            | Trunc
+    )
+}
+
+/// Whether `op` is a two-input elementwise operation (its rule is [`binary`]).
+pub(crate) fn is_binary(op: Op) -> bool {
+    use Op::*;
+    matches!(
+        op,
+        Add | Sub | Mul | Div | Pow | Atan2 | Hypot | Max | Min | Scale
+    )
+}
+
+/// Whether the partials of `op` are locally constant, so that the recorded
+/// ones serve [`Tape::grad_graph`](super::Tape::grad_graph) as they are.
+pub(crate) fn has_stored_partials(op: Op) -> bool {
+    matches!(
+        op,
+        Op::Neg | Op::Abs | Op::Relu | Op::Clamp | Op::Add | Op::Sub | Op::Max | Op::Min
+    )
+}
+
+/// `1 - v`.
+fn one_minus<'t, T: Float>(v: Var<'t, T>) -> Var<'t, T> {
+    v.binary_const(Op::Sub, T::one(), true)
+}
+
+/// The partial `dy/dx` of [`unary`] as operations on the input `x` and the
+/// output `y` (`p` the parameter), for `grad_graph`: the same formula, in the
+/// same order of operations, so that its value has the bits of `unary`'s
+/// partial; the conventions (`powi` with exponent 0, the piecewise-constant
+/// operations) are `unary`'s.
+pub(crate) fn unary_partial<'t, T: Float>(
+    op: Op,
+    x: Var<'t, T>,
+    y: Var<'t, T>,
+    p: T,
+) -> Partial<'t, T> {
+    let one = T::one();
+    let v = Partial::Var;
+    match op {
+        // -1, sign x, the step of relu and of clamp: locally constant.
+        Op::Neg | Op::Abs | Op::Relu | Op::Clamp => Partial::Stored,
+        // y
+        Op::Exp => v(y),
+        // y ln 2
+        Op::Exp2 => v(y.binary_const(Op::Mul, T::LN_2(), false)),
+        // 1/x
+        Op::Ln => v(x.recip()),
+        // 1/(x ln 2), 1/(x ln 10)
+        Op::Log2 => v(x.binary_const(Op::Mul, T::LN_2(), false).recip()),
+        Op::Log10 => v(x.binary_const(Op::Mul, T::LN_10(), false).recip()),
+        // cos x, -sin x
+        Op::Sin => v(x.cos()),
+        Op::Cos => v(-x.sin()),
+        // 1 + y^2
+        Op::Tan => v((y * y).binary_const(Op::Add, one, true)),
+        // ±1/sqrt(1 - x^2)
+        Op::Asin => v(one_minus(x * x).sqrt().recip()),
+        Op::Acos => v(-one_minus(x * x).sqrt().recip()),
+        // 1/(1 + x^2)
+        Op::Atan => v((x * x).binary_const(Op::Add, one, true).recip()),
+        // cosh x, sinh x
+        Op::Sinh => v(x.cosh()),
+        Op::Cosh => v(x.sinh()),
+        // 1 - y^2
+        Op::Tanh => v(one_minus(y * y)),
+        // 1/(2y)
+        Op::Sqrt => v((y + y).recip()),
+        // 1/(3y^2)
+        Op::Cbrt => v((y.binary_const(Op::Mul, T::from_f64(3.0), true) * y).recip()),
+        // -y^2
+        Op::Recip => v(-(y * y)),
+        // y (1 - y)
+        Op::Sigmoid => v(y * one_minus(y)),
+        // σ(x)
+        Op::Softplus => v(x.sigmoid()),
+        // n x^(n-1), 0 for n = 0
+        Op::Powi => match p.to_i32().unwrap_or(0) {
+            0 => Partial::Zero,
+            n => v(x.powi(n - 1).binary_const(Op::Mul, p, true)),
+        },
+        // c x^(c-1), 0 for c = 0
+        Op::Powf if p == T::zero() => Partial::Zero,
+        Op::Powf => v(x.powf(p - one).binary_const(Op::Mul, p, true)),
+        Op::Signum | Op::Floor | Op::Ceil | Op::Round | Op::Trunc => Partial::Zero,
+        _ => unreachable!("{op:?} is not a one-input elementwise operation"),
+    }
+}
+
+/// `d` where `keep` is 1 and exactly 0 where it is 0 (`keep` broadcasts to
+/// `d`'s shape): [`binary`]'s masks, which replace a formula by 0 where the
+/// formula gives NaN.
+fn masked<'t, T: Float>(keep: Tensor<T>, d: impl FnOnce() -> Var<'t, T>) -> Partial<'t, T> {
+    let s = keep.as_slice();
+    if s.iter().all(|&k| k == T::one()) {
+        return Partial::Var(d());
+    }
+    if s.iter().all(|&k| k == T::zero()) {
+        return Partial::Zero;
+    }
+    let d = d();
+    Partial::Var(d.tape.constant_tensor(keep).binary(Op::Scale, d))
+}
+
+/// 1 where `c` holds, 0 elsewhere.
+fn indicator<T: Float>(c: bool) -> T {
+    if c {
+        T::one()
+    } else {
+        T::zero()
+    }
+}
+
+/// The partials `(dy/da, dy/db)` of [`binary`] as operations on the inputs
+/// and the output, each only if `need` asks for it; the same formulas, masks
+/// and order of operations as `binary`.
+pub(crate) fn binary_partials<'t, T: Float>(
+    op: Op,
+    a: Var<'t, T>,
+    b: Var<'t, T>,
+    y: Var<'t, T>,
+    need: [bool; 2],
+) -> [Partial<'t, T>; 2] {
+    let one = T::one();
+    let v = Partial::Var;
+    let when = |k: usize, f: &dyn Fn() -> Partial<'t, T>| {
+        if need[k] {
+            f()
+        } else {
+            Partial::Zero
+        }
+    };
+    match op {
+        // 1, ±1; the winner's 1 (or a tie's 1/2): locally constant.
+        Op::Add | Op::Sub | Op::Max | Op::Min => [Partial::Stored, Partial::Stored],
+        // b, a
+        Op::Mul | Op::Scale => [when(0, &|| v(b)), when(1, &|| v(a))],
+        // 1/b, -y/b
+        Op::Div => {
+            let r = b.recip();
+            [when(0, &|| v(r)), when(1, &|| v(-(y * r)))]
+        }
+        // b a^(b-1) (0 where b = 0), y ln a (0 where a = 0 and b >= 0)
+        Op::Pow => [
+            when(0, &|| {
+                let keep = b.tensor().map(|e| indicator(e != T::zero()));
+                masked(keep, || a.powf(b.binary_const(Op::Sub, one, false)) * b)
+            }),
+            when(1, &|| {
+                let zero = T::zero();
+                let keep = a
+                    .tensor()
+                    .zip_map(&b.tensor(), |x, e| indicator(!(x == zero && e >= zero)));
+                masked(keep, || y * a.ln())
+            }),
+        ],
+        // b/(a^2+b^2), -a/(a^2+b^2)
+        Op::Atan2 => {
+            let r = (a * a + b * b).recip();
+            [when(0, &|| v(b * r)), when(1, &|| v(-a * r))]
+        }
+        // a/y, b/y, both 0 where y = 0
+        Op::Hypot => {
+            let keep = y.tensor().map(|h| indicator(h != T::zero()));
+            [
+                when(0, &|| masked(keep.clone(), || a / y)),
+                when(1, &|| masked(keep.clone(), || b / y)),
+            ]
+        }
+        _ => unreachable!("{op:?} is not a two-input elementwise operation"),
     }
 }

@@ -163,12 +163,13 @@ impl<'t, T: Float> Var<'t, T> {
         let (y, d) = rules::unary(op, x, p);
         let rg = flags & REQUIRES_GRAD != 0 && mode & NO_GRAD == 0;
         // Backward reads both parent slots unchecked: the absent second input is a
-        // self-edge with partial 0, harmless as a node's adjoint is consumed first.
+        // self-edge, harmless as a node's adjoint is consumed first. Its partial
+        // slot keeps the parameter (an exponent), which `grad_graph` reads.
         let own = g.nodes.len() as u32;
         // A piecewise-constant operation (`floor`, ...) keeps no edge to its input:
         // nothing flows back, even from an infinite adjoint (0 * inf would be NaN).
         let from = if rules::is_flat(op) { own } else { self.idx() };
-        let idx = g.push(scalar_node(y, [d, T::zero()], [from, own], op, rg));
+        let idx = g.push(scalar_node(y, [d, p[0]], [from, own], op, rg));
         self.wrap(idx, &g)
     }
 
@@ -217,13 +218,14 @@ impl<'t, T: Float> Var<'t, T> {
         let ra = fa & REQUIRES_GRAD != 0 && en;
         let rb = fb & REQUIRES_GRAD != 0 && en;
         let (y, da, db) = rules::binary(op, va, vb);
-        // An input that needs no gradient is not recorded; the slot becomes a
-        // self-edge with partial 0 (see `unary_rec`).
+        // An input that needs no gradient is not recorded; its slot becomes a
+        // self-edge (see `unary_rec`) whose partial keeps the input's value, for
+        // `grad_graph`.
         let own = g.nodes.len() as u32;
         let (parents, partials) = match (ra, rb) {
             (true, true) => ([self.idx(), rhs.idx()], [da, db]),
-            (true, false) => ([self.idx(), own], [da, T::zero()]),
-            _ => ([rhs.idx(), own], [db, T::zero()]),
+            (true, false) => ([self.idx(), own], [da, vb]),
+            _ => ([own, rhs.idx()], [va, db]),
         };
         let idx = g.push(scalar_node(y, partials, parents, op, ra || rb));
         self.wrap(idx, &g)
@@ -294,10 +296,14 @@ impl<'t, T: Float> Var<'t, T> {
             (y, d)
         };
         let rg = flags & REQUIRES_GRAD != 0 && mode & NO_GRAD == 0;
-        // Backward reads both parent slots unchecked: the absent second input is a
-        // self-edge with partial 0, harmless as a node's adjoint is consumed first.
+        // The constant's slot is a self-edge (see `binary_rec`) keeping `c`.
         let own = g.nodes.len() as u32;
-        let idx = g.push(scalar_node(y, [d, T::zero()], [self.idx(), own], op, rg));
+        let (parents, partials) = if const_left {
+            ([own, self.idx()], [c, d])
+        } else {
+            ([self.idx(), own], [d, c])
+        };
+        let idx = g.push(scalar_node(y, partials, parents, op, rg));
         self.wrap(idx, &g)
     }
 
@@ -318,13 +324,15 @@ impl<'t, T: Float> Var<'t, T> {
         };
         let mut ext = Ext::new(None);
         ext.saved[0] = if const_left { sb } else { sa };
+        // The parameters keep the constant and its side, for `grad_graph`.
+        let side = if const_left { T::one() } else { T::zero() };
         let idx = push_result(
             &mut g,
             op,
             Value::Tensor(y),
             [self.idx(), NONE],
             rg,
-            [T::zero(); 2],
+            [c, side],
             ext,
         );
         self.wrap(idx, &g)
