@@ -200,7 +200,7 @@ fn hvp_rosenbrock(c: &mut Criterion) {
 fn config() -> Criterion {
     Criterion::default()
         .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(2))
+        .measurement_time(Duration::from_secs(3))
 }
 
 criterion_group! {

@@ -5,11 +5,13 @@
 //!   along v by one scalar type needs n passes of `HyperDual64` with ε₁ along v and ε₂
 //!   along eⱼ: pass j gives ∂ⱼf and (H v)ⱼ. Its `hessian` (one `Dual2Vec` pass, the full
 //!   matrix) is measured on the seed function only: at n = 1000 every operation carries
-//!   an n × n matrix.
+//!   an n × n matrix. (One pass of `HyperDualVec` with ε₂ of dynamic size does the
+//!   same n-fold work per operation, on the heap.)
 //! - echidna: a JVP is one pass of its `Dual<f64>`. Its HVP is forward-over-reverse on a
 //!   bytecode tape: `echidna::hvp` records and sweeps on every call (the contract of
 //!   `_hvp`); `BytecodeTape::hvp_with_buf` replays a tape recorded once, which is valid
-//!   here because neither function branches on its input.
+//!   here because neither function branches on its input. `echidna::composed_hvp` is
+//!   not a row: it records `Dual<BReverse>`, a longer tape, and sweeps it twice.
 //!
 //! The Dual inputs are written into a buffer kept from call to call, as a user would.
 
