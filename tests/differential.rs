@@ -74,7 +74,17 @@
 //! - `f_vjp` with seed -1.5 gives `-1.5 g` within 1e-10 relative;
 //! - `|g - n| <= 1e-5 (1 + |n|)` per entry, for at least one of the steps `1e-6` and
 //!   `1e-4` (the first is limited by round-off, the second by truncation; a wrong
-//!   gradient misses both).
+//!   gradient misses both);
+//! - forward mode: `f_jvp` along random tangents `v` of the program's own gives the
+//!   value of `f` (or `f_grad`'s) and the tangent `<g, v>` within `1e-7 (1 + sum |g_i
+//!   v_i|)`: `<u, J v> = <J^T u, v>` with `u = 1`;
+//! - forward over reverse, on the roots without callees (generated with `order = 2`):
+//!   `f_hvp` gives `f_grad`'s value and gradient, and `H v` agrees with the tape's double
+//!   backward (`f_t_hvp`) as `g` with `t` above, and is within `1e-5 (1 + |n|)` of
+//!   central differences `n` of `f_grad` along `v` (at one of the two steps whose
+//!   perturbed runs take the base point's decisions), except in programs with `detach`,
+//!   whose second derivative treats the detached values as constants (PyTorch's and
+//!   JAX's semantics) while differences of the gradient see them move.
 //!
 //! A mismatch prints the program's source, the inputs and the three answers, and the
 //! test fails naming every mismatching program. `ADJOINT_DIFF_SEED` and
@@ -113,7 +123,16 @@ pub struct Program {
     /// `f_jvp` along tangents laid out as the flat inputs (those of the entries `f`
     /// does not differentiate are not read).
     pub jvp_default: fn(&[f64], &[f64]) -> (f64, f64),
+    /// `f_hvp` along tangents laid out as the flat inputs: the value, the gradient and
+    /// H v, flattened; for the roots with `order = 2` (those without callees).
+    pub hvp_default: Option<Hvp>,
+    /// `f_t_hvp`, the tape's double backward, for the same roots.
+    pub hvp_tape: Option<Hvp>,
 }
+
+/// A Hessian-vector product on flat inputs and tangents: the value, the flattened
+/// gradient and H v.
+pub type Hvp = fn(&[f64], &[f64]) -> (f64, Vec<f64>, Vec<f64>);
 
 include!(concat!(env!("OUT_DIR"), "/differential_programs.rs"));
 
@@ -534,10 +553,121 @@ fn check(p: &Program, index: usize, why: &mut [usize; 4]) -> Outcome {
             }
         }
     }
+    if let (Some(hvp), Some(tape)) = (p.hvp_default, p.hvp_tape) {
+        check_hvp(p, (hvp, tape), &x, &v, (gv, &g), &mut problems);
+    }
     if problems.is_empty() {
         Outcome::Checked
     } else {
         Outcome::Mismatch(report(p, &x, &problems.join("\n  "), &g, &t, &fds))
+    }
+}
+
+/// `f_hvp` at `x` along `v`: its value and gradient are `f_grad`'s, and H v matches
+/// central differences of `f_grad` along `v` (at one of the steps, the perturbed runs
+/// taking the base point's decisions).
+fn check_hvp(
+    p: &Program,
+    (hvp, tape): (Hvp, Hvp),
+    x: &[f64],
+    v: &[f64],
+    (gv, g): (f64, &[f64]),
+    problems: &mut Vec<String>,
+) {
+    let Ok(((hy, hg, hv), (_, _, tv))) = catch_unwind(AssertUnwindSafe(|| (hvp(x, v), tape(x, v))))
+    else {
+        problems.push("f_hvp or f_t_hvp panicked".to_string());
+        return;
+    };
+    // The tape's double backward, with PyTorch's semantics of `detach` inside a
+    // gradient (a detached value is a constant of the second derivative too).
+    if tv.len() == hv.len() {
+        let hmax = hv.iter().fold(0.0f64, |m, e| m.max(e.abs()));
+        for j in 0..hv.len() {
+            let (a, b) = (hv[j], tv[j]);
+            if !within(
+                (a - b).abs(),
+                1e-6 * a.abs().max(b.abs()) + 1e-9 * (1.0 + hmax),
+            ) {
+                problems.push(format!("entry {j}: f_hvp's H v {a:e} vs the tape's {b:e}"));
+            }
+        }
+    } else {
+        problems.push(format!(
+            "H v lengths: f_hvp {}, the tape {}",
+            hv.len(),
+            tv.len()
+        ));
+    }
+    if hy.to_bits() != gv.to_bits() {
+        problems.push(format!("f_hvp's value {hy:e} is not f_grad's {gv:e}"));
+    }
+    if hg.len() != g.len() || hv.len() != g.len() {
+        problems.push(format!(
+            "f_hvp's lengths: gradient {}, H v {}, f_grad's {}",
+            hg.len(),
+            hv.len(),
+            g.len()
+        ));
+        return;
+    }
+    for j in 0..g.len() {
+        if !within((hg[j] - g[j]).abs(), 1e-10 * (1.0 + g[j].abs())) {
+            problems.push(format!(
+                "entry {j}: f_hvp's gradient {:e} vs f_grad's {:e}",
+                hg[j], g[j]
+            ));
+        }
+    }
+    // Differences of the gradient see the detached values move; the second derivative
+    // does not (as in PyTorch and JAX): those programs are held against the tape only.
+    if p.features.iter().any(|f| f.contains("detach")) {
+        return;
+    }
+    probe::base();
+    let _ = (p.reference)(x);
+    let (_, trace, _) = probe::finish();
+    let mut fds = Vec::new();
+    for h in STEPS {
+        let shifted = |s: f64| -> Vec<f64> {
+            x.iter()
+                .zip(v)
+                .zip(p.wrt)
+                .map(|((x, v), &a)| if a { x + s * v } else { *x })
+                .collect()
+        };
+        let (xp, xm) = (shifted(h), shifted(-h));
+        let same = [&xp, &xm].iter().all(|y| {
+            probe::replay();
+            let _ = (p.reference)(y);
+            let (_, t, in_step) = probe::finish();
+            t == trace && in_step
+        });
+        if !same {
+            continue;
+        }
+        let (gp, gm) = ((p.grad_default)(&xp).1, (p.grad_default)(&xm).1);
+        fds.push(
+            gp.iter()
+                .zip(&gm)
+                .map(|(a, b)| (a - b) / (2.0 * h))
+                .collect::<Vec<f64>>(),
+        );
+    }
+    if fds.is_empty() {
+        return;
+    }
+    for j in 0..g.len() {
+        let ok = fds
+            .iter()
+            .any(|fd| (hv[j] - fd[j]).abs() <= 1e-5 * (1.0 + fd[j].abs()));
+        if !ok {
+            let all: Vec<f64> = fds.iter().map(|fd| fd[j]).collect();
+            problems.push(format!(
+                "entry {j}: f_hvp's H v {:e} vs differences of f_grad {all:?}",
+                hv[j]
+            ));
+        }
     }
 }
 

@@ -359,3 +359,64 @@ fn hessians_are_symmetric_and_match_differences_of_the_gradient() {
 fn tensor_energy(w: &Tensor, x: &Tensor) -> f64 {
     (w.matmul(x)).tanh().sum() + (w * w).sum() * 0.1
 }
+
+/// A body the static path does not take (`filter`) runs on the tape; `order = 2` gives
+/// it `_hvp` by the tape's double backward.
+#[differentiable(order = 2)]
+#[allow(deprecated)]
+fn on_tape(x: &[f64], w: f64) -> f64 {
+    let big: f64 = x
+        .iter()
+        .copied()
+        .filter(|e| *e > -10.0)
+        .map(|e| (e * w).sin())
+        .sum();
+    big * w + x[0] * x[1] * x[1]
+}
+
+#[differentiable(tape, order = 2)]
+fn tape_tensor(w: &Tensor, s: f64) -> f64 {
+    (w * s).tanh().sum() + w.norm() * s
+}
+
+#[test]
+fn hvp_on_the_tape_matches_differences_of_the_gradient() {
+    let x = vector(4, 16);
+    let (w, dx, dw) = (0.7, vector(4, 17), -0.3);
+    let (y, (gx, gw), (hx, hw)) = on_tape_hvp(&x, w, &dx, dw);
+    assert_eq!(y, on_tape(&x, w));
+    let (_, (gx2, gw2)) = on_tape_grad(&x, w);
+    close_all(&gx, &gx2, 1e-14, "gradient");
+    close(gw, gw2, 1e-14, "gradient (w)");
+    let mut xw = x.clone();
+    xw.push(w);
+    let mut v = dx.clone();
+    v.push(dw);
+    let g = |z: &[f64]| {
+        let (_, (mut gx, gw)) = on_tape_grad(&z[..4], z[4]);
+        gx.push(gw);
+        gx
+    };
+    let want = fd_dir(g, &xw, &v);
+    let mut got = hx.clone();
+    got.push(hw);
+    close_all(&got, &want, 1e-5, "tape hvp vs differences of grad");
+    // The tensor leaf and the scalar one.
+    let t = Tensor::from_vec(vector(6, 18), &[2, 3]);
+    let dt = Tensor::from_vec(vector(6, 19), &[2, 3]);
+    let (_, _, (ht, hs)) = tape_tensor_hvp(&t, 0.4, &dt, 0.5);
+    let h = 1e-6;
+    let at = |e: f64| {
+        let t2 = Tensor::from_vec(along(t.as_slice(), dt.as_slice(), e), &[2, 3]);
+        tape_tensor_grad(&t2, 0.4 + e * 0.5).1
+    };
+    let ((gp, sp), (gm, sm)) = (at(h), at(-h));
+    let want: Vec<f64> = gp
+        .as_slice()
+        .iter()
+        .zip(gm.as_slice())
+        .map(|(a, b)| (a - b) / (2.0 * h))
+        .collect();
+    close_all(ht.as_slice(), &want, 1e-5, "tape hvp (tensor)");
+    close(hs, (sp - sm) / (2.0 * h), 1e-5, "tape hvp (scalar)");
+}

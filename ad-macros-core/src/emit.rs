@@ -226,7 +226,8 @@ pub fn emit(func: &Func, sig: &Signature, which: Which) -> TokenStream {
         .collect();
     let body = em.region(&func.body.nodes);
     let flags = em.fin_flags();
-    let body = quote!(#stacks #flags #body);
+    let checks = tangent_checks(sig, which);
+    let body = quote!(#checks #stacks #flags #body);
     let outs: Vec<TokenStream> = (0..func.outputs.len()).map(|k| em.output(k)).collect();
     let value = &outs[0];
     // After the gradients: the final value of each `&mut` scalar parameter.
@@ -274,6 +275,36 @@ pub fn emit(func: &Func, sig: &Signature, which: Which) -> TokenStream {
             (#value, #grads)
         }
     }
+}
+
+/// The checks that each tangent of `_jvp` / `_hvp` has its parameter's length or shape:
+/// a mismatch panics naming both (and the loops then index both without bounds checks).
+fn tangent_checks(sig: &Signature, which: Which) -> TokenStream {
+    let suffix = match which {
+        Which::Jvp => "jvp",
+        Which::Hvp => "hvp",
+        Which::Grad | Which::Vjp => return TokenStream::new(),
+    };
+    let d = sig.diff_params().count();
+    let n = sig.params.len().saturating_sub(d);
+    let name = format!("{}_{suffix}", sig.ident);
+    sig.diff_params()
+        .zip(&sig.params[n..])
+        .map(|((_, p), t)| {
+            let (x, dx) = (&p.ident, &t.ident);
+            let msg = format!("`{name}`: the tangent `{dx}` has {{}} elements where `{x}` has {{}}");
+            match p.kind {
+                Ty::Tensor(_) => {
+                    let msg = format!("`{name}`: the tangent `{dx}` has shape {{:?}} where `{x}` has {{:?}}");
+                    quote!(::core::assert_eq!(#dx.shape(), #x.shape(), #msg, #dx.shape(), #x.shape());)
+                }
+                k if k.is_memory() => {
+                    quote!(::core::assert_eq!(#dx.len(), #x.len(), #msg, #dx.len(), #x.len());)
+                }
+                _ => TokenStream::new(),
+            }
+        })
+        .collect()
 }
 
 /// `NAME_grad` as `NAME_vjp` with seed 1, inlined: one expansion instead of two. Where

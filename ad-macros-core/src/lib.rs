@@ -132,8 +132,21 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
                 let mut out = tape::expand(sig, &args, &item_fn.block);
                 out.extend(second::jvp_via_vjp(sig));
                 out.extend(dense::jacobian(sig));
+                if let (Some(span), false) = (
+                    args.order2,
+                    matches!(sig.ret_kind, Ty::Float(_)) && !sig.has_mut(),
+                ) {
+                    cx.syn_error(syn::Error::new(span, ORDER2_NEEDS));
+                }
                 if matches!(sig.ret_kind, Ty::Float(_)) && !sig.has_mut() {
-                    out.extend(second::stubs(sig));
+                    // `order = 2` on the tape: `_hvp` by double backward (`tape.rs`).
+                    match args.order2 {
+                        Some(_) => {
+                            out.extend(second::companions(sig));
+                            out.extend(dense::hessian(sig));
+                        }
+                        None => out.extend(second::stubs(sig)),
+                    }
                 }
                 if let Some((span, msg)) = why {
                     // The function's own lint levels (`#[allow(deprecated)]`) cover it.
@@ -248,13 +261,6 @@ fn decide(sig: &parse::Signature, args: &args::Args, block: &syn::Block) -> Deci
         // The one IR is not tried when the tape is asked for.
         None => Decision::Tape(None),
         // `order = 2` needs the static path, and the tape is no way out there.
-        Some(r) if args.order2.is_some() => {
-            let mut e = r.plain();
-            if let Some(span) = args.order2 {
-                e.combine(syn::Error::new(span, "`order = 2` needs the static path, which does not take this body yet (the tape has no second-order companions)"));
-            }
-            Decision::Rejected(e)
-        }
         Some(r) if args.static_.is_some() || !r.tape_takes() => Decision::Rejected(r.errors()),
         Some(r) => {
             let first = r.first();
@@ -372,6 +378,9 @@ fn companions(
     Ok(out)
 }
 
+/// Why `order = 2` does not apply to a function.
+const ORDER2_NEEDS: &str = "`order = 2` needs a float result and no `&mut` parameter (`_hvp` is the Hessian of a scalar function)";
+
 /// `NAME_jvp`: the forward sweep of the primal, or from `NAME_vjp` where the forward
 /// sweep does not take the body (so every caller's `_jvp` finds one). Under `order = 2`,
 /// `NAME_hvp` (the forward sweep of the primal + reverse sweep with seed 1) and the
@@ -398,10 +407,7 @@ fn forward_companions(
         return Ok(out);
     };
     if !matches!(sig.ret_kind, Ty::Float(_)) || sig.has_mut() {
-        return Err(syn::Error::new(
-            order2,
-            "`order = 2` needs a float result and no `&mut` parameter (`_hvp` is the Hessian of a scalar function)",
-        ));
+        return Err(syn::Error::new(order2, ORDER2_NEEDS));
     }
     let grad = simplify::run(&adjoint::build(primal, sig, adjoint::Seed::One));
     let hvp = tangent::build(&grad, sig, Mode::Hvp).map_err(|(span, msg)| {

@@ -81,7 +81,7 @@ pub fn expand(sig: &Signature, args: &Args, block: &syn::Block) -> TokenStream {
     // Each leaf keeps its own name, so a body that reassigns the parameter does not
     // lose it: the gradient is read from the leaf.
     let leaf = |x: &Ident| Ident::new(&format!("__ad_leaf_{x}"), x.span());
-    let leaves = sig.params.iter().map(|p| {
+    let leaves: Vec<TokenStream> = sig.params.iter().map(|p| {
         let x = &p.ident;
         let l = leaf(x);
         let span = x.span();
@@ -119,7 +119,7 @@ pub fn expand(sig: &Signature, args: &Args, block: &syn::Block) -> TokenStream {
             _ => quote!(::core::clone::Clone::clone(&#l)),
         };
         quote_spanned!(span=> let #l = #make; let mut #x = #bind;)
-    });
+    }).collect();
     let grads: Vec<TokenStream> = sig
         .diff_params()
         .map(|(_, p)| {
@@ -173,7 +173,147 @@ pub fn expand(sig: &Signature, args: &Args, block: &syn::Block) -> TokenStream {
             }
         }
     });
-    quote!(#grad #vjp)
+    let hvp = (args.order2.is_some() && matches!(sig.ret_kind, Ty::Float(_)))
+        .then(|| hvp(sig, &tape, &t, &leaves, &block, &grads));
+    quote!(#grad #vjp #hvp)
+}
+
+/// `NAME_hvp` on the tape (`order = 2`): the body recorded once, its gradient recorded
+/// on the same tape ([`Tape::grad_graph`](ad_runtime::tape::Tape::grad_graph)), then
+/// the gradient of `<gradient, v>`: PyTorch's double backward with `create_graph`.
+fn hvp(
+    sig: &Signature,
+    tape: &Ident,
+    t: &Ident,
+    leaves: &[TokenStream],
+    block: &syn::Block,
+    zero_grads: &TokenStream,
+) -> TokenStream {
+    let leaf = |x: &Ident| Ident::new(&format!("__ad_leaf_{x}"), x.span());
+    let ext = crate::tangent::extend(sig, crate::tangent::Mode::Hvp);
+    let vs: Vec<&Ident> = ext.params[sig.params.len()..]
+        .iter()
+        .map(|p| &p.ident)
+        .collect();
+    let diff: Vec<&crate::parse::Param> = sig.diff_params().map(|(_, p)| p).collect();
+    let mut ins = TokenStream::new();
+    let mut dot = TokenStream::new();
+    let mut grads = Vec::new();
+    let mut hvps = Vec::new();
+    for (p, v) in diff.iter().zip(&vs) {
+        let l = leaf(&p.ident);
+        match p.kind {
+            Ty::Tensor(_) => {
+                ins.extend(quote!(__ad_ins.push(#l);));
+                dot.extend(quote! {
+                    __ad_s = __ad_s + (__ad_g[__ad_at] * #tape.constant_tensor(::core::clone::Clone::clone(&*#v))).sum();
+                    __ad_at += 1;
+                });
+                grads.push(quote!({
+                    __ad_at += 1;
+                    __ad_g[__ad_at - 1].tensor()
+                }));
+                hvps.push(quote!({
+                    __ad_at += 1;
+                    ::core::clone::Clone::clone(&__ad_h[__ad_at - 1]).into_tensor()
+                }));
+            }
+            Ty::Slice(_) => {
+                ins.extend(quote!(__ad_ins.extend(#l.iter().copied());));
+                dot.extend(quote! {
+                    for (__ad_j, &__ad_e) in #v.iter().enumerate() {
+                        __ad_s = __ad_s + __ad_g[__ad_at + __ad_j] * __ad_e;
+                    }
+                    __ad_at += #l.len();
+                });
+                let collect = |item: TokenStream| {
+                    if is_array(&p.ty) {
+                        quote!({
+                            let __ad_k = __ad_at;
+                            __ad_at += #l.len();
+                            ::core::array::from_fn(|__ad_j| #item)
+                        })
+                    } else {
+                        quote!({
+                            let __ad_k = __ad_at;
+                            __ad_at += #l.len();
+                            (0..#l.len()).map(|__ad_j| #item).collect::<::std::vec::Vec<_>>()
+                        })
+                    }
+                };
+                grads.push(collect(quote!(__ad_g[__ad_k + __ad_j].item())));
+                hvps.push(collect(quote!(__ad_h[__ad_k + __ad_j].item())));
+            }
+            _ => {
+                ins.extend(quote!(__ad_ins.push(#l);));
+                dot.extend(quote! {
+                    __ad_s = __ad_s + __ad_g[__ad_at] * #v;
+                    __ad_at += 1;
+                });
+                grads.push(quote!({
+                    __ad_at += 1;
+                    __ad_g[__ad_at - 1].item()
+                }));
+                hvps.push(quote!({
+                    __ad_at += 1;
+                    __ad_h[__ad_at - 1].item()
+                }));
+            }
+        }
+    }
+    let group = |items: &[TokenStream]| {
+        if items.len() == 1 {
+            items[0].clone()
+        } else {
+            quote!((#(#items),*))
+        }
+    };
+    let (grads, hvps) = (group(&grads), group(&hvps));
+    let attrs = emit::attrs(sig, Which::Hvp);
+    let head = emit::signature(&ext, Which::Hvp);
+    let name = format!("{}_hvp", sig.ident);
+    let zero = emit::float_lit(
+        0.0,
+        sig.ret_kind.float().unwrap_or(sig.float),
+        Span::call_site(),
+    );
+    quote! {
+        #attrs
+        #head {
+            let #tape = ::adjoint::__private::tape::Tape::<#t>::new();
+            #(#leaves)*
+            let __ad_out = ::adjoint::__private::IntoVar::into_var((|| #block)(), &#tape);
+            let __ad_value = __ad_out.item();
+            if !__ad_out.requires_grad() {
+                return (__ad_value, #zero_grads, #zero_grads);
+            }
+            let mut __ad_ins = ::std::vec::Vec::new();
+            #ins
+            let __ad_g = #tape
+                .try_grad_graph(__ad_out, &__ad_ins)
+                .unwrap_or_else(|e| ::core::panic!("{}: {}", #name, e));
+            let mut __ad_s = #tape.constant(#zero);
+            let mut __ad_at = 0usize;
+            #dot
+            let __ad_h: ::std::vec::Vec<::adjoint::__private::Value<#t>> = if __ad_s.requires_grad() {
+                #tape.grad(__ad_s, &__ad_ins)
+            } else {
+                // The gradient does not depend on the inputs: the Hessian is zero.
+                __ad_ins
+                    .iter()
+                    .map(|x| match x.shape().as_slice() {
+                        [] => ::adjoint::__private::Value::Scalar(#zero),
+                        s => ::adjoint::__private::Value::Tensor(::adjoint::__private::Tensor::zeros(s)),
+                    })
+                    .collect()
+            };
+            let mut __ad_at = 0usize;
+            let __ad_grads = #grads;
+            let mut __ad_at = 0usize;
+            let __ad_hvps = #hvps;
+            (__ad_value, __ad_grads, __ad_hvps)
+        }
+    }
 }
 
 /// Whether a parameter's type is an array (`[f64; N]` or `&[f64; N]`).

@@ -4,7 +4,7 @@
 # `primal` and `hand` rows, and for groups with an `adjoint` row, the goal of issue 13
 # and the fastest peer. Rows not measured by this run are left out.
 #
-# Usage: benches/second-order/run.sh [cargo bench arguments, e.g. --features companions]
+# Usage: benches/second-order/run.sh [cargo bench arguments]
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"

@@ -289,10 +289,13 @@ impl Sig {
         v.join(", ")
     }
 
-    fn attr(&self, tape: bool) -> String {
+    fn attr(&self, tape: bool, order2: bool) -> String {
         let mut opts = Vec::new();
         if tape {
             opts.push("tape".to_string());
+        }
+        if order2 {
+            opts.push("order = 2".to_string());
         }
         if self.has_wrt {
             let names: Vec<&str> = self
@@ -2181,6 +2184,8 @@ struct Func {
     features: Vec<&'static str>,
     /// A `[f64; 2]` result (see `Opts::vector_results`).
     vector: bool,
+    /// `order = 2` on the default-routed function (a root without callees): `f_hvp`.
+    order2: bool,
 }
 
 impl Func {
@@ -2194,12 +2199,12 @@ impl Func {
         let params = self.sig.param_list();
         let default = format!(
             "{}\npub fn {name}({params}) -> {ret} {{\n{}}}\n",
-            self.sig.attr(false),
+            self.sig.attr(false, self.order2),
             self.body.r.replace("__CALL__", "")
         );
         let tape = format!(
             "{}\npub fn {name}_t({params}) -> {ret} {{\n{}}}\n",
-            self.sig.attr(true),
+            self.sig.attr(true, self.order2),
             call_suffix(&self.body.r, "_t")
         );
         let reference = format!(
@@ -2386,6 +2391,7 @@ fn gen_func(
         body,
         features,
         vector,
+        order2: false,
     }
 }
 
@@ -2540,7 +2546,7 @@ pub fn generate(seed: u64, count: usize, opts: Opts) -> String {
         let n_value = 1 + rng.below(3);
         let n = 2 + rng.below(3);
         let vector = opts.vector_results && rng.chance(0.3);
-        let root = gen_func(
+        let mut root = gen_func(
             &mut rng,
             opts,
             "f".into(),
@@ -2552,6 +2558,8 @@ pub fn generate(seed: u64, count: usize, opts: Opts) -> String {
             dims,
             vector,
         );
+        // `f_hvp` for a root of its own (a call would need its callee's `order = 2`).
+        root.order2 = funcs.is_empty() && !vector;
         let (unpack_code, args, wrt) = unpack(&root.sig.params, n_value);
         let (tangent_code, targs) = unpack_tangents(&root.sig.params, n_value);
         let mut features: Vec<&str> = Vec::new();
@@ -2628,6 +2636,19 @@ pub fn generate(seed: u64, count: usize, opts: Opts) -> String {
              pub fn jvp_default(x: &[f64], v: &[f64]) -> (f64, f64) {{\n{unpack_code}{tangent_code}\
              f_jvp({args}, {targs})\n}}\n"
         );
+            if root.order2 {
+                let hpat = gpat.replace('g', "h");
+                let hflatten = flatten.replace("&g", "&h").replace("out)", "hout)");
+                let _ = write!(
+                    module,
+                    "pub fn hvp_default(x: &[f64], v: &[f64]) -> (f64, Vec<f64>, Vec<f64>) {{\n{unpack_code}{tangent_code}\
+                     let (y, {gpat}, {hpat}) = f_hvp({args}, {targs});\nlet mut out = Vec::new();\n{flatten}\
+                     let mut hout = Vec::new();\n{hflatten}(y, out, hout)\n}}\n\
+                     pub fn hvp_tape(x: &[f64], v: &[f64]) -> (f64, Vec<f64>, Vec<f64>) {{\n{unpack_code}{tangent_code}\
+                     let (y, {gpat}, {hpat}) = f_t_hvp({args}, {targs});\nlet mut out = Vec::new();\n{flatten}\
+                     let mut hout = Vec::new();\n{hflatten}(y, out, hout)\n}}\n"
+                );
+            }
         }
         // `deprecated`: the default-routed functions that take the tape warn so.
         let _ = writeln!(
@@ -2638,14 +2659,28 @@ pub fn generate(seed: u64, count: usize, opts: Opts) -> String {
             .iter()
             .map(|&b| if b { "true" } else { "false" })
             .collect();
-        let _ =
-            writeln!(
+        let _ = writeln!(
             table,
             "Program {{ name: \"p{k}\", source: {source:?}, wrt: &[{}], features: &{features:?}, \
              run: p{k}::run, reference: p{k}::reference, grad_default: p{k}::grad_default, \
-             grad_tape: {tape}, vjp_default: p{k}::vjp_default, jvp_default: p{k}::jvp_default }},",
+             grad_tape: {tape}, vjp_default: p{k}::vjp_default, jvp_default: p{k}::jvp_default, \
+             hvp_default: {hvp}, hvp_tape: {hvp_tape} }},",
             wrt_lit.join(", "),
-            tape = if vector { "None".to_string() } else { format!("Some(p{k}::grad_tape)") },
+            hvp = if root.order2 {
+                format!("Some(p{k}::hvp_default)")
+            } else {
+                "None".to_string()
+            },
+            hvp_tape = if root.order2 {
+                format!("Some(p{k}::hvp_tape)")
+            } else {
+                "None".to_string()
+            },
+            tape = if vector {
+                "None".to_string()
+            } else {
+                format!("Some(p{k}::grad_tape)")
+            },
         );
     }
     let _ = writeln!(

@@ -16,3 +16,8 @@ fn vector(x: &[f64]) -> Vec<f64> {
 }
 
 fn main() {}
+
+#[differentiable(tape, order = 2)]
+fn tape_vector(x: &[f64]) -> Vec<f64> {
+    vec![x[0] * x[1]]
+}

@@ -1,5 +1,5 @@
 //! Forward mode and Hessian-vector products side by side (issue 13): the primal, adjoint's
-//! `_jvp`/`_hvp` (feature `companions`), num-dual, echidna, and a hand-written floor, on
+//! `_jvp`/`_hvp`, num-dual, echidna, and a hand-written floor, on
 //! the seed function and Rosenbrock at n = 1000. Every row's result is checked against
 //! the hand-written one before it is timed.
 
@@ -21,7 +21,6 @@ fn jvp_seed(c: &mut Criterion) {
     assert_close("jvp/seed num-dual", &[f, df], &want);
     let (f, df) = peers::echidna_seed_jvp(x1, x2, d1, d2);
     assert_close("jvp/seed echidna", &[f, df], &want);
-    #[cfg(feature = "companions")]
     {
         let (f, df) = adjoint_second_order::seed_jvp(x1, x2, d1, d2);
         assert_close("jvp/seed adjoint", &[f, df], &want);
@@ -29,7 +28,6 @@ fn jvp_seed(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("jvp/seed");
     g.bench_function("primal", |b| b.iter(|| seed(black_box(x1), black_box(x2))));
-    #[cfg(feature = "companions")]
     g.bench_function("adjoint", |b| {
         b.iter(|| {
             adjoint_second_order::seed_jvp(
@@ -66,7 +64,6 @@ fn jvp_rosenbrock(c: &mut Criterion) {
     assert_close("jvp/rosenbrock1000 num-dual", &[f, df], &want);
     let (f, df) = peers::echidna_rosenbrock_jvp(&x, &dx, &mut ec);
     assert_close("jvp/rosenbrock1000 echidna", &[f, df], &want);
-    #[cfg(feature = "companions")]
     {
         let (f, df) = adjoint_second_order::rosenbrock_jvp(&x, &dx);
         assert_close("jvp/rosenbrock1000 adjoint", &[f, df], &want);
@@ -74,7 +71,6 @@ fn jvp_rosenbrock(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("jvp/rosenbrock1000");
     g.bench_function("primal", |b| b.iter(|| rosenbrock(black_box(&x))));
-    #[cfg(feature = "companions")]
     g.bench_function("adjoint", |b| {
         b.iter(|| adjoint_second_order::rosenbrock_jvp(black_box(&x), black_box(&dx)))
     });
@@ -103,7 +99,6 @@ fn hvp_seed(c: &mut Criterion) {
     let mut replay = peers::echidna_record(&[x1, x2], |x| peers::seed(x[0], x[1]));
     let (g, h) = replay.hvp(&[x1, x2], &[v1, v2]);
     assert_close("hvp/seed echidna-replay", &[g, h].concat(), &want[1..]);
-    #[cfg(feature = "companions")]
     {
         let (f, (g1, g2), (h1, h2)) = adjoint_second_order::seed_hvp(x1, x2, v1, v2);
         assert_close("hvp/seed adjoint", &[f, g1, g2, h1, h2], &want);
@@ -111,7 +106,6 @@ fn hvp_seed(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("hvp/seed");
     g.bench_function("primal", |b| b.iter(|| seed(black_box(x1), black_box(x2))));
-    #[cfg(feature = "companions")]
     g.bench_function("adjoint", |b| {
         b.iter(|| {
             adjoint_second_order::seed_hvp(
@@ -166,7 +160,6 @@ fn hvp_rosenbrock(c: &mut Criterion) {
     let (rg, rh) = replay.hvp(&x, &v);
     assert_close("hvp/rosenbrock1000 echidna-replay gradient", &rg, &grad);
     assert_close("hvp/rosenbrock1000 echidna-replay H·v", &rh, &hv);
-    #[cfg(feature = "companions")]
     {
         let (af, ag, ah) = adjoint_second_order::rosenbrock_hvp(&x, &v);
         assert_close("hvp/rosenbrock1000 adjoint value", &[af], &[f]);
@@ -176,7 +169,6 @@ fn hvp_rosenbrock(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("hvp/rosenbrock1000");
     g.bench_function("primal", |b| b.iter(|| rosenbrock(black_box(&x))));
-    #[cfg(feature = "companions")]
     g.bench_function("adjoint", |b| {
         b.iter(|| adjoint_second_order::rosenbrock_hvp(black_box(&x), black_box(&v)))
     });

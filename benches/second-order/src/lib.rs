@@ -8,13 +8,13 @@
 use adjoint::prelude::*;
 
 /// f(x1, x2) = (1 + sin x2) / (x2 + exp x1) + x1 x2
-#[differentiable(static)]
+#[differentiable(static, order = 2)]
 pub fn seed(x1: f64, x2: f64) -> f64 {
     (x2.sin() + 1.0) / (x2 + x1.exp()) + x1 * x2
 }
 
 /// f(x) = Σᵢ₌₀ⁿ⁻² 100 (xᵢ₊₁ - xᵢ²)² + (1 - xᵢ)²
-#[differentiable(static)]
+#[differentiable(static, order = 2)]
 pub fn rosenbrock(x: &[f64]) -> f64 {
     let mut s = 0.0;
     for i in 0..x.len() - 1 {

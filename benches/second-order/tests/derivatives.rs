@@ -1,6 +1,6 @@
 //! The bench's references and peers, checked: the hand-written derivatives against
 //! central differences and against adjoint's `_grad`; every peer against the hand-written
-//! derivatives; with `companions`, adjoint's `_jvp` and `_hvp` too.
+//! derivatives; adjoint's `_jvp` and `_hvp` too.
 
 #[path = "../benches/peers/mod.rs"]
 mod peers;
@@ -158,7 +158,6 @@ fn assert_close_fails_on_a_wrong_component() {
     assert_close("H·v", &hv, &want);
 }
 
-#[cfg(feature = "companions")]
 #[test]
 fn companions_match_hand() {
     for ((x1, x2), (v1, v2)) in points() {
