@@ -10,13 +10,17 @@ use crate::runs::{measure, Runs, Timing};
 
 pub mod ba;
 pub mod det;
+pub mod gd;
 pub mod gmm;
 pub mod hello;
 pub mod ht;
+pub mod kmeans;
 pub mod llsq;
 pub mod lse;
 pub mod lstm;
 pub mod ode;
+pub mod particle;
+pub mod saddle;
 
 /// A function's output and the timing of each run.
 pub struct Evaluation {
@@ -34,19 +38,14 @@ const EVALS: &[(&str, Result<Evaluate, &str>)] = &[
     ("gmm", Ok(gmm::evaluate)),
     ("hello", Ok(hello::evaluate)),
     ("ht", Ok(ht::evaluate)),
-    ("kmeans", Err(NEEDS_SECOND_ORDER)),
+    ("kmeans", Ok(kmeans::evaluate)),
     ("llsq", Ok(llsq::evaluate)),
     ("lse", Ok(lse::evaluate)),
     ("lstm", Ok(lstm::evaluate)),
     ("ode", Ok(ode::evaluate)),
-    ("particle", Err(NEEDS_NESTING)),
-    ("saddle", Err(NEEDS_NESTING)),
+    ("particle", Ok(particle::evaluate)),
+    ("saddle", Ok(saddle::evaluate)),
 ];
-
-const NEEDS_SECOND_ORDER: &str =
-    "kmeans needs the Hessian's diagonal: adjoint has no forward mode or `_hvp` yet";
-const NEEDS_NESTING: &str =
-    "this eval differentiates through a gradient: adjoint has no nested differentiation yet";
 
 /// The names of the evals this tool implements, in GradBench's order.
 pub fn implemented() -> impl Iterator<Item = &'static str> {
