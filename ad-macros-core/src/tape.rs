@@ -206,7 +206,7 @@ fn hvp(
             Ty::Tensor(_) => {
                 ins.extend(quote!(__ad_ins.push(#l);));
                 dot.extend(quote! {
-                    __ad_s = __ad_s + (__ad_g[__ad_at] * #tape.constant_tensor(::core::clone::Clone::clone(&*#v))).sum();
+                    __ad_s = __ad_s + (__ad_g[__ad_at] * #tape.constant_tensor(::adjoint::__private::owned(&#v))).sum();
                     __ad_at += 1;
                 });
                 grads.push(quote!({
