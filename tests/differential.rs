@@ -684,6 +684,8 @@ fn random_programs_agree_three_ways() {
     let only = std::env::var("ADJOINT_DIFF_ONLY").ok();
     let verbose = std::env::var_os("ADJOINT_DIFF_VERBOSE").is_some();
     let (mut checked, mut discarded) = (0usize, Vec::new());
+    // Of the checked programs, those whose `f_hvp` was checked too.
+    let mut hvps = 0usize;
     let mut mismatches = Vec::new();
     let mut features: Vec<(&str, usize)> = Vec::new();
     // Rejected draws: near a kink, too large, a decision flipped under perturbation.
@@ -695,6 +697,7 @@ fn random_programs_agree_three_ways() {
         match check(p, i, &mut why) {
             Outcome::Checked => {
                 checked += 1;
+                hvps += usize::from(p.hvp_default.is_some());
                 for f in p.features {
                     match features.iter_mut().find(|(n, _)| n == f) {
                         Some((_, c)) => *c += 1,
@@ -722,7 +725,7 @@ fn random_programs_agree_three_ways() {
         why[0], why[1], why[2]
     );
     println!(
-        "checked {checked} random programs (seed {SEED}; {} discarded, {} mismatching)",
+        "checked {checked} random programs (seed {SEED}; {} discarded, {} mismatching), {hvps} of them with f_hvp",
         discarded.len(),
         mismatches.len()
     );

@@ -420,3 +420,19 @@ fn hvp_on_the_tape_matches_differences_of_the_gradient() {
     close_all(ht.as_slice(), &want, 1e-5, "tape hvp (tensor)");
     close(hs, (sp - sm) / (2.0 * h), 1e-5, "tape hvp (scalar)");
 }
+
+#[test]
+#[should_panic(expected = "`rosenbrock_jvp`: the tangent `dx` has 2 elements where `x` has 12")]
+fn a_tangent_of_the_wrong_length_is_named() {
+    let x = vector(12, 20);
+    let _ = rosenbrock_jvp(&x, &[1.0, 2.0]);
+}
+
+#[test]
+#[should_panic(expected = "`layer_hvp`: the tangent `vw` has shape [3, 2] where `w` has [2, 3]")]
+fn a_tangent_of_the_wrong_shape_is_named() {
+    let w = Tensor::from_vec(vector(6, 21), &[2, 3]);
+    let x = Tensor::from_vec(vector(3, 22), &[3]);
+    let bad = Tensor::zeros(&[3, 2]);
+    let _ = layer_hvp(&w, &x, 0.1, &bad, &x, 0.0);
+}

@@ -91,6 +91,35 @@ fn finish(p: &Param, t: &TokenStream) -> (TokenStream, TokenStream) {
     }
 }
 
+/// What both helpers write first: the float type, the literals 1 and 0, and the
+/// parameter list as declared.
+struct Common {
+    t: TokenStream,
+    one: TokenStream,
+    zero: TokenStream,
+    params: Vec<TokenStream>,
+}
+
+impl Common {
+    fn of(sig: &Signature) -> Common {
+        let ft = sig.ret_kind.float().unwrap_or(sig.float);
+        let t = proc_macro2::Ident::new(ft.name(), Span::call_site());
+        Common {
+            t: quote!(#t),
+            one: crate::emit::float_lit(1.0, ft, Span::call_site()),
+            zero: crate::emit::float_lit(0.0, ft, Span::call_site()),
+            params: sig
+                .params
+                .iter()
+                .map(|p| {
+                    let (i, ty) = (&p.ident, &p.ty);
+                    quote!(#i: #ty)
+                })
+                .collect(),
+        }
+    }
+}
+
 /// `NAME_jacobian`, for a vector or tensor result.
 pub fn jacobian(sig: &Signature) -> Option<TokenStream> {
     let (_, p) = the_param(sig)?;
@@ -98,23 +127,18 @@ pub fn jacobian(sig: &Signature) -> Option<TokenStream> {
     if !(out.is_memory() || matches!(out, Ty::Tensor(_))) {
         return None;
     }
-    let ft = sig.ret_kind.float().unwrap_or(sig.float);
-    let t = proc_macro2::Ident::new(ft.name(), Span::call_site());
-    let t = quote!(#t);
-    let (one, zero) = (
-        crate::emit::float_lit(1.0, ft, Span::call_site()),
-        crate::emit::float_lit(0.0, ft, Span::call_site()),
-    );
+    let Common {
+        t,
+        one,
+        zero,
+        params,
+    } = Common::of(sig);
     let f = &sig.ident;
     let jvp = format_ident!("{}_jvp", f, span = f.span());
     let vjp = format_ident!("{}_vjp", f, span = f.span());
     let name = format_ident!("{}_jacobian", f, span = f.span());
     let vis = &sig.vis;
     let ret = &sig.ret;
-    let params = sig.params.iter().map(|p| {
-        let (i, ty) = (&p.ident, &p.ty);
-        quote!(#i: #ty)
-    });
     let x = &p.ident;
     let (make_e, pass_e) = unit(p, &one, &zero);
     let col = flat(quote!(__ad_col), out);
@@ -173,23 +197,18 @@ pub fn hessian(sig: &Signature) -> Option<TokenStream> {
     if !matches!(sig.ret_kind, Ty::Float(_)) {
         return None;
     }
-    let ft = sig.ret_kind.float().unwrap_or(sig.float);
-    let t = proc_macro2::Ident::new(ft.name(), Span::call_site());
-    let t = quote!(#t);
-    let (one, zero) = (
-        crate::emit::float_lit(1.0, ft, Span::call_site()),
-        crate::emit::float_lit(0.0, ft, Span::call_site()),
-    );
+    let Common {
+        t,
+        one,
+        zero,
+        params,
+    } = Common::of(sig);
     let f = &sig.ident;
     let hvp = format_ident!("{}_hvp", f, span = f.span());
     let grad = format_ident!("{}_grad", f, span = f.span());
     let name = format_ident!("{}_hessian", f, span = f.span());
     let vis = &sig.vis;
     let ret = &sig.ret;
-    let params = sig.params.iter().map(|p| {
-        let (i, ty) = (&p.ident, &p.ty);
-        quote!(#i: #ty)
-    });
     let x = &p.ident;
     let (make_e, pass_e) = unit(p, &one, &zero);
     let plain = args(sig);

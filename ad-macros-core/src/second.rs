@@ -171,8 +171,37 @@ impl<'s> Writer<'s> {
         )
     }
 
+    /// `a g_k + b H_k` for each gradient (`b` absent: `a g_k + H_k`; `g` cloned, it is
+    /// returned too), grouped.
+    fn combos(&self, a: TokenStream, b: Option<TokenStream>) -> TokenStream {
+        let rt = &self.rt;
+        let items: Vec<TokenStream> = (0..self.diff.len())
+            .map(|k| {
+                let (g, h) = (self.part("__ad_g", k), self.part("__ad_h", k));
+                let h = match &b {
+                    Some(b) => quote!(#rt::scale(#b, #h)),
+                    None => quote!(#h),
+                };
+                quote!(#rt::scale_add(#a, ::core::clone::Clone::clone(&#g), #h))
+            })
+            .collect();
+        group(&items)
+    }
+
+    /// `s g_k` for each gradient (moved out of `__ad_g`), grouped.
+    fn scaled_grads(&self, s: &Ident) -> TokenStream {
+        let rt = &self.rt;
+        let items: Vec<TokenStream> = (0..self.diff.len())
+            .map(|k| {
+                let g = self.part("__ad_g", k);
+                quote!(#rt::scale(#s, #g))
+            })
+            .collect();
+        group(&items)
+    }
+
     fn grad_vjp(&self) -> TokenStream {
-        let (ret, grads, rt) = (&self.ret, &self.grads, &self.rt);
+        let (ret, grads) = (&self.ret, &self.grads);
         let head = self.head(
             "grad_vjp",
             &[quote!(__ad_outer: (#ret, #grads))],
@@ -181,13 +210,7 @@ impl<'s> Writer<'s> {
         let (bind, sg) = self.bind_grads(quote!(__ad_outer.1), "s");
         let hvp = self.hvp(&sg);
         // sy g + H sg
-        let adj: Vec<TokenStream> = (0..self.diff.len())
-            .map(|k| {
-                let (g, h) = (self.part("__ad_g", k), self.part("__ad_h", k));
-                quote!(#rt::scale_add(__ad_outer.0, ::core::clone::Clone::clone(&#g), #h))
-            })
-            .collect();
-        let adj = group(&adj);
+        let adj = self.combos(quote!(__ad_outer.0), None);
         quote! {
             #head {
                 #bind
@@ -224,7 +247,7 @@ impl<'s> Writer<'s> {
     }
 
     fn vjp_vjp(&self) -> TokenStream {
-        let (ret, grads, rt) = (&self.ret, &self.grads, &self.rt);
+        let (ret, grads) = (&self.ret, &self.grads);
         let s = self.seed_param();
         let mut tys: Vec<TokenStream> = self.diff.iter().map(|p| Signature::grad_type(p)).collect();
         tys.push(ret.clone());
@@ -238,21 +261,17 @@ impl<'s> Writer<'s> {
         let hvp = self.hvp(&sg);
         let ds = self.inner("__ad_g", &sg);
         // (sy g + s H sg, <g, sg>); the value's gradients are s g
-        let mut adj: Vec<TokenStream> = (0..self.diff.len())
-            .map(|k| {
-                let (g, h) = (self.part("__ad_g", k), self.part("__ad_h", k));
-                quote!(#rt::scale_add(__ad_outer.0, ::core::clone::Clone::clone(&#g), #rt::scale(#s, #h)))
-            })
+        let adj = self.combos(quote!(__ad_outer.0), Some(quote!(#s)));
+        let value = self.scaled_grads(&s);
+        let names: Vec<Ident> = (0..self.diff.len())
+            .map(|k| format_ident!("__ad_a{}", k))
             .collect();
-        adj.push(quote!(__ad_ds));
-        let adj = group(&adj);
-        let value: Vec<TokenStream> = (0..self.diff.len())
-            .map(|k| {
-                let g = self.part("__ad_g", k);
-                quote!(#rt::scale(#s, #g))
-            })
-            .collect();
-        let value = group(&value);
+        // One gradient gives `(adj, ds)`; several, their flat tuple and `ds`.
+        let adj = if self.diff.len() == 1 {
+            quote!((#adj, __ad_ds))
+        } else {
+            quote!({ let (#(#names),*) = #adj; (#(#names,)* __ad_ds) })
+        };
         quote! {
             #head {
                 #bind
@@ -265,7 +284,7 @@ impl<'s> Writer<'s> {
     }
 
     fn vjp_jvp(&self) -> TokenStream {
-        let (ret, grads, rt) = (&self.ret, &self.grads, &self.rt);
+        let (ret, grads) = (&self.ret, &self.grads);
         let s = self.seed_param();
         let d = self.tangents("d");
         let mut extra = vec![quote!(#s: #ret)];
@@ -276,20 +295,8 @@ impl<'s> Writer<'s> {
         let hvp = self.hvp(&dv);
         let dy = self.inner("__ad_g", &dv);
         // (<g, dx>, ds g + s H dx); the value's gradients are s g
-        let tan: Vec<TokenStream> = (0..self.diff.len())
-            .map(|k| {
-                let (g, h) = (self.part("__ad_g", k), self.part("__ad_h", k));
-                quote!(#rt::scale_add(__ad_dseed, ::core::clone::Clone::clone(&#g), #rt::scale(#s, #h)))
-            })
-            .collect();
-        let tan = group(&tan);
-        let value: Vec<TokenStream> = (0..self.diff.len())
-            .map(|k| {
-                let g = self.part("__ad_g", k);
-                quote!(#rt::scale(#s, #g))
-            })
-            .collect();
-        let value = group(&value);
+        let tan = self.combos(quote!(__ad_dseed), Some(quote!(#s)));
+        let value = self.scaled_grads(&s);
         quote! {
             #head {
                 #hvp

@@ -119,6 +119,11 @@ fn logsumexp_vjp(x: &[f64], seed: f64) -> (f64, ::std::vec::Vec<f64>) {
     clippy::nursery
 )]
 fn logsumexp_jvp(x: &[f64], dx: &[f64]) -> (f64, f64) {
+    ::core::assert_eq!(
+        dx.len(), x.len(),
+        "`logsumexp_jvp`: the tangent `dx` has {} elements where `x` has {}", dx.len(), x
+        .len()
+    );
     let __ad_v3: f64 = x[0];
     let __ad_v5 = x.len();
     let mut __ad_v7: f64 = __ad_v3;

@@ -391,6 +391,19 @@ fn tri_jvp(
     dmu: &[f64],
     dl: &[f64],
 ) -> (f64, f64) {
+    ::core::assert_eq!(
+        dx.len(), x.len(),
+        "`tri_jvp`: the tangent `dx` has {} elements where `x` has {}", dx.len(), x.len()
+    );
+    ::core::assert_eq!(
+        dmu.len(), mu.len(),
+        "`tri_jvp`: the tangent `dmu` has {} elements where `mu` has {}", dmu.len(), mu
+        .len()
+    );
+    ::core::assert_eq!(
+        dl.len(), l.len(),
+        "`tri_jvp`: the tangent `dl` has {} elements where `l` has {}", dl.len(), l.len()
+    );
     let __ad_v6 = x.len();
     let mut __ad_v8 = ::std::vec![0f64; __ad_v6];
     let mut __ad_v9 = ::std::vec![0f64; __ad_v6];

@@ -159,6 +159,11 @@ fn rosenbrock_vjp(x: &[f64], seed: f64) -> (f64, ::std::vec::Vec<f64>) {
     clippy::nursery
 )]
 fn rosenbrock_jvp(x: &[f64], dx: &[f64]) -> (f64, f64) {
+    ::core::assert_eq!(
+        dx.len(), x.len(),
+        "`rosenbrock_jvp`: the tangent `dx` has {} elements where `x` has {}", dx.len(),
+        x.len()
+    );
     let __ad_v4 = x.len();
     let __ad_v6 = __ad_v4 - 1;
     let mut __ad_v8: f64 = 0f64;

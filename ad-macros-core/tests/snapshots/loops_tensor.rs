@@ -129,6 +129,11 @@ fn doubling_vjp(
     clippy::nursery
 )]
 fn doubling_jvp(a: &Tensor, da: &Tensor) -> (Tensor, Tensor) {
+    ::core::assert_eq!(
+        da.shape(), a.shape(),
+        "`doubling_jvp`: the tangent `da` has shape {:?} where `a` has {:?}", da.shape(),
+        a.shape()
+    );
     let __ad_v3: ::adjoint::__private::Tensor<f64> = ::adjoint::__private::emit_support::ew1(
         a,
         |__ad_e0: f64| (__ad_e0 * 2f64),

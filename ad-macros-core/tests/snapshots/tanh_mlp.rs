@@ -285,6 +285,26 @@ pub fn loss_jvp(
     dw2: &Tensor,
     db2: &Tensor,
 ) -> (f64, f64) {
+    ::core::assert_eq!(
+        dw1.shape(), w1.shape(),
+        "`loss_jvp`: the tangent `dw1` has shape {:?} where `w1` has {:?}", dw1.shape(),
+        w1.shape()
+    );
+    ::core::assert_eq!(
+        db1.shape(), b1.shape(),
+        "`loss_jvp`: the tangent `db1` has shape {:?} where `b1` has {:?}", db1.shape(),
+        b1.shape()
+    );
+    ::core::assert_eq!(
+        dw2.shape(), w2.shape(),
+        "`loss_jvp`: the tangent `dw2` has shape {:?} where `w2` has {:?}", dw2.shape(),
+        w2.shape()
+    );
+    ::core::assert_eq!(
+        db2.shape(), b2.shape(),
+        "`loss_jvp`: the tangent `db2` has shape {:?} where `b2` has {:?}", db2.shape(),
+        b2.shape()
+    );
     let __ad_v10: ::adjoint::__private::Tensor<f64> = x.matmul(w1);
     let __ad_v11: ::adjoint::__private::Tensor<f64> = x.matmul(dw1);
     let __ad_v14: ::adjoint::__private::Tensor<f64> = ::adjoint::__private::emit_support::ew2(

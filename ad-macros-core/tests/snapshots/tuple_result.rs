@@ -101,6 +101,11 @@ fn stats_jvp(
     dt: &Tensor,
     da: f64,
 ) -> ((f64, Tensor, [f64; 2]), (f64, Tensor, [f64; 2])) {
+    ::core::assert_eq!(
+        dt.shape(), t.shape(),
+        "`stats_jvp`: the tangent `dt` has shape {:?} where `t` has {:?}", dt.shape(), t
+        .shape()
+    );
     let __ad_v4: ::adjoint::__private::Tensor<f64> = ::adjoint::__private::emit_support::ew1(
         t,
         |__ad_e0: f64| (__ad_e0 * a),
