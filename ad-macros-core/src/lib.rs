@@ -10,7 +10,10 @@
 //! lower   syn::Block (exits as flags first)       -> ir::Func (typed SSA, regions, memory)
 //! adjoint primal ir::Func + rules (one table)     -> primal + reverse sweep
 //! simplify                                        -> folded, CSE'd, dead code removed
-//! emit    ir::Func                                -> NAME_grad, NAME_vjp
+//! tangent primal, or primal + reverse sweep       -> forward sweep (NAME_jvp; NAME_hvp)
+//! emit    ir::Func                                -> NAME_grad, NAME_vjp, NAME_jvp, NAME_hvp
+//! second, dense (from the companions' signatures) -> NAME_grad_vjp .. NAME_jvp_jvp,
+//!                                                    NAME_jacobian, NAME_hessian
 //! decide  (when lower refuses the body)           -> the tape, or lower's errors
 //! tape    (#[differentiable(tape)])               -> the same signatures on the tape
 //! warn    (tape taken unasked)                    -> a `deprecated` warning on the construct

@@ -398,6 +398,32 @@ fn tape_only(f: &syn::ItemFn) -> bool {
 }
 
 #[test]
+fn every_function_expands_under_order_two_without_a_panic() {
+    // `order = 2` runs the forward sweep over the reverse sweep of every body of the
+    // corpus: it may refuse one (a spanned error), never panic (a failed `verify` is a
+    // debug assertion, so this runs the checks too).
+    let (mut built, mut refused) = (0usize, 0usize);
+    for (args, f) in corpus() {
+        let name = f.sig.ident.to_string();
+        let opts = if args.is_empty() {
+            quote!(order = 2)
+        } else {
+            quote!(#args, order = 2)
+        };
+        let out = expand_checked(&opts, &f.to_token_stream(), Some(&name));
+        if out.errors.is_empty() {
+            built += 1;
+        } else {
+            refused += 1;
+        }
+    }
+    assert!(
+        built > 100,
+        "only {built} functions built under order = 2 ({refused} refused)"
+    );
+}
+
+#[test]
 fn the_functions_as_written_expand_cleanly() {
     let mut static_rejected = 0;
     for (args, f) in corpus() {
