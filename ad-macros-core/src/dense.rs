@@ -27,7 +27,7 @@ fn the_param(sig: &Signature) -> Option<(usize, &Param)> {
 }
 
 /// The arguments of a companion call: every parameter cloned (a reference is copied).
-fn args(sig: &Signature) -> Vec<TokenStream> {
+pub(crate) fn args(sig: &Signature) -> Vec<TokenStream> {
     sig.params
         .iter()
         .map(|p| {

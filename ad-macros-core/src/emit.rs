@@ -242,14 +242,7 @@ pub fn emit(func: &Func, sig: &Signature, which: Which) -> TokenStream {
             quote!(*#ident = #v;)
         });
     let body = quote!(#body #(#finals)*);
-    let group = |from: usize| {
-        let part = &outs[from.min(outs.len())..(from + n_grads).min(outs.len())];
-        if part.len() == 1 {
-            part[0].clone()
-        } else {
-            quote!((#(#part),*))
-        }
-    };
+    let group = |from: usize| tuple(&outs[from.min(outs.len())..(from + n_grads).min(outs.len())]);
     let grads = match which {
         // The tangent of the result.
         Which::Jvp => outs[1].clone(),
@@ -2920,7 +2913,7 @@ impl<'a> Emitter<'a> {
             let mut slots: Vec<(Id, bool)> = region.yields.iter().map(|&y| (y, true)).collect();
             slots.extend(ex_t.iter().map(|&x| (x, mine == rt)));
             slots.extend(ex_e.iter().map(|&x| (x, mine == re)));
-            let items = (0..slots.len())
+            let items: Vec<TokenStream> = (0..slots.len())
                 .map(|k| {
                     let (x, here) = slots[k];
                     if !here {
@@ -2930,14 +2923,14 @@ impl<'a> Emitter<'a> {
                     self.tail_val(x, mine, last)
                 })
                 .collect();
-            tuple(items)
+            tuple(&items)
         };
         let then_body = self.region(&then.nodes);
         let else_body = self.region(&else_.nodes);
         let then_tail = tail(then, rt);
         let else_tail = tail(else_, re);
         let c = self.val(cond);
-        let pattern = tuple(pattern);
+        let pattern = tuple(&pattern);
         quote_spanned! {span=>
             let #pattern = if #c { #then_body #then_tail } else { #else_body #else_tail };
         }
@@ -2964,11 +2957,11 @@ fn stack_name(k: u32) -> Ident {
     Ident::new(&format!("__ad_s{k}"), Span::call_site())
 }
 
-fn tuple(items: Vec<TokenStream>) -> TokenStream {
-    if items.len() == 1 {
-        items.into_iter().next().unwrap_or_default()
-    } else {
-        quote!((#(#items),*))
+/// The items as a tuple, or the item itself for one (the shape of `Grads`).
+pub(crate) fn tuple(items: &[TokenStream]) -> TokenStream {
+    match items {
+        [one] => one.clone(),
+        _ => quote!((#(#items),*)),
     }
 }
 

@@ -135,21 +135,10 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
                 let mut out = tape::expand(sig, &args, &item_fn.block);
                 out.extend(second::jvp_via_vjp(sig));
                 out.extend(dense::jacobian(sig));
-                if let (Some(span), false) = (
-                    args.order2,
-                    matches!(sig.ret_kind, Ty::Float(_)) && !sig.has_mut(),
-                ) {
-                    cx.syn_error(syn::Error::new(span, ORDER2_NEEDS));
-                }
-                if matches!(sig.ret_kind, Ty::Float(_)) && !sig.has_mut() {
-                    // `order = 2` on the tape: `_hvp` by double backward (`tape.rs`).
-                    match args.order2 {
-                        Some(_) => {
-                            out.extend(second::companions(sig));
-                            out.extend(dense::hessian(sig));
-                        }
-                        None => out.extend(second::stubs(sig)),
-                    }
+                // `order = 2` on the tape: `tape::expand` wrote `_hvp` (double backward).
+                match second_order(sig, &args, || Ok(TokenStream::new())) {
+                    Ok(more) => out.extend(more),
+                    Err(e) => cx.syn_error(e),
                 }
                 if let Some((span, msg)) = why {
                     // The function's own lint levels (`#[allow(deprecated)]`) cover it.
@@ -403,26 +392,41 @@ fn forward_companions(
         Err(_) => out.extend(second::jvp_via_vjp(sig)),
     }
     out.extend(dense::jacobian(sig));
-    let Some(order2) = args.order2 else {
-        if matches!(sig.ret_kind, Ty::Float(_)) && !sig.has_mut() {
-            out.extend(second::stubs(sig));
-        }
-        return Ok(out);
-    };
-    if !matches!(sig.ret_kind, Ty::Float(_)) || sig.has_mut() {
-        return Err(syn::Error::new(order2, ORDER2_NEEDS));
-    }
-    let grad = simplify::run(&adjoint::build(primal, sig, adjoint::Seed::One));
-    let hvp = tangent::build(&grad, sig, Mode::Hvp).map_err(|(span, msg)| {
-        let mut e = syn::Error::new(span, format!("{msg}; `order = 2` needs it"));
-        e.combine(syn::Error::new(order2, "`order = 2` is asked for here"));
-        e
-    })?;
-    let ext = tangent::extend(sig, Mode::Hvp);
-    out.extend(emit::emit(&simplify::run(&hvp), &ext, Which::Hvp));
-    out.extend(second::companions(sig));
-    out.extend(dense::hessian(sig));
+    out.extend(second_order(sig, args, || {
+        let grad = simplify::run(&adjoint::build(primal, sig, adjoint::Seed::One));
+        let hvp = tangent::build(&grad, sig, Mode::Hvp).map_err(|(span, msg)| {
+            let mut e = syn::Error::new(span, format!("{msg}; `order = 2` needs it"));
+            if let Some(order2) = args.order2 {
+                e.combine(syn::Error::new(order2, "`order = 2` is asked for here"));
+            }
+            e
+        })?;
+        let ext = tangent::extend(sig, Mode::Hvp);
+        Ok(emit::emit(&simplify::run(&hvp), &ext, Which::Hvp))
+    })?);
     Ok(out)
+}
+
+/// The second-order part of either path: under `order = 2`, `hvp()` (`NAME_hvp`), the
+/// companions made from it and `NAME_hessian`, or the error saying the function cannot
+/// have them; without it, the stand-ins ([`second::stubs`]) for a function that could.
+fn second_order(
+    sig: &parse::Signature,
+    args: &args::Args,
+    hvp: impl FnOnce() -> Result<TokenStream, syn::Error>,
+) -> Result<TokenStream, syn::Error> {
+    let scalar = matches!(sig.ret_kind, Ty::Float(_)) && !sig.has_mut();
+    match (args.order2, scalar) {
+        (None, true) => Ok(second::stubs(sig)),
+        (None, false) => Ok(TokenStream::new()),
+        (Some(order2), false) => Err(syn::Error::new(order2, ORDER2_NEEDS)),
+        (Some(_), true) => {
+            let mut out = hvp()?;
+            out.extend(second::companions(sig));
+            out.extend(dense::hessian(sig));
+            Ok(out)
+        }
+    }
 }
 
 /// The IR of a function, for tests and inspection: the primal as lowered, then the

@@ -112,6 +112,15 @@ pub fn build(src: &Func, sig: &Signature, mode: Mode) -> Result<Func, Refusal> {
         .zip(needed)
         .map(|(a, u)| a && u)
         .collect();
+    let active_projs = src
+        .nodes
+        .iter()
+        .enumerate()
+        .filter_map(|(i, n)| match n.op {
+            Op::Proj(s, k) if active[i] => Some((s, k)),
+            _ => None,
+        })
+        .collect();
     let mut func = Func {
         stacks: src.stacks.clone(),
         opaque: src.opaque.clone(),
@@ -136,6 +145,7 @@ pub fn build(src: &Func, sig: &Signature, mode: Mode) -> Result<Func, Refusal> {
         skipped: vec![false; src.nodes.len()],
         proj: HashMap::new(),
         trips: HashMap::new(),
+        active_projs,
         params: HashMap::new(),
     };
     // Tangent parameter `j` of the `j`-th differentiated parameter.
@@ -276,6 +286,8 @@ struct Sweep<'a, 'f> {
     /// For each new loop with carried tangents: the projection number of its trip
     /// count before and after them.
     trips: HashMap<Id, (u32, u32)>,
+    /// The results of source structured nodes that an active projection reads.
+    active_projs: std::collections::HashSet<(Id, u32)>,
     /// The tangent parameter of each differentiated parameter, and its kind.
     params: HashMap<u32, (u32, Ty)>,
 }
@@ -958,13 +970,7 @@ impl Sweep<'_, '_> {
         // The results with a tangent: those whose projection is active.
         let n = then.yields.len();
         let wanted: Vec<bool> = (0..n as u32)
-            .map(|k| {
-                self.src
-                    .nodes
-                    .iter()
-                    .enumerate()
-                    .any(|(i, nd)| nd.op == Op::Proj(id, k) && self.active[i])
-            })
+            .map(|k| self.active_projs.contains(&(id, k)))
             .collect();
         let branch = |s: &mut Self, r: &Region| -> Result<Region, Refusal> {
             s.b.open();

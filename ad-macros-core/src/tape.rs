@@ -134,11 +134,7 @@ pub fn expand(sig: &Signature, args: &Args, block: &syn::Block) -> TokenStream {
             }
         })
         .collect();
-    let grads = if grads.len() == 1 {
-        grads[0].clone()
-    } else {
-        quote!((#(#grads),*))
-    };
+    let grads = emit::tuple(&grads);
     let value = match sig.ret_kind {
         Ty::Tensor(_) => quote!(__ad_out.tensor()),
         _ => quote!(__ad_out.item()),
@@ -261,14 +257,7 @@ fn hvp(
             }
         }
     }
-    let group = |items: &[TokenStream]| {
-        if items.len() == 1 {
-            items[0].clone()
-        } else {
-            quote!((#(#items),*))
-        }
-    };
-    let (grads, hvps) = (group(&grads), group(&hvps));
+    let (grads, hvps) = (emit::tuple(&grads), emit::tuple(&hvps));
     let attrs = emit::attrs(sig, Which::Hvp);
     let head = emit::signature(&ext, Which::Hvp);
     let name = format!("{}_hvp", sig.ident);
